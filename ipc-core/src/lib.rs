@@ -1,0 +1,24 @@
+//! Shared-memory building blocks for processes on one Linux machine.
+//!
+//! The crate is layered, from the bottom up:
+//!
+//! - [`segment`]: named (POSIX `shm_open`), anonymous (`memfd`) and file-backed
+//!   memory segments behind one mapping type, and segments that hold a toolkit
+//!   object behind a checked header.
+//! - [`sync`]: synchronisation that lives in shared memory and survives a
+//!   process killed at any instant.
+//! - [`process`]: Python's `Process` for Rust: start a child (a forked closure or
+//!   a program), join it with or without a timeout, terminate or kill it.
+//!
+//! Linux with glibc only: the robust mutex is glibc's process-shared robust
+//! `pthread_mutex_t`, and waiting uses the futex system call directly.
+
+#[cfg(not(all(target_os = "linux", target_env = "gnu")))]
+compile_error!("ipc-core supports Linux with glibc only");
+
+pub mod error;
+pub mod process;
+pub mod segment;
+pub mod sync;
+
+pub use error::{Error, Result};

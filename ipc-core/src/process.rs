@@ -1,0 +1,1 @@
+//! Child processes (work in progress).

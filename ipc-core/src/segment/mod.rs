@@ -1,0 +1,1 @@
+//! Shared-memory segments (work in progress).

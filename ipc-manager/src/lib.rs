@@ -1,0 +1,1 @@
+//! Placeholder: the shared-memory `Manager` arrives with its own issue.
