@@ -100,6 +100,8 @@ pub enum Error {
     },
     /// The object was closed (a queue after `close`, a peer that went away).
     Disconnected,
+    /// A barrier was broken: a party timed out, or it was aborted.
+    BrokenBarrier,
     /// A system call failed with an errno that has no more specific variant.
     Os {
         /// The operation that failed, e.g. `"shm_open"`.
@@ -112,7 +114,10 @@ pub enum Error {
 impl Error {
     /// Builds an [`Error::Os`] from the calling thread's current `errno`.
     pub fn last_os(op: &'static str) -> Self {
-        Self::from_errno(op, std::io::Error::last_os_error().raw_os_error().unwrap_or(0))
+        Self::from_errno(
+            op,
+            std::io::Error::last_os_error().raw_os_error().unwrap_or(0),
+        )
     }
 
     /// Builds an [`Error::Os`] from an explicit errno value.
@@ -170,20 +175,33 @@ impl fmt::Display for Error {
                 write!(f, "no space left on the device (needed {requested} bytes)")
             }
             Error::WrongKind { expected, found } => {
-                write!(f, "wrong object kind: expected {expected}, segment holds {found}")
+                write!(
+                    f,
+                    "wrong object kind: expected {expected}, segment holds {found}"
+                )
             }
             Error::WrongType { expected, found } => {
-                write!(f, "wrong payload type: expected {expected}, segment holds {found}")
+                write!(
+                    f,
+                    "wrong payload type: expected {expected}, segment holds {found}"
+                )
             }
             Error::WrongVersion { expected, found } => {
-                write!(f, "wrong format version: expected {expected}, segment has {found}")
+                write!(
+                    f,
+                    "wrong format version: expected {expected}, segment has {found}"
+                )
             }
             Error::CorruptHeader { reason } => write!(f, "corrupt segment header: {reason}"),
             Error::Corrupted { reason } => write!(f, "corrupted shared state: {reason}"),
             Error::CreatorDied { pid } => {
-                write!(f, "creator process {pid} died before initialising the segment")
+                write!(
+                    f,
+                    "creator process {pid} died before initialising the segment"
+                )
             }
             Error::Disconnected => write!(f, "disconnected"),
+            Error::BrokenBarrier => write!(f, "barrier broken (a party timed out or aborted)"),
             Error::Os { op, errno } => write!(
                 f,
                 "{op} failed: {} (errno {errno})",
@@ -204,9 +222,9 @@ impl From<Error> for std::io::Error {
             Error::NotFound { .. } => K::NotFound,
             Error::AlreadyExists { .. } => K::AlreadyExists,
             Error::PermissionDenied { .. } => K::PermissionDenied,
-            Error::InvalidName { .. } | Error::InvalidSize { .. } | Error::InvalidArgument { .. } => {
-                K::InvalidInput
-            }
+            Error::InvalidName { .. }
+            | Error::InvalidSize { .. }
+            | Error::InvalidArgument { .. } => K::InvalidInput,
             Error::Os { errno, .. } => return std::io::Error::from_raw_os_error(*errno),
             _ => K::Other,
         };

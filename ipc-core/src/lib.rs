@@ -17,8 +17,11 @@
 compile_error!("ipc-core supports Linux with glibc only");
 
 pub mod error;
+pub mod liveness;
 pub mod process;
 pub mod segment;
 pub mod sync;
 
 pub use error::{Error, Result};
+pub use segment::{ObjectSegment, Segment, SegmentOptions, Shared, ShmSafe};
+pub use sync::{Barrier, Condvar, Event, RawRobustMutex, RobustMutex, RobustMutexExt, Semaphore};

@@ -1,0 +1,117 @@
+//! Telling whether a process recorded in shared memory is still alive.
+//!
+//! A pid alone is not enough: pids are reused, so a creator that died long ago
+//! could seem alive again. A [`ProcessIdentity`] pairs the pid with the process
+//! start time from `/proc/<pid>/stat` (clock ticks since boot), which no later
+//! process with the same pid can share. A zombie (dead but not yet reaped by
+//! its parent) counts as dead: it will never release anything again.
+
+use zerocopy::{FromBytes, Immutable, IntoBytes, KnownLayout};
+
+/// A process, identified so that pid reuse cannot be mistaken for it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, FromBytes, IntoBytes, Immutable, KnownLayout)]
+#[repr(C)]
+pub struct ProcessIdentity {
+    /// The process id.
+    pub pid: u32,
+    /// Explicit padding, always zero.
+    pub _pad: u32,
+    /// Start time in clock ticks since boot (`/proc/<pid>/stat`, field 22); 0 if unknown.
+    pub start_time: u64,
+}
+
+const _: () = assert!(size_of::<ProcessIdentity>() == 16);
+
+/// What `/proc/<pid>/stat` says about a process.
+struct Stat {
+    state: u8,
+    start_time: u64,
+}
+
+fn read_stat(pid: u32) -> Option<Stat> {
+    let text = std::fs::read_to_string(format!("/proc/{pid}/stat")).ok()?;
+    // The command name (field 2) may hold spaces and parentheses; everything
+    // after the last ')' is space-separated, starting with field 3 (state).
+    let rest = &text[text.rfind(')')? + 1..];
+    let mut fields = rest.split_ascii_whitespace();
+    let state = *fields.next()?.as_bytes().first()?;
+    // Field 22 is the 20th after the state field (field 3).
+    let start_time = fields.nth(18)?.parse().ok()?;
+    Some(Stat { state, start_time })
+}
+
+impl ProcessIdentity {
+    /// The identity of the calling process.
+    pub fn current() -> Self {
+        let pid = std::process::id();
+        Self::of(pid).unwrap_or(Self {
+            pid,
+            _pad: 0,
+            start_time: 0,
+        })
+    }
+
+    /// The identity of a running process, or `None` if it does not exist.
+    pub fn of(pid: u32) -> Option<Self> {
+        read_stat(pid).map(|s| Self {
+            pid,
+            _pad: 0,
+            start_time: s.start_time,
+        })
+    }
+
+    /// Whether this exact process still runs (a zombie does not count).
+    ///
+    /// With `/proc` unavailable it falls back to `kill(pid, 0)`, which cannot
+    /// tell a reused pid apart.
+    pub fn is_alive(&self) -> bool {
+        if self.pid == 0 || self.pid > i32::MAX as u32 {
+            return false;
+        }
+        match read_stat(self.pid) {
+            Some(s) => {
+                !matches!(s.state, b'Z' | b'X' | b'x')
+                    && (self.start_time == 0 || s.start_time == self.start_time)
+            }
+            None if std::path::Path::new("/proc/self/stat").exists() => false,
+            None => {
+                // SAFETY: kill with signal 0 sends nothing; it only checks existence.
+                let rc = unsafe { libc::kill(self.pid as libc::pid_t, 0) };
+                rc == 0 || std::io::Error::last_os_error().raw_os_error() == Some(libc::EPERM)
+            }
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn current_process_is_alive() {
+        let me = ProcessIdentity::current();
+        assert_ne!(me.start_time, 0);
+        assert!(me.is_alive());
+    }
+
+    #[test]
+    fn reused_pid_is_not_mistaken() {
+        let mut me = ProcessIdentity::current();
+        me.start_time += 1;
+        assert!(!me.is_alive());
+    }
+
+    #[test]
+    fn absurd_pids_are_dead() {
+        for pid in [0, u32::MAX, i32::MAX as u32] {
+            assert!(
+                !ProcessIdentity {
+                    pid,
+                    _pad: 0,
+                    start_time: 0
+                }
+                .is_alive()
+            );
+        }
+    }
+}

@@ -1,0 +1,450 @@
+//! [`Segment`]: one mapping type over three kinds of backing file descriptor.
+//!
+//! Named segments come from `shm_open`, anonymous ones from `memfd_create`,
+//! file-backed ones from `open`; after that all three are the same thing, a
+//! file descriptor mapped `MAP_SHARED` by memmap2. The mapping is held as a
+//! [`memmap2::MmapRaw`], which hands out raw pointers only: other processes
+//! write this memory behind our back, so no `&[u8]` or `&mut [u8]` over it may
+//! ever exist.
+//!
+//! Space is reserved with `posix_fallocate` when the segment is created, so a
+//! full `/dev/shm` or disk is reported as [`Error::NoSpace`] up front instead
+//! of killing a process with `SIGBUS` on first touch of a page.
+
+use std::ffi::CString;
+use std::fs::{File, OpenOptions, Permissions};
+use std::os::fd::{AsFd, AsRawFd, BorrowedFd, FromRawFd, OwnedFd};
+use std::os::unix::fs::{MetadataExt, OpenOptionsExt, PermissionsExt};
+use std::path::{Path, PathBuf};
+
+use memmap2::{MmapOptions, MmapRaw};
+
+use super::name::ShmName;
+use super::{Backing, SegmentOptions};
+use crate::{Error, Result};
+
+/// Largest segment this crate will create or map (1 TiB): far beyond any real
+/// use, and small enough that offset arithmetic cannot overflow.
+pub const MAX_SEGMENT_LEN: u64 = 1 << 40;
+
+/// Where a segment's memory comes from, once resolved.
+#[derive(Debug)]
+enum Location {
+    Anonymous,
+    Named(ShmName),
+    File(PathBuf),
+}
+
+/// A shared-memory mapping: named, anonymous or file-backed.
+///
+/// The bytes are reached through raw pointers ([`as_ptr`](Self::as_ptr),
+/// [`as_mut_ptr`](Self::as_mut_ptr)) because other processes may write them at
+/// any time. Most users want [`Shared`](super::Shared) or an object of a higher
+/// crate instead, which add a checked header and a typed view.
+///
+/// ```
+/// use ipc_core::segment::{Segment, SegmentOptions};
+///
+/// let seg = Segment::create(&SegmentOptions::anonymous(), 4096)?;
+/// assert_eq!(seg.len(), 4096);
+/// # Ok::<(), ipc_core::Error>(())
+/// ```
+#[derive(Debug)]
+pub struct Segment {
+    map: MmapRaw,
+    file: File,
+    location: Location,
+    read_only: bool,
+    created: bool,
+    unlink_on_drop: bool,
+}
+
+fn check_len(len: u64) -> Result<usize> {
+    if len == 0 {
+        return Err(Error::InvalidSize {
+            size: 0,
+            reason: "a segment cannot be empty",
+        });
+    }
+    if len > MAX_SEGMENT_LEN {
+        return Err(Error::InvalidSize {
+            size: len,
+            reason: "larger than the 1 TiB limit",
+        });
+    }
+    Ok(len as usize)
+}
+
+/// Gives `file` its length, reserving the blocks when asked so that a full
+/// filesystem fails here and not later with SIGBUS.
+fn set_len(file: &File, len: u64, reserve: bool) -> Result<()> {
+    if reserve {
+        // SAFETY: plain syscall on a descriptor we own; no memory is passed.
+        let rc = unsafe { libc::posix_fallocate(file.as_raw_fd(), 0, len as libc::off_t) };
+        match rc {
+            0 => return Ok(()),
+            libc::ENOSPC => return Err(Error::NoSpace { requested: len }),
+            libc::EFBIG => {
+                return Err(Error::InvalidSize {
+                    size: len,
+                    reason: "too large for the filesystem",
+                });
+            }
+            // Filesystems without fallocate: fall through to a sparse length.
+            libc::EOPNOTSUPP | libc::EINVAL => {}
+            errno => return Err(Error::from_errno("posix_fallocate", errno)),
+        }
+    }
+    file.set_len(len).map_err(|e| match e.raw_os_error() {
+        Some(libc::ENOSPC) => Error::NoSpace { requested: len },
+        Some(errno) => Error::from_errno("ftruncate", errno),
+        None => Error::Os {
+            op: "ftruncate",
+            errno: 0,
+        },
+    })
+}
+
+fn shm_open(name: &ShmName, flags: libc::c_int, mode: u32) -> Result<File> {
+    let c = name.to_cstring();
+    // SAFETY: `c` is a NUL-terminated string that outlives the call.
+    let fd = unsafe { libc::shm_open(c.as_ptr(), flags | libc::O_CLOEXEC, mode as libc::mode_t) };
+    if fd < 0 {
+        let errno = std::io::Error::last_os_error().raw_os_error().unwrap_or(0);
+        return Err(Error::for_name("shm_open", errno, name.as_str()));
+    }
+    // SAFETY: `fd` was just returned by shm_open and is owned by nobody else.
+    Ok(File::from(unsafe { OwnedFd::from_raw_fd(fd) }))
+}
+
+fn shm_unlink(name: &ShmName) -> Result<()> {
+    let c = name.to_cstring();
+    // SAFETY: `c` is a NUL-terminated string that outlives the call.
+    if unsafe { libc::shm_unlink(c.as_ptr()) } < 0 {
+        let errno = std::io::Error::last_os_error().raw_os_error().unwrap_or(0);
+        return Err(Error::for_name("shm_unlink", errno, name.as_str()));
+    }
+    Ok(())
+}
+
+fn memfd() -> Result<File> {
+    let name = CString::new("ipc-core").unwrap_or_default();
+    // SAFETY: `name` is NUL-terminated and outlives the call.
+    let fd = unsafe { libc::memfd_create(name.as_ptr(), libc::MFD_CLOEXEC) };
+    if fd < 0 {
+        return Err(Error::last_os("memfd_create"));
+    }
+    // SAFETY: `fd` was just returned by memfd_create and is owned by nobody else.
+    Ok(File::from(unsafe { OwnedFd::from_raw_fd(fd) }))
+}
+
+fn io_err(op: &'static str, e: std::io::Error, path: &Path) -> Error {
+    Error::for_name(
+        op,
+        e.raw_os_error().unwrap_or(0),
+        &path.display().to_string(),
+    )
+}
+
+fn map(file: &File, len: usize, read_only: bool) -> Result<MmapRaw> {
+    let mut opts = MmapOptions::new();
+    opts.len(len);
+    let r = if read_only {
+        opts.map_raw_read_only(file)
+    } else {
+        opts.map_raw(file)
+    };
+    r.map_err(|e| Error::from_errno("mmap", e.raw_os_error().unwrap_or(0)))
+}
+
+impl Segment {
+    /// Creates a new segment of `len` bytes, zero-filled. Fails with
+    /// [`Error::AlreadyExists`] if the name or path is taken.
+    pub fn create(opts: &SegmentOptions, len: u64) -> Result<Self> {
+        let len_usize = check_len(len)?;
+        if opts.read_only {
+            return Err(Error::InvalidArgument {
+                reason: "cannot create a read-only segment",
+            });
+        }
+        let (file, location) = match &opts.backing {
+            Backing::Anonymous => (memfd()?, Location::Anonymous),
+            Backing::Named(n) => {
+                let name = ShmName::new(n)?;
+                let f = shm_open(
+                    &name,
+                    libc::O_CREAT | libc::O_EXCL | libc::O_RDWR,
+                    opts.mode,
+                )?;
+                (f, Location::Named(name))
+            }
+            Backing::File(p) => {
+                let f = OpenOptions::new()
+                    .read(true)
+                    .write(true)
+                    .create_new(true)
+                    .mode(opts.mode)
+                    .custom_flags(libc::O_CLOEXEC)
+                    .open(p)
+                    .map_err(|e| io_err("open", e, p))?;
+                (f, Location::File(p.clone()))
+            }
+        };
+        let setup = || -> Result<MmapRaw> {
+            // The umask narrowed the mode given to open; the creator asked for this exact one.
+            file.set_permissions(Permissions::from_mode(opts.mode))
+                .map_err(|e| Error::from_errno("fchmod", e.raw_os_error().unwrap_or(0)))?;
+            set_len(&file, len, opts.reserve)?;
+            map(&file, len_usize, false)
+        };
+        // A failure from here on must not leave the new name behind.
+        let map = setup().inspect_err(|_| remove_location(&location))?;
+        let unlink_on_drop = opts
+            .unlink_on_drop
+            .unwrap_or(matches!(location, Location::Named(_)));
+        Ok(Self {
+            map,
+            file,
+            location,
+            read_only: false,
+            created: true,
+            unlink_on_drop,
+        })
+    }
+
+    /// Opens an existing named or file-backed segment at its current size.
+    pub fn open(opts: &SegmentOptions) -> Result<Self> {
+        let flags = if opts.read_only {
+            libc::O_RDONLY
+        } else {
+            libc::O_RDWR
+        };
+        let (file, location) = match &opts.backing {
+            Backing::Anonymous => {
+                return Err(Error::InvalidArgument {
+                    reason: "an anonymous segment has no name to open; share it by fork or Segment::from_fd",
+                });
+            }
+            Backing::Named(n) => {
+                let name = ShmName::new(n)?;
+                (shm_open(&name, flags, 0)?, Location::Named(name))
+            }
+            Backing::File(p) => {
+                let f = OpenOptions::new()
+                    .read(true)
+                    .write(!opts.read_only)
+                    .custom_flags(libc::O_CLOEXEC)
+                    .open(p)
+                    .map_err(|e| io_err("open", e, p))?;
+                (f, Location::File(p.clone()))
+            }
+        };
+        Self::from_file(
+            file,
+            location,
+            opts.read_only,
+            opts.unlink_on_drop.unwrap_or(false),
+        )
+    }
+
+    /// Opens the segment if it exists, creates it with `len` bytes otherwise.
+    /// Race-free: when several processes try at once, exactly one creates it
+    /// ([`was_created`](Self::was_created) tells which) and the others open it.
+    pub fn open_or_create(opts: &SegmentOptions, len: u64) -> Result<Self> {
+        // Each round either creates, or opens what another process created; a
+        // round fails only if that segment was unlinked in between, which a
+        // handful of retries outlasts.
+        for _ in 0..64 {
+            match Self::create(opts, len) {
+                Err(Error::AlreadyExists { .. }) => {}
+                other => return other,
+            }
+            match Self::open(opts) {
+                Err(Error::NotFound { .. }) => std::thread::yield_now(),
+                other => return other,
+            }
+        }
+        Err(Error::Timeout)
+    }
+
+    /// Maps an inherited descriptor, e.g. an anonymous segment's fd passed to a
+    /// child program. The segment is never unlinked by this handle.
+    pub fn from_fd(fd: OwnedFd, read_only: bool) -> Result<Self> {
+        Self::from_file(File::from(fd), Location::Anonymous, read_only, false)
+    }
+
+    fn from_file(file: File, location: Location, read_only: bool, unlink: bool) -> Result<Self> {
+        let len = file
+            .metadata()
+            .map_err(|e| Error::from_errno("fstat", e.raw_os_error().unwrap_or(0)))?
+            .len();
+        let len_usize = check_len(len)?;
+        let map = map(&file, len_usize, read_only)?;
+        Ok(Self {
+            map,
+            file,
+            location,
+            read_only,
+            created: false,
+            unlink_on_drop: unlink,
+        })
+    }
+
+    /// A second handle on the same memory: the descriptor is duplicated and
+    /// mapped again. The clone never removes the name on drop. Handy for
+    /// moving a segment into a forked child's closure.
+    pub fn try_clone(&self) -> Result<Self> {
+        let file = self
+            .file
+            .try_clone()
+            .map_err(|e| Error::from_errno("dup", e.raw_os_error().unwrap_or(0)))?;
+        let map = map(&file, self.len(), self.read_only)?;
+        let location = match &self.location {
+            Location::Anonymous => Location::Anonymous,
+            Location::Named(n) => Location::Named(n.clone()),
+            Location::File(p) => Location::File(p.clone()),
+        };
+        Ok(Self {
+            map,
+            file,
+            location,
+            read_only: self.read_only,
+            created: false,
+            unlink_on_drop: false,
+        })
+    }
+
+    /// Removes a named segment from the namespace. Processes that have it
+    /// mapped keep using it; the memory is freed when the last one unmaps.
+    pub fn unlink(name: &str) -> Result<()> {
+        shm_unlink(&ShmName::new(name)?)
+    }
+
+    /// Whether a named segment exists.
+    pub fn exists(name: &str) -> Result<bool> {
+        let name = ShmName::new(name)?;
+        match shm_open(&name, libc::O_RDONLY, 0) {
+            Ok(_) => Ok(true),
+            Err(Error::NotFound { .. }) => Ok(false),
+            // It exists, we just may not open it.
+            Err(Error::PermissionDenied { .. }) => Ok(true),
+            Err(e) => Err(e),
+        }
+    }
+
+    /// Length of the mapping in bytes.
+    pub fn len(&self) -> usize {
+        self.map.len()
+    }
+
+    /// Always `false`: a segment has at least one byte.
+    pub fn is_empty(&self) -> bool {
+        self.map.len() == 0
+    }
+
+    /// First byte of the mapping. Reading through it races with other
+    /// processes' writes unless a protocol (atomics, a lock) orders them.
+    pub fn as_ptr(&self) -> *const u8 {
+        self.map.as_ptr()
+    }
+
+    /// First byte of the mapping, for writing; [`Error::PermissionDenied`] on a
+    /// read-only mapping.
+    pub fn as_mut_ptr(&self) -> Result<*mut u8> {
+        if self.read_only {
+            return Err(Error::PermissionDenied {
+                name: self.display_name(),
+            });
+        }
+        Ok(self.map.as_mut_ptr())
+    }
+
+    /// Whether the mapping is read-only.
+    pub fn is_read_only(&self) -> bool {
+        self.read_only
+    }
+
+    /// Whether this handle created the segment (as opposed to opening it).
+    pub fn was_created(&self) -> bool {
+        self.created
+    }
+
+    /// The shared-memory name (`/name` form) of a named segment.
+    pub fn name(&self) -> Option<&str> {
+        match &self.location {
+            Location::Named(n) => Some(n.as_str()),
+            _ => None,
+        }
+    }
+
+    /// The path of a file-backed segment.
+    pub fn path(&self) -> Option<&Path> {
+        match &self.location {
+            Location::File(p) => Some(p),
+            _ => None,
+        }
+    }
+
+    /// The backing file descriptor, e.g. to pass an anonymous segment to a
+    /// child program (clear `FD_CLOEXEC` on a duplicate first).
+    pub fn fd(&self) -> BorrowedFd<'_> {
+        self.file.as_fd()
+    }
+
+    /// Chooses whether dropping this handle removes the name or file.
+    pub fn set_unlink_on_drop(&mut self, unlink: bool) {
+        self.unlink_on_drop = unlink;
+    }
+
+    /// A human-readable name for errors: the shm name, the path, or `<anonymous>`.
+    pub fn display_name(&self) -> String {
+        match &self.location {
+            Location::Anonymous => "<anonymous>".to_owned(),
+            Location::Named(n) => n.as_str().to_owned(),
+            Location::File(p) => p.display().to_string(),
+        }
+    }
+
+    /// Whether the name still refers to this very segment (and not to one
+    /// somebody created after unlinking ours).
+    fn name_is_ours(&self, path: &Path) -> bool {
+        let (Ok(ours), Ok(theirs)) = (self.file.metadata(), std::fs::metadata(path)) else {
+            return false;
+        };
+        ours.dev() == theirs.dev() && ours.ino() == theirs.ino()
+    }
+}
+
+impl Drop for Segment {
+    fn drop(&mut self) {
+        if !self.unlink_on_drop {
+            return;
+        }
+        match &self.location {
+            Location::Named(n) => {
+                if self.name_is_ours(&Path::new("/dev/shm").join(&n.as_str()[1..])) {
+                    remove_location(&self.location);
+                }
+            }
+            Location::File(p) => {
+                if self.name_is_ours(p) {
+                    remove_location(&self.location);
+                }
+            }
+            Location::Anonymous => {}
+        }
+    }
+}
+
+/// Removes a freshly created name or file (creation failed halfway).
+fn remove_location(location: &Location) {
+    match location {
+        Location::Named(n) => {
+            let _ = shm_unlink(n);
+        }
+        Location::File(p) => {
+            let _ = std::fs::remove_file(p);
+        }
+        Location::Anonymous => {}
+    }
+}

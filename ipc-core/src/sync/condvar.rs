@@ -1,0 +1,123 @@
+//! [`Condvar`]: condition-style waiting on a [`RobustMutex`](super::RobustMutex).
+//!
+//! A sequence word counts notifications. A waiter reads it while holding the
+//! mutex, unlocks, and sleeps on the futex while the word is unchanged; a
+//! notifier bumps it (under the same mutex or not) and wakes. Reading before
+//! unlocking is what prevents a lost wake-up: a notification after our read
+//! changes the word, and the futex refuses to sleep on a changed word.
+
+use std::sync::atomic::{AtomicU32, Ordering};
+use std::time::{Duration, Instant};
+
+use super::futex::{self, Backoff, WaitOutcome};
+use super::mutex::{RobustMutexExt, RobustMutexGuard};
+use crate::segment::ShmSafe;
+use crate::{Error, Result};
+
+/// A condition variable in shared memory, used with a [`RobustMutex`](super::RobustMutex).
+///
+/// Like every condition variable it may wake spuriously: wait in a loop on the
+/// condition, or use [`wait_while`](Self::wait_while).
+#[repr(C)]
+#[derive(Debug, Default)]
+pub struct Condvar {
+    seq: AtomicU32,
+    waiters: AtomicU32,
+}
+
+const _: () = assert!(size_of::<Condvar>() == 8);
+
+// SAFETY: two atomics; any value is a valid sequence number or waiter count.
+unsafe impl ShmSafe for Condvar {}
+
+impl Condvar {
+    /// A condition variable nobody waits on.
+    pub const fn new() -> Self {
+        Self {
+            seq: AtomicU32::new(0),
+            waiters: AtomicU32::new(0),
+        }
+    }
+
+    /// Unlocks `guard`'s mutex, waits for a notification, and locks again.
+    ///
+    /// Returns [`Error::OwnerDied`] (with the lock held again) if the mutex had
+    /// to be taken over from a dead owner when relocking.
+    pub fn wait<T>(&self, guard: &mut RobustMutexGuard<'_, T>) -> Result<()> {
+        self.wait_inner(guard, None)
+    }
+
+    /// As [`wait`](Self::wait), giving up after `timeout` with
+    /// [`Error::Timeout`] (the lock is held again either way).
+    pub fn wait_for<T>(
+        &self,
+        guard: &mut RobustMutexGuard<'_, T>,
+        timeout: Duration,
+    ) -> Result<()> {
+        self.wait_inner(guard, Some(Instant::now() + timeout))
+    }
+
+    /// As [`wait`](Self::wait), giving up at `deadline`.
+    pub fn wait_until<T>(
+        &self,
+        guard: &mut RobustMutexGuard<'_, T>,
+        deadline: Instant,
+    ) -> Result<()> {
+        self.wait_inner(guard, Some(deadline))
+    }
+
+    /// Waits as long as `condition` holds on the protected value.
+    pub fn wait_while<T>(
+        &self,
+        guard: &mut RobustMutexGuard<'_, T>,
+        mut condition: impl FnMut(&mut T) -> bool,
+    ) -> Result<()> {
+        while condition(&mut *guard) {
+            self.wait(guard)?;
+        }
+        Ok(())
+    }
+
+    fn wait_inner<T>(
+        &self,
+        guard: &mut RobustMutexGuard<'_, T>,
+        deadline: Option<Instant>,
+    ) -> Result<()> {
+        let seq = self.seq.load(Ordering::SeqCst);
+        self.waiters.fetch_add(1, Ordering::SeqCst);
+        let outcome = lock_api::MutexGuard::unlocked(guard, || {
+            let mut backoff = Backoff::new();
+            while backoff.spin() {
+                if self.seq.load(Ordering::Acquire) != seq {
+                    return WaitOutcome::Woken;
+                }
+            }
+            futex::wait_until(&self.seq, seq, deadline)
+        });
+        self.waiters.fetch_sub(1, Ordering::SeqCst);
+        let mutex = lock_api::MutexGuard::mutex(guard);
+        if mutex.is_inconsistent() {
+            return Err(Error::OwnerDied);
+        }
+        match outcome {
+            WaitOutcome::TimedOut if self.seq.load(Ordering::Acquire) == seq => Err(Error::Timeout),
+            _ => Ok(()),
+        }
+    }
+
+    /// Wakes one waiter.
+    pub fn notify_one(&self) {
+        self.seq.fetch_add(1, Ordering::SeqCst);
+        if self.waiters.load(Ordering::SeqCst) != 0 {
+            futex::wake(&self.seq, 1);
+        }
+    }
+
+    /// Wakes every waiter.
+    pub fn notify_all(&self) {
+        self.seq.fetch_add(1, Ordering::SeqCst);
+        if self.waiters.load(Ordering::SeqCst) != 0 {
+            futex::wake_all(&self.seq);
+        }
+    }
+}

@@ -1,0 +1,429 @@
+//! A mutex in shared memory that survives its owner's death.
+//!
+//! The raw primitive, [`RawRobustMutex`], is glibc's process-shared *robust*
+//! `pthread_mutex_t`. Robustness comes from the kernel: each thread registers a
+//! list of the robust mutexes it holds, and when the thread dies (`SIGKILL`
+//! included) the kernel marks each one `FUTEX_OWNER_DIED` and wakes one waiter.
+//! That waiter's lock call returns `EOWNERDEAD`: it owns the mutex, and the
+//! data behind it may be half-updated. No waiter is left blocked.
+//!
+//! We mark the pthread mutex consistent at once (so it never becomes
+//! `ENOTRECOVERABLE`) and remember the fact in our own `inconsistent` word,
+//! which stays set until the program says the data is repaired. That gives the
+//! semantics of `std`'s poisoning, across processes:
+//! [`RobustMutexExt::lock_robust`] returns [`LockError::OwnerDied`] with the
+//! guard inside, as long as the flag is set.
+//!
+//! The safe, generic wrapper is `lock_api`'s: [`RobustMutex<T>`] is
+//! `lock_api::Mutex<RawRobustMutex, T>`, with the familiar guard API. Its plain
+//! `lock()` takes over a dead owner's lock silently; [`RobustMutexExt`] adds the
+//! calls that report it.
+//!
+//! Locking spins briefly on `trylock` before sleeping in the kernel, so a
+//! hand-off between two busy processes avoids a system call.
+//!
+//! Trust boundary: the pthread mutex's own words are trusted, as in every
+//! peer that uses robust mutexes. A process that scribbles over a *held*
+//! mutex's internal list pointers can crash the owner on unlock.
+
+use std::cell::UnsafeCell;
+use std::sync::atomic::{AtomicU32, Ordering};
+use std::time::{Duration, Instant};
+
+use lock_api::{MutexGuard, RawMutex, RawMutexTimed};
+
+use super::futex::{Backoff, monotonic_deadline};
+use crate::segment::ShmSafe;
+use crate::{Error, Result};
+
+#[cfg(not(target_pointer_width = "64"))]
+compile_error!(
+    "the robust mutex's static initialiser assumes the 64-bit glibc pthread_mutex_t layout"
+);
+
+/// glibc's `PTHREAD_MUTEX_ROBUST_NORMAL_NP | PTHREAD_MUTEX_PSHARED_BIT`: what
+/// `pthread_mutex_init` stores in `__kind` for a robust, process-shared mutex
+/// with default type and protocol. A test checks it against glibc.
+const ROBUST_PSHARED_KIND: i32 = 16 | 128;
+/// Byte offset of `__kind` in the 64-bit glibc `pthread_mutex_t`.
+const KIND_OFFSET: usize = 16;
+const PTHREAD_MUTEX_LEN: usize = 40;
+
+/// The bytes of a glibc `pthread_mutex_t`, aligned as glibc aligns it.
+#[repr(C, align(8))]
+struct PthreadMutexBytes([u8; PTHREAD_MUTEX_LEN]);
+
+const _: () = assert!(size_of::<libc::pthread_mutex_t>() == PTHREAD_MUTEX_LEN);
+const _: () = assert!(align_of::<libc::pthread_mutex_t>() <= align_of::<PthreadMutexBytes>());
+
+const fn robust_pshared_initializer() -> PthreadMutexBytes {
+    // `pthread_mutex_init` zeroes the whole object and then stores the kind;
+    // nothing else. A constant with the same bytes is the same mutex, just as
+    // PTHREAD_MUTEX_INITIALIZER is for default mutexes.
+    let mut b = [0u8; PTHREAD_MUTEX_LEN];
+    let kind = ROBUST_PSHARED_KIND.to_ne_bytes();
+    b[KIND_OFFSET] = kind[0];
+    b[KIND_OFFSET + 1] = kind[1];
+    b[KIND_OFFSET + 2] = kind[2];
+    b[KIND_OFFSET + 3] = kind[3];
+    PthreadMutexBytes(b)
+}
+
+unsafe extern "C" {
+    /// glibc >= 2.30: `pthread_mutex_timedlock` on a chosen clock.
+    fn pthread_mutex_clocklock(
+        mutex: *mut libc::pthread_mutex_t,
+        clock: libc::clockid_t,
+        abstime: *const libc::timespec,
+    ) -> libc::c_int;
+}
+
+/// The raw robust, process-shared mutex (64 bytes, one cache line).
+///
+/// Implements [`lock_api::RawMutex`] and [`lock_api::RawMutexTimed`]; use it
+/// through [`RobustMutex<T>`].
+#[repr(C, align(64))]
+pub struct RawRobustMutex {
+    mutex: UnsafeCell<PthreadMutexBytes>,
+    /// Non-zero from the moment a lock was taken over from a dead owner until
+    /// [`RobustMutexExt::mark_consistent`].
+    inconsistent: AtomicU32,
+    _reserved: [u8; 20],
+}
+
+const _: () = assert!(size_of::<RawRobustMutex>() == 64);
+const _: () = assert!(align_of::<RawRobustMutex>() == 64);
+
+// SAFETY: the pthread mutex is process-shared and thread-safe by design; every
+// access to it goes through pthread calls, the flag is atomic.
+unsafe impl Sync for RawRobustMutex {}
+// SAFETY: a robust pshared mutex is not tied to the thread that initialised it.
+unsafe impl Send for RawRobustMutex {}
+
+/// What a successful acquisition found.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Acquired {
+    Clean,
+    FromDeadOwner,
+}
+
+impl RawRobustMutex {
+    fn ptr(&self) -> *mut libc::pthread_mutex_t {
+        self.mutex.get().cast()
+    }
+
+    /// Interprets a pthread lock call's result.
+    fn acquired(&self, rc: libc::c_int, op: &'static str) -> Result<Option<Acquired>> {
+        match rc {
+            0 => Ok(Some(Acquired::Clean)),
+            libc::EOWNERDEAD => {
+                // We own the mutex now. Make the pthread state consistent right
+                // away so the mutex stays usable, and keep the fact in our flag.
+                self.inconsistent.store(1, Ordering::Release);
+                // SAFETY: we hold the mutex (EOWNERDEAD means acquired), which
+                // is what pthread_mutex_consistent requires.
+                let rc = unsafe { libc::pthread_mutex_consistent(self.ptr()) };
+                if rc != 0 {
+                    return Err(Error::from_errno("pthread_mutex_consistent", rc));
+                }
+                Ok(Some(Acquired::FromDeadOwner))
+            }
+            libc::EBUSY | libc::ETIMEDOUT => Ok(None),
+            libc::EINVAL | libc::ENOTRECOVERABLE => Err(Error::Corrupted {
+                reason: format!("robust mutex refused by {op} (errno {rc})"),
+            }),
+            rc => Err(Error::from_errno(op, rc)),
+        }
+    }
+
+    fn try_acquire(&self) -> Result<Option<Acquired>> {
+        // SAFETY: `ptr` points to a pthread mutex initialised (as robust,
+        // pshared) by INIT and living as long as `self`.
+        let rc = unsafe { libc::pthread_mutex_trylock(self.ptr()) };
+        self.acquired(rc, "pthread_mutex_trylock")
+    }
+
+    /// Acquires, spinning briefly first; `None` deadline blocks indefinitely.
+    /// `Ok(None)` means the deadline passed.
+    fn acquire(&self, deadline: Option<Instant>) -> Result<Option<Acquired>> {
+        let mut backoff = Backoff::new();
+        loop {
+            if let Some(a) = self.try_acquire()? {
+                return Ok(Some(a));
+            }
+            if !backoff.spin() {
+                break;
+            }
+        }
+        let rc = match deadline {
+            // SAFETY: as in `try_acquire`.
+            None => unsafe { libc::pthread_mutex_lock(self.ptr()) },
+            Some(d) => {
+                let ts = monotonic_deadline(d);
+                // SAFETY: as in `try_acquire`; `ts` outlives the call.
+                unsafe { pthread_mutex_clocklock(self.ptr(), libc::CLOCK_MONOTONIC, &ts) }
+            }
+        };
+        self.acquired(rc, "pthread_mutex_lock")
+    }
+
+    /// Whether the data is flagged as possibly inconsistent (a previous owner
+    /// died holding the lock and nobody marked it repaired).
+    pub fn is_inconsistent(&self) -> bool {
+        self.inconsistent.load(Ordering::Acquire) != 0
+    }
+}
+
+// SAFETY: `lock`/`try_lock` return only once the pthread mutex is held by the
+// calling thread, which excludes every other thread and process until
+// `unlock`. INIT is a valid robust pshared mutex (see the initialiser).
+unsafe impl RawMutex for RawRobustMutex {
+    #[allow(clippy::declare_interior_mutable_const)]
+    const INIT: Self = Self {
+        mutex: UnsafeCell::new(robust_pshared_initializer()),
+        inconsistent: AtomicU32::new(0),
+        _reserved: [0; 20],
+    };
+
+    // The robust list that makes death detection work is per thread: the guard
+    // must be released by the thread that took the lock.
+    type GuardMarker = lock_api::GuardNoSend;
+
+    fn lock(&self) {
+        if let Err(e) = self.acquire(None) {
+            // Only a mutex whose memory was overwritten gets here; the
+            // infallible lock_api call has no way to report it.
+            panic!("robust mutex unusable: {e}");
+        }
+    }
+
+    fn try_lock(&self) -> bool {
+        matches!(self.try_acquire(), Ok(Some(_)))
+    }
+
+    unsafe fn unlock(&self) {
+        // SAFETY: the caller (lock_api) guarantees this thread holds the lock.
+        unsafe { libc::pthread_mutex_unlock(self.ptr()) };
+    }
+}
+
+// SAFETY: the timed calls hold the same guarantee as `lock` when they return true.
+unsafe impl RawMutexTimed for RawRobustMutex {
+    type Duration = Duration;
+    type Instant = Instant;
+
+    fn try_lock_for(&self, timeout: Duration) -> bool {
+        self.try_lock_until(Instant::now() + timeout)
+    }
+
+    fn try_lock_until(&self, deadline: Instant) -> bool {
+        matches!(self.acquire(Some(deadline)), Ok(Some(_)))
+    }
+}
+
+/// A mutex in shared memory that survives its owner's death; see the module docs.
+///
+/// ```
+/// use ipc_core::segment::{SegmentOptions, Shared};
+/// use ipc_core::sync::{RobustMutex, RobustMutexExt};
+///
+/// let m = Shared::create(&SegmentOptions::anonymous(), RobustMutex::new(0u64))?;
+/// *m.lock() += 1;
+/// match m.lock_robust() {
+///     Ok(guard) => assert_eq!(*guard, 1),
+///     Err(e) => panic!("no owner died here: {e:?}"),
+/// }
+/// # Ok::<(), ipc_core::Error>(())
+/// ```
+pub type RobustMutex<T> = lock_api::Mutex<RawRobustMutex, T>;
+
+/// The guard of a [`RobustMutex`].
+pub type RobustMutexGuard<'a, T> = MutexGuard<'a, RawRobustMutex, T>;
+
+// SAFETY: the protected value is only reached while the lock is held, so
+// cross-process access is serialised; `T: FromBytes` means any bytes a killed
+// owner left behind are a valid `T`, and rules out pointers.
+unsafe impl<T: zerocopy::FromBytes + Send + 'static> ShmSafe for RobustMutex<T> {}
+
+/// Why a reporting lock call did not simply return a guard.
+#[derive(Debug)]
+pub enum LockError<G> {
+    /// The lock is held (by `guard`), but a previous owner died holding it and
+    /// the data was not yet marked repaired.
+    OwnerDied(G),
+    /// The deadline passed (timed calls).
+    Timeout,
+    /// The lock is held by someone else (`try_` calls).
+    WouldBlock,
+    /// The mutex's memory is not a valid mutex (overwritten by someone).
+    Corrupted(Error),
+}
+
+impl<G> LockError<G> {
+    /// The guard, if the lock was acquired despite the error.
+    pub fn into_guard(self) -> Option<G> {
+        match self {
+            LockError::OwnerDied(g) => Some(g),
+            _ => None,
+        }
+    }
+}
+
+impl<G> From<LockError<G>> for Error {
+    fn from(e: LockError<G>) -> Self {
+        match e {
+            LockError::OwnerDied(_) => Error::OwnerDied,
+            LockError::Timeout => Error::Timeout,
+            LockError::WouldBlock => Error::WouldBlock,
+            LockError::Corrupted(e) => e,
+        }
+    }
+}
+
+/// The result of a reporting lock call.
+pub type LockResult<G> = std::result::Result<G, LockError<G>>;
+
+/// Lock calls that report a dead previous owner, for [`RobustMutex`].
+pub trait RobustMutexExt<T> {
+    /// Locks, blocking; `Err(OwnerDied(guard))` if the data may be inconsistent.
+    fn lock_robust(&self) -> LockResult<RobustMutexGuard<'_, T>>;
+    /// Locks if free right now.
+    fn try_lock_robust(&self) -> LockResult<RobustMutexGuard<'_, T>>;
+    /// Locks, giving up after `timeout` (never earlier).
+    fn lock_robust_for(&self, timeout: Duration) -> LockResult<RobustMutexGuard<'_, T>>;
+    /// Locks, giving up at `deadline` (never earlier).
+    fn lock_robust_until(&self, deadline: Instant) -> LockResult<RobustMutexGuard<'_, T>>;
+    /// Whether a previous owner died and the data was not marked repaired.
+    fn is_inconsistent(&self) -> bool;
+    /// Declares the data repaired: later lock calls stop reporting `OwnerDied`.
+    fn mark_consistent(guard: &RobustMutexGuard<'_, T>);
+}
+
+impl<T> RobustMutexExt<T> for RobustMutex<T> {
+    fn lock_robust(&self) -> LockResult<RobustMutexGuard<'_, T>> {
+        self.finish(self.raw_ref().acquire(None))
+    }
+
+    fn try_lock_robust(&self) -> LockResult<RobustMutexGuard<'_, T>> {
+        self.finish(self.raw_ref().try_acquire())
+            .map_err(|e| match e {
+                LockError::Timeout => LockError::WouldBlock,
+                e => e,
+            })
+    }
+
+    fn lock_robust_for(&self, timeout: Duration) -> LockResult<RobustMutexGuard<'_, T>> {
+        self.lock_robust_until(Instant::now() + timeout)
+    }
+
+    fn lock_robust_until(&self, deadline: Instant) -> LockResult<RobustMutexGuard<'_, T>> {
+        self.finish(self.raw_ref().acquire(Some(deadline)))
+    }
+
+    fn is_inconsistent(&self) -> bool {
+        self.raw_ref().is_inconsistent()
+    }
+
+    fn mark_consistent(guard: &RobustMutexGuard<'_, T>) {
+        // Holding the guard means holding the lock: nobody else reads the flag
+        // as part of a lock decision right now.
+        lock_api::MutexGuard::mutex(guard)
+            .raw_ref()
+            .inconsistent
+            .store(0, Ordering::Release);
+    }
+}
+
+/// Private helpers on the lock_api mutex.
+trait RawAccess<T> {
+    fn raw_ref(&self) -> &RawRobustMutex;
+    fn finish(&self, r: Result<Option<Acquired>>) -> LockResult<RobustMutexGuard<'_, T>>;
+}
+
+impl<T> RawAccess<T> for RobustMutex<T> {
+    fn raw_ref(&self) -> &RawRobustMutex {
+        // SAFETY: we only use the raw mutex for lock calls whose success we
+        // turn into a guard below (or for reading the flag); it is never
+        // unlocked behind lock_api's back.
+        unsafe { self.raw() }
+    }
+
+    fn finish(&self, r: Result<Option<Acquired>>) -> LockResult<RobustMutexGuard<'_, T>> {
+        match r {
+            Ok(Some(_)) => {
+                // SAFETY: the raw lock was just acquired by this thread.
+                let guard = unsafe { self.make_guard_unchecked() };
+                if self.raw_ref().is_inconsistent() {
+                    Err(LockError::OwnerDied(guard))
+                } else {
+                    Ok(guard)
+                }
+            }
+            Ok(None) => Err(LockError::Timeout),
+            Err(e) => Err(LockError::Corrupted(e)),
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// The constant initialiser must equal what glibc's pthread_mutex_init
+    /// produces for a robust, process-shared mutex.
+    #[test]
+    fn initializer_matches_glibc() {
+        let mut attr = std::mem::MaybeUninit::<libc::pthread_mutexattr_t>::uninit();
+        let mut m = PthreadMutexBytes([0xAA; PTHREAD_MUTEX_LEN]);
+        // SAFETY: standard attr/init sequence on local, properly aligned storage.
+        unsafe {
+            assert_eq!(libc::pthread_mutexattr_init(attr.as_mut_ptr()), 0);
+            assert_eq!(
+                libc::pthread_mutexattr_setpshared(attr.as_mut_ptr(), libc::PTHREAD_PROCESS_SHARED),
+                0
+            );
+            assert_eq!(
+                libc::pthread_mutexattr_setrobust(attr.as_mut_ptr(), libc::PTHREAD_MUTEX_ROBUST),
+                0
+            );
+            assert_eq!(
+                libc::pthread_mutex_init((&raw mut m).cast(), attr.as_ptr()),
+                0
+            );
+            libc::pthread_mutexattr_destroy(attr.as_mut_ptr());
+        }
+        assert_eq!(m.0, robust_pshared_initializer().0);
+    }
+
+    #[test]
+    fn lock_unlock_try_lock() {
+        let m = RobustMutex::new(5u32);
+        {
+            let g = m.lock();
+            assert!(m.try_lock().is_none());
+            assert!(matches!(m.try_lock_robust(), Err(LockError::WouldBlock)));
+            drop(g);
+        }
+        assert_eq!(*m.try_lock().unwrap(), 5);
+    }
+
+    #[test]
+    fn timed_lock_times_out_not_early() {
+        let m = std::sync::Arc::new(RobustMutex::new(()));
+        let m2 = m.clone();
+        let (tx, rx) = std::sync::mpsc::channel();
+        let (done_tx, done_rx) = std::sync::mpsc::channel::<()>();
+        let t = std::thread::spawn(move || {
+            let _g = m2.lock();
+            tx.send(()).unwrap();
+            done_rx.recv().unwrap();
+        });
+        rx.recv().unwrap();
+        let start = Instant::now();
+        let r = m.lock_robust_for(Duration::from_millis(30));
+        assert!(matches!(r, Err(LockError::Timeout)));
+        assert!(start.elapsed() >= Duration::from_millis(30));
+        done_tx.send(()).unwrap();
+        t.join().unwrap();
+    }
+}
