@@ -1,1 +1,69 @@
-fn main() {}
+//! `ipc-bench`: the suite comparing the toolkit (and later peer systems) to
+//! the machine's own limits, measured in the same run.
+//!
+//! Layout: `harness` (registry types, round-robin runner, statistics),
+//! `report` (table, RESULT lines, progress), `registry` (all rows), one module
+//! per group (`limits`, `toolkit`), and the shared pieces the rows are built
+//! from: `shm` (shared mappings), `peer` (the second process), `wait`
+//! (bounded spin/futex waits), `pingpong` (the latency-row driver).
+
+mod cli;
+mod harness;
+mod limits;
+mod peer;
+mod pingpong;
+mod registry;
+mod report;
+mod shm;
+mod toolkit;
+mod wait;
+
+use std::process::ExitCode;
+
+use cli::{Options, USAGE};
+use harness::{Outcome, RunConfig};
+
+fn main() -> ExitCode {
+    let opts = match Options::parse(std::env::args().skip(1)) {
+        Ok(o) => o,
+        Err(e) => {
+            eprintln!("ipc-bench: {e}\n\n{USAGE}");
+            return ExitCode::from(2);
+        }
+    };
+    if opts.help {
+        print!("{USAGE}");
+        return ExitCode::SUCCESS;
+    }
+    let registry = registry::all();
+    if let Err(e) = harness::validate(&registry) {
+        eprintln!("ipc-bench: broken registry: {e}");
+        return ExitCode::FAILURE;
+    }
+    if opts.list {
+        print!("{}", report::list(&registry));
+        return ExitCode::SUCCESS;
+    }
+    let plan = match harness::plan(&registry, &opts.select) {
+        Ok(p) => p,
+        Err(e) => {
+            eprintln!("ipc-bench: {e}");
+            return ExitCode::from(2);
+        }
+    };
+    let cfg = RunConfig {
+        runs: opts.runs(),
+        quick: opts.quick,
+    };
+    let rows = harness::run(&plan, cfg);
+    print!(
+        "{}\n{}",
+        report::table(&rows),
+        report::result_lines(&rows, cfg)
+    );
+    if rows.iter().any(|r| matches!(r.outcome, Outcome::Failed(_))) {
+        ExitCode::FAILURE
+    } else {
+        ExitCode::SUCCESS
+    }
+}

@@ -350,7 +350,7 @@ impl Header {
         let end = self.payload_offset.checked_add(self.payload_len);
         let fits = self.payload_offset >= HEADER_LEN as u64
             && align_ok
-            && self.payload_offset % self.type_align == 0
+            && self.payload_offset.is_multiple_of(self.type_align)
             && end.is_some_and(|e| e <= self.segment_len);
         if !fits {
             return Err(corrupt("payload offset, length or alignment out of range"));

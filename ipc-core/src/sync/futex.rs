@@ -92,6 +92,79 @@ pub fn wait_until(word: &AtomicU32, expected: u32, deadline: Option<Instant>) ->
     }
 }
 
+/// Most words one [`wait_any`] call can sleep on (the kernel's limit).
+pub const WAIT_ANY_MAX: usize = 128;
+
+/// `struct futex_waitv` of `futex_waitv(2)` (Linux 5.16).
+#[repr(C)]
+struct FutexWaitv {
+    val: u64,
+    uaddr: u64,
+    flags: u32,
+    reserved: u32,
+}
+
+/// `FUTEX2_SIZE_U32`: the words are 32-bit; no `FUTEX2_PRIVATE`, they are shared.
+const FUTEX2_SIZE_U32: u32 = 0x02;
+const SYS_FUTEX_WAITV: libc::c_long = 449;
+
+/// Sleeps until any `word` no longer holds its expected value, or until one
+/// of them is woken, or until `deadline` (Linux 5.16's `futex_waitv`).
+///
+/// Older kernels fall back to short sleeps, so callers see the same contract
+/// as [`wait_until`]: spurious returns allowed, never an early `TimedOut`.
+/// At most [`WAIT_ANY_MAX`] words; with more, only the first are watched and
+/// the wait is cut to a short slice so the rest are re-checked by the caller.
+pub fn wait_any(words: &[(&AtomicU32, u32)], deadline: Option<Instant>) -> WaitOutcome {
+    let slice = Instant::now() + Duration::from_millis(1);
+    let deadline = if words.len() > WAIT_ANY_MAX {
+        Some(deadline.map_or(slice, |d| d.min(slice)))
+    } else {
+        deadline
+    };
+    let waiters: Vec<FutexWaitv> = words
+        .iter()
+        .take(WAIT_ANY_MAX)
+        .map(|(w, v)| FutexWaitv {
+            val: u64::from(*v),
+            uaddr: w.as_ptr() as u64,
+            flags: FUTEX2_SIZE_U32,
+            reserved: 0,
+        })
+        .collect();
+    let ts = deadline.map(monotonic_deadline);
+    let ts_ptr = ts
+        .as_ref()
+        .map_or(std::ptr::null(), |t| t as *const libc::timespec);
+    // SAFETY: `waiters` is a live array of `len` futex_waitv structs whose
+    // addresses point at live AtomicU32s borrowed for this call; `ts_ptr` is
+    // null or a timespec on this frame. The kernel only reads them.
+    let rc = unsafe {
+        libc::syscall(
+            SYS_FUTEX_WAITV,
+            waiters.as_ptr(),
+            waiters.len() as libc::c_uint,
+            0,
+            ts_ptr,
+            libc::CLOCK_MONOTONIC,
+        )
+    };
+    if rc >= 0 {
+        return WaitOutcome::Woken;
+    }
+    match std::io::Error::last_os_error().raw_os_error() {
+        Some(libc::ETIMEDOUT) => WaitOutcome::TimedOut,
+        Some(libc::ENOSYS) => {
+            std::thread::sleep(Duration::from_micros(500));
+            match deadline {
+                Some(d) if Instant::now() >= d => WaitOutcome::TimedOut,
+                _ => WaitOutcome::Woken,
+            }
+        }
+        _ => WaitOutcome::Woken,
+    }
+}
+
 /// Wakes up to `n` processes sleeping on `word`; returns how many were woken.
 pub fn wake(word: &AtomicU32, n: u32) -> usize {
     let n = n.min(i32::MAX as u32) as libc::c_int;
@@ -217,6 +290,19 @@ mod tests {
     fn ready_value_returns_at_once() {
         let w = AtomicU32::new(7);
         assert_eq!(wait_for(&w, None, None, |v| v == 7), Ok(7));
+    }
+
+    #[test]
+    fn wait_any_returns_on_changed_word_and_times_out_not_early() {
+        let (a, b) = (AtomicU32::new(0), AtomicU32::new(5));
+        // b is not 4: returns at once.
+        assert_eq!(wait_any(&[(&a, 0), (&b, 4)], None), WaitOutcome::Woken);
+        let d = Instant::now() + Duration::from_millis(10);
+        assert_eq!(
+            wait_any(&[(&a, 0), (&b, 5)], Some(d)),
+            WaitOutcome::TimedOut
+        );
+        assert!(Instant::now() >= d);
     }
 
     #[test]

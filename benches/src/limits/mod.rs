@@ -1,0 +1,76 @@
+//! The machine's own limits: what any shared-memory IPC on this host could
+//! at best achieve. Built on plain `mmap` and atomics only, never on the
+//! toolkit, so toolkit and peer rows can be expressed as ratios to them.
+
+mod memcpy;
+mod pingpong;
+mod ring;
+
+use crate::harness::{Bench, Iters, Metric};
+
+pub const GROUP: &str = "limits";
+
+pub fn benches() -> Vec<Bench> {
+    vec![
+        Bench {
+            id: "limit_spin_pingpong",
+            group: GROUP,
+            metric: Metric::OneWayNs,
+            iters: Iters {
+                full: 500_000,
+                quick: 20_000,
+            },
+            compare_to: &[],
+            about: "two processes, both busy-spinning, pass a turn on one cache line",
+            sample: pingpong::spin,
+        },
+        Bench {
+            id: "limit_futex_pingpong",
+            group: GROUP,
+            metric: Metric::OneWayNs,
+            iters: Iters {
+                full: 2_500,
+                quick: 100,
+            },
+            compare_to: &["limit_spin_pingpong"],
+            about: "same, but the receiver sleeps in FUTEX_WAIT and is woken by FUTEX_WAKE",
+            sample: pingpong::futex,
+        },
+        Bench {
+            id: "limit_spsc_ring_8B",
+            group: GROUP,
+            metric: Metric::MsgsPerS,
+            iters: Iters {
+                full: 8_000_000,
+                quick: 200_000,
+            },
+            compare_to: &[],
+            about: "minimal lock-free SPSC ring of 8-byte slots between two processes",
+            sample: ring::msgs_8b,
+        },
+        Bench {
+            id: "limit_memcpy_4KiB",
+            group: GROUP,
+            metric: Metric::GbPerS,
+            iters: Iters {
+                full: 5_000_000,
+                quick: 100_000,
+            },
+            compare_to: &[],
+            about: "one process copying 4 KiB between page-aligned, cache-hot buffers",
+            sample: memcpy::gb_4kib,
+        },
+        Bench {
+            id: "limit_spsc_ring_4KiB",
+            group: GROUP,
+            metric: Metric::GbPerS,
+            iters: Iters {
+                full: 200_000,
+                quick: 4_000,
+            },
+            compare_to: &["limit_memcpy_4KiB"],
+            about: "the same ring moving 4 KiB messages (copy in, copy out)",
+            sample: ring::gb_4kib,
+        },
+    ]
+}

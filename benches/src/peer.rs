@@ -1,0 +1,28 @@
+//! The peer process of a two-process benchmark, via `ipc_core::process`.
+
+use ipc_core::process::Process;
+
+use crate::harness::SampleError;
+
+/// Forks a peer running `f`.
+///
+/// Started as a daemon: if the parent bails out with an error, dropping the
+/// handle kills and reaps the peer at once instead of waiting for it (a
+/// peer's loops are bounded anyway, see `wait::STALL_LIMIT`). A peer reports
+/// failure by panicking, which exits with code 101.
+pub fn spawn(name: &str, f: impl FnOnce() + 'static) -> Result<Process, SampleError> {
+    Ok(Process::builder().name(name).daemon(true).spawn(f)?)
+}
+
+/// Waits for the peer and turns an unsuccessful exit into a failure.
+pub fn join(peer: Process) -> Result<(), SampleError> {
+    let status = peer.join()?;
+    if status.success() {
+        Ok(())
+    } else {
+        Err(SampleError::failed(format!(
+            "peer {} {status}",
+            peer.name()
+        )))
+    }
+}

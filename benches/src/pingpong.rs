@@ -1,0 +1,83 @@
+//! Two-process ping-pong: the shape of every latency row.
+//!
+//! A row supplies a [`Baton`] in shared memory (a spinning cache line, a
+//! futex word, a mutex-guarded turn, later a peer system's primitive); this
+//! module forks the peer, warms up, times round trips in the parent and
+//! reports the one-way latency.
+
+use std::ops::Deref;
+use std::rc::Rc;
+use std::time::Instant;
+
+use crate::harness::SampleError;
+use crate::peer;
+use crate::wait::Stalled;
+
+/// Which process acts on a turn.
+#[derive(Clone, Copy, PartialEq, Eq, Debug)]
+pub enum Side {
+    /// The timing process; moves first.
+    Parent,
+    /// The forked peer.
+    Child,
+}
+
+impl Side {
+    /// The turn counter's parity on which this side acts: turns alternate
+    /// parent, child, parent, ... starting from 0.
+    pub fn parity(self) -> u64 {
+        match self {
+            Side::Parent => 0,
+            Side::Child => 1,
+        }
+    }
+}
+
+/// A turn that two processes pass back and forth.
+pub trait Baton: Sync {
+    /// Waits until it is `side`'s turn, then hands the turn to the other side.
+    /// Errors if the other side stops making progress.
+    fn take_and_pass(&self, side: Side) -> Result<(), Stalled>;
+}
+
+/// Forks a peer and measures `round_trips` round trips after `warmup` (at
+/// least 1) untimed ones; returns the one-way latency (round trip / 2) in ns.
+///
+/// `baton` is any handle to a baton in shared memory (`ShmBox`, the
+/// toolkit's `Shared`, ...); the `Rc` lets the peer's closure own a clone, as
+/// `Process::spawn` needs a `'static` closure. After the fork that clone
+/// points into the same shared mapping.
+///
+/// The warm-up absorbs the peer's start-up and page faults and wakes both
+/// sides (CPU frequency, scheduler placement). Both loops have a fixed length
+/// and every wait is stall-bounded, so neither side can outlive an error in
+/// the other; the peer is killed on drop if the parent bails out early.
+pub fn one_way_ns<H>(baton: Rc<H>, warmup: u64, round_trips: u64) -> Result<f64, SampleError>
+where
+    H: Deref + 'static,
+    H::Target: Baton,
+{
+    // Without a warm-up take, the first timed take would not wait for a reply.
+    let warmup = warmup.max(1);
+    let total = warmup + round_trips;
+    let theirs = Rc::clone(&baton);
+    let child = peer::spawn("pingpong-peer", move || {
+        for _ in 0..total {
+            theirs
+                .take_and_pass(Side::Child)
+                .unwrap_or_else(|e| panic!("ping-pong peer: {e}"));
+        }
+    })?;
+    // The parent's first take needs no reply; each later take completes one
+    // round trip. So: `warmup` takes, start the clock, `round_trips` takes.
+    for _ in 0..warmup {
+        baton.take_and_pass(Side::Parent)?;
+    }
+    let start = Instant::now();
+    for _ in 0..round_trips {
+        baton.take_and_pass(Side::Parent)?;
+    }
+    let elapsed = start.elapsed();
+    peer::join(child)?;
+    Ok(elapsed.as_nanos() as f64 / (2 * round_trips) as f64)
+}

@@ -1,0 +1,103 @@
+//! How a child process ended.
+
+use std::fmt;
+
+/// How a child process ended: a normal exit with a code, or death by a signal.
+///
+/// ```
+/// use ipc_core::process::ExitStatus;
+///
+/// let killed = ExitStatus::Signaled(9);
+/// assert!(!killed.success());
+/// assert_eq!(killed.signal(), Some(9));
+/// assert_eq!(killed.python_exitcode(), -9);
+/// assert_eq!(killed.to_string(), "killed by signal 9 (SIGKILL)");
+/// assert_eq!(ExitStatus::Exited(3).to_string(), "exit code 3");
+/// ```
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum ExitStatus {
+    /// The process exited by itself (returned, `exit`, `_exit`) with this code
+    /// (0 to 255).
+    Exited(i32),
+    /// The process was ended by this signal number.
+    Signaled(i32),
+}
+
+impl ExitStatus {
+    /// Decodes a raw status from `waitpid`, which reports only terminated
+    /// children here (no `WUNTRACED`/`WCONTINUED`).
+    pub(super) fn from_wait_status(raw: libc::c_int) -> Self {
+        if libc::WIFEXITED(raw) {
+            ExitStatus::Exited(libc::WEXITSTATUS(raw))
+        } else {
+            ExitStatus::Signaled(libc::WTERMSIG(raw))
+        }
+    }
+
+    /// `true` for a normal exit with code 0.
+    pub fn success(&self) -> bool {
+        matches!(self, ExitStatus::Exited(0))
+    }
+
+    /// The exit code, if the process exited normally.
+    pub fn code(&self) -> Option<i32> {
+        match *self {
+            ExitStatus::Exited(code) => Some(code),
+            ExitStatus::Signaled(_) => None,
+        }
+    }
+
+    /// The signal number, if a signal ended the process.
+    pub fn signal(&self) -> Option<i32> {
+        match *self {
+            ExitStatus::Exited(_) => None,
+            ExitStatus::Signaled(sig) => Some(sig),
+        }
+    }
+
+    /// The status as Python's `Process.exitcode` reports it: the exit code, or
+    /// the negated signal number (`-9` after `SIGKILL`).
+    pub fn python_exitcode(&self) -> i32 {
+        match *self {
+            ExitStatus::Exited(code) => code,
+            ExitStatus::Signaled(sig) => -sig,
+        }
+    }
+}
+
+impl fmt::Display for ExitStatus {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match *self {
+            ExitStatus::Exited(code) => write!(f, "exit code {code}"),
+            ExitStatus::Signaled(sig) => match signal_name(sig) {
+                Some(name) => write!(f, "killed by signal {sig} ({name})"),
+                None => write!(f, "killed by signal {sig}"),
+            },
+        }
+    }
+}
+
+/// The conventional name of the common signals.
+fn signal_name(sig: i32) -> Option<&'static str> {
+    Some(match sig {
+        libc::SIGHUP => "SIGHUP",
+        libc::SIGINT => "SIGINT",
+        libc::SIGQUIT => "SIGQUIT",
+        libc::SIGILL => "SIGILL",
+        libc::SIGTRAP => "SIGTRAP",
+        libc::SIGABRT => "SIGABRT",
+        libc::SIGBUS => "SIGBUS",
+        libc::SIGFPE => "SIGFPE",
+        libc::SIGKILL => "SIGKILL",
+        libc::SIGUSR1 => "SIGUSR1",
+        libc::SIGSEGV => "SIGSEGV",
+        libc::SIGUSR2 => "SIGUSR2",
+        libc::SIGPIPE => "SIGPIPE",
+        libc::SIGALRM => "SIGALRM",
+        libc::SIGTERM => "SIGTERM",
+        libc::SIGXCPU => "SIGXCPU",
+        libc::SIGXFSZ => "SIGXFSZ",
+        libc::SIGSYS => "SIGSYS",
+        _ => return None,
+    })
+}
