@@ -22,6 +22,30 @@ pub struct ProcessIdentity {
 
 const _: () = assert!(size_of::<ProcessIdentity>() == 16);
 
+/// The calling process's pid, without a system call on the hot path.
+///
+/// glibc no longer caches `getpid()`, and queue operations stamp slots with
+/// their owner's pid, so we cache it here and refresh it in a forked child
+/// through a `pthread_atfork` handler.
+pub fn current_pid() -> u32 {
+    static REGISTER: std::sync::Once = std::sync::Once::new();
+    REGISTER.call_once(|| {
+        // SAFETY: registers a plain `extern "C" fn` with no captured state; the
+        // handler only stores to an atomic, which is async-signal-safe.
+        unsafe { libc::pthread_atfork(None, None, Some(refresh_pid)) };
+        refresh_pid();
+    });
+    CACHED_PID.load(std::sync::atomic::Ordering::Relaxed)
+}
+
+static CACHED_PID: std::sync::atomic::AtomicU32 = std::sync::atomic::AtomicU32::new(0);
+
+extern "C" fn refresh_pid() {
+    // SAFETY: getpid has no preconditions and cannot fail.
+    let pid = unsafe { libc::getpid() } as u32;
+    CACHED_PID.store(pid, std::sync::atomic::Ordering::Relaxed);
+}
+
 /// What `/proc/<pid>/stat` says about a process.
 struct Stat {
     state: u8,
@@ -92,6 +116,16 @@ mod tests {
         let me = ProcessIdentity::current();
         assert_ne!(me.start_time, 0);
         assert!(me.is_alive());
+    }
+
+    #[test]
+    fn cached_pid_follows_fork() {
+        assert_eq!(current_pid(), std::process::id());
+        let child = crate::process::Process::spawn(|| {
+            std::process::exit(i32::from(current_pid() != std::process::id()));
+        })
+        .unwrap();
+        assert!(child.join().unwrap().success());
     }
 
     #[test]

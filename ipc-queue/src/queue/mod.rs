@@ -1,0 +1,695 @@
+//! [`Queue`]: a bounded many-producer, many-consumer queue in shared memory,
+//! with Python's `Queue` and `JoinableQueue` API.
+//!
+//! The protocol is described in `raw.rs`; the layout in `layout.rs`. This file
+//! holds the typed, public face: copying puts and gets, batches, byte frames,
+//! zero-copy loans ([`Loan`]) and receive guards ([`RecvGuard`]).
+
+mod layout;
+mod raw;
+
+use std::marker::PhantomData;
+use std::sync::atomic::AtomicU32;
+use std::time::Duration;
+
+use ipc_core::segment::{ObjectSegment, SegmentOptions, TypeDesc};
+
+use layout::Geometry;
+pub use layout::{MAX_ALIGN, MAX_CAPACITY, MAX_FRAME};
+use raw::{RawQueue, Wait};
+
+use crate::select::Waitable;
+use crate::{Error, Message, Result};
+
+/// Slots in a queue made with [`Queue::new`] or a builder left at its default.
+pub const DEFAULT_CAPACITY: usize = 1024;
+
+/// A bounded MPMC queue of `T` messages (and byte frames) in shared memory.
+///
+/// Any number of processes may put and get at once. A process killed at any
+/// instant — mid-put, mid-get, holding the lock, holding a loan — never makes
+/// another process deliver a torn message, lose a committed one, or hang.
+///
+/// ```
+/// use ipc_core::process::Process;
+/// use ipc_queue::Queue;
+///
+/// let q = Queue::<u64>::new(16)?;
+/// let child_q = q.try_clone()?;
+/// let child = Process::spawn(move || {
+///     for i in 0..5u64 {
+///         child_q.put(&(i * i)).unwrap();
+///     }
+/// })?;
+/// let squares: Vec<u64> = (0..5).map(|_| q.get().unwrap()).collect();
+/// assert_eq!(squares, [0, 1, 4, 9, 16]);
+/// child.join()?;
+/// # Ok::<(), Box<dyn std::error::Error>>(())
+/// ```
+pub struct Queue<T: Message> {
+    raw: RawQueue,
+    _message: PhantomData<fn() -> T>,
+}
+
+impl<T: Message> std::fmt::Debug for Queue<T> {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Queue")
+            .field("segment", &self.raw.object().segment().display_name())
+            .field("capacity", &self.capacity())
+            .field("len", &self.len())
+            .finish()
+    }
+}
+
+/// Configures and creates or opens a [`Queue`].
+#[derive(Debug)]
+pub struct QueueBuilder<T: Message> {
+    capacity: usize,
+    max_frame: usize,
+    options: SegmentOptions,
+    _message: PhantomData<fn() -> T>,
+}
+
+impl<T: Message> Clone for QueueBuilder<T> {
+    fn clone(&self) -> Self {
+        Self {
+            capacity: self.capacity,
+            max_frame: self.max_frame,
+            options: self.options.clone(),
+            _message: PhantomData,
+        }
+    }
+}
+
+impl<T: Message> QueueBuilder<T> {
+    /// Number of slots (default [`DEFAULT_CAPACITY`]); 0 is refused.
+    pub fn capacity(mut self, slots: usize) -> Self {
+        self.capacity = slots;
+        self
+    }
+
+    /// Largest byte frame, for [`Queue::put_bytes`] (default and minimum: `size_of::<T>()`).
+    pub fn max_frame(mut self, bytes: usize) -> Self {
+        self.max_frame = bytes;
+        self
+    }
+
+    /// Where the queue lives (default: anonymous, shared with forked children).
+    pub fn options(mut self, options: SegmentOptions) -> Self {
+        self.options = options;
+        self
+    }
+
+    /// A named queue, reachable by other processes through [`open`](Self::open).
+    pub fn named(self, name: &str) -> Self {
+        self.options(SegmentOptions::named(name))
+    }
+
+    /// Creates the queue.
+    pub fn create(self) -> Result<Queue<T>> {
+        let geometry = Geometry::new(
+            self.capacity,
+            self.max_frame.max(size_of::<T>()),
+            align_of::<T>(),
+        )?;
+        Ok(Queue::wrap(RawQueue::create(
+            &self.options,
+            &TypeDesc::of::<T>(),
+            geometry,
+        )?))
+    }
+
+    /// Opens an existing queue; refuses one created for another message type.
+    pub fn open(self) -> Result<Queue<T>> {
+        Ok(Queue::wrap(RawQueue::open(
+            &self.options,
+            &TypeDesc::of::<T>(),
+        )?))
+    }
+
+    /// Opens the queue if it exists, creates it otherwise (race-free).
+    pub fn open_or_create(self) -> Result<Queue<T>> {
+        for _ in 0..64 {
+            match self.clone().create() {
+                Err(Error::Core(ipc_core::Error::AlreadyExists { .. })) => {}
+                other => return other,
+            }
+            match self.clone().open() {
+                Err(Error::Core(ipc_core::Error::NotFound { .. })) => std::thread::yield_now(),
+                other => return other,
+            }
+        }
+        Err(Error::Timeout)
+    }
+}
+
+impl<T: Message> Queue<T> {
+    /// An anonymous queue of `capacity` slots, shared with forked children.
+    pub fn new(capacity: usize) -> Result<Self> {
+        Self::builder().capacity(capacity).create()
+    }
+
+    /// A builder with the defaults: anonymous, [`DEFAULT_CAPACITY`] slots,
+    /// frames of `size_of::<T>()` bytes.
+    pub fn builder() -> QueueBuilder<T> {
+        QueueBuilder {
+            capacity: DEFAULT_CAPACITY,
+            max_frame: size_of::<T>(),
+            options: SegmentOptions::anonymous(),
+            _message: PhantomData,
+        }
+    }
+
+    /// Opens an existing queue by its segment options.
+    pub fn open(options: &SegmentOptions) -> Result<Self> {
+        Self::builder().options(options.clone()).open()
+    }
+
+    fn wrap(raw: RawQueue) -> Self {
+        Self {
+            raw,
+            _message: PhantomData,
+        }
+    }
+
+    /// A second handle on the same queue, e.g. to move into a child's closure.
+    pub fn try_clone(&self) -> Result<Self> {
+        Ok(Self::wrap(self.raw.try_clone()?))
+    }
+
+    /// The segment beneath (its name, its creator, whether it is kept).
+    pub fn object(&self) -> &ObjectSegment {
+        self.raw.object()
+    }
+
+    // ----- put -----
+
+    fn put_wait(&self, msg: &T, wait: Wait) -> Result<()> {
+        let (pos, _) = self.raw.reserve(1, wait)?;
+        self.raw.ring.write_payload(pos, msg.as_bytes());
+        self.raw.commit(pos, size_of::<T>());
+        self.raw.committed();
+        Ok(())
+    }
+
+    /// Puts a message, waiting for room.
+    pub fn put(&self, msg: &T) -> Result<()> {
+        self.put_wait(msg, Wait::Forever)
+    }
+
+    /// Puts a message if there is room now; [`Error::Full`] otherwise.
+    pub fn try_put(&self, msg: &T) -> Result<()> {
+        self.put_wait(msg, Wait::Never)
+    }
+
+    /// Puts a message, waiting at most `timeout` for room.
+    pub fn put_timeout(&self, msg: &T, timeout: Duration) -> Result<()> {
+        self.put_wait(msg, Wait::timeout(Some(timeout)))
+    }
+
+    /// Puts as many of `msgs` as fit under one lock hold, waiting until at
+    /// least one fits; returns how many were put (in order).
+    pub fn put_batch(&self, msgs: &[T]) -> Result<usize> {
+        if msgs.is_empty() {
+            return Ok(0);
+        }
+        let (pos, n) = self.raw.reserve(msgs.len() as u64, Wait::Forever)?;
+        for (i, m) in msgs.iter().take(n as usize).enumerate() {
+            let p = pos.wrapping_add(i as u64);
+            self.raw.ring.write_payload(p, m.as_bytes());
+            self.raw.commit(p, size_of::<T>());
+        }
+        self.raw.committed();
+        Ok(n as usize)
+    }
+
+    /// Puts every message of `msgs`, batch by batch.
+    pub fn put_all(&self, mut msgs: &[T]) -> Result<()> {
+        while !msgs.is_empty() {
+            let n = self.put_batch(msgs)?;
+            msgs = &msgs[n..];
+        }
+        Ok(())
+    }
+
+    /// Reserves a slot to build a message in place; waits for room.
+    pub fn loan(&self) -> Result<Loan<'_, T>> {
+        self.loan_wait(Wait::Forever)
+    }
+
+    /// Reserves a slot if one is free now; [`Error::Full`] otherwise.
+    pub fn try_loan(&self) -> Result<Loan<'_, T>> {
+        self.loan_wait(Wait::Never)
+    }
+
+    fn loan_wait(&self, wait: Wait) -> Result<Loan<'_, T>> {
+        let (pos, _) = self.raw.reserve(1, wait)?;
+        Ok(Loan {
+            queue: self,
+            pos,
+            done: false,
+            _not_send: PhantomData,
+        })
+    }
+
+    // ----- get -----
+
+    fn get_wait(&self, wait: Wait) -> Result<T> {
+        let (pos, _) = self.raw.acquire(1, false, wait)?;
+        let len = match self.raw.ring.frame_len(pos) {
+            Ok(len) => len,
+            Err(e) => {
+                self.raw.release_copied(pos, 1);
+                return Err(e);
+            }
+        };
+        let mut msg = T::new_zeroed();
+        if len == size_of::<T>() {
+            self.raw.ring.read_payload(pos, msg.as_mut_bytes());
+        }
+        self.raw.release_copied(pos, 1);
+        if len != size_of::<T>() {
+            return Err(Error::WrongSize {
+                expected: size_of::<T>(),
+                found: len,
+            });
+        }
+        Ok(msg)
+    }
+
+    /// Takes the oldest message, waiting for one. After [`close`](Self::close)
+    /// it drains what is left, then reports [`Error::Disconnected`].
+    pub fn get(&self) -> Result<T> {
+        self.get_wait(Wait::Forever)
+    }
+
+    /// Takes a message if one is ready now; [`Error::Empty`] otherwise.
+    pub fn try_get(&self) -> Result<T> {
+        self.get_wait(Wait::Never)
+    }
+
+    /// Takes a message, waiting at most `timeout`.
+    pub fn get_timeout(&self, timeout: Duration) -> Result<T> {
+        self.get_wait(Wait::timeout(Some(timeout)))
+    }
+
+    /// Processes the oldest message in place and then removes it: `f` sees
+    /// the message in shared memory, with no copy. If this process dies while
+    /// `f` runs, the message is not lost: it is delivered again, to the next
+    /// consumer (at-least-once for `f`'s side effects, exactly once for
+    /// calls that return).
+    ///
+    /// ```
+    /// # use ipc_queue::Queue;
+    /// let q = Queue::<[u64; 8]>::new(4)?;
+    /// q.put(&[1; 8])?;
+    /// let sum: u64 = q.get_with(|m| m.iter().sum())?;
+    /// assert_eq!(sum, 8);
+    /// # Ok::<(), ipc_queue::Error>(())
+    /// ```
+    pub fn get_with<R>(&self, f: impl FnOnce(&T) -> R) -> Result<R> {
+        self.get_with_wait(Wait::Forever, f)
+    }
+
+    /// [`get_with`](Self::get_with), waiting at most `timeout`.
+    pub fn get_with_timeout<R>(&self, timeout: Duration, f: impl FnOnce(&T) -> R) -> Result<R> {
+        self.get_with_wait(Wait::timeout(Some(timeout)), f)
+    }
+
+    fn get_with_wait<R>(&self, wait: Wait, f: impl FnOnce(&T) -> R) -> Result<R> {
+        let (pos, _) = self.raw.acquire(1, false, wait)?;
+        let result = match self.raw.ring.frame_len(pos) {
+            Ok(len) if len == size_of::<T>() => {
+                // SAFETY: the slot is COPYING, owned by this call until
+                // `release_copied`; producers do not write it; only a shared
+                // reference is formed from it.
+                let bytes: &[u8] = unsafe { self.raw.ring.payload_slice(pos, len) };
+                T::ref_from_bytes(bytes)
+                    .map(f)
+                    .map_err(|_| Error::corrupted("slot misaligned"))
+            }
+            Ok(len) => Err(Error::WrongSize {
+                expected: size_of::<T>(),
+                found: len,
+            }),
+            Err(e) => Err(e),
+        };
+        self.raw.release_copied(pos, 1);
+        result
+    }
+
+    /// Takes up to `out.len()` messages under one lock hold, waiting until at
+    /// least one is ready; returns how many were written to `out`.
+    pub fn get_batch(&self, out: &mut [T]) -> Result<usize> {
+        if out.is_empty() {
+            return Ok(0);
+        }
+        let (pos, n) = self.raw.acquire(out.len() as u64, false, Wait::Forever)?;
+        let mut good = 0;
+        while good < n {
+            let p = pos.wrapping_add(good);
+            if self.raw.ring.frame_len(p) != Ok(size_of::<T>()) {
+                break;
+            }
+            self.raw
+                .ring
+                .read_payload(p, out[good as usize].as_mut_bytes());
+            good += 1;
+        }
+        if good == n {
+            self.raw.release_copied(pos, n);
+            return Ok(n as usize);
+        }
+        // A frame that is not a T: hand back the rest, consume the bad one
+        // only if nothing good came before it.
+        if good > 0 {
+            self.raw.unclaim(pos.wrapping_add(good), n - good);
+            self.raw.release_copied(pos, good);
+            return Ok(good as usize);
+        }
+        let found = self.raw.ring.frame_len(pos).unwrap_or(usize::MAX);
+        self.raw.unclaim(pos.wrapping_add(1), n - 1);
+        self.raw.release_copied(pos, 1);
+        Err(Error::WrongSize {
+            expected: size_of::<T>(),
+            found,
+        })
+    }
+
+    /// Takes the oldest message without copying it: the guard reads it in
+    /// place and frees the slot when dropped. The message counts as
+    /// delivered as soon as the guard exists.
+    pub fn recv_guard(&self) -> Result<RecvGuard<'_, T>> {
+        self.guard_wait(Wait::Forever)
+    }
+
+    /// [`recv_guard`](Self::recv_guard) if a message is ready now.
+    pub fn try_recv_guard(&self) -> Result<RecvGuard<'_, T>> {
+        self.guard_wait(Wait::Never)
+    }
+
+    /// [`recv_guard`](Self::recv_guard), waiting at most `timeout`.
+    pub fn recv_guard_timeout(&self, timeout: Duration) -> Result<RecvGuard<'_, T>> {
+        self.guard_wait(Wait::timeout(Some(timeout)))
+    }
+
+    fn guard_wait(&self, wait: Wait) -> Result<RecvGuard<'_, T>> {
+        let (pos, _) = self.raw.acquire(1, true, wait)?;
+        match self.raw.ring.frame_len(pos) {
+            Ok(len) => Ok(RecvGuard {
+                queue: self,
+                pos,
+                len,
+                _not_send: PhantomData,
+            }),
+            Err(e) => {
+                self.raw.release_held(pos);
+                Err(e)
+            }
+        }
+    }
+
+    // ----- byte frames -----
+
+    fn put_bytes_wait(&self, bytes: &[u8], wait: Wait) -> Result<()> {
+        let max = self.max_frame();
+        if bytes.len() > max {
+            return Err(Error::TooLarge {
+                len: bytes.len(),
+                max,
+            });
+        }
+        let (pos, _) = self.raw.reserve(1, wait)?;
+        self.raw.ring.write_payload(pos, bytes);
+        self.raw.commit(pos, bytes.len());
+        self.raw.committed();
+        Ok(())
+    }
+
+    /// Puts a byte frame of at most [`max_frame`](Self::max_frame) bytes
+    /// (Python's `send_bytes`); longer ones are refused, never truncated.
+    pub fn put_bytes(&self, bytes: &[u8]) -> Result<()> {
+        self.put_bytes_wait(bytes, Wait::Forever)
+    }
+
+    /// [`put_bytes`](Self::put_bytes) if there is room now.
+    pub fn try_put_bytes(&self, bytes: &[u8]) -> Result<()> {
+        self.put_bytes_wait(bytes, Wait::Never)
+    }
+
+    /// [`put_bytes`](Self::put_bytes), waiting at most `timeout`.
+    pub fn put_bytes_timeout(&self, bytes: &[u8], timeout: Duration) -> Result<()> {
+        self.put_bytes_wait(bytes, Wait::timeout(Some(timeout)))
+    }
+
+    /// Puts a string as a byte frame.
+    pub fn put_str(&self, s: &str) -> Result<()> {
+        self.put_bytes(s.as_bytes())
+    }
+
+    /// Takes the oldest frame into a new vector (Python's `recv_bytes`).
+    pub fn get_bytes(&self) -> Result<Vec<u8>> {
+        self.get_bytes_wait(Wait::Forever)
+    }
+
+    /// [`get_bytes`](Self::get_bytes) if a frame is ready now.
+    pub fn try_get_bytes(&self) -> Result<Vec<u8>> {
+        self.get_bytes_wait(Wait::Never)
+    }
+
+    /// [`get_bytes`](Self::get_bytes), waiting at most `timeout`.
+    pub fn get_bytes_timeout(&self, timeout: Duration) -> Result<Vec<u8>> {
+        self.get_bytes_wait(Wait::timeout(Some(timeout)))
+    }
+
+    fn get_bytes_wait(&self, wait: Wait) -> Result<Vec<u8>> {
+        let (pos, _) = self.raw.acquire(1, false, wait)?;
+        let r = self.raw.ring.frame_len(pos).map(|len| {
+            let mut v = vec![0u8; len];
+            self.raw.ring.read_payload(pos, &mut v);
+            v
+        });
+        self.raw.release_copied(pos, 1);
+        r
+    }
+
+    /// Takes the oldest frame into `buf`, returning its length. If `buf` is
+    /// too small the frame stays queued and [`Error::BufferTooSmall`] says how
+    /// much room it needs (Python's `recv_bytes_into`).
+    pub fn get_bytes_into(&self, buf: &mut [u8]) -> Result<usize> {
+        let (pos, _) = self.raw.acquire(1, false, Wait::Forever)?;
+        let len = match self.raw.ring.frame_len(pos) {
+            Ok(len) => len,
+            Err(e) => {
+                self.raw.release_copied(pos, 1);
+                return Err(e);
+            }
+        };
+        if len > buf.len() {
+            self.raw.unclaim(pos, 1);
+            return Err(Error::BufferTooSmall {
+                needed: len,
+                got: buf.len(),
+            });
+        }
+        self.raw.ring.read_payload(pos, &mut buf[..len]);
+        self.raw.release_copied(pos, 1);
+        Ok(len)
+    }
+
+    /// Takes the oldest frame as a UTF-8 string (invalid UTF-8 is replaced).
+    pub fn get_string(&self) -> Result<String> {
+        self.get_bytes()
+            .map(|b| String::from_utf8_lossy(&b).into_owned())
+    }
+
+    // ----- state -----
+
+    /// Messages in the queue right now (Python's `qsize`; approximate while
+    /// others are active).
+    pub fn len(&self) -> usize {
+        self.raw.len()
+    }
+
+    /// Whether the queue holds no message right now.
+    pub fn is_empty(&self) -> bool {
+        self.len() == 0
+    }
+
+    /// Whether every slot is taken right now.
+    pub fn is_full(&self) -> bool {
+        self.len() == self.capacity()
+    }
+
+    /// Number of slots.
+    pub fn capacity(&self) -> usize {
+        self.raw.ring.geometry.capacity as usize
+    }
+
+    /// Largest byte frame.
+    pub fn max_frame(&self) -> usize {
+        self.raw.ring.geometry.max_frame
+    }
+
+    /// Closes the queue for every process: puts fail with
+    /// [`Error::Disconnected`], gets drain what is left and then fail the same
+    /// way, and every blocked waiter wakes.
+    pub fn close(&self) -> Result<()> {
+        self.raw.close()
+    }
+
+    /// Whether the queue was closed.
+    pub fn is_closed(&self) -> bool {
+        self.raw.is_closed()
+    }
+
+    /// Marks one message taken with `get` as processed (JoinableQueue's
+    /// `task_done`); an error if more are marked than were put.
+    pub fn task_done(&self) -> Result<()> {
+        if self.raw.finish_tasks(1) {
+            Ok(())
+        } else {
+            Err(ipc_core::Error::InvalidArgument {
+                reason: "task_done called more times than messages were put",
+            }
+            .into())
+        }
+    }
+
+    /// Waits until every message put has been marked done (JoinableQueue's `join`).
+    pub fn join(&self) -> Result<()> {
+        self.raw.join_tasks(Wait::Forever)
+    }
+
+    /// [`join`](Self::join), waiting at most `timeout`.
+    pub fn join_timeout(&self, timeout: Duration) -> Result<()> {
+        self.raw.join_tasks(Wait::timeout(Some(timeout)))
+    }
+
+    /// Messages put and not yet marked done.
+    pub fn unfinished_tasks(&self) -> u64 {
+        self.raw.unfinished()
+    }
+}
+
+impl<T: Message> Waitable for Queue<T> {
+    fn ready_word(&self) -> &AtomicU32 {
+        self.raw.ready_word()
+    }
+
+    fn sleepers(&self) -> &AtomicU32 {
+        self.raw.sleepers()
+    }
+
+    fn is_ready(&self) -> bool {
+        self.raw.is_ready()
+    }
+
+    fn check_peer(&self) -> bool {
+        self.raw.check_peer()
+    }
+}
+
+/// A reserved slot: build the message in place, then [`commit`](Self::commit).
+/// Dropped without committing, the slot is given back and nothing is delivered.
+///
+/// ```
+/// # use ipc_queue::Queue;
+/// let q = Queue::<[u64; 4]>::new(4)?;
+/// let mut loan = q.loan()?;
+/// loan.as_mut()?.copy_from_slice(&[1, 2, 3, 4]);
+/// loan.commit();
+/// assert_eq!(q.get()?, [1, 2, 3, 4]);
+/// # Ok::<(), ipc_queue::Error>(())
+/// ```
+pub struct Loan<'q, T: Message> {
+    queue: &'q Queue<T>,
+    pos: u64,
+    done: bool,
+    _not_send: PhantomData<*const ()>,
+}
+
+impl<T: Message> Loan<'_, T> {
+    /// The message being built, in shared memory (zeroed or left over from an
+    /// earlier message: overwrite all of it).
+    pub fn as_mut(&mut self) -> Result<&mut T> {
+        let bytes = self.bytes_mut();
+        let len = size_of::<T>().min(bytes.len());
+        T::mut_from_bytes(&mut bytes[..len]).map_err(|_| Error::corrupted("loan slot misaligned"))
+    }
+
+    /// The whole frame being built, `max_frame` bytes, for byte messages.
+    pub fn bytes_mut(&mut self) -> &mut [u8] {
+        let max = self.queue.max_frame();
+        // SAFETY: the slot is WRITING and owned by this loan until commit or
+        // drop, and `&mut self` keeps this the only reference to it.
+        unsafe { self.queue.raw.ring.payload_slice(self.pos, max) }
+    }
+
+    /// Publishes the message (its size is `size_of::<T>()`).
+    pub fn commit(self) {
+        self.commit_bytes(size_of::<T>());
+    }
+
+    /// Publishes the first `len` bytes of the frame as a byte message
+    /// (`len` is capped at `max_frame`).
+    pub fn commit_bytes(mut self, len: usize) {
+        self.done = true;
+        self.queue
+            .raw
+            .commit(self.pos, len.min(self.queue.max_frame()));
+        self.queue.raw.committed();
+    }
+}
+
+impl<T: Message> Drop for Loan<'_, T> {
+    fn drop(&mut self) {
+        if !self.done {
+            self.queue.raw.abandon(self.pos);
+        }
+    }
+}
+
+/// A message read in place in shared memory; the slot is freed on drop.
+///
+/// ```
+/// # use ipc_queue::Queue;
+/// let q = Queue::<u64>::new(4)?;
+/// q.put(&42)?;
+/// let g = q.recv_guard()?;
+/// assert_eq!(*g.get()?, 42);
+/// # Ok::<(), ipc_queue::Error>(())
+/// ```
+pub struct RecvGuard<'q, T: Message> {
+    queue: &'q Queue<T>,
+    pos: u64,
+    len: usize,
+    _not_send: PhantomData<*const ()>,
+}
+
+impl<T: Message> RecvGuard<'_, T> {
+    /// The message, viewed in place; [`Error::WrongSize`] if the frame is a
+    /// byte message of another length.
+    pub fn get(&self) -> Result<&T> {
+        if self.len != size_of::<T>() {
+            return Err(Error::WrongSize {
+                expected: size_of::<T>(),
+                found: self.len,
+            });
+        }
+        T::ref_from_bytes(self.bytes()).map_err(|_| Error::corrupted("guard slot misaligned"))
+    }
+
+    /// The frame's bytes, viewed in place.
+    pub fn bytes(&self) -> &[u8] {
+        // SAFETY: the slot is HELD by this guard until it drops; producers do
+        // not write HELD slots; only shared references are handed out.
+        unsafe { self.queue.raw.ring.payload_slice(self.pos, self.len) }
+    }
+}
+
+impl<T: Message> Drop for RecvGuard<'_, T> {
+    fn drop(&mut self) {
+        self.queue.raw.release_held(self.pos);
+    }
+}

@@ -1,0 +1,648 @@
+//! The queue protocol, over untyped frames.
+//!
+//! Positions `head` and `tail` run freely; the slots in `[head, tail)` are the
+//! *window* of messages in flight. Each slot has a state and an owner pid:
+//!
+//! | state   | where          | meaning                                                  |
+//! |---------|----------------|----------------------------------------------------------|
+//! | EMPTY   | outside window | free for a producer                                      |
+//! | WRITING | in window      | reserved by a producer (a put in progress, or a loan)     |
+//! | READY   | in window      | a committed message                                      |
+//! | COPYING | in window, from head | a consumer copying it out; head not yet advanced   |
+//! | HELD    | outside window | consumed into a receive guard that is still alive        |
+//! | SKIP    | in window      | an abandoned reservation, to be stepped over             |
+//!
+//! The robust lock is held only to move positions and claim slots; the copies
+//! happen outside it, so producers and consumers overlap on large messages.
+//!
+//! - **put**: under the lock, the slot at `tail` must be EMPTY: mark it WRITING,
+//!   advance `tail`. Unlock, copy the frame in, store READY. *The READY store
+//!   is the commit.* A producer killed before it leaves WRITING behind, which
+//!   consumers step over once they see its owner is dead: nothing torn is
+//!   ever delivered.
+//! - **get**: under the lock, the slots from `head` must be READY: mark them
+//!   COPYING. Unlock, copy out, store EMPTY, advance `head` by compare-and-swap
+//!   over the EMPTY slots. *The advance of `head` is the commit*: a consumer
+//!   killed mid-copy leaves COPYING behind, which is turned back into READY
+//!   and delivered to someone else (exactly once for completed gets).
+//! - **receive guard**: under the lock, mark the head slot HELD and advance
+//!   `head` at once (the message counts as delivered); dropping the guard
+//!   stores EMPTY. A guard holder that dies is detected by producers, who
+//!   reclaim the slot.
+//! - **lock owner killed**: the next locker is told (`OwnerDied`) and runs
+//!   [`RawQueue::recover`], which normalises every slot state from the rules
+//!   above. Each step of the protocol is ordered so that any prefix of it is
+//!   either invisible or recognisable.
+//!
+//! Waiting uses three futex words (not empty, not full, all done), each bumped
+//! by wakers only when its sleeper count is non-zero: the hot path makes no
+//! system call when nobody sleeps.
+
+use std::sync::atomic::{AtomicU32, Ordering};
+use std::time::Instant;
+
+use ipc_core::liveness::{ProcessIdentity, current_pid};
+use ipc_core::segment::{ObjectKind, ObjectSegment, SegmentOptions, TypeDesc};
+use ipc_core::sync::{LockError, RobustMutex, RobustMutexExt, RobustMutexGuard, futex};
+
+use super::layout::{Geometry, Ring, WaitWord, state};
+use crate::select::{self, Waitable};
+use crate::{Error, Result};
+
+/// The segment kind of a queue.
+pub(crate) const QUEUE_KIND: ObjectKind = ObjectKind {
+    code: 100,
+    version: 1,
+    name: "ipc-queue Queue",
+};
+
+/// A queue handle over untyped frames; `Queue<T>` wraps it.
+#[derive(Debug)]
+pub(crate) struct RawQueue {
+    object: ObjectSegment,
+    pub ring: Ring,
+}
+
+/// How long a call may wait.
+#[derive(Debug, Clone, Copy)]
+pub(crate) enum Wait {
+    /// Not at all: report Full or Empty.
+    Never,
+    /// Until this instant: report Timeout.
+    Until(Instant),
+    /// As long as it takes.
+    Forever,
+}
+
+impl Wait {
+    /// The wait for an optional timeout from now.
+    pub fn timeout(t: Option<std::time::Duration>) -> Self {
+        t.map_or(Wait::Forever, |t| Wait::Until(Instant::now() + t))
+    }
+
+    fn deadline(self) -> Option<Instant> {
+        match self {
+            Wait::Never => Some(Instant::now()),
+            Wait::Until(d) => Some(d),
+            Wait::Forever => None,
+        }
+    }
+
+    /// The error when the wait is over: `busy` for a non-blocking call.
+    fn expired(self, busy: Error) -> Option<Error> {
+        match self {
+            Wait::Never => Some(busy),
+            Wait::Until(d) if Instant::now() >= d => Some(Error::Timeout),
+            _ => None,
+        }
+    }
+}
+
+/// What a claim under the lock found.
+enum Claim {
+    /// Slots `[pos, pos + n)` are now ours.
+    Got { pos: u64, n: u64 },
+    /// Nothing to take or no room: wait on the returned futex snapshot.
+    Wait(u32),
+}
+
+fn alive(pid: u32) -> bool {
+    ProcessIdentity {
+        pid,
+        _pad: 0,
+        start_time: 0,
+    }
+    .is_alive()
+}
+
+impl RawQueue {
+    /// Creates a queue segment for frames laid out as `ty`.
+    pub fn create(opts: &SegmentOptions, ty: &TypeDesc, geometry: Geometry) -> Result<Self> {
+        let len = geometry.payload_len()?;
+        let object = ObjectSegment::create(opts, QUEUE_KIND, ty, len, |p, _| {
+            // SAFETY: the payload is `len` = payload_len() bytes, page-aligned,
+            // and private to us until `create` publishes it.
+            unsafe { Ring::new(p, geometry).init() };
+            Ok(())
+        })?;
+        Ok(Self::wrap(object, geometry))
+    }
+
+    /// Opens an existing queue whose frames are laid out as `ty`.
+    pub fn open(opts: &SegmentOptions, ty: &TypeDesc) -> Result<Self> {
+        let object = ObjectSegment::open(opts, QUEUE_KIND, Some(ty))?;
+        if object.payload_len() < super::layout::SHARED_LEN {
+            return Err(Error::corrupted(
+                "queue payload shorter than its control block",
+            ));
+        }
+        // SAFETY: at least SHARED_LEN bytes are mapped (checked above); the
+        // config block is immutable after creation; a volatile copy keeps a
+        // concurrent scribbler from being a data race on our side.
+        let config = unsafe {
+            std::ptr::read_volatile(
+                &raw const (*object
+                    .payload()
+                    .cast::<super::layout::QueueShared>()
+                    .as_ptr())
+                .config,
+            )
+        };
+        let geometry = Geometry::from_config(&config, object.payload_len(), ty.align as usize)?;
+        Ok(Self::wrap(object, geometry))
+    }
+
+    fn wrap(object: ObjectSegment, geometry: Geometry) -> Self {
+        // SAFETY: the payload holds payload_len() bytes (checked at open or
+        // planned at create), page-aligned, mapped while `object` lives, and
+        // `object` is stored beside the ring.
+        let ring = unsafe { Ring::new(object.payload(), geometry) };
+        Self { object, ring }
+    }
+
+    /// A second handle on the same queue (for a forked child, for example).
+    pub fn try_clone(&self) -> Result<Self> {
+        let object = self.object.try_clone()?;
+        Ok(Self::wrap(object, self.ring.geometry))
+    }
+
+    /// The segment beneath.
+    pub fn object(&self) -> &ObjectSegment {
+        &self.object
+    }
+
+    // ----- the lock and recovery -----
+
+    fn lock(&self) -> Result<RobustMutexGuard<'_, ()>> {
+        match self.ring.shared().lock.lock_robust() {
+            Ok(g) => Ok(g),
+            Err(LockError::OwnerDied(g)) => {
+                self.recover()?;
+                RobustMutex::mark_consistent(&g);
+                Ok(g)
+            }
+            Err(LockError::Corrupted(e)) => Err(e.into()),
+            Err(LockError::Timeout | LockError::WouldBlock) => Err(Error::Timeout),
+        }
+    }
+
+    /// The window `(head, tail)`, checked.
+    fn window(&self) -> Result<(u64, u64)> {
+        let ix = &self.ring.shared().indices;
+        let (h, t) = (
+            ix.head.load(Ordering::Acquire),
+            ix.tail.load(Ordering::Acquire),
+        );
+        if t.wrapping_sub(h) > self.ring.geometry.capacity {
+            return Err(Error::corrupted(format!(
+                "queue indices out of range: head {h}, tail {t}"
+            )));
+        }
+        Ok((h, t))
+    }
+
+    /// Repairs slot states after a process died holding the lock (or left a
+    /// slot behind). Runs with the lock held.
+    fn recover(&self) -> Result<()> {
+        let (h, t) = self.window()?;
+        let cap = self.ring.geometry.capacity;
+        for pos in h..h.wrapping_add(cap) {
+            let slot = self.ring.slot(pos);
+            let in_window = pos.wrapping_sub(h) < t.wrapping_sub(h);
+            let s = slot.state.load(Ordering::Acquire);
+            let owner_alive = || alive(slot.owner.load(Ordering::Relaxed));
+            let fixed = match (in_window, s) {
+                (true, state::READY | state::SKIP) => s,
+                (true, state::WRITING) if !owner_alive() => state::SKIP,
+                (true, state::WRITING) => s,
+                (true, state::COPYING) if !owner_alive() => state::READY,
+                (true, state::COPYING) => s,
+                // A guard claim interrupted before head moved: not delivered.
+                (true, state::HELD) => state::READY,
+                // A consumer that finished copying but died before advancing
+                // head: the get committed; the advance happens in `claim_get`.
+                (true, state::EMPTY) => state::EMPTY,
+                (true, _) => state::SKIP,
+                (false, state::HELD) if owner_alive() => s,
+                (false, _) => state::EMPTY,
+            };
+            if fixed != s {
+                slot.state.store(fixed, Ordering::Release);
+            }
+        }
+        self.wake(&self.ring.shared().not_empty, true);
+        self.wake(&self.ring.shared().not_full, true);
+        Ok(())
+    }
+
+    /// Wakes sleepers on `w` if there are any (all of them, or one).
+    #[inline]
+    fn wake(&self, w: &WaitWord, all: bool) {
+        if w.sleepers.load(Ordering::SeqCst) != 0 {
+            w.seq.fetch_add(1, Ordering::SeqCst);
+            if all {
+                futex::wake_all(&w.seq)
+            } else {
+                futex::wake(&w.seq, 1)
+            };
+        }
+    }
+
+    // ----- producing -----
+
+    /// Reserves up to `want` consecutive slots for frames of `len` bytes.
+    /// `slow` enables liveness checks of slots held by other processes.
+    fn claim_put(&self, want: u64, slow: bool) -> Result<Claim> {
+        let shared = self.ring.shared();
+        let _g = self.lock()?;
+        if shared.indices.closed.load(Ordering::Acquire) != 0 {
+            return Err(Error::Disconnected);
+        }
+        let (h, t) = self.window()?;
+        let free = self.ring.geometry.capacity - t.wrapping_sub(h);
+        let me = current_pid();
+        let mut n = 0;
+        while n < want.min(free) {
+            let slot = self.ring.slot(t.wrapping_add(n));
+            // Outside the window only EMPTY and HELD are legitimate; anything
+            // else was left by a process that died between two steps.
+            let held = slot.state.load(Ordering::Acquire) == state::HELD;
+            if held && (!slow || alive(slot.owner.load(Ordering::Relaxed))) {
+                break;
+            }
+            slot.owner.store(me, Ordering::Relaxed);
+            slot.state.store(state::WRITING, Ordering::Release);
+            n += 1;
+        }
+        if n == 0 {
+            return Ok(Claim::Wait(shared.not_full.seq.load(Ordering::SeqCst)));
+        }
+        shared.indices.unfinished.fetch_add(n, Ordering::Relaxed);
+        shared
+            .indices
+            .tail
+            .store(t.wrapping_add(n), Ordering::Release);
+        Ok(Claim::Got { pos: t, n })
+    }
+
+    /// Publishes the reserved slot at `pos` holding `len` bytes.
+    #[inline]
+    pub fn commit(&self, pos: u64, len: usize) {
+        let slot = self.ring.slot(pos);
+        slot.len.store(len as u32, Ordering::Relaxed);
+        // SeqCst: orders the commit before the sleeper check in `wake`.
+        slot.state.store(state::READY, Ordering::SeqCst);
+    }
+
+    /// Wakes consumers after commits.
+    #[inline]
+    pub fn committed(&self) {
+        self.wake(&self.ring.shared().not_empty, false);
+    }
+
+    /// Gives a reservation back. The newest reservation is simply undone;
+    /// an older one is marked SKIP, and consumers step over it.
+    pub fn abandon(&self, pos: u64) {
+        let shared = self.ring.shared();
+        if let Ok(_g) = self.lock() {
+            let tail = shared.indices.tail.load(Ordering::Acquire);
+            if tail == pos.wrapping_add(1)
+                && self.ring.slot(pos).state.load(Ordering::Acquire) == state::WRITING
+            {
+                self.ring
+                    .slot(pos)
+                    .state
+                    .store(state::EMPTY, Ordering::Release);
+                shared.indices.tail.store(pos, Ordering::Release);
+                self.finish_tasks(1);
+                self.wake(&shared.not_full, false);
+                return;
+            }
+        }
+        self.ring
+            .slot(pos)
+            .state
+            .store(state::SKIP, Ordering::SeqCst);
+        self.committed();
+    }
+
+    /// Reserves between 1 and `want` slots, waiting for room as `wait` allows.
+    pub fn reserve(&self, want: u64, wait: Wait) -> Result<(u64, u64)> {
+        let mut slow = false;
+        loop {
+            match self.claim_put(want, slow)? {
+                Claim::Got { pos, n } => return Ok((pos, n)),
+                Claim::Wait(seen) => {
+                    if let Some(e) = wait.expired(Error::Full) {
+                        return Err(e);
+                    }
+                    let w = &self.ring.shared().not_full;
+                    slow = !self.wait_on(w, seen, wait.deadline(), || self.has_room());
+                }
+            }
+        }
+    }
+
+    /// Whether a producer could claim a slot right now (racy; for waiting).
+    fn has_room(&self) -> bool {
+        let ix = &self.ring.shared().indices;
+        let (h, t) = (
+            ix.head.load(Ordering::SeqCst),
+            ix.tail.load(Ordering::SeqCst),
+        );
+        ix.closed.load(Ordering::SeqCst) != 0
+            || (t.wrapping_sub(h) < self.ring.geometry.capacity
+                && self.ring.slot(t).state.load(Ordering::SeqCst) != state::HELD)
+    }
+
+    /// Sleeps on `w` while `ready()` is false, for one slice at most. Returns
+    /// `true` if woken or ready, `false` if the slice ran out (the caller then
+    /// checks peers the slow way).
+    fn wait_on(
+        &self,
+        w: &WaitWord,
+        seen: u32,
+        deadline: Option<Instant>,
+        ready: impl Fn() -> bool,
+    ) -> bool {
+        let mut backoff = futex::Backoff::new();
+        while backoff.spin() {
+            if w.seq.load(Ordering::Acquire) != seen || ready() {
+                return true;
+            }
+        }
+        w.sleepers.fetch_add(1, Ordering::SeqCst);
+        let slice = Instant::now() + select::PEER_CHECK_PERIOD;
+        let outcome = if ready() {
+            futex::WaitOutcome::Woken
+        } else {
+            futex::wait_until(&w.seq, seen, Some(deadline.map_or(slice, |d| d.min(slice))))
+        };
+        w.sleepers.fetch_sub(1, Ordering::SeqCst);
+        outcome == futex::WaitOutcome::Woken
+    }
+
+    // ----- consuming -----
+
+    /// Claims up to `want` READY slots from head: as COPYING (`hold = false`,
+    /// head stays) or HELD (`hold = true`, head advances now).
+    fn claim_get(&self, want: u64, hold: bool, slow: bool) -> Result<Claim> {
+        let shared = self.ring.shared();
+        let _g = self.lock()?;
+        let (mut h, t) = self.window()?;
+        let me = current_pid();
+        // Step over what needs no consumer: abandoned reservations, finished
+        // copies whose consumer has not advanced head, dead producers' slots.
+        while h != t {
+            let slot = self.ring.slot(h);
+            let s = slot.state.load(Ordering::Acquire);
+            let step = match s {
+                state::SKIP => true,
+                state::EMPTY => false,
+                state::WRITING if slow && !alive(slot.owner.load(Ordering::Relaxed)) => true,
+                state::COPYING if slow && !alive(slot.owner.load(Ordering::Relaxed)) => {
+                    slot.state.store(state::READY, Ordering::Release);
+                    break;
+                }
+                _ => break,
+            };
+            if step {
+                slot.state.store(state::EMPTY, Ordering::Release);
+                self.finish_tasks(1);
+            }
+            if shared
+                .indices
+                .head
+                .compare_exchange(h, h.wrapping_add(1), Ordering::SeqCst, Ordering::Relaxed)
+                .is_err()
+            {
+                // A finishing consumer advanced it first.
+                h = self.window()?.0;
+                continue;
+            }
+            h = h.wrapping_add(1);
+            self.wake(&shared.not_full, false);
+        }
+        let mut n = 0;
+        while n < want && h.wrapping_add(n) != t {
+            let slot = self.ring.slot(h.wrapping_add(n));
+            if slot.state.load(Ordering::Acquire) != state::READY {
+                break;
+            }
+            slot.owner.store(me, Ordering::Relaxed);
+            slot.state.store(
+                if hold { state::HELD } else { state::COPYING },
+                Ordering::Release,
+            );
+            n += 1;
+        }
+        if n == 0 {
+            if h == t && shared.indices.closed.load(Ordering::Acquire) != 0 {
+                return Err(Error::Disconnected);
+            }
+            return Ok(Claim::Wait(shared.not_empty.seq.load(Ordering::SeqCst)));
+        }
+        if hold {
+            shared
+                .indices
+                .head
+                .store(h.wrapping_add(n), Ordering::Release);
+        }
+        Ok(Claim::Got { pos: h, n })
+    }
+
+    /// Claims between 1 and `want` messages, waiting as `wait` allows.
+    pub fn acquire(&self, want: u64, hold: bool, wait: Wait) -> Result<(u64, u64)> {
+        let mut slow = false;
+        loop {
+            match self.claim_get(want, hold, slow)? {
+                Claim::Got { pos, n } => return Ok((pos, n)),
+                Claim::Wait(seen) => {
+                    if let Some(e) = wait.expired(Error::Empty) {
+                        return Err(e);
+                    }
+                    let w = &self.ring.shared().not_empty;
+                    slow = !self.wait_on(w, seen, wait.deadline(), || self.is_ready());
+                }
+            }
+        }
+    }
+
+    /// Finishes a copying claim of `[pos, pos + n)`: frees the slots and
+    /// advances head over them (the commit of a get).
+    pub fn release_copied(&self, pos: u64, n: u64) {
+        let shared = self.ring.shared();
+        for i in 0..n {
+            self.ring
+                .slot(pos.wrapping_add(i))
+                .state
+                .store(state::EMPTY, Ordering::Release);
+        }
+        let end = pos.wrapping_add(n);
+        let head = &shared.indices.head;
+        let mut cur = head.load(Ordering::SeqCst);
+        // Advance over our EMPTY slots; another consumer (under the lock) may
+        // advance over some of them first, which is just as good.
+        while (end.wrapping_sub(cur) as i64) > 0
+            && self.ring.slot(cur).state.load(Ordering::Acquire) == state::EMPTY
+        {
+            match head.compare_exchange(
+                cur,
+                cur.wrapping_add(1),
+                Ordering::SeqCst,
+                Ordering::SeqCst,
+            ) {
+                Ok(_) => cur = cur.wrapping_add(1),
+                Err(now) => cur = now,
+            }
+        }
+        self.wake(&shared.not_full, n > 1);
+        // Consumers that stalled behind our claim may proceed.
+        if shared.indices.tail.load(Ordering::SeqCst) != end {
+            self.wake(&shared.not_empty, false);
+        }
+    }
+
+    /// Gives back a copying claim untouched (the frame did not fit the caller's buffer).
+    pub fn unclaim(&self, pos: u64, n: u64) {
+        for i in 0..n {
+            self.ring
+                .slot(pos.wrapping_add(i))
+                .state
+                .store(state::READY, Ordering::SeqCst);
+        }
+        self.committed();
+    }
+
+    /// Frees a HELD slot (a receive guard was dropped).
+    pub fn release_held(&self, pos: u64) {
+        self.ring
+            .slot(pos)
+            .state
+            .store(state::EMPTY, Ordering::SeqCst);
+        self.wake(&self.ring.shared().not_full, false);
+    }
+
+    // ----- close, length, tasks -----
+
+    /// Closes the queue: puts fail, gets drain and then report Disconnected.
+    pub fn close(&self) -> Result<()> {
+        let shared = self.ring.shared();
+        {
+            let _g = self.lock()?;
+            shared.indices.closed.store(1, Ordering::SeqCst);
+        }
+        for w in [&shared.not_empty, &shared.not_full, &shared.all_done] {
+            w.seq.fetch_add(1, Ordering::SeqCst);
+            futex::wake_all(&w.seq);
+        }
+        Ok(())
+    }
+
+    /// Whether [`close`](Self::close) was called.
+    pub fn is_closed(&self) -> bool {
+        self.ring.shared().indices.closed.load(Ordering::Acquire) != 0
+    }
+
+    /// Messages in flight (approximate while others operate).
+    pub fn len(&self) -> usize {
+        let ix = &self.ring.shared().indices;
+        let (h, t) = (
+            ix.head.load(Ordering::Acquire),
+            ix.tail.load(Ordering::Acquire),
+        );
+        t.wrapping_sub(h).min(self.ring.geometry.capacity) as usize
+    }
+
+    /// Marks `n` tasks done (for JoinableQueue).
+    pub fn finish_tasks(&self, n: u64) -> bool {
+        let shared = self.ring.shared();
+        let u = &shared.indices.unfinished;
+        let mut cur = u.load(Ordering::Acquire);
+        loop {
+            if cur < n {
+                return false;
+            }
+            match u.compare_exchange_weak(cur, cur - n, Ordering::SeqCst, Ordering::Acquire) {
+                Ok(_) => break,
+                Err(now) => cur = now,
+            }
+        }
+        if cur == n {
+            shared.all_done.seq.fetch_add(1, Ordering::SeqCst);
+            if shared.all_done.sleepers.load(Ordering::SeqCst) != 0 {
+                futex::wake_all(&shared.all_done.seq);
+            }
+        }
+        true
+    }
+
+    /// Waits until every put message has been marked done.
+    pub fn join_tasks(&self, wait: Wait) -> Result<()> {
+        let deadline = wait.deadline();
+        let shared = self.ring.shared();
+        let unfinished = &shared.indices.unfinished;
+        loop {
+            let seen = shared.all_done.seq.load(Ordering::SeqCst);
+            if unfinished.load(Ordering::SeqCst) == 0 {
+                return Ok(());
+            }
+            if deadline.is_some_and(|d| Instant::now() >= d) {
+                return Err(Error::Timeout);
+            }
+            self.wait_on(&shared.all_done, seen, deadline, || {
+                unfinished.load(Ordering::SeqCst) == 0
+            });
+        }
+    }
+
+    /// Messages put but not yet marked done.
+    pub fn unfinished(&self) -> u64 {
+        self.ring
+            .shared()
+            .indices
+            .unfinished
+            .load(Ordering::Acquire)
+    }
+}
+
+impl Waitable for RawQueue {
+    fn ready_word(&self) -> &AtomicU32 {
+        &self.ring.shared().not_empty.seq
+    }
+
+    fn sleepers(&self) -> &AtomicU32 {
+        &self.ring.shared().not_empty.sleepers
+    }
+
+    fn is_ready(&self) -> bool {
+        let ix = &self.ring.shared().indices;
+        let (h, t) = (
+            ix.head.load(Ordering::SeqCst),
+            ix.tail.load(Ordering::SeqCst),
+        );
+        if h == t {
+            return ix.closed.load(Ordering::SeqCst) != 0;
+        }
+        matches!(
+            self.ring.slot(h).state.load(Ordering::SeqCst),
+            state::READY | state::SKIP | state::EMPTY
+        )
+    }
+
+    fn check_peer(&self) -> bool {
+        let ix = &self.ring.shared().indices;
+        let (h, t) = (
+            ix.head.load(Ordering::SeqCst),
+            ix.tail.load(Ordering::SeqCst),
+        );
+        if h == t {
+            return false;
+        }
+        let slot = self.ring.slot(h);
+        matches!(
+            slot.state.load(Ordering::SeqCst),
+            state::WRITING | state::COPYING
+        ) && !alive(slot.owner.load(Ordering::Relaxed))
+    }
+}

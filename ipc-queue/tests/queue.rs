@@ -1,0 +1,815 @@
+//! The Queue across real processes: ordering, exactly-once delivery, crashes
+//! at random points, closing, joining, loans, guards, bytes and bad input.
+
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::time::{Duration, Instant};
+
+use ipc_core::process::Process;
+use ipc_core::segment::{SegmentOptions, Shared};
+use ipc_queue::{Error, Queue, wait};
+use zerocopy::{FromBytes, Immutable, IntoBytes, KnownLayout};
+
+const PROMPT: Duration = Duration::from_secs(10);
+
+fn daemon(f: impl FnOnce() + 'static) -> Process {
+    Process::builder().daemon(true).spawn(f).unwrap()
+}
+
+fn counters<const N: usize>() -> Shared<[AtomicU64; N]> {
+    Shared::create(
+        &SegmentOptions::anonymous(),
+        std::array::from_fn(|_| AtomicU64::new(0)),
+    )
+    .unwrap()
+}
+
+fn unique(tag: &str) -> String {
+    static N: AtomicU64 = AtomicU64::new(0);
+    format!(
+        "ipcq-test-{tag}-{}-{}",
+        std::process::id(),
+        N.fetch_add(1, Ordering::Relaxed)
+    )
+}
+
+/// A message that detects tearing: every word derives from (source, seq).
+#[derive(FromBytes, IntoBytes, Immutable, KnownLayout, Clone, Copy, Debug, PartialEq)]
+#[repr(C)]
+struct Msg {
+    source: u64,
+    seq: u64,
+    body: [u64; 5],
+    check: u64,
+}
+
+impl Msg {
+    fn new(source: u64, seq: u64) -> Self {
+        let body = std::array::from_fn(|i| {
+            (source << 40)
+                ^ seq
+                    .wrapping_mul(0x9E37_79B9_7F4A_7C15)
+                    .rotate_left(i as u32 * 7)
+        });
+        let check = body.iter().fold(source ^ seq, |a, b| a.rotate_left(5) ^ b);
+        Msg {
+            source,
+            seq,
+            body,
+            check,
+        }
+    }
+
+    fn intact(&self) -> bool {
+        *self == Msg::new(self.source, self.seq)
+    }
+}
+
+/// Byte-sized delivery counters in an anonymous segment (too many for the stack).
+struct ByteCounters {
+    seg: ipc_core::segment::Segment,
+    len: usize,
+}
+
+impl ByteCounters {
+    fn new(len: usize) -> Self {
+        Self {
+            seg: ipc_core::segment::Segment::create(&SegmentOptions::anonymous(), len as u64)
+                .unwrap(),
+            len,
+        }
+    }
+
+    fn try_clone(&self) -> Self {
+        Self {
+            seg: self.seg.try_clone().unwrap(),
+            len: self.len,
+        }
+    }
+
+    fn cell(&self, i: usize) -> &std::sync::atomic::AtomicU8 {
+        assert!(i < self.len);
+        // SAFETY: `i` is inside the zero-initialised mapping, which lives as
+        // long as `self`; AtomicU8 has no alignment requirement.
+        unsafe {
+            &*self
+                .seg
+                .as_ptr()
+                .add(i)
+                .cast::<std::sync::atomic::AtomicU8>()
+        }
+    }
+
+    fn add(&self, i: usize) {
+        self.cell(i).fetch_add(1, Ordering::SeqCst);
+    }
+
+    fn get(&self, i: usize) -> u8 {
+        self.cell(i).load(Ordering::SeqCst)
+    }
+}
+
+#[test]
+fn fifo_capacity_and_nonblocking_errors() {
+    let q = Queue::<u64>::new(3).unwrap();
+    assert_eq!(q.capacity(), 3);
+    assert_eq!(q.try_get(), Err(Error::Empty));
+    for i in 0..3 {
+        q.try_put(&i).unwrap();
+    }
+    assert!(q.is_full());
+    assert_eq!(q.try_put(&9), Err(Error::Full));
+    assert_eq!(q.len(), 3);
+    assert_eq!(
+        (q.get().unwrap(), q.get().unwrap(), q.get().unwrap()),
+        (0, 1, 2)
+    );
+    assert!(q.is_empty());
+    // Wrap around many times.
+    for i in 0..100u64 {
+        q.put(&i).unwrap();
+        assert_eq!(q.get().unwrap(), i);
+    }
+}
+
+#[test]
+fn stream_between_processes_in_order() {
+    let q = Queue::<u64>::new(64).unwrap();
+    let tx = q.try_clone().unwrap();
+    let child = daemon(move || {
+        for i in 0..20_000u64 {
+            tx.put(&i).unwrap();
+        }
+    });
+    for i in 0..20_000u64 {
+        assert_eq!(q.get_timeout(PROMPT).unwrap(), i);
+    }
+    assert!(child.join().unwrap().success());
+}
+
+/// N producer processes × M consumer processes: every message arrives exactly
+/// once, and each consumer sees each producer's messages in order.
+#[test]
+fn many_producers_many_consumers_exactly_once_in_order() {
+    const P: u64 = 3;
+    const C: usize = 2;
+    const PER: u64 = 3000;
+    let q = Queue::<Msg>::new(32).unwrap();
+    // seen[p * PER + seq] counts deliveries; bad[0] counts violations.
+    let seen = Shared::create(
+        &SegmentOptions::anonymous(),
+        std::array::from_fn::<AtomicU64, { (P * PER) as usize }, _>(|_| AtomicU64::new(0)),
+    )
+    .unwrap();
+    let bad = counters::<1>();
+    let producers: Vec<Process> = (0..P)
+        .map(|p| {
+            let q = q.try_clone().unwrap();
+            daemon(move || {
+                for seq in 0..PER {
+                    q.put(&Msg::new(p, seq)).unwrap();
+                }
+            })
+        })
+        .collect();
+    let consumers: Vec<Process> = (0..C)
+        .map(|_| {
+            let (q, seen, bad) = (
+                q.try_clone().unwrap(),
+                seen.try_clone().unwrap(),
+                bad.try_clone().unwrap(),
+            );
+            daemon(move || {
+                let mut last = [None::<u64>; P as usize];
+                loop {
+                    let m = match q.get_timeout(PROMPT) {
+                        Ok(m) => m,
+                        Err(Error::Disconnected) => break,
+                        Err(e) => panic!("{e}"),
+                    };
+                    let in_order = last[m.source as usize].is_none_or(|l| l < m.seq);
+                    if !m.intact() || !in_order {
+                        bad[0].fetch_add(1, Ordering::SeqCst);
+                    }
+                    last[m.source as usize] = Some(m.seq);
+                    seen[(m.source * PER + m.seq) as usize].fetch_add(1, Ordering::SeqCst);
+                }
+            })
+        })
+        .collect();
+    for p in producers {
+        assert!(p.join().unwrap().success());
+    }
+    q.close().unwrap();
+    for c in consumers {
+        assert!(c.join_timeout(PROMPT).unwrap().success());
+    }
+    assert_eq!(
+        bad[0].load(Ordering::SeqCst),
+        0,
+        "torn or out-of-order messages"
+    );
+    for (i, s) in seen.iter().enumerate() {
+        assert_eq!(
+            s.load(Ordering::SeqCst),
+            1,
+            "message {i} delivered a wrong number of times"
+        );
+    }
+}
+
+#[test]
+fn close_wakes_blocked_waiters_and_drains() {
+    let q = Queue::<u64>::new(2).unwrap();
+    let rx = q.try_clone().unwrap();
+    let blocked = daemon(move || {
+        let r = rx.get();
+        std::process::exit(if r == Err(Error::Disconnected) { 0 } else { 1 });
+    });
+    std::thread::sleep(Duration::from_millis(50));
+    q.close().unwrap();
+    assert!(
+        blocked.join_timeout(PROMPT).unwrap().success(),
+        "blocked get woke with Disconnected"
+    );
+
+    let q = Queue::<u64>::new(2).unwrap();
+    q.put(&1).unwrap();
+    q.put(&2).unwrap();
+    let tx = q.try_clone().unwrap();
+    let blocked_put = daemon(move || {
+        let r = tx.put(&3);
+        std::process::exit(if r == Err(Error::Disconnected) { 0 } else { 1 });
+    });
+    std::thread::sleep(Duration::from_millis(50));
+    q.close().unwrap();
+    assert!(
+        blocked_put.join_timeout(PROMPT).unwrap().success(),
+        "blocked put woke with Disconnected"
+    );
+    assert_eq!(q.put(&4), Err(Error::Disconnected));
+    assert_eq!(q.get(), Ok(1));
+    assert_eq!(q.get(), Ok(2));
+    assert_eq!(q.get(), Err(Error::Disconnected));
+    assert!(q.is_closed());
+}
+
+#[test]
+fn joinable_queue_join_waits_for_task_done() {
+    let q = Queue::<u64>::new(8).unwrap();
+    for i in 0..5 {
+        q.put(&i).unwrap();
+    }
+    assert_eq!(q.unfinished_tasks(), 5);
+    let worker_q = q.try_clone().unwrap();
+    let worker = daemon(move || {
+        for _ in 0..5 {
+            worker_q.get().unwrap();
+            std::thread::sleep(Duration::from_millis(5));
+            worker_q.task_done().unwrap();
+        }
+    });
+    let t = Instant::now();
+    q.join_timeout(PROMPT).unwrap();
+    assert!(t.elapsed() >= Duration::from_millis(20));
+    assert_eq!(q.unfinished_tasks(), 0);
+    assert!(q.task_done().is_err(), "more task_done than puts");
+    assert!(worker.join().unwrap().success());
+}
+
+#[test]
+fn batches_cross_processes() {
+    let q = Queue::<u64>::new(16).unwrap();
+    let tx = q.try_clone().unwrap();
+    let child = daemon(move || {
+        let all: Vec<u64> = (0..10_000).collect();
+        tx.put_all(&all).unwrap();
+    });
+    let mut got = Vec::new();
+    let mut buf = [0u64; 7];
+    while got.len() < 10_000 {
+        let n = q.get_batch(&mut buf).unwrap();
+        assert!(n >= 1);
+        got.extend_from_slice(&buf[..n]);
+    }
+    assert_eq!(got, (0..10_000).collect::<Vec<_>>());
+    assert!(child.join().unwrap().success());
+}
+
+#[test]
+fn loans_commit_or_give_back() {
+    let q = Queue::<[u64; 4]>::new(2).unwrap();
+    {
+        let mut l = q.loan().unwrap();
+        *l.as_mut().unwrap() = [7; 4];
+        // dropped without commit: nothing delivered
+    }
+    let mut l = q.loan().unwrap();
+    *l.as_mut().unwrap() = [1, 2, 3, 4];
+    l.commit();
+    assert_eq!(q.get().unwrap(), [1, 2, 3, 4]);
+    assert_eq!(q.try_get(), Err(Error::Empty));
+    // The abandoned slot was given back: the full capacity is usable.
+    q.try_put(&[5; 4]).unwrap();
+    q.try_put(&[6; 4]).unwrap();
+    assert_eq!(q.try_put(&[0; 4]), Err(Error::Full));
+}
+
+/// A producer killed while holding a loan (mid-write) delivers nothing torn,
+/// and the messages after it still flow.
+#[test]
+fn producer_killed_holding_a_loan_is_stepped_over() {
+    let q = Queue::<Msg>::new(4).unwrap();
+    let ready = counters::<1>();
+    let child = daemon({
+        let (q, ready) = (q.try_clone().unwrap(), ready.try_clone().unwrap());
+        move || {
+            let mut l = q.loan().unwrap();
+            l.bytes_mut()[..8].copy_from_slice(&[0xAB; 8]); // half-written
+            ready[0].store(1, Ordering::SeqCst);
+            loop {
+                std::thread::sleep(Duration::from_millis(100));
+            }
+        }
+    });
+    while ready[0].load(Ordering::SeqCst) == 0 {
+        std::thread::sleep(Duration::from_millis(1));
+    }
+    q.put(&Msg::new(1, 1)).unwrap();
+    child.kill().unwrap();
+    child.join().unwrap();
+    let t = Instant::now();
+    let m = q.get_timeout(PROMPT).unwrap();
+    assert_eq!(m, Msg::new(1, 1), "the dead loan is skipped, nothing torn");
+    assert!(t.elapsed() < PROMPT);
+    assert_eq!(q.try_get(), Err(Error::Empty));
+}
+
+/// A consumer killed while holding a receive guard: producers reclaim the slot.
+#[test]
+fn consumer_killed_holding_a_guard_frees_the_slot() {
+    let q = Queue::<u64>::new(1).unwrap();
+    q.put(&5).unwrap();
+    let held = counters::<1>();
+    let child = daemon({
+        let (q, held) = (q.try_clone().unwrap(), held.try_clone().unwrap());
+        move || {
+            let g = q.recv_guard().unwrap();
+            held[0].store(*g.get().unwrap(), Ordering::SeqCst);
+            loop {
+                std::thread::sleep(Duration::from_millis(100));
+            }
+        }
+    });
+    while held[0].load(Ordering::SeqCst) == 0 {
+        std::thread::sleep(Duration::from_millis(1));
+    }
+    assert_eq!(
+        held[0].load(Ordering::SeqCst),
+        5,
+        "guard read the message in place"
+    );
+    assert_eq!(
+        q.try_put(&6),
+        Err(Error::Full),
+        "the held slot is not reused while its holder lives"
+    );
+    child.kill().unwrap();
+    child.join().unwrap();
+    q.put_timeout(&6, PROMPT).unwrap();
+    assert_eq!(q.get().unwrap(), 6);
+}
+
+/// A consumer killed in the middle of `get_with` does not lose the message: it
+/// is delivered again to the next consumer.
+#[test]
+fn consumer_killed_mid_get_redelivers() {
+    let q = Queue::<u64>::new(4).unwrap();
+    q.put(&11).unwrap();
+    q.put(&12).unwrap();
+    let inside = counters::<1>();
+    let child = daemon({
+        let (q, inside) = (q.try_clone().unwrap(), inside.try_clone().unwrap());
+        move || {
+            q.get_with(|m| {
+                inside[0].store(*m, Ordering::SeqCst);
+                loop {
+                    std::thread::sleep(Duration::from_millis(100));
+                }
+            })
+            .unwrap();
+        }
+    });
+    while inside[0].load(Ordering::SeqCst) == 0 {
+        std::thread::sleep(Duration::from_millis(1));
+    }
+    child.kill().unwrap();
+    child.join().unwrap();
+    assert_eq!(q.get_timeout(PROMPT).unwrap(), 11, "redelivered in order");
+    assert_eq!(q.get_timeout(PROMPT).unwrap(), 12);
+}
+
+/// A process killed while holding the queue's lock: the next locker repairs
+/// and carries on.
+#[test]
+fn lock_holder_killed_does_not_wedge_the_queue() {
+    let q = Queue::<u64>::new(8).unwrap();
+    q.put(&1).unwrap();
+    // Reach the queue's robust mutex through its layout: it is the first
+    // field of the payload.
+    let payload = q.object().payload().as_ptr() as usize;
+    let locked = counters::<1>();
+    let child = daemon({
+        let (q2, locked) = (q.try_clone().unwrap(), locked.try_clone().unwrap());
+        move || {
+            let p = q2.object().payload().as_ptr() as usize;
+            // SAFETY: the first 64 bytes of a queue payload are its RobustMutex<()>.
+            let m = unsafe { &*(p as *const ipc_core::sync::RobustMutex<()>) };
+            let _g = m.lock();
+            locked[0].store(1, Ordering::SeqCst);
+            loop {
+                std::thread::sleep(Duration::from_millis(100));
+            }
+        }
+    });
+    let _ = payload;
+    while locked[0].load(Ordering::SeqCst) == 0 {
+        std::thread::sleep(Duration::from_millis(1));
+    }
+    child.kill().unwrap();
+    child.join().unwrap();
+    q.put_timeout(&2, PROMPT).unwrap();
+    assert_eq!(q.get().unwrap(), 1);
+    assert_eq!(q.get().unwrap(), 2);
+}
+
+/// Producers and consumers SIGKILLed at random points, hundreds of times, while
+/// traffic flows. Every committed message is delivered, none torn; the only
+/// duplicates allowed are messages a killed consumer was still processing
+/// inside `get_with` (delivered again by design).
+#[test]
+fn kill_loop_keeps_every_committed_message() {
+    const ROLES: usize = 4; // producers 0,1; consumers 2,3
+    const INCARNATIONS: usize = 512;
+    const MAX_SEQ: usize = 4096;
+    const KILLS: usize = 200;
+    let q = Queue::<Msg>::new(16).unwrap();
+    // Per incarnation: [0] last seq whose put returned + 1.
+    let returned = Shared::create(
+        &SegmentOptions::anonymous(),
+        std::array::from_fn::<AtomicU64, INCARNATIONS, _>(|_| AtomicU64::new(0)),
+    )
+    .unwrap();
+    // Deliveries per (incarnation, seq), flattened.
+    let seen = ByteCounters::new(INCARNATIONS * MAX_SEQ);
+    // Per consumer incarnation: the (incarnation * MAX_SEQ + seq) + 1 it is processing, 0 if none.
+    let inflight = Shared::create(
+        &SegmentOptions::anonymous(),
+        std::array::from_fn::<AtomicU64, INCARNATIONS, _>(|_| AtomicU64::new(0)),
+    )
+    .unwrap();
+    let torn = counters::<1>();
+    let stop = counters::<1>();
+
+    let spawn = |role: usize, inc: usize| -> Process {
+        let (q, returned, seen, inflight, torn, stop) = (
+            q.try_clone().unwrap(),
+            returned.try_clone().unwrap(),
+            seen.try_clone(),
+            inflight.try_clone().unwrap(),
+            torn.try_clone().unwrap(),
+            stop.try_clone().unwrap(),
+        );
+        daemon(move || {
+            if role < 2 {
+                for seq in 0..MAX_SEQ as u64 {
+                    if stop[0].load(Ordering::SeqCst) != 0 {
+                        break;
+                    }
+                    let m = Msg::new(inc as u64, seq);
+                    if seq % 3 == 0 {
+                        let mut l = q.loan().unwrap();
+                        *l.as_mut().unwrap() = m;
+                        l.commit();
+                    } else {
+                        q.put(&m).unwrap();
+                    }
+                    returned[inc].store(seq + 1, Ordering::SeqCst);
+                }
+                // Out of sequence numbers: idle until killed or stopped.
+                while stop[0].load(Ordering::SeqCst) == 0 {
+                    std::thread::sleep(Duration::from_millis(2));
+                }
+            } else {
+                loop {
+                    let r = q.get_with_timeout(Duration::from_millis(50), |m| {
+                        let key = m.source as usize * MAX_SEQ + m.seq as usize;
+                        if !m.intact()
+                            || m.source as usize >= INCARNATIONS
+                            || m.seq as usize >= MAX_SEQ
+                        {
+                            torn[0].fetch_add(1, Ordering::SeqCst);
+                            return;
+                        }
+                        inflight[inc].store(key as u64 + 1, Ordering::SeqCst);
+                        // Dwell a little before recording, so that kills often
+                        // land mid-get: those messages must be redelivered.
+                        let mut x = m.check;
+                        for _ in 0..2000 {
+                            x = std::hint::black_box(x.rotate_left(3) ^ m.seq);
+                        }
+                        seen.add(key);
+                    });
+                    // Cleared only once the get committed: a kill before this
+                    // point may legitimately see the message delivered again.
+                    inflight[inc].store(0, Ordering::SeqCst);
+                    match r {
+                        Ok(()) | Err(Error::Timeout) => {}
+                        Err(Error::Disconnected) => break,
+                        Err(e) => panic!("{e}"),
+                    }
+                }
+            }
+        })
+    };
+
+    let mut next_inc = 0;
+    let mut procs: Vec<(Process, usize)> = (0..ROLES)
+        .map(|role| {
+            next_inc += 1;
+            (spawn(role, next_inc - 1), next_inc - 1)
+        })
+        .collect();
+    let mut killed_consumers = Vec::new();
+    let mut rng = 0x2545_F491_4F6C_DD1Du64;
+    let mut rand = move |n: u64| {
+        rng ^= rng << 13;
+        rng ^= rng >> 7;
+        rng ^= rng << 17;
+        rng % n
+    };
+    for _ in 0..KILLS {
+        std::thread::sleep(Duration::from_micros(200 + rand(3000)));
+        let role = rand(ROLES as u64) as usize;
+        let (p, inc) = &procs[role];
+        p.kill().unwrap();
+        p.join().unwrap();
+        if role >= 2 {
+            killed_consumers.push(*inc);
+        }
+        assert!(next_inc < INCARNATIONS);
+        procs[role] = (spawn(role, next_inc), next_inc);
+        next_inc += 1;
+    }
+    // Stop producing, let consumers drain, then close.
+    stop[0].store(1, Ordering::SeqCst);
+    for (p, _) in &procs[..2] {
+        assert!(p.join_timeout(PROMPT).unwrap().success());
+    }
+    let drained = Instant::now();
+    while !q.is_empty() && drained.elapsed() < PROMPT {
+        std::thread::sleep(Duration::from_millis(5));
+    }
+    q.close().unwrap();
+    for (p, _) in &procs[2..] {
+        assert!(p.join_timeout(PROMPT).unwrap().success());
+    }
+
+    assert_eq!(
+        torn[0].load(Ordering::SeqCst),
+        0,
+        "a torn message was delivered"
+    );
+    let mid_get_kills = killed_consumers
+        .iter()
+        .filter(|&&c| inflight[c].load(Ordering::SeqCst) != 0)
+        .count();
+    eprintln!(
+        "{} consumer kills, {mid_get_kills} of them inside get_with",
+        killed_consumers.len()
+    );
+    assert!(
+        mid_get_kills > 0,
+        "no kill landed mid-get: the test did not exercise redelivery"
+    );
+    let allowed_dups: Vec<u64> = killed_consumers
+        .iter()
+        .map(|&c| inflight[c].load(Ordering::SeqCst))
+        .filter(|&k| k != 0)
+        .map(|k| k - 1)
+        .collect();
+    let mut delivered = 0u64;
+    for inc in 0..next_inc {
+        let committed = returned[inc].load(Ordering::SeqCst) as usize;
+        for seq in 0..MAX_SEQ {
+            let key = inc * MAX_SEQ + seq;
+            let n = u64::from(seen.get(key));
+            delivered += n;
+            if seq < committed {
+                assert!(n >= 1, "committed message ({inc}, {seq}) lost");
+            } else if seq > committed {
+                // At most the single put in flight when its producer died.
+                assert_eq!(n, 0, "message ({inc}, {seq}) delivered but never sent");
+            }
+            if n > 1 {
+                assert!(
+                    n == 2 && allowed_dups.contains(&(key as u64)),
+                    "message ({inc}, {seq}) delivered {n} times"
+                );
+            }
+        }
+    }
+    assert!(
+        delivered > 1000,
+        "too little traffic ({delivered}) to mean anything"
+    );
+}
+
+#[test]
+fn byte_frames_and_their_errors() {
+    let q = Queue::<u8>::builder()
+        .capacity(4)
+        .max_frame(64)
+        .create()
+        .unwrap();
+    assert_eq!(q.max_frame(), 64);
+    q.put_bytes(b"").unwrap();
+    q.put_str("hello").unwrap();
+    q.put_bytes(&[9u8; 64]).unwrap();
+    assert_eq!(
+        q.put_bytes(&[1u8; 65]),
+        Err(Error::TooLarge { len: 65, max: 64 })
+    );
+    assert_eq!(q.len(), 3, "an oversized frame sends nothing");
+    assert_eq!(q.get_bytes().unwrap(), b"");
+    assert_eq!(q.get_string().unwrap(), "hello");
+    let mut small = [0u8; 10];
+    assert_eq!(
+        q.get_bytes_into(&mut small),
+        Err(Error::BufferTooSmall {
+            needed: 64,
+            got: 10
+        })
+    );
+    let mut big = [0u8; 100];
+    assert_eq!(
+        q.get_bytes_into(&mut big).unwrap(),
+        64,
+        "the frame stayed queued"
+    );
+    // A typed get of a frame of the wrong size reports it.
+    q.put_bytes(b"xy").unwrap();
+    assert_eq!(
+        q.get(),
+        Err(Error::WrongSize {
+            expected: 1,
+            found: 2
+        })
+    );
+}
+
+#[test]
+fn bad_configurations_and_wrong_types_are_typed_errors() {
+    assert!(matches!(
+        Queue::<u64>::new(0),
+        Err(Error::Core(ipc_core::Error::InvalidSize { .. }))
+    ));
+    assert!(matches!(
+        Queue::<u64>::new(1 << 40),
+        Err(Error::Core(ipc_core::Error::InvalidSize { .. }))
+    ));
+    assert!(matches!(
+        Queue::<u64>::builder().max_frame(1 << 40).create(),
+        Err(Error::Core(ipc_core::Error::InvalidSize { .. }))
+    ));
+    let name = unique("types");
+    let _q = Queue::<u64>::builder().named(&name).create().unwrap();
+    match Queue::<u32>::open(&SegmentOptions::named(&name)) {
+        Err(Error::Core(ipc_core::Error::WrongType { expected, found })) => {
+            assert!(expected.contains("u32") && found.contains("u64"));
+        }
+        other => panic!("expected WrongType, got {other:?}"),
+    }
+    assert!(matches!(
+        Queue::<u64>::open(&SegmentOptions::named(&unique("missing"))),
+        Err(Error::Core(ipc_core::Error::NotFound { .. }))
+    ));
+}
+
+#[test]
+fn named_queue_between_unrelated_openers() {
+    let name = unique("named");
+    let q = Queue::<u64>::builder()
+        .named(&name)
+        .capacity(8)
+        .create()
+        .unwrap();
+    let child = daemon({
+        let name = name.clone();
+        move || {
+            let q = Queue::<u64>::open(&SegmentOptions::named(&name)).unwrap();
+            q.put(&99).unwrap();
+        }
+    });
+    assert_eq!(q.get_timeout(PROMPT).unwrap(), 99);
+    assert!(child.join().unwrap().success());
+}
+
+/// Garbage written over the indices or a frame length gives an error, never
+/// an out-of-bounds access or a panic.
+#[test]
+fn corrupted_indices_are_errors() {
+    let q = Queue::<u64>::new(4).unwrap();
+    q.put(&1).unwrap();
+    let base = q.object().payload().as_ptr();
+    // SAFETY: offset 72 of the payload is the `tail` index (see layout.rs);
+    // we scribble over it on purpose, as a buggy process might.
+    unsafe { (*base.add(72).cast::<AtomicU64>()).store(u64::MAX / 3, Ordering::SeqCst) };
+    assert!(matches!(
+        q.get(),
+        Err(Error::Core(ipc_core::Error::Corrupted { .. }))
+    ));
+    assert!(matches!(
+        q.put(&2),
+        Err(Error::Core(ipc_core::Error::Corrupted { .. }))
+    ));
+
+    let q = Queue::<u64>::new(4).unwrap();
+    q.put(&1).unwrap();
+    let base = q.object().payload().as_ptr();
+    // SAFETY: slot 0 starts at offset 384; its `len` word is at +4.
+    unsafe {
+        (*base.add(384 + 4).cast::<std::sync::atomic::AtomicU32>()).store(1 << 30, Ordering::SeqCst)
+    };
+    assert!(matches!(
+        q.get(),
+        Err(Error::Core(ipc_core::Error::Corrupted { .. }))
+    ));
+}
+
+#[test]
+fn timeouts_are_never_early() {
+    let q = Queue::<u64>::new(1).unwrap();
+    let t = Instant::now();
+    assert_eq!(
+        q.get_timeout(Duration::from_millis(30)),
+        Err(Error::Timeout)
+    );
+    assert!(t.elapsed() >= Duration::from_millis(30));
+    q.put(&1).unwrap();
+    let t = Instant::now();
+    assert_eq!(
+        q.put_timeout(&2, Duration::from_millis(30)),
+        Err(Error::Timeout)
+    );
+    assert!(t.elapsed() >= Duration::from_millis(30));
+}
+
+#[test]
+fn wait_on_several_queues_across_processes() {
+    let a = Queue::<u64>::new(4).unwrap();
+    let b = Queue::<u64>::new(4).unwrap();
+    assert!(wait(&[&a, &b], Some(Duration::from_millis(10))).is_empty());
+    let b2 = b.try_clone().unwrap();
+    let child = daemon(move || {
+        std::thread::sleep(Duration::from_millis(30));
+        b2.put(&1).unwrap();
+    });
+    let t = Instant::now();
+    assert_eq!(wait(&[&a, &b], Some(PROMPT)), vec![1]);
+    assert!(t.elapsed() >= Duration::from_millis(20));
+    assert!(child.join().unwrap().success());
+    a.close().unwrap();
+    assert_eq!(
+        wait(&[&a, &b], Some(PROMPT)),
+        vec![0, 1],
+        "closed counts as ready"
+    );
+}
+
+#[test]
+fn idle_consumer_uses_no_cpu() {
+    let q = Queue::<u64>::new(4).unwrap();
+    let cpu = counters::<1>();
+    let child = daemon({
+        let (q, cpu) = (q.try_clone().unwrap(), cpu.try_clone().unwrap());
+        move || {
+            q.get().unwrap();
+            let mut ru = std::mem::MaybeUninit::<libc::rusage>::zeroed();
+            // SAFETY: getrusage fills the buffer.
+            unsafe { libc::getrusage(libc::RUSAGE_SELF, ru.as_mut_ptr()) };
+            // SAFETY: initialised above.
+            let ru = unsafe { ru.assume_init() };
+            let us = (ru.ru_utime.tv_sec + ru.ru_stime.tv_sec) as u64 * 1_000_000
+                + (ru.ru_utime.tv_usec + ru.ru_stime.tv_usec) as u64;
+            cpu[0].store(us, Ordering::SeqCst);
+        }
+    });
+    std::thread::sleep(Duration::from_millis(400));
+    q.put(&1).unwrap();
+    assert!(child.join().unwrap().success());
+    let used = cpu[0].load(Ordering::SeqCst);
+    assert!(
+        used < 100_000,
+        "idle consumer used {used} µs of CPU in 400 ms"
+    );
+}
