@@ -12,6 +12,7 @@ mod harness;
 mod limits;
 mod peer;
 mod pingpong;
+mod queue;
 mod registry;
 mod report;
 mod shm;

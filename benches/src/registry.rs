@@ -2,10 +2,11 @@
 //! `benches()` function, added here.
 
 use crate::harness::Bench;
-use crate::{limits, toolkit};
+use crate::{limits, queue, toolkit};
 
 pub fn all() -> Vec<Bench> {
     let mut all = limits::benches();
     all.extend(toolkit::benches());
+    all.extend(queue::benches());
     all
 }

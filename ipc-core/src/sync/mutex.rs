@@ -269,6 +269,19 @@ impl<G> LockError<G> {
     }
 }
 
+impl<G> std::fmt::Display for LockError<G> {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            LockError::OwnerDied(_) => write!(f, "the previous owner died holding the lock"),
+            LockError::Timeout => write!(f, "timed out waiting for the lock"),
+            LockError::WouldBlock => write!(f, "the lock is held"),
+            LockError::Corrupted(e) => write!(f, "{e}"),
+        }
+    }
+}
+
+impl<G: std::fmt::Debug> std::error::Error for LockError<G> {}
+
 impl<G> From<LockError<G>> for Error {
     fn from(e: LockError<G>) -> Self {
         match e {

@@ -1,0 +1,255 @@
+//! Rows measuring `ipc_queue::Queue`, each compared to the limit it is built on.
+//!
+//! Every throughput row forks a producer that sends `warmup + msgs` messages
+//! carrying their sequence number; the parent consumes them, checks the order,
+//! and times the last `msgs`. The queue holds 256 slots (the 4 KiB rows 32,
+//! like the raw 4 KiB ring), so the producer runs at most that far ahead.
+
+use std::hint::black_box;
+use std::ops::Deref;
+use std::rc::Rc;
+use std::time::{Duration, Instant};
+
+use ipc_queue::Queue;
+
+use crate::harness::{Bench, Iters, Metric, SampleError, warmup_for};
+use crate::peer;
+use crate::pingpong::{Baton, Side, one_way_ns};
+use crate::shm::PAGE_BYTES;
+use crate::wait::Stalled;
+
+pub const GROUP: &str = "queue";
+
+/// A 4 KiB message whose first word is its sequence number.
+type Page4K = [u64; PAGE_BYTES / 8];
+
+pub fn benches() -> Vec<Bench> {
+    vec![
+        Bench {
+            id: "queue_tput_8B",
+            group: GROUP,
+            metric: Metric::MsgsPerS,
+            iters: Iters {
+                full: 1_000_000,
+                quick: 20_000,
+            },
+            compare_to: &["limit_spsc_ring_8B"],
+            about: "Queue<u64>, one producer and one consumer process, single put/get",
+            sample: tput_8b,
+        },
+        Bench {
+            id: "queue_tput_8B_batch",
+            group: GROUP,
+            metric: Metric::MsgsPerS,
+            iters: Iters {
+                full: 4_000_000,
+                quick: 100_000,
+            },
+            compare_to: &["limit_spsc_ring_8B"],
+            about: "Queue<u64>, put_batch/get_batch of up to 64 under one lock hold",
+            sample: tput_8b_batch,
+        },
+        Bench {
+            id: "queue_tput_4KiB",
+            group: GROUP,
+            metric: Metric::GbPerS,
+            iters: Iters {
+                full: 200_000,
+                quick: 5_000,
+            },
+            compare_to: &["limit_spsc_ring_4KiB"],
+            about: "Queue<[u64; 512]>: 4 KiB copied in by put and out by get",
+            sample: tput_4kib,
+        },
+        Bench {
+            id: "queue_loan_4KiB",
+            group: GROUP,
+            metric: Metric::GbPerS,
+            iters: Iters {
+                full: 200_000,
+                quick: 5_000,
+            },
+            compare_to: &["limit_spsc_ring_4KiB"],
+            about: "4 KiB written in place through a loan, read in place through get_with",
+            sample: loan_4kib,
+        },
+        Bench {
+            id: "queue_blocking_pingpong_8B",
+            group: GROUP,
+            metric: Metric::OneWayNs,
+            iters: Iters {
+                full: 2_500,
+                quick: 100,
+            },
+            compare_to: &["limit_futex_pingpong"],
+            about: "two Queue<u64>, each receiver blocked (asleep) in get",
+            sample: blocking_pingpong,
+        },
+    ]
+}
+
+/// Runs `produce` in a forked peer and `consume(seq)` for every expected
+/// sequence number in the parent; returns the time of the last `msgs`.
+fn transfer<Q: 'static>(
+    queue: Q,
+    theirs: Q,
+    warmup: u64,
+    msgs: u64,
+    produce: fn(&Q, u64),
+    mut consume: impl FnMut(&Q, u64) -> Result<u64, SampleError>,
+) -> Result<Duration, SampleError> {
+    let total = warmup + msgs;
+    let producer = peer::spawn("queue-producer", move || produce(&theirs, total))?;
+    let mut seq = 0;
+    while seq < warmup {
+        seq += consume(&queue, seq)?;
+    }
+    let start = Instant::now();
+    while seq < total {
+        seq += consume(&queue, seq)?;
+    }
+    let elapsed = start.elapsed();
+    peer::join(producer)?;
+    Ok(elapsed)
+}
+
+fn out_of_order(got: u64, expected: u64) -> SampleError {
+    SampleError::failed(format!("queue: got message {got}, expected {expected}"))
+}
+
+fn pair<T: ipc_queue::Message>(capacity: usize) -> Result<(Queue<T>, Queue<T>), SampleError> {
+    let q = Queue::<T>::new(capacity)?;
+    let theirs = q.try_clone()?;
+    Ok((q, theirs))
+}
+
+fn tput_8b(msgs: u64) -> Result<f64, SampleError> {
+    let (q, theirs) = pair::<u64>(256)?;
+    let produce = |q: &Queue<u64>, total: u64| {
+        for seq in 0..total {
+            q.put(&seq).unwrap_or_else(|e| panic!("put: {e}"));
+        }
+    };
+    let elapsed = transfer(q, theirs, warmup_for(msgs), msgs, produce, |q, seq| {
+        let got = q.get()?;
+        if got != seq {
+            return Err(out_of_order(got, seq));
+        }
+        Ok(1)
+    })?;
+    Ok(msgs as f64 / elapsed.as_secs_f64())
+}
+
+const BATCH: usize = 64;
+
+fn tput_8b_batch(msgs: u64) -> Result<f64, SampleError> {
+    let (q, theirs) = pair::<u64>(256)?;
+    let produce = |q: &Queue<u64>, total: u64| {
+        let mut buf = [0u64; BATCH];
+        let mut seq = 0;
+        while seq < total {
+            let n = (total - seq).min(BATCH as u64) as usize;
+            for (i, slot) in buf[..n].iter_mut().enumerate() {
+                *slot = seq + i as u64;
+            }
+            q.put_all(&buf[..n])
+                .unwrap_or_else(|e| panic!("put_all: {e}"));
+            seq += n as u64;
+        }
+    };
+    let mut buf = [0u64; BATCH];
+    let elapsed = transfer(q, theirs, warmup_for(msgs), msgs, produce, |q, seq| {
+        let n = q.get_batch(&mut buf)?;
+        for (i, &got) in buf[..n].iter().enumerate() {
+            if got != seq + i as u64 {
+                return Err(out_of_order(got, seq + i as u64));
+            }
+        }
+        Ok(n as u64)
+    })?;
+    Ok(msgs as f64 / elapsed.as_secs_f64())
+}
+
+fn tput_4kib(msgs: u64) -> Result<f64, SampleError> {
+    let (q, theirs) = pair::<Page4K>(32)?;
+    let produce = |q: &Queue<Page4K>, total: u64| {
+        let mut page: Box<Page4K> = Box::new([0; PAGE_BYTES / 8]);
+        for seq in 0..total {
+            page[0] = seq;
+            q.put(&page).unwrap_or_else(|e| panic!("put: {e}"));
+        }
+    };
+    let elapsed = transfer(q, theirs, warmup_for(msgs), msgs, produce, |q, seq| {
+        let page = black_box(q.get()?);
+        if page[0] != seq {
+            return Err(out_of_order(page[0], seq));
+        }
+        Ok(1)
+    })?;
+    Ok(msgs as f64 * PAGE_BYTES as f64 / elapsed.as_secs_f64() / 1e9)
+}
+
+fn loan_4kib(msgs: u64) -> Result<f64, SampleError> {
+    let (q, theirs) = pair::<Page4K>(32)?;
+    let produce = |q: &Queue<Page4K>, total: u64| {
+        let mut page: Box<Page4K> = Box::new([0; PAGE_BYTES / 8]);
+        for seq in 0..total {
+            page[0] = seq;
+            let mut loan = q.loan().unwrap_or_else(|e| panic!("loan: {e}"));
+            // Building the message in place: here, writing all 4 KiB of it.
+            *loan.as_mut().unwrap_or_else(|e| panic!("loan: {e}")) = *page;
+            loan.commit();
+        }
+    };
+    let elapsed = transfer(q, theirs, warmup_for(msgs), msgs, produce, |q, seq| {
+        // Read in place: the consumer looks at the message where it lies.
+        let got = q.get_with(|page| black_box(page)[0])?;
+        if got != seq {
+            return Err(out_of_order(got, seq));
+        }
+        Ok(1)
+    })?;
+    Ok(msgs as f64 * PAGE_BYTES as f64 / elapsed.as_secs_f64() / 1e9)
+}
+
+/// Two queues, one per direction; each side sleeps in `get` for its turn.
+struct QueuePair {
+    to_child: Queue<u64>,
+    to_parent: Queue<u64>,
+}
+
+impl Baton for QueuePair {
+    fn take_and_pass(&self, side: Side) -> Result<(), Stalled> {
+        let (inbox, outbox) = match side {
+            Side::Parent => (&self.to_parent, &self.to_child),
+            Side::Child => (&self.to_child, &self.to_parent),
+        };
+        let stall = Duration::from_secs(5);
+        let turn = inbox.get_timeout(stall).map_err(|_| Stalled)?;
+        outbox.put_timeout(&(turn + 1), stall).map_err(|_| Stalled)
+    }
+}
+
+/// `Rc` needs a `Deref` handle; a clone of both queues for the peer.
+struct PairHandle(QueuePair);
+
+impl Deref for PairHandle {
+    type Target = QueuePair;
+    fn deref(&self) -> &QueuePair {
+        &self.0
+    }
+}
+
+fn blocking_pingpong(round_trips: u64) -> Result<f64, SampleError> {
+    let pair = QueuePair {
+        to_child: Queue::new(4)?,
+        to_parent: Queue::new(4)?,
+    };
+    // The parent moves first: its first take finds this token.
+    pair.to_parent.put(&0)?;
+    one_way_ns(
+        Rc::new(PairHandle(pair)),
+        warmup_for(round_trips).min(200),
+        round_trips,
+    )
+}
