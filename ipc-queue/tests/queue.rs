@@ -408,10 +408,16 @@ fn consumer_killed_mid_get_redelivers() {
     assert_eq!(q.get_timeout(PROMPT).unwrap(), 12);
 }
 
-/// A process killed while holding the queue's lock: the next locker repairs
-/// and carries on.
+/// A process killed while holding one of the queue's locks (producer lock at
+/// offset 0, consumer lock at 64): the next locker repairs and carries on.
 #[test]
 fn lock_holder_killed_does_not_wedge_the_queue() {
+    for offset in [0usize, 64] {
+        lock_holder_killed(offset);
+    }
+}
+
+fn lock_holder_killed(offset: usize) {
     let q = Queue::<u64>::new(8).unwrap();
     q.put(&1).unwrap();
     // Reach the queue's robust mutex through its layout: it is the first
@@ -421,8 +427,9 @@ fn lock_holder_killed_does_not_wedge_the_queue() {
     let child = daemon({
         let (q2, locked) = (q.try_clone().unwrap(), locked.try_clone().unwrap());
         move || {
-            let p = q2.object().payload().as_ptr() as usize;
-            // SAFETY: the first 64 bytes of a queue payload are its RobustMutex<()>.
+            let p = q2.object().payload().as_ptr() as usize + offset;
+            // SAFETY: bytes 0..64 and 64..128 of a queue payload are its two
+            // RobustMutex<()> (see layout.rs).
             let m = unsafe { &*(p as *const ipc_core::sync::RobustMutex<()>) };
             let _g = m.lock();
             locked[0].store(1, Ordering::SeqCst);
@@ -721,9 +728,9 @@ fn corrupted_indices_are_errors() {
     let q = Queue::<u64>::new(4).unwrap();
     q.put(&1).unwrap();
     let base = q.object().payload().as_ptr();
-    // SAFETY: offset 72 of the payload is the `tail` index (see layout.rs);
+    // SAFETY: offset 128 of the payload is the `tail` index (see layout.rs);
     // we scribble over it on purpose, as a buggy process might.
-    unsafe { (*base.add(72).cast::<AtomicU64>()).store(u64::MAX / 3, Ordering::SeqCst) };
+    unsafe { (*base.add(128).cast::<AtomicU64>()).store(u64::MAX / 3, Ordering::SeqCst) };
     assert!(matches!(
         q.get(),
         Err(Error::Core(ipc_core::Error::Corrupted { .. }))
@@ -736,9 +743,9 @@ fn corrupted_indices_are_errors() {
     let q = Queue::<u64>::new(4).unwrap();
     q.put(&1).unwrap();
     let base = q.object().payload().as_ptr();
-    // SAFETY: slot 0 starts at offset 384; its `len` word is at +4.
+    // SAFETY: slot 0 starts at offset 576; its `len` word is at +4.
     unsafe {
-        (*base.add(384 + 4).cast::<std::sync::atomic::AtomicU32>()).store(1 << 30, Ordering::SeqCst)
+        (*base.add(576 + 4).cast::<std::sync::atomic::AtomicU32>()).store(1 << 30, Ordering::SeqCst)
     };
     assert!(matches!(
         q.get(),

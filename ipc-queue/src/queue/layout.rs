@@ -2,13 +2,16 @@
 //!
 //! ```text
 //! payload of the ObjectSegment (offsets from its start):
-//!   0    lock           RobustMutex<()>             (64 B)
-//!   64   indices        head, tail, unfinished, closed   (one cache line)
-//!   128  not_empty      seq + sleepers (consumers wait here)
-//!   192  not_full       seq + sleepers (producers wait here)
-//!   256  all_done       seq + sleepers (JoinableQueue::join waits here)
-//!   320  config         capacity, max_frame, stride (immutable after creation)
-//!   384  slots          capacity × stride
+//!   0    producer lock  RobustMutex<()>: serialises claims at the tail
+//!   64   consumer lock  RobustMutex<()>: serialises claims at the head
+//!   128  tail line      tail, unfinished        (written by producers)
+//!   192  head line      head                    (written by consumers)
+//!   256  flags          closed                  (read-mostly)
+//!   320  not_empty      seq + sleepers (consumers wait here)
+//!   384  not_full       seq + sleepers (producers wait here)
+//!   448  all_done       seq + sleepers (JoinableQueue::join waits here)
+//!   512  config         capacity, max_frame, stride (immutable after creation)
+//!   576  slots          capacity × stride
 //! slot: state u32 | len u32 | owner pid u32 | reserved u32 | padding to the
 //!       message alignment | payload (max_frame) | padding to the stride
 //! ```
@@ -25,28 +28,40 @@ use ipc_core::sync::RobustMutex;
 
 use crate::{Error, Result};
 
-/// The lock and the words it protects; `#[repr(C)]`, 384 bytes.
+/// The locks and the words they protect; `#[repr(C)]`, 576 bytes.
 #[repr(C)]
 pub(crate) struct QueueShared {
-    pub lock: RobustMutex<()>,
-    pub indices: Indices,
+    pub producer_lock: RobustMutex<()>,
+    pub consumer_lock: RobustMutex<()>,
+    pub tail: TailLine,
+    pub head: HeadLine,
+    pub flags: Flags,
     pub not_empty: WaitWord,
     pub not_full: WaitWord,
     pub all_done: WaitWord,
     pub config: Config,
 }
 
-/// Ring positions. Written under the lock, except that the consumer holding
-/// the head slot in state COPYING advances `head` when it finishes; atomics so
-/// that `len` and readiness checks can read them without the lock.
+/// The producers' line: written under the producer lock.
 #[repr(C, align(64))]
-pub(crate) struct Indices {
-    /// Next slot to consume (free-running).
-    pub head: AtomicU64,
+pub(crate) struct TailLine {
     /// Next slot to produce (free-running).
     pub tail: AtomicU64,
     /// Messages put and not yet marked done (`JoinableQueue`).
     pub unfinished: AtomicU64,
+}
+
+/// The consumers' line: `head` moves under the consumer lock, or by
+/// compare-and-swap from a consumer finishing a copy.
+#[repr(C, align(64))]
+pub(crate) struct HeadLine {
+    /// Next slot to consume (free-running).
+    pub head: AtomicU64,
+}
+
+/// Rarely written state, on a line of its own so it stays cached everywhere.
+#[repr(C, align(64))]
+pub(crate) struct Flags {
     /// Non-zero once closed.
     pub closed: AtomicU32,
 }
@@ -76,11 +91,12 @@ pub(crate) struct SlotHeader {
     _reserved: u32,
 }
 
-pub(crate) const SHARED_LEN: usize = 384;
+pub(crate) const SHARED_LEN: usize = 576;
 pub(crate) const SLOT_HEADER: usize = 16;
 const _: () = assert!(size_of::<QueueShared>() == SHARED_LEN);
-const _: () = assert!(core::mem::offset_of!(QueueShared, indices) == 64);
-const _: () = assert!(core::mem::offset_of!(QueueShared, config) == 320);
+const _: () = assert!(core::mem::offset_of!(QueueShared, tail) == 128);
+const _: () = assert!(core::mem::offset_of!(QueueShared, head) == 192);
+const _: () = assert!(core::mem::offset_of!(QueueShared, config) == 512);
 const _: () = assert!(size_of::<SlotHeader>() == SLOT_HEADER);
 const _: () = assert!(size_of::<RobustMutex<()>>() == 64);
 
@@ -299,11 +315,16 @@ impl Ring {
     pub unsafe fn init(&self) {
         let g = self.geometry;
         let shared = QueueShared {
-            lock: RobustMutex::new(()),
-            indices: Indices {
-                head: AtomicU64::new(0),
+            producer_lock: RobustMutex::new(()),
+            consumer_lock: RobustMutex::new(()),
+            tail: TailLine {
                 tail: AtomicU64::new(0),
                 unfinished: AtomicU64::new(0),
+            },
+            head: HeadLine {
+                head: AtomicU64::new(0),
+            },
+            flags: Flags {
                 closed: AtomicU32::new(0),
             },
             not_empty: WaitWord {

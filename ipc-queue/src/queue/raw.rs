@@ -12,33 +12,41 @@
 //! | HELD    | outside window | consumed into a receive guard that is still alive        |
 //! | SKIP    | in window      | an abandoned reservation, to be stepped over             |
 //!
-//! The robust lock is held only to move positions and claim slots; the copies
-//! happen outside it, so producers and consumers overlap on large messages.
+//! Two robust locks: producers serialise their claims at the tail under the
+//! *producer lock*, consumers theirs at the head under the *consumer lock*
+//! (a two-lock queue). With one producer and one consumer neither lock is
+//! contended and each stays in its own process's cache. The copies happen
+//! outside both locks, so producers and consumers overlap on large messages.
 //!
-//! - **put**: under the lock, the slot at `tail` must be EMPTY: mark it WRITING,
-//!   advance `tail`. Unlock, copy the frame in, store READY. *The READY store
-//!   is the commit.* A producer killed before it leaves WRITING behind, which
-//!   consumers step over once they see its owner is dead: nothing torn is
-//!   ever delivered.
-//! - **get**: under the lock, the slots from `head` must be READY: mark them
-//!   COPYING. Unlock, copy out, store EMPTY, advance `head` by compare-and-swap
-//!   over the EMPTY slots. *The advance of `head` is the commit*: a consumer
-//!   killed mid-copy leaves COPYING behind, which is turned back into READY
-//!   and delivered to someone else (exactly once for completed gets).
-//! - **receive guard**: under the lock, mark the head slot HELD and advance
-//!   `head` at once (the message counts as delivered); dropping the guard
-//!   stores EMPTY. A guard holder that dies is detected by producers, who
-//!   reclaim the slot.
-//! - **lock owner killed**: the next locker is told (`OwnerDied`) and runs
-//!   [`RawQueue::recover`], which normalises every slot state from the rules
-//!   above. Each step of the protocol is ordered so that any prefix of it is
-//!   either invisible or recognisable.
+//! - **put**: under the producer lock, the slot at `tail` must be EMPTY: mark
+//!   it WRITING, advance `tail`. Unlock, copy the frame in, store READY. *The
+//!   READY store is the commit.* A producer killed before it leaves WRITING
+//!   behind, which consumers step over once they see its owner is dead:
+//!   nothing torn is ever delivered.
+//! - **get**: under the consumer lock, the slots from `head` must be READY:
+//!   mark them COPYING. Unlock, copy out, store EMPTY, advance `head` by
+//!   compare-and-swap over the EMPTY slots. *The advance of `head` is the
+//!   commit*: a consumer killed mid-copy leaves COPYING behind, which is
+//!   turned back into READY and delivered to the next consumer, in order.
+//! - **receive guard**: under the consumer lock, mark the head slot HELD and
+//!   advance `head` at once (the message counts as delivered); dropping the
+//!   guard stores EMPTY. A guard holder that dies is detected by producers,
+//!   who reclaim the slot.
+//! - **lock owner killed**: the next holder of that lock is told (`OwnerDied`)
+//!   and repairs its side: the producer side resets stale states beyond
+//!   `tail`, the consumer side turns dead claims at the head back into
+//!   messages. Each step above is ordered so that any prefix of it is either
+//!   invisible or recognisable from the states it leaves.
+//!
+//! Each handle caches the other side's position (producers cache `head`,
+//! consumers `tail`) and re-reads it only when the cached value says full or
+//! empty, so the steady state touches the other side's cache line rarely.
 //!
 //! Waiting uses three futex words (not empty, not full, all done), each bumped
 //! by wakers only when its sleeper count is non-zero: the hot path makes no
 //! system call when nobody sleeps.
 
-use std::sync::atomic::{AtomicU32, Ordering};
+use std::sync::atomic::{AtomicU32, AtomicU64, Ordering};
 use std::time::Instant;
 
 use ipc_core::liveness::{ProcessIdentity, current_pid};
@@ -61,6 +69,10 @@ pub(crate) const QUEUE_KIND: ObjectKind = ObjectKind {
 pub(crate) struct RawQueue {
     object: ObjectSegment,
     pub ring: Ring,
+    /// This handle's last view of `head` (never ahead of the real one).
+    cached_head: AtomicU64,
+    /// This handle's last view of `tail` (never ahead of the real one).
+    cached_tail: AtomicU64,
 }
 
 /// How long a call may wait.
@@ -98,7 +110,14 @@ impl Wait {
     }
 }
 
-/// What a claim under the lock found.
+/// Which of the two locks.
+#[derive(Clone, Copy)]
+enum Side {
+    Producer,
+    Consumer,
+}
+
+/// What a claim under a lock found.
 enum Claim {
     /// Slots `[pos, pos + n)` are now ours.
     Got { pos: u64, n: u64 },
@@ -157,7 +176,12 @@ impl RawQueue {
         // planned at create), page-aligned, mapped while `object` lives, and
         // `object` is stored beside the ring.
         let ring = unsafe { Ring::new(object.payload(), geometry) };
-        Self { object, ring }
+        Self {
+            object,
+            ring,
+            cached_head: AtomicU64::new(0),
+            cached_tail: AtomicU64::new(0),
+        }
     }
 
     /// A second handle on the same queue (for a forked child, for example).
@@ -171,13 +195,23 @@ impl RawQueue {
         &self.object
     }
 
-    // ----- the lock and recovery -----
+    // ----- the locks and recovery -----
 
-    fn lock(&self) -> Result<RobustMutexGuard<'_, ()>> {
-        match self.ring.shared().lock.lock_robust() {
+    /// Takes the producer or the consumer lock, repairing that side first if
+    /// its previous holder died.
+    fn lock(&self, side: Side) -> Result<RobustMutexGuard<'_, ()>> {
+        let shared = self.ring.shared();
+        let lock = match side {
+            Side::Producer => &shared.producer_lock,
+            Side::Consumer => &shared.consumer_lock,
+        };
+        match lock.lock_robust() {
             Ok(g) => Ok(g),
             Err(LockError::OwnerDied(g)) => {
-                self.recover()?;
+                match side {
+                    Side::Producer => self.recover_tail_side()?,
+                    Side::Consumer => self.recover_head_side()?,
+                }
                 RobustMutex::mark_consistent(&g);
                 Ok(g)
             }
@@ -186,52 +220,61 @@ impl RawQueue {
         }
     }
 
-    /// The window `(head, tail)`, checked.
-    fn window(&self) -> Result<(u64, u64)> {
-        let ix = &self.ring.shared().indices;
-        let (h, t) = (
-            ix.head.load(Ordering::Acquire),
-            ix.tail.load(Ordering::Acquire),
-        );
+    fn head(&self) -> u64 {
+        self.ring.shared().head.head.load(Ordering::Acquire)
+    }
+
+    fn tail(&self) -> u64 {
+        self.ring.shared().tail.tail.load(Ordering::Acquire)
+    }
+
+    /// Checks that `tail - head` fits the ring: the one invariant a
+    /// scribbled index breaks.
+    fn check_window(&self, h: u64, t: u64) -> Result<()> {
         if t.wrapping_sub(h) > self.ring.geometry.capacity {
             return Err(Error::corrupted(format!(
                 "queue indices out of range: head {h}, tail {t}"
             )));
         }
-        Ok((h, t))
+        Ok(())
     }
 
-    /// Repairs slot states after a process died holding the lock (or left a
-    /// slot behind). Runs with the lock held.
-    fn recover(&self) -> Result<()> {
-        let (h, t) = self.window()?;
-        let cap = self.ring.geometry.capacity;
-        for pos in h..h.wrapping_add(cap) {
+    /// Producer side, after a producer died holding the producer lock: every
+    /// slot at or beyond `tail` is outside the window, where only EMPTY and
+    /// live HELD slots belong (a claim that died before advancing `tail`
+    /// leaves WRITING there).
+    fn recover_tail_side(&self) -> Result<()> {
+        let (h, t) = (self.head(), self.tail());
+        self.check_window(h, t)?;
+        for pos in t..h.wrapping_add(self.ring.geometry.capacity) {
             let slot = self.ring.slot(pos);
-            let in_window = pos.wrapping_sub(h) < t.wrapping_sub(h);
             let s = slot.state.load(Ordering::Acquire);
-            let owner_alive = || alive(slot.owner.load(Ordering::Relaxed));
-            let fixed = match (in_window, s) {
-                (true, state::READY | state::SKIP) => s,
-                (true, state::WRITING) if !owner_alive() => state::SKIP,
-                (true, state::WRITING) => s,
-                (true, state::COPYING) if !owner_alive() => state::READY,
-                (true, state::COPYING) => s,
-                // A guard claim interrupted before head moved: not delivered.
-                (true, state::HELD) => state::READY,
-                // A consumer that finished copying but died before advancing
-                // head: the get committed; the advance happens in `claim_get`.
-                (true, state::EMPTY) => state::EMPTY,
-                (true, _) => state::SKIP,
-                (false, state::HELD) if owner_alive() => s,
-                (false, _) => state::EMPTY,
-            };
-            if fixed != s {
-                slot.state.store(fixed, Ordering::Release);
+            let keep = s == state::EMPTY
+                || (s == state::HELD && alive(slot.owner.load(Ordering::Relaxed)));
+            if !keep {
+                slot.state.store(state::EMPTY, Ordering::Release);
+            }
+        }
+        self.wake(&self.ring.shared().not_full, true);
+        Ok(())
+    }
+
+    /// Consumer side, after a consumer died holding the consumer lock: claims
+    /// it left inside the window become messages again.
+    fn recover_head_side(&self) -> Result<()> {
+        let (h, t) = (self.head(), self.tail());
+        self.check_window(h, t)?;
+        for pos in h..t {
+            let slot = self.ring.slot(pos);
+            let s = slot.state.load(Ordering::Acquire);
+            // A guard claim interrupted before head moved was not delivered;
+            // a dead copier's claim goes back to READY as well.
+            let dead = !alive(slot.owner.load(Ordering::Relaxed));
+            if s == state::HELD || (s == state::COPYING && dead) {
+                slot.state.store(state::READY, Ordering::Release);
             }
         }
         self.wake(&self.ring.shared().not_empty, true);
-        self.wake(&self.ring.shared().not_full, true);
         Ok(())
     }
 
@@ -250,21 +293,29 @@ impl RawQueue {
 
     // ----- producing -----
 
-    /// Reserves up to `want` consecutive slots for frames of `len` bytes.
-    /// `slow` enables liveness checks of slots held by other processes.
+    /// Reserves up to `want` consecutive slots at the tail. `slow` enables
+    /// liveness checks of slots held by other processes.
     fn claim_put(&self, want: u64, slow: bool) -> Result<Claim> {
         let shared = self.ring.shared();
-        let _g = self.lock()?;
-        if shared.indices.closed.load(Ordering::Acquire) != 0 {
+        let _g = self.lock(Side::Producer)?;
+        if shared.flags.closed.load(Ordering::Acquire) != 0 {
             return Err(Error::Disconnected);
         }
-        let (h, t) = self.window()?;
-        let free = self.ring.geometry.capacity - t.wrapping_sub(h);
+        let cap = self.ring.geometry.capacity;
+        let t = self.tail();
+        let mut h = self.cached_head.load(Ordering::Relaxed);
+        let used = t.wrapping_sub(h);
+        if used > cap || cap - used < want {
+            h = self.head();
+            self.cached_head.store(h, Ordering::Relaxed);
+        }
+        self.check_window(h, t)?;
+        let free = cap - t.wrapping_sub(h);
         let me = current_pid();
         let mut n = 0;
         while n < want.min(free) {
             let slot = self.ring.slot(t.wrapping_add(n));
-            // Outside the window only EMPTY and HELD are legitimate; anything
+            // Beyond the tail only EMPTY and HELD are legitimate; anything
             // else was left by a process that died between two steps.
             let held = slot.state.load(Ordering::Acquire) == state::HELD;
             if held && (!slow || alive(slot.owner.load(Ordering::Relaxed))) {
@@ -277,11 +328,8 @@ impl RawQueue {
         if n == 0 {
             return Ok(Claim::Wait(shared.not_full.seq.load(Ordering::SeqCst)));
         }
-        shared.indices.unfinished.fetch_add(n, Ordering::Relaxed);
-        shared
-            .indices
-            .tail
-            .store(t.wrapping_add(n), Ordering::Release);
+        shared.tail.unfinished.fetch_add(n, Ordering::Relaxed);
+        shared.tail.tail.store(t.wrapping_add(n), Ordering::Release);
         Ok(Claim::Got { pos: t, n })
     }
 
@@ -304,16 +352,15 @@ impl RawQueue {
     /// an older one is marked SKIP, and consumers step over it.
     pub fn abandon(&self, pos: u64) {
         let shared = self.ring.shared();
-        if let Ok(_g) = self.lock() {
-            let tail = shared.indices.tail.load(Ordering::Acquire);
-            if tail == pos.wrapping_add(1)
-                && self.ring.slot(pos).state.load(Ordering::Acquire) == state::WRITING
+        if let Ok(_g) = self.lock(Side::Producer) {
+            let slot = self.ring.slot(pos);
+            if self.tail() == pos.wrapping_add(1)
+                && slot.state.load(Ordering::Acquire) == state::WRITING
             {
-                self.ring
-                    .slot(pos)
-                    .state
-                    .store(state::EMPTY, Ordering::Release);
-                shared.indices.tail.store(pos, Ordering::Release);
+                // Move the tail back first: a consumer that then sees the
+                // slot EMPTY re-reads the tail and finds it outside the window.
+                shared.tail.tail.store(pos, Ordering::SeqCst);
+                slot.state.store(state::EMPTY, Ordering::SeqCst);
                 self.finish_tasks(1);
                 self.wake(&shared.not_full, false);
                 return;
@@ -345,12 +392,8 @@ impl RawQueue {
 
     /// Whether a producer could claim a slot right now (racy; for waiting).
     fn has_room(&self) -> bool {
-        let ix = &self.ring.shared().indices;
-        let (h, t) = (
-            ix.head.load(Ordering::SeqCst),
-            ix.tail.load(Ordering::SeqCst),
-        );
-        ix.closed.load(Ordering::SeqCst) != 0
+        let (h, t) = (self.head(), self.tail());
+        self.is_closed()
             || (t.wrapping_sub(h) < self.ring.geometry.capacity
                 && self.ring.slot(t).state.load(Ordering::SeqCst) != state::HELD)
     }
@@ -388,8 +431,15 @@ impl RawQueue {
     /// head stays) or HELD (`hold = true`, head advances now).
     fn claim_get(&self, want: u64, hold: bool, slow: bool) -> Result<Claim> {
         let shared = self.ring.shared();
-        let _g = self.lock()?;
-        let (mut h, t) = self.window()?;
+        let _g = self.lock(Side::Consumer)?;
+        let mut h = self.head();
+        let mut t = self.cached_tail.load(Ordering::Relaxed);
+        let avail = t.wrapping_sub(h);
+        if avail < want || avail > self.ring.geometry.capacity {
+            t = self.tail();
+            self.cached_tail.store(t, Ordering::Relaxed);
+        }
+        self.check_window(h, t)?;
         let me = current_pid();
         // Step over what needs no consumer: abandoned reservations, finished
         // copies whose consumer has not advanced head, dead producers' slots.
@@ -398,11 +448,21 @@ impl RawQueue {
             let s = slot.state.load(Ordering::Acquire);
             let step = match s {
                 state::SKIP => true,
-                state::EMPTY => false,
                 state::WRITING if slow && !alive(slot.owner.load(Ordering::Relaxed)) => true,
                 state::COPYING if slow && !alive(slot.owner.load(Ordering::Relaxed)) => {
                     slot.state.store(state::READY, Ordering::Release);
                     break;
+                }
+                // Inside the window, EMPTY means a copy finished and its
+                // consumer has yet to advance head - unless the producer
+                // just gave back its newest reservation, which moved the
+                // tail first: re-read it after seeing the state.
+                state::EMPTY => {
+                    t = self.tail();
+                    if h.wrapping_sub(t) as i64 >= 0 {
+                        break;
+                    }
+                    false
                 }
                 _ => break,
             };
@@ -411,13 +471,13 @@ impl RawQueue {
                 self.finish_tasks(1);
             }
             if shared
-                .indices
+                .head
                 .head
                 .compare_exchange(h, h.wrapping_add(1), Ordering::SeqCst, Ordering::Relaxed)
                 .is_err()
             {
                 // A finishing consumer advanced it first.
-                h = self.window()?.0;
+                h = self.head();
                 continue;
             }
             h = h.wrapping_add(1);
@@ -437,16 +497,14 @@ impl RawQueue {
             n += 1;
         }
         if n == 0 {
-            if h == t && shared.indices.closed.load(Ordering::Acquire) != 0 {
+            let closed = shared.flags.closed.load(Ordering::SeqCst) != 0;
+            if closed && h == self.tail() {
                 return Err(Error::Disconnected);
             }
             return Ok(Claim::Wait(shared.not_empty.seq.load(Ordering::SeqCst)));
         }
         if hold {
-            shared
-                .indices
-                .head
-                .store(h.wrapping_add(n), Ordering::Release);
+            shared.head.head.store(h.wrapping_add(n), Ordering::Release);
         }
         Ok(Claim::Got { pos: h, n })
     }
@@ -479,7 +537,7 @@ impl RawQueue {
                 .store(state::EMPTY, Ordering::Release);
         }
         let end = pos.wrapping_add(n);
-        let head = &shared.indices.head;
+        let head = &shared.head.head;
         let mut cur = head.load(Ordering::SeqCst);
         // Advance over our EMPTY slots; another consumer (under the lock) may
         // advance over some of them first, which is just as good.
@@ -498,7 +556,7 @@ impl RawQueue {
         }
         self.wake(&shared.not_full, n > 1);
         // Consumers that stalled behind our claim may proceed.
-        if shared.indices.tail.load(Ordering::SeqCst) != end {
+        if shared.not_empty.sleepers.load(Ordering::SeqCst) != 0 && self.tail() != end {
             self.wake(&shared.not_empty, false);
         }
     }
@@ -529,8 +587,9 @@ impl RawQueue {
     pub fn close(&self) -> Result<()> {
         let shared = self.ring.shared();
         {
-            let _g = self.lock()?;
-            shared.indices.closed.store(1, Ordering::SeqCst);
+            // Under the producer lock: no claim at the tail is halfway through.
+            let _g = self.lock(Side::Producer)?;
+            shared.flags.closed.store(1, Ordering::SeqCst);
         }
         for w in [&shared.not_empty, &shared.not_full, &shared.all_done] {
             w.seq.fetch_add(1, Ordering::SeqCst);
@@ -541,23 +600,20 @@ impl RawQueue {
 
     /// Whether [`close`](Self::close) was called.
     pub fn is_closed(&self) -> bool {
-        self.ring.shared().indices.closed.load(Ordering::Acquire) != 0
+        self.ring.shared().flags.closed.load(Ordering::Acquire) != 0
     }
 
     /// Messages in flight (approximate while others operate).
     pub fn len(&self) -> usize {
-        let ix = &self.ring.shared().indices;
-        let (h, t) = (
-            ix.head.load(Ordering::Acquire),
-            ix.tail.load(Ordering::Acquire),
-        );
-        t.wrapping_sub(h).min(self.ring.geometry.capacity) as usize
+        self.tail()
+            .wrapping_sub(self.head())
+            .min(self.ring.geometry.capacity) as usize
     }
 
     /// Marks `n` tasks done (for JoinableQueue).
     pub fn finish_tasks(&self, n: u64) -> bool {
         let shared = self.ring.shared();
-        let u = &shared.indices.unfinished;
+        let u = &shared.tail.unfinished;
         let mut cur = u.load(Ordering::Acquire);
         loop {
             if cur < n {
@@ -581,7 +637,7 @@ impl RawQueue {
     pub fn join_tasks(&self, wait: Wait) -> Result<()> {
         let deadline = wait.deadline();
         let shared = self.ring.shared();
-        let unfinished = &shared.indices.unfinished;
+        let unfinished = &shared.tail.unfinished;
         loop {
             let seen = shared.all_done.seq.load(Ordering::SeqCst);
             if unfinished.load(Ordering::SeqCst) == 0 {
@@ -598,11 +654,7 @@ impl RawQueue {
 
     /// Messages put but not yet marked done.
     pub fn unfinished(&self) -> u64 {
-        self.ring
-            .shared()
-            .indices
-            .unfinished
-            .load(Ordering::Acquire)
+        self.ring.shared().tail.unfinished.load(Ordering::Acquire)
     }
 }
 
@@ -616,13 +668,9 @@ impl Waitable for RawQueue {
     }
 
     fn is_ready(&self) -> bool {
-        let ix = &self.ring.shared().indices;
-        let (h, t) = (
-            ix.head.load(Ordering::SeqCst),
-            ix.tail.load(Ordering::SeqCst),
-        );
+        let (h, t) = (self.head(), self.tail());
         if h == t {
-            return ix.closed.load(Ordering::SeqCst) != 0;
+            return self.is_closed();
         }
         matches!(
             self.ring.slot(h).state.load(Ordering::SeqCst),
@@ -631,11 +679,7 @@ impl Waitable for RawQueue {
     }
 
     fn check_peer(&self) -> bool {
-        let ix = &self.ring.shared().indices;
-        let (h, t) = (
-            ix.head.load(Ordering::SeqCst),
-            ix.tail.load(Ordering::SeqCst),
-        );
+        let (h, t) = (self.head(), self.tail());
         if h == t {
             return false;
         }
