@@ -751,6 +751,18 @@ fn corrupted_indices_are_errors() {
         q.get(),
         Err(Error::Core(ipc_core::Error::Corrupted { .. }))
     ));
+
+    let q = Queue::<u64>::new(4).unwrap();
+    q.put(&1).unwrap();
+    let base = q.object().payload().as_ptr();
+    // SAFETY: slot 0's `state` word is at offset 576; scribbled on purpose.
+    unsafe {
+        (*base.add(576).cast::<std::sync::atomic::AtomicU32>()).store(0xdead, Ordering::SeqCst)
+    };
+    assert!(matches!(
+        q.get(),
+        Err(Error::Core(ipc_core::Error::Corrupted { .. }))
+    ));
 }
 
 #[test]

@@ -464,6 +464,11 @@ impl RawQueue {
                     }
                     false
                 }
+                s if s > state::SKIP => {
+                    return Err(Error::corrupted(format!(
+                        "slot state {s:#x} is not a state"
+                    )));
+                }
                 _ => break,
             };
             if step {
