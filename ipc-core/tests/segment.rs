@@ -547,3 +547,47 @@ fn python_attaches_to_a_named_segment() {
     drop(seg);
     assert!(!Segment::exists(&name).unwrap());
 }
+
+/// The child side of `anonymous_segment_reaches_a_child_program_by_fd`: runs
+/// only when this test binary is started again as entry point "fd-child".
+#[test]
+fn fd_child() {
+    use std::os::fd::{FromRawFd, OwnedFd};
+    if ipc_core::process::current_entry().as_deref() != Some("fd-child") {
+        return;
+    }
+    let fd: i32 = std::env::var("IPC_TEST_FD").unwrap().parse().unwrap();
+    // SAFETY: the parent passed this descriptor to us, open and owned by nobody else here.
+    let seg = Segment::from_fd(unsafe { OwnedFd::from_raw_fd(fd) }, false).unwrap();
+    let p = seg.as_mut_ptr().unwrap();
+    // SAFETY: the first two bytes of a 4096-byte mapping; the parent waits for us.
+    let ok = unsafe { p.read_volatile() == 0x5A };
+    // SAFETY: as above.
+    unsafe { p.add(1).write_volatile(0xA5) };
+    std::process::exit(if ok { 0 } else { 1 });
+}
+
+/// An anonymous (memfd) segment handed to a freshly executed child program by
+/// file descriptor: both see the same memory.
+#[test]
+fn anonymous_segment_reaches_a_child_program_by_fd() {
+    let seg = Segment::create(&SegmentOptions::anonymous(), 4096).unwrap();
+    let p = seg.as_mut_ptr().unwrap();
+    // SAFETY: our own fresh mapping; no other process has it yet.
+    unsafe { p.write_volatile(0x5A) };
+    // A duplicate without FD_CLOEXEC survives the exec.
+    // SAFETY: dup of a descriptor we own; the new one is closed below.
+    let fd = unsafe { libc::dup(std::os::fd::AsRawFd::as_raw_fd(&seg.fd())) };
+    assert!(fd >= 0);
+    let mut cmd = std::process::Command::new(std::env::current_exe().unwrap());
+    cmd.args(["--exact", "fd_child", "--nocapture", "--quiet"])
+        .env(ipc_core::process::ENTRY_ENV, "fd-child")
+        .env("IPC_TEST_FD", fd.to_string());
+    let child = ipc_core::process::Process::command(cmd).unwrap();
+    let status = child.join().unwrap();
+    // SAFETY: closing the duplicate we made above.
+    unsafe { libc::close(fd) };
+    assert!(status.success(), "child saw the parent's byte: {status}");
+    // SAFETY: byte 1 of our mapping; the child has exited.
+    assert_eq!(unsafe { p.add(1).read_volatile() }, 0xA5);
+}
