@@ -1,16 +1,24 @@
 //! Command-line options.
 
+use std::path::PathBuf;
+
 use crate::harness::Selection;
 
 pub const USAGE: &str = "\
-usage: ipc-bench [--quick] [--runs N] [--group NAME]... [--bench ID]... [--list]
+usage: ipc-bench [--quick] [--runs N] [--workload NAME]... [--group NAME]...
+                 [--bench ID]... [--out DIR] [--list]
 
-  --quick        few iterations per sample (CI smoke run, a few seconds)
-  --runs N       samples per benchmark, at least 3 (default 5; 3 with --quick)
-  --group NAME   run only this group (repeatable)
-  --bench ID     run only this benchmark (repeatable); rows it is compared
-                 to are run as well, so its ratios can be computed
-  --list         list the benchmarks and exit
+  --quick          few iterations per sample (CI smoke run, seconds)
+  --runs N         samples per benchmark, at least 3 (default 5; 3 with --quick)
+  --workload NAME  run only this workload: its limit, toolkit rows and peers
+                   (repeatable; e.g. pingpong-blocking, tput-4KiB; see --list)
+  --group NAME     run only this group, e.g. queue, iceoryx2, python (repeatable)
+  --bench ID       run only this benchmark (repeatable)
+                   Rows a selected row is compared to are run as well, so
+                   its ratios can be computed.
+  --out DIR        where report.md and chart.svg go (default: bench-report/
+                   at the workspace root)
+  --list           list the benchmarks by workload and exit
 ";
 
 #[derive(Debug, Default)]
@@ -18,6 +26,7 @@ pub struct Options {
     pub quick: bool,
     pub runs: Option<u32>,
     pub select: Selection,
+    pub out: Option<PathBuf>,
     pub list: bool,
     pub help: bool,
 }
@@ -46,6 +55,8 @@ impl Options {
                     o.runs = Some(n);
                 }
                 "--group" => o.select.groups.push(value("--group")?),
+                "--workload" => o.select.workloads.push(value("--workload")?),
+                "--out" => o.out = Some(value("--out")?.into()),
                 "--bench" => o.select.benches.push(value("--bench")?),
                 other => return Err(format!("unknown argument {other:?}")),
             }
@@ -55,6 +66,10 @@ impl Options {
 
     pub fn runs(&self) -> u32 {
         self.runs.unwrap_or(if self.quick { MIN_RUNS } else { 5 })
+    }
+
+    pub fn out_dir(&self) -> PathBuf {
+        self.out.clone().unwrap_or_else(crate::report::default_dir)
     }
 }
 
@@ -69,9 +84,21 @@ mod tests {
     #[test]
     fn parses_flags() {
         let o = parse(&[
-            "--quick", "--group", "limits", "--bench", "x", "--runs", "7",
+            "--quick",
+            "--group",
+            "limits",
+            "--bench",
+            "x",
+            "--runs",
+            "7",
+            "--workload",
+            "tput-8B",
+            "--out",
+            "/tmp/r",
         ])
         .unwrap();
+        assert_eq!(o.select.workloads, ["tput-8B"]);
+        assert_eq!(o.out_dir(), PathBuf::from("/tmp/r"));
         assert!(o.quick);
         assert_eq!(o.runs(), 7);
         assert_eq!(o.select.groups, ["limits"]);

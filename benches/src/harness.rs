@@ -20,6 +20,10 @@ pub enum Metric {
     MsgsPerS,
     /// Payload bytes per second, in 10^9 bytes (higher is better).
     GbPerS,
+    /// Operations per second, e.g. dictionary reads (higher is better).
+    OpsPerS,
+    /// Wall-clock seconds for the whole job (lower is better).
+    Secs,
 }
 
 impl Metric {
@@ -29,6 +33,35 @@ impl Metric {
             Metric::OneWayNs => "one_way_ns",
             Metric::MsgsPerS => "msgs_per_s",
             Metric::GbPerS => "gb_per_s",
+            Metric::OpsPerS => "ops_per_s",
+            Metric::Secs => "secs",
+        }
+    }
+
+    /// Whether a smaller value is the better one (latency, elapsed time).
+    pub fn lower_is_better(self) -> bool {
+        matches!(self, Metric::OneWayNs | Metric::Secs)
+    }
+
+    /// How many times faster a value `this` is than `reference`: above 1
+    /// means `this` is better, whichever direction the metric runs. Every
+    /// ratio in the table, the report and the chart is one of these.
+    pub fn speedup(self, this: f64, reference: f64) -> f64 {
+        if self.lower_is_better() {
+            reference / this
+        } else {
+            this / reference
+        }
+    }
+
+    /// What a value of this metric is, for table headings.
+    pub fn describe(self) -> &'static str {
+        match self {
+            Metric::OneWayNs => "one-way latency, lower is better",
+            Metric::MsgsPerS => "messages per second, higher is better",
+            Metric::GbPerS => "payload GB/s, higher is better",
+            Metric::OpsPerS => "operations per second, higher is better",
+            Metric::Secs => "seconds, lower is better",
         }
     }
 
@@ -38,6 +71,8 @@ impl Metric {
             Metric::OneWayNs => ("ns", 1.0),
             Metric::MsgsPerS => ("M msg/s", 1e-6),
             Metric::GbPerS => ("GB/s", 1.0),
+            Metric::OpsPerS => ("k op/s", 1e-3),
+            Metric::Secs => ("s", 1.0),
         }
     }
 }
@@ -56,16 +91,102 @@ pub fn warmup_for(iters: u64) -> u64 {
     (iters / 10).max(100)
 }
 
+/// The workload a row runs: the table, the report and the chart are grouped
+/// by it, and within one the toolkit's rows are compared to the peers' rows
+/// (the systems a user would pick instead) and to the machine's limit.
+#[derive(Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Debug)]
+pub enum Workload {
+    /// An 8-byte turn passed back and forth, both sides busy-polling.
+    PingpongSpin,
+    /// An 8-byte message passed back and forth, the receiver blocked (asleep).
+    PingpongBlocking,
+    /// A stream of 8-byte messages from one process to another.
+    Tput8B,
+    /// A stream of 4 KiB messages from one process to another.
+    Tput4KiB,
+    /// Reads of one key from a dictionary shared between processes.
+    DictGet,
+    /// A function mapped over a range by a pool of worker processes.
+    PoolMap,
+}
+
+impl Workload {
+    /// Every workload, in table order.
+    pub const ALL: [Workload; 6] = [
+        Workload::PingpongSpin,
+        Workload::PingpongBlocking,
+        Workload::Tput8B,
+        Workload::Tput4KiB,
+        Workload::DictGet,
+        Workload::PoolMap,
+    ];
+
+    /// The name `--workload` takes.
+    pub fn slug(self) -> &'static str {
+        match self {
+            Workload::PingpongSpin => "pingpong-spin",
+            Workload::PingpongBlocking => "pingpong-blocking",
+            Workload::Tput8B => "tput-8B",
+            Workload::Tput4KiB => "tput-4KiB",
+            Workload::DictGet => "dict-get",
+            Workload::PoolMap => "pool-map",
+        }
+    }
+
+    /// The heading in the table, the report and the chart.
+    pub fn title(self) -> &'static str {
+        match self {
+            Workload::PingpongSpin => "ping-pong 8 B, busy-polling",
+            Workload::PingpongBlocking => "ping-pong 8 B, blocking receive",
+            Workload::Tput8B => "throughput, 8 B messages",
+            Workload::Tput4KiB => "throughput, 4 KiB messages",
+            Workload::DictGet => "shared dictionary, get",
+            Workload::PoolMap => "process pool, map",
+        }
+    }
+
+    pub fn from_slug(s: &str) -> Option<Workload> {
+        Workload::ALL
+            .into_iter()
+            .find(|w| w.slug().eq_ignore_ascii_case(s))
+    }
+}
+
+/// Whose row it is; derived from the group (see [`Bench::kind`]).
+#[derive(Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Debug)]
+pub enum Kind {
+    /// The machine's own limit (group `limits`).
+    Limit,
+    /// This toolkit.
+    Toolkit,
+    /// A system a user would pick instead (a group in `peers::GROUPS`).
+    Peer,
+}
+
+impl Kind {
+    pub fn label(self) -> &'static str {
+        match self {
+            Kind::Limit => "limit",
+            Kind::Toolkit => "toolkit",
+            Kind::Peer => "peer",
+        }
+    }
+}
+
 /// One registered benchmark.
 pub struct Bench {
     /// Unique id, the `bench=` value on the RESULT line.
     pub id: &'static str,
     /// Group name for `--group` and the table (e.g. "limits", "core").
     pub group: &'static str,
+    /// The workload it measures: rows of one workload are run interleaved
+    /// and compared with each other.
+    pub workload: Workload,
     pub metric: Metric,
     pub iters: Iters,
     /// Rows this one is divided by (same metric): each gives a ratio in the
-    /// table and a `ratio_to_<id>=` key. They are measured whenever this row is.
+    /// table and a `ratio_to_<id>=` key. They are measured whenever this row
+    /// is. For toolkit and peer rows: the limit of their workload.
     pub compare_to: &'static [&'static str],
     /// One-line description for `--list`.
     pub about: &'static str,
@@ -74,14 +195,49 @@ pub struct Bench {
     pub sample: fn(u64) -> Result<f64, SampleError>,
 }
 
-/// Why a sample has no value: the measurement went wrong (a peer stalled or
-/// crashed, a system call failed, a message arrived out of order). The row
-/// is reported as FAILED and the suite exits non-zero.
-pub struct SampleError(Box<dyn Error + Send + Sync>);
+impl Bench {
+    /// Limit, toolkit or peer, by group: everything that is neither the
+    /// limits nor a peer system is the toolkit's (so new toolkit groups
+    /// need no registration here).
+    pub fn kind(&self) -> Kind {
+        if self.group == crate::limits::GROUP {
+            Kind::Limit
+        } else if crate::peers::GROUPS.contains(&self.group) {
+            Kind::Peer
+        } else {
+            Kind::Toolkit
+        }
+    }
+}
+
+/// Why a sample has no value. Usually the measurement went wrong (a peer
+/// stalled or crashed, a system call failed, a message arrived out of
+/// order): the row is reported as FAILED and the suite exits non-zero. A
+/// row that cannot run here at all (python3 missing) is *skipped* instead:
+/// it says why, and the rest of the suite counts as a success.
+pub struct SampleError {
+    error: Box<dyn Error + Send + Sync>,
+    skip: bool,
+}
 
 impl SampleError {
     pub fn failed(msg: impl Into<String>) -> Self {
-        SampleError(msg.into().into())
+        SampleError {
+            error: msg.into().into(),
+            skip: false,
+        }
+    }
+
+    /// The row cannot run on this machine; `why` is shown in its place.
+    pub fn skipped(why: impl Into<String>) -> Self {
+        SampleError {
+            error: why.into().into(),
+            skip: true,
+        }
+    }
+
+    pub fn is_skip(&self) -> bool {
+        self.skip
     }
 }
 
@@ -89,13 +245,16 @@ impl SampleError {
 // (SampleError itself is not an Error, so this does not overlap `From<T> for T`.)
 impl<E: Error + Send + Sync + 'static> From<E> for SampleError {
     fn from(e: E) -> Self {
-        SampleError(Box::new(e))
+        SampleError {
+            error: Box::new(e),
+            skip: false,
+        }
     }
 }
 
 impl fmt::Display for SampleError {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        self.0.fmt(f)
+        self.error.fmt(f)
     }
 }
 
@@ -103,16 +262,26 @@ impl fmt::Display for SampleError {
 #[derive(Default, Debug)]
 pub struct Selection {
     pub groups: Vec<String>,
+    pub workloads: Vec<String>,
     pub benches: Vec<String>,
 }
 
 /// Resolves a selection against the registry: the selected rows plus, for
-/// ratios, every row they compare to (transitively). Registry order is kept,
-/// so groups stay together in the table.
+/// ratios, every row they compare to (transitively). The plan is ordered by
+/// workload (the order of [`Workload::ALL`]), then limits, toolkit rows and
+/// peers, then registry order, so that a workload's rows run and print
+/// together.
 pub fn plan<'a>(registry: &'a [Bench], sel: &Selection) -> Result<Vec<&'a Bench>, String> {
     for g in &sel.groups {
         if !registry.iter().any(|b| b.group == g) {
             return Err(format!("unknown group {g:?} (see --list)"));
+        }
+    }
+    let mut workloads = Vec::new();
+    for w in &sel.workloads {
+        match Workload::from_slug(w) {
+            Some(w) => workloads.push(w),
+            None => return Err(format!("unknown workload {w:?} (see --list)")),
         }
     }
     for id in &sel.benches {
@@ -120,11 +289,13 @@ pub fn plan<'a>(registry: &'a [Bench], sel: &Selection) -> Result<Vec<&'a Bench>
             return Err(format!("unknown bench {id:?} (see --list)"));
         }
     }
-    let all = sel.groups.is_empty() && sel.benches.is_empty();
+    let all = sel.groups.is_empty() && sel.benches.is_empty() && workloads.is_empty();
     let mut wanted: HashSet<&str> = registry
         .iter()
         .filter(|b| {
-            all || sel.groups.iter().any(|g| g == b.group) || sel.benches.iter().any(|i| i == b.id)
+            all || sel.groups.iter().any(|g| g == b.group)
+                || workloads.contains(&b.workload)
+                || sel.benches.iter().any(|i| i == b.id)
         })
         .map(|b| b.id)
         .collect();
@@ -141,7 +312,10 @@ pub fn plan<'a>(registry: &'a [Bench], sel: &Selection) -> Result<Vec<&'a Bench>
         }
         wanted.extend(refs);
     }
-    Ok(registry.iter().filter(|b| wanted.contains(b.id)).collect())
+    let mut plan: Vec<&Bench> = registry.iter().filter(|b| wanted.contains(b.id)).collect();
+    // Stable: registry order survives within a workload and kind.
+    plan.sort_by_key(|b| (b.workload, b.kind()));
+    Ok(plan)
 }
 
 /// Checks the registry's internal consistency (a programming error otherwise).
@@ -181,14 +355,34 @@ pub struct RunConfig {
 pub struct Row<'a> {
     pub bench: &'a Bench,
     pub outcome: Outcome,
-    /// (reference id, this median / reference median), for references that
-    /// produced a value.
+    /// (reference id, this median / reference median), for the `compare_to`
+    /// references that produced a value. Raw ratios, in the metric's
+    /// direction: the RESULT lines' `ratio_to_<id>`.
     pub ratios: Vec<(&'static str, f64)>,
+    /// For a toolkit row: (peer id, this median / peer median) for every
+    /// peer row of the same workload that produced a value, in plan order.
+    pub peer_ratios: Vec<(&'static str, f64)>,
+}
+
+impl Row<'_> {
+    pub fn stats(&self) -> Option<&Stats> {
+        match &self.outcome {
+            Outcome::Measured(s) => Some(s),
+            _ => None,
+        }
+    }
+
+    /// A raw ratio (this / reference) as a speed factor: above 1 means this
+    /// row is the faster one.
+    pub fn speedup(&self, raw_ratio: f64) -> f64 {
+        self.bench.metric.speedup(raw_ratio, 1.0)
+    }
 }
 
 pub enum Outcome {
     Measured(Stats),
     Failed(String),
+    Skipped(String),
 }
 
 #[derive(Clone, Copy, Debug)]
@@ -219,36 +413,51 @@ impl Stats {
     }
 }
 
-/// Runs the plan: `runs` rounds, each taking one sample of every row in
-/// order (A B C A B C ...), so a slow band of the host hits all rows alike
-/// and ratios between rows stay meaningful. (Round-robin spans the whole plan,
-/// not just one group, because ratios cross groups.)
+/// Runs the plan one workload at a time: `runs` rounds per workload, each
+/// taking one sample of every row of it in order (limit, toolkit rows,
+/// peers, then again: A B C A B C ...), so a slow band of the host hits the
+/// rows being compared alike, and the limit is measured in the same stretch
+/// of time as the rows divided by it. A reference from another workload
+/// (`limit_futex_pingpong` vs `limit_spin_pingpong`) is still from this run.
 ///
-/// A row that fails is not retried in later rounds.
+/// A row that fails or is skipped is not sampled again.
 pub fn run<'a>(plan: &[&'a Bench], cfg: RunConfig) -> Vec<Row<'a>> {
     let mut samples: Vec<Vec<f64>> = vec![Vec::new(); plan.len()];
     let mut stopped: Vec<Option<SampleError>> = plan.iter().map(|_| None).collect();
     let mut progress = Progress::new(cfg.runs as usize * plan.len());
-    for round in 1..=cfg.runs {
-        for (i, bench) in plan.iter().enumerate() {
-            if stopped[i].is_some() {
-                continue;
-            }
-            progress.step(round, cfg.runs, bench.id);
-            let iters = if cfg.quick {
-                bench.iters.quick
-            } else {
-                bench.iters.full
-            };
-            match (bench.sample)(iters) {
-                Ok(v) if v.is_finite() && v > 0.0 => samples[i].push(v),
-                Ok(v) => stopped[i] = Some(SampleError::failed(format!("bad sample {v}"))),
-                Err(e) => {
-                    progress.note(&format!("{} failed: {e}", bench.id));
-                    stopped[i] = Some(e);
+    let mut start = 0;
+    while start < plan.len() {
+        let workload = plan[start].workload;
+        let end = start
+            + plan[start..]
+                .iter()
+                .take_while(|b| b.workload == workload)
+                .count();
+        for round in 1..=cfg.runs {
+            for i in start..end {
+                let bench = plan[i];
+                if stopped[i].is_some() {
+                    progress.skip();
+                    continue;
+                }
+                progress.step(workload, round, cfg.runs, bench.id);
+                let iters = if cfg.quick {
+                    bench.iters.quick
+                } else {
+                    bench.iters.full
+                };
+                match (bench.sample)(iters) {
+                    Ok(v) if v.is_finite() && v > 0.0 => samples[i].push(v),
+                    Ok(v) => stopped[i] = Some(SampleError::failed(format!("bad sample {v}"))),
+                    Err(e) => {
+                        let what = if e.is_skip() { "skipped" } else { "failed" };
+                        progress.note(&format!("{} {what}: {e}", bench.id));
+                        stopped[i] = Some(e);
+                    }
                 }
             }
         }
+        start = end;
     }
     progress.finish();
 
@@ -256,6 +465,7 @@ pub fn run<'a>(plan: &[&'a Bench], cfg: RunConfig) -> Vec<Row<'a>> {
         .iter()
         .zip(stopped)
         .map(|(s, stop)| match stop {
+            Some(e) if e.is_skip() => Outcome::Skipped(e.to_string()),
             Some(e) => Outcome::Failed(e.to_string()),
             None => Outcome::Measured(Stats::of(s).expect("runs >= 1")),
         })
@@ -266,25 +476,37 @@ pub fn run<'a>(plan: &[&'a Bench], cfg: RunConfig) -> Vec<Row<'a>> {
             _ => None,
         })
     };
-    let ratios: Vec<Vec<(&'static str, f64)>> = plan
+    let rows: Vec<(Vec<_>, Vec<_>)> = plan
         .iter()
         .zip(&outcomes)
         .map(|(b, o)| match o {
-            Outcome::Measured(s) => b
-                .compare_to
-                .iter()
-                .filter_map(|r| median_of(r).map(|m| (*r, s.median / m)))
-                .collect(),
-            _ => Vec::new(),
+            Outcome::Measured(s) => {
+                let ratios = b
+                    .compare_to
+                    .iter()
+                    .filter_map(|r| median_of(r).map(|m| (*r, s.median / m)))
+                    .collect();
+                let peer_ratios = if b.kind() == Kind::Toolkit {
+                    plan.iter()
+                        .filter(|p| p.workload == b.workload && p.kind() == Kind::Peer)
+                        .filter_map(|p| median_of(p.id).map(|m| (p.id, s.median / m)))
+                        .collect()
+                } else {
+                    Vec::new()
+                };
+                (ratios, peer_ratios)
+            }
+            _ => (Vec::new(), Vec::new()),
         })
         .collect();
     plan.iter()
         .zip(outcomes)
-        .zip(ratios)
-        .map(|((bench, outcome), ratios)| Row {
+        .zip(rows)
+        .map(|((bench, outcome), (ratios, peer_ratios))| Row {
             bench,
             outcome,
             ratios,
+            peer_ratios,
         })
         .collect()
 }
@@ -302,23 +524,124 @@ mod tests {
     }
 
     #[test]
+    fn speedup_points_the_same_way_for_every_metric() {
+        // Half the latency and twice the rate are both 2x faster.
+        assert_eq!(Metric::OneWayNs.speedup(50.0, 100.0), 2.0);
+        assert_eq!(Metric::Secs.speedup(1.0, 2.0), 2.0);
+        assert_eq!(Metric::MsgsPerS.speedup(2e6, 1e6), 2.0);
+        assert_eq!(Metric::OpsPerS.speedup(1.0, 4.0), 0.25);
+    }
+
+    #[test]
     fn registry_is_consistent() {
         validate(&crate::registry::all()).unwrap();
+    }
+
+    #[test]
+    fn every_workload_has_a_slug_that_parses() {
+        for w in Workload::ALL {
+            assert_eq!(Workload::from_slug(w.slug()), Some(w));
+        }
+        assert!(Workload::ALL.is_sorted());
+    }
+
+    #[test]
+    fn peers_compare_to_a_limit_of_their_workload_or_none() {
+        let reg = crate::registry::all();
+        for b in reg.iter().filter(|b| b.kind() == Kind::Peer) {
+            for r in b.compare_to {
+                let r = reg.iter().find(|x| x.id == *r).unwrap();
+                assert_eq!(r.kind(), Kind::Limit, "{}", b.id);
+                assert_eq!(r.workload, b.workload, "{}", b.id);
+            }
+        }
     }
 
     #[test]
     fn plan_pulls_in_references() {
         let reg = crate::registry::all();
         let sel = Selection {
-            groups: vec![],
             benches: vec!["core_mutex_pingpong".into()],
+            ..Selection::default()
         };
         let ids: Vec<_> = plan(&reg, &sel).unwrap().iter().map(|b| b.id).collect();
         assert_eq!(ids, ["limit_spin_pingpong", "core_mutex_pingpong"]);
         let bad = Selection {
             groups: vec!["nope".into()],
-            benches: vec![],
+            ..Selection::default()
         };
         assert!(plan(&reg, &bad).is_err());
+    }
+
+    fn bench(
+        id: &'static str,
+        group: &'static str,
+        metric: Metric,
+        compare_to: &'static [&'static str],
+        sample: fn(u64) -> Result<f64, SampleError>,
+    ) -> Bench {
+        Bench {
+            id,
+            group,
+            workload: Workload::PingpongBlocking,
+            metric,
+            iters: Iters { full: 1, quick: 1 },
+            compare_to,
+            about: "",
+            sample,
+        }
+    }
+
+    #[test]
+    fn run_computes_limit_and_peer_ratios_and_skips() {
+        let reg = [
+            bench("lim", "limits", Metric::OneWayNs, &[], |_| Ok(100.0)),
+            bench("mine", "queue", Metric::OneWayNs, &["lim"], |_| Ok(400.0)),
+            bench("pipe", "os", Metric::OneWayNs, &["lim"], |_| Ok(200.0)),
+            bench("py", "python", Metric::OneWayNs, &[], |_| {
+                Err(SampleError::skipped("python3 not found"))
+            }),
+            bench("bad", "os", Metric::OneWayNs, &[], |_| {
+                Err(SampleError::failed("boom"))
+            }),
+        ];
+        let plan: Vec<&Bench> = reg.iter().collect();
+        let rows = run(
+            &plan,
+            RunConfig {
+                runs: 3,
+                quick: true,
+            },
+        );
+        let mine = &rows[1];
+        assert_eq!(mine.ratios, [("lim", 4.0)]);
+        // Only peers that produced a value; the limit is not a peer.
+        assert_eq!(mine.peer_ratios, [("pipe", 2.0)]);
+        // Latency: twice the time is half the speed.
+        assert_eq!(mine.speedup(mine.peer_ratios[0].1), 0.5);
+        assert!(rows[2].peer_ratios.is_empty());
+        assert!(matches!(&rows[3].outcome, Outcome::Skipped(w) if w == "python3 not found"));
+        assert!(matches!(&rows[4].outcome, Outcome::Failed(e) if e == "boom"));
+        assert_eq!(rows[0].stats().unwrap().runs, 3);
+    }
+
+    #[test]
+    fn plan_is_grouped_by_workload() {
+        let reg = crate::registry::all();
+        let all = plan(&reg, &Selection::default()).unwrap();
+        assert_eq!(all.len(), reg.len());
+        assert!(all.is_sorted_by_key(|b| (b.workload, b.kind())));
+        let sel = Selection {
+            workloads: vec!["pingpong-blocking".into()],
+            ..Selection::default()
+        };
+        let one = plan(&reg, &sel).unwrap();
+        // The workload's rows plus the spin limit its futex limit refers to.
+        assert!(one.iter().any(|b| b.id == "limit_futex_pingpong"));
+        assert!(one.iter().any(|b| b.id == "limit_spin_pingpong"));
+        assert!(
+            one.iter()
+                .all(|b| b.workload == Workload::PingpongBlocking || b.id == "limit_spin_pingpong")
+        );
     }
 }

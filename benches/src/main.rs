@@ -1,9 +1,11 @@
-//! `ipc-bench`: the suite comparing the toolkit (and later peer systems) to
-//! the machine's own limits, measured in the same run.
+//! `ipc-bench`: the suite comparing the toolkit to the systems a user would
+//! pick instead (`peers`) and to the machine's own limits, all measured in
+//! the same run. How: `benches/METHOD.md`.
 //!
-//! Layout: `harness` (registry types, round-robin runner, statistics),
-//! `report` (table, RESULT lines, progress), `registry` (all rows), one module
-//! per group (`limits`, `toolkit`), and the shared pieces the rows are built
+//! Layout: `harness` (registry types, workloads, interleaved runner,
+//! statistics), `report` (table, RESULT lines, progress, Markdown report,
+//! SVG chart), `registry` (all rows), one module per group (`limits`,
+//! `toolkit`, `queue`, `peers`), and the shared pieces the rows are built
 //! from: `shm` (shared mappings), `peer` (the second process), `wait`
 //! (bounded spin/futex waits), `pingpong` (the latency-row driver).
 
@@ -11,6 +13,7 @@ mod cli;
 mod harness;
 mod limits;
 mod peer;
+mod peers;
 mod pingpong;
 mod queue;
 mod registry;
@@ -62,6 +65,10 @@ fn main() -> ExitCode {
         report::table(&rows),
         report::result_lines(&rows, cfg)
     );
+    match report::write_files(&opts.out_dir(), &rows, cfg) {
+        Ok([md, svg]) => println!("\nreport: {}\nchart:  {}", md.display(), svg.display()),
+        Err(e) => eprintln!("ipc-bench: writing the report: {e}"),
+    }
     if rows.iter().any(|r| matches!(r.outcome, Outcome::Failed(_))) {
         ExitCode::FAILURE
     } else {

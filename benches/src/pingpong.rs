@@ -57,25 +57,46 @@ where
     H: Deref + 'static,
     H::Target: Baton,
 {
-    // Without a warm-up take, the first timed take would not wait for a reply.
+    let theirs = Rc::clone(&baton);
+    round_trips_ns(
+        warmup,
+        round_trips,
+        move |total| {
+            for _ in 0..total {
+                theirs
+                    .take_and_pass(Side::Child)
+                    .unwrap_or_else(|e| panic!("ping-pong peer: {e}"));
+            }
+        },
+        || Ok(baton.take_and_pass(Side::Parent)?),
+    )
+}
+
+/// The driver under [`one_way_ns`], for systems that are not a [`Baton`]
+/// (pipes, sockets, channels): forks `peer(total)`, which must answer
+/// `total = warmup + round_trips` steps, then calls `step` `warmup` (at
+/// least 1) times untimed and `round_trips` times timed; each step after the
+/// first completes one round trip. Returns round trip / 2 in ns.
+///
+/// `peer` owns what it captured: whatever it moved in is closed in the
+/// parent right after the fork, so if the peer dies, a blocking `step` sees
+/// end-of-file instead of waiting forever.
+pub fn round_trips_ns(
+    warmup: u64,
+    round_trips: u64,
+    peer: impl FnOnce(u64) + 'static,
+    mut step: impl FnMut() -> Result<(), SampleError>,
+) -> Result<f64, SampleError> {
+    // Without a warm-up step, the first timed one might not wait for a reply.
     let warmup = warmup.max(1);
     let total = warmup + round_trips;
-    let theirs = Rc::clone(&baton);
-    let child = peer::spawn("pingpong-peer", move || {
-        for _ in 0..total {
-            theirs
-                .take_and_pass(Side::Child)
-                .unwrap_or_else(|e| panic!("ping-pong peer: {e}"));
-        }
-    })?;
-    // The parent's first take needs no reply; each later take completes one
-    // round trip. So: `warmup` takes, start the clock, `round_trips` takes.
+    let child = peer::spawn("pingpong-peer", move || peer(total))?;
     for _ in 0..warmup {
-        baton.take_and_pass(Side::Parent)?;
+        step()?;
     }
     let start = Instant::now();
     for _ in 0..round_trips {
-        baton.take_and_pass(Side::Parent)?;
+        step()?;
     }
     let elapsed = start.elapsed();
     peer::join(child)?;

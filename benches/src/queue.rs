@@ -12,7 +12,7 @@ use std::time::{Duration, Instant};
 
 use ipc_queue::Queue;
 
-use crate::harness::{Bench, Iters, Metric, SampleError, warmup_for};
+use crate::harness::{Bench, Iters, Metric, SampleError, Workload, warmup_for};
 use crate::peer;
 use crate::pingpong::{Baton, Side, one_way_ns};
 use crate::shm::PAGE_BYTES;
@@ -28,6 +28,7 @@ pub fn benches() -> Vec<Bench> {
         Bench {
             id: "queue_tput_8B",
             group: GROUP,
+            workload: Workload::Tput8B,
             metric: Metric::MsgsPerS,
             iters: Iters {
                 full: 1_000_000,
@@ -40,6 +41,7 @@ pub fn benches() -> Vec<Bench> {
         Bench {
             id: "queue_tput_8B_batch",
             group: GROUP,
+            workload: Workload::Tput8B,
             metric: Metric::MsgsPerS,
             iters: Iters {
                 full: 4_000_000,
@@ -52,6 +54,7 @@ pub fn benches() -> Vec<Bench> {
         Bench {
             id: "queue_tput_4KiB",
             group: GROUP,
+            workload: Workload::Tput4KiB,
             metric: Metric::GbPerS,
             iters: Iters {
                 full: 200_000,
@@ -64,6 +67,7 @@ pub fn benches() -> Vec<Bench> {
         Bench {
             id: "queue_loan_4KiB",
             group: GROUP,
+            workload: Workload::Tput4KiB,
             metric: Metric::GbPerS,
             iters: Iters {
                 full: 200_000,
@@ -76,6 +80,7 @@ pub fn benches() -> Vec<Bench> {
         Bench {
             id: "queue_blocking_pingpong_8B",
             group: GROUP,
+            workload: Workload::PingpongBlocking,
             metric: Metric::OneWayNs,
             iters: Iters {
                 full: 2_500,

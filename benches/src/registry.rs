@@ -1,11 +1,13 @@
-//! Every benchmark, in table order. A new group is a module with a
-//! `benches()` function, added here.
+//! Every benchmark. A new group is a module with a `benches()` function,
+//! added here. The table orders rows by workload, then limit / toolkit /
+//! peer, then by this order.
 
 use crate::harness::Bench;
 use crate::{limits, queue, toolkit};
 
 pub fn all() -> Vec<Bench> {
     let mut all = limits::benches();
+    all.extend(crate::peers::benches());
     all.extend(toolkit::benches());
     all.extend(queue::benches());
     all

@@ -6,7 +6,7 @@ use std::rc::Rc;
 use ipc_core::segment::{SegmentOptions, Shared};
 use ipc_core::sync::RobustMutex;
 
-use crate::harness::{Bench, Iters, Metric, SampleError, warmup_for};
+use crate::harness::{Bench, Iters, Metric, SampleError, Workload, warmup_for};
 use crate::pingpong::{Baton, Side, one_way_ns};
 use crate::wait::{Stalled, spin_until};
 
@@ -16,6 +16,7 @@ pub fn benches() -> Vec<Bench> {
     vec![Bench {
         id: "core_mutex_pingpong",
         group: GROUP,
+        workload: Workload::PingpongSpin,
         metric: Metric::OneWayNs,
         iters: Iters {
             full: 100_000,

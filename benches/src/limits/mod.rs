@@ -6,7 +6,7 @@ mod memcpy;
 mod pingpong;
 mod ring;
 
-use crate::harness::{Bench, Iters, Metric};
+use crate::harness::{Bench, Iters, Metric, Workload};
 
 pub const GROUP: &str = "limits";
 
@@ -15,6 +15,7 @@ pub fn benches() -> Vec<Bench> {
         Bench {
             id: "limit_spin_pingpong",
             group: GROUP,
+            workload: Workload::PingpongSpin,
             metric: Metric::OneWayNs,
             iters: Iters {
                 full: 500_000,
@@ -27,6 +28,7 @@ pub fn benches() -> Vec<Bench> {
         Bench {
             id: "limit_futex_pingpong",
             group: GROUP,
+            workload: Workload::PingpongBlocking,
             metric: Metric::OneWayNs,
             iters: Iters {
                 full: 2_500,
@@ -39,6 +41,7 @@ pub fn benches() -> Vec<Bench> {
         Bench {
             id: "limit_spsc_ring_8B",
             group: GROUP,
+            workload: Workload::Tput8B,
             metric: Metric::MsgsPerS,
             iters: Iters {
                 full: 8_000_000,
@@ -51,6 +54,7 @@ pub fn benches() -> Vec<Bench> {
         Bench {
             id: "limit_memcpy_4KiB",
             group: GROUP,
+            workload: Workload::Tput4KiB,
             metric: Metric::GbPerS,
             iters: Iters {
                 full: 5_000_000,
@@ -63,6 +67,7 @@ pub fn benches() -> Vec<Bench> {
         Bench {
             id: "limit_spsc_ring_4KiB",
             group: GROUP,
+            workload: Workload::Tput4KiB,
             metric: Metric::GbPerS,
             iters: Iters {
                 full: 200_000,

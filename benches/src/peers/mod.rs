@@ -1,0 +1,69 @@
+//! The peers: the systems a user would pick instead of the toolkit, each run
+//! on the same workload with the same message counts as the toolkit's rows
+//! (see `benches/METHOD.md`). They are dependencies of this benchmark crate
+//! only; no library crate of the workspace depends on them.
+
+mod iceoryx2;
+mod ipc_channel;
+mod os;
+pub mod python;
+
+use crate::harness::Bench;
+
+/// The groups whose rows are peers (`Bench::kind`).
+pub const GROUPS: [&str; 4] = [
+    os::GROUP,
+    ipc_channel::GROUP,
+    iceoryx2::GROUP,
+    python::GROUP,
+];
+
+pub fn benches() -> Vec<Bench> {
+    let mut all = os::benches();
+    all.extend(ipc_channel::benches());
+    all.extend(iceoryx2::benches());
+    all.extend(python::benches());
+    all
+}
+
+#[cfg(test)]
+mod tests {
+    //! Each peer row once, with tiny counts: real processes and real
+    //! channels, checking the plumbing (fork, handshakes, sequence checks,
+    //! clean exit), not the speed.
+
+    use super::benches;
+
+    fn sample(id: &str, n: u64) -> f64 {
+        let all = benches();
+        let b = all.iter().find(|b| b.id == id).expect("row exists");
+        let v = (b.sample)(n).unwrap_or_else(|e| panic!("{id}: {e}"));
+        assert!(v.is_finite() && v > 0.0, "{id}: {v}");
+        v
+    }
+
+    #[test]
+    fn os_rows() {
+        for id in ["os_pipe_pingpong_8B", "uds_pingpong_8B"] {
+            sample(id, 50);
+        }
+        for id in ["os_pipe_tput_4KiB", "uds_tput_4KiB"] {
+            sample(id, 500);
+        }
+    }
+
+    #[test]
+    fn ipc_channel_rows() {
+        sample("ipc_channel_pingpong_8B", 50);
+        sample("ipc_channel_bytes_4KiB", 500);
+    }
+
+    #[test]
+    fn iceoryx2_rows() {
+        sample("iceoryx2_pingpong_8B", 200);
+        // More messages than the subscriber buffer holds: a lossy setting
+        // would show as a gap in the sequence numbers.
+        sample("iceoryx2_tput_8B", 5_000);
+        sample("iceoryx2_tput_4KiB", 500);
+    }
+}

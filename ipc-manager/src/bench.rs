@@ -1,0 +1,157 @@
+//! Building blocks for benchmarks: a populated dictionary and the timed
+//! loops, so that a benchmark harness only forks, times and reports.
+//!
+//! The fixture's keys are 16 bytes ([`key`]), its values either 8-byte
+//! `u64`s ([`Fixture::small`]) or byte blobs ([`Fixture::blobs`]). Every loop
+//! returns a checksum of what it read, so the compiler cannot drop the
+//! reads; loops never allocate.
+//!
+//! ```
+//! use ipc_manager::bench::Fixture;
+//!
+//! let f = Fixture::small(1000)?;          // anonymous manager, 1000 keys
+//! let reader = f.clone();                 // move this into a forked child
+//! assert_ne!(reader.get_loop(10_000)?, 0);
+//! f.set_loop(1_000)?;
+//! f.mixed_loop(1_000, 10)?;               // 10% writes
+//!
+//! let blobs = Fixture::blobs(16, 4096)?;
+//! assert!(blobs.get_inplace_loop(100)? > 0);
+//! # Ok::<(), ipc_manager::Error>(())
+//! ```
+
+use ipc_core::segment::SegmentOptions;
+
+use crate::error::Result;
+use crate::{Dict, Manager, ManagerConfig, TypedDict};
+
+/// The 16-byte key number `i` (little-endian `i`, then a fixed tail).
+pub fn key(i: u64) -> [u8; 16] {
+    let mut k = [0u8; 16];
+    k[..8].copy_from_slice(&i.to_le_bytes());
+    k[8..].copy_from_slice(&0x5eed_5eed_5eed_5eedu64.to_le_bytes());
+    k
+}
+
+/// A populated dictionary in an anonymous manager (shared with children
+/// forked after it is made). Cloning is cheap and shares the dictionary.
+#[derive(Clone, Debug)]
+pub struct Fixture {
+    /// The manager.
+    pub manager: Manager,
+    /// The dictionary `"bench"`, untyped.
+    pub dict: Dict,
+    /// The same dictionary viewed as `[u8; 16] -> u64`.
+    pub typed: TypedDict<[u8; 16], u64>,
+    /// Number of keys (`key(0)` .. `key(keys - 1)`).
+    pub keys: u64,
+    /// Length of each value in bytes.
+    pub value_len: usize,
+}
+
+/// The key number the loops use at iteration `i` of `n` keys: a cheap,
+/// well-spread sequence (use it for baselines, so they read the same keys in
+/// the same order).
+#[inline]
+pub fn pick(i: u64, n: u64) -> u64 {
+    i.wrapping_mul(0x9E37_79B9_7F4A_7C15) % n
+}
+
+impl Fixture {
+    fn manager_for(bytes: u64) -> Result<Manager> {
+        let config = ManagerConfig {
+            initial_size: bytes.max(1 << 20),
+            anonymous_capacity: (bytes * 4).max(1 << 30),
+            ..ManagerConfig::default()
+        };
+        Manager::create_with(&SegmentOptions::anonymous(), &config)
+    }
+
+    /// `n` keys with `u64` values (`manager_get_8B`, `manager_set_8B`,
+    /// `manager_mixed_2proc`).
+    pub fn small(n: u64) -> Result<Self> {
+        let manager = Self::manager_for(n * 160 + (1 << 20))?;
+        let dict = manager.dict("bench")?;
+        let typed = dict.typed::<[u8; 16], u64>()?;
+        typed.update((0..n).map(|i| (key(i), i)))?;
+        Ok(Self {
+            manager,
+            dict,
+            typed,
+            keys: n,
+            value_len: 8,
+        })
+    }
+
+    /// `n` keys with `len`-byte values (`manager_get_4KiB_inplace`).
+    pub fn blobs(n: u64, len: usize) -> Result<Self> {
+        let manager = Self::manager_for(n * (len as u64 + 128) + (1 << 20))?;
+        let dict = manager.dict("bench")?;
+        let typed = dict.typed::<[u8; 16], u64>()?;
+        let blob: Vec<u8> = (0..len).map(|i| i as u8).collect();
+        dict.update((0..n).map(|i| (key(i), blob.as_slice())))?;
+        Ok(Self {
+            manager,
+            dict,
+            typed,
+            keys: n,
+            value_len: len,
+        })
+    }
+
+    /// `iters` copying gets of existing keys; returns a checksum.
+    pub fn get_loop(&self, iters: u64) -> Result<u64> {
+        let mut sum = 0u64;
+        for i in 0..iters {
+            let k = key(pick(i, self.keys));
+            sum = sum.wrapping_add(self.typed.get(&k)?.unwrap_or(0) + 1);
+        }
+        Ok(sum)
+    }
+
+    /// `iters` overwrites of existing keys with new `u64` values.
+    pub fn set_loop(&self, iters: u64) -> Result<()> {
+        for i in 0..iters {
+            let k = key(pick(i, self.keys));
+            self.typed.insert(&k, &i)?;
+        }
+        Ok(())
+    }
+
+    /// `iters` operations, one in `write_every` an overwrite, the rest
+    /// copying gets (10 for 90% reads); returns a checksum.
+    pub fn mixed_loop(&self, iters: u64, write_every: u64) -> Result<u64> {
+        let mut sum = 0u64;
+        let write_every = write_every.max(1);
+        for i in 0..iters {
+            let k = key(pick(i, self.keys));
+            if i % write_every == 0 {
+                self.typed.insert(&k, &i)?;
+            } else {
+                sum = sum.wrapping_add(self.typed.get(&k)?.unwrap_or(0) + 1);
+            }
+        }
+        Ok(sum)
+    }
+
+    /// `iters` zero-copy reads of whole values in place (through the
+    /// guard); returns the number of bytes looked at, for GB/s. Each read
+    /// sums the value's bytes as 64-bit words, so every byte is touched.
+    pub fn get_inplace_loop(&self, iters: u64) -> Result<u64> {
+        let mut bytes = 0u64;
+        let mut sum = 0u64;
+        for i in 0..iters {
+            let k = key(pick(i, self.keys));
+            if let Some(v) = self.dict.get_ref(&k)? {
+                for c in v.chunks_exact(8) {
+                    let mut w = [0u8; 8];
+                    w.copy_from_slice(c);
+                    sum = sum.wrapping_add(u64::from_ne_bytes(w));
+                }
+                bytes += v.len() as u64;
+            }
+        }
+        std::hint::black_box(sum);
+        Ok(bytes)
+    }
+}

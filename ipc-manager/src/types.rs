@@ -1,0 +1,107 @@
+//! Type tags: how stored values remember their Rust type.
+//!
+//! A typed value is stored with a 64-bit tag, an FNV-1a hash of its type's
+//! name (`core::any::type_name`), size and alignment; plain bytes carry tag
+//! [`BYTES_TAG`]. A typed read compares tags and refuses a mismatch with
+//! [`Error::WrongType`](crate::Error::WrongType). The manager's type
+//! registry (an internal dictionary) maps tags back to names so that the
+//! error can name the stored type, whichever process stored it.
+//!
+//! As with ipc-core's `TypeDesc`, type names come from the compiler:
+//! processes sharing a manager should be built by the same toolchain.
+
+use zerocopy::{FromBytes, Immutable, IntoBytes, KnownLayout};
+
+/// The tag of untyped byte values.
+pub(crate) const BYTES_TAG: u64 = 0;
+/// The tag of directory entries (object descriptors).
+pub(crate) const DESC_TAG: u64 = 0x4D47_5244_4553_4331;
+/// The tag of type registry entries.
+pub(crate) const TYPE_TAG: u64 = 0x4D47_5254_5950_4531;
+
+const FNV_OFFSET: u64 = 0xcbf2_9ce4_8422_2325;
+
+const fn fnv1a(mut h: u64, bytes: &[u8]) -> u64 {
+    let mut i = 0;
+    while i < bytes.len() {
+        h ^= bytes[i] as u64;
+        h = h.wrapping_mul(0x0100_0000_01b3);
+        i += 1;
+    }
+    h
+}
+
+/// Types a dictionary, list or `Value` can store as typed values: plain old
+/// data in the `zerocopy` sense (every byte pattern of the right length is
+/// a value, and a value is just its bytes).
+///
+/// Implemented for every type that is `FromBytes + IntoBytes + Immutable +
+/// KnownLayout` (integers, floats, arrays of them, `#[derive]`d structs
+/// without padding).
+pub trait Pod: FromBytes + IntoBytes + Immutable + KnownLayout + Sized {}
+
+impl<T: FromBytes + IntoBytes + Immutable + KnownLayout + Sized> Pod for T {}
+
+/// Refuses element and value types larger than
+/// [`MAX_VALUE_LEN`](crate::MAX_VALUE_LEN).
+pub(crate) fn check_size<T>() -> crate::Result<()> {
+    if size_of::<T>() > crate::MAX_VALUE_LEN {
+        return Err(crate::Error::ValueTooLarge {
+            len: size_of::<T>(),
+            max: crate::MAX_VALUE_LEN,
+        });
+    }
+    Ok(())
+}
+
+/// The tag and name of type `T`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) struct TypeTag {
+    pub(crate) tag: u64,
+    pub(crate) name: &'static str,
+    pub(crate) size: u64,
+    pub(crate) align: u64,
+}
+
+impl TypeTag {
+    /// The tag of `T` (never [`BYTES_TAG`]).
+    pub(crate) fn of<T>() -> Self {
+        let name = core::any::type_name::<T>();
+        let size = size_of::<T>() as u64;
+        let align = align_of::<T>() as u64;
+        let mut h = fnv1a(FNV_OFFSET, name.as_bytes());
+        h = fnv1a(h, &size.to_le_bytes());
+        h = fnv1a(h, &align.to_le_bytes());
+        Self {
+            tag: if h == BYTES_TAG { 1 } else { h },
+            name,
+            size,
+            align,
+        }
+    }
+
+    /// `name (size S, align A)`, as in error messages.
+    pub(crate) fn describe(&self) -> String {
+        format!("{} (size {}, align {})", self.name, self.size, self.align)
+    }
+
+    /// The registry record: size, alignment, name.
+    pub(crate) fn record(&self) -> Vec<u8> {
+        let mut v = Vec::with_capacity(16 + self.name.len());
+        v.extend_from_slice(&self.size.to_le_bytes());
+        v.extend_from_slice(&self.align.to_le_bytes());
+        v.extend_from_slice(self.name.as_bytes());
+        v
+    }
+
+    /// Reads a registry record back into a description.
+    pub(crate) fn describe_record(rec: &[u8]) -> Option<String> {
+        if rec.len() < 16 {
+            return None;
+        }
+        let size = u64::from_le_bytes(rec[..8].try_into().ok()?);
+        let align = u64::from_le_bytes(rec[8..16].try_into().ok()?);
+        let name = String::from_utf8_lossy(&rec[16..]);
+        Some(format!("{name} (size {size}, align {align})"))
+    }
+}

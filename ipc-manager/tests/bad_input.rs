@@ -1,0 +1,389 @@
+//! Bad input: oversize keys and values, wrong types, a full manager, and
+//! damaged segments give typed errors, change nothing, and never panic.
+
+mod common;
+
+use std::io::{Read, Seek, SeekFrom, Write};
+use std::time::Duration;
+
+use common::{Rng, TempDir, unique_name};
+use ipc_core::process::{ExitStatus, Process};
+use ipc_core::segment::SegmentOptions;
+use ipc_manager::{Error, MAX_KEY_LEN, MAX_VALUE_LEN, Manager, ManagerConfig};
+
+fn anon() -> Manager {
+    Manager::create(&SegmentOptions::anonymous()).unwrap()
+}
+
+#[test]
+fn oversize_keys_and_values_are_refused_and_change_nothing() {
+    let m = anon();
+    let d = m.dict("d").unwrap();
+    d.insert("k", b"v").unwrap();
+    let long_key = vec![1u8; MAX_KEY_LEN + 1];
+    assert_eq!(
+        d.insert(&long_key[..], b"x").unwrap_err(),
+        Error::KeyTooLarge {
+            len: MAX_KEY_LEN + 1,
+            max: MAX_KEY_LEN
+        }
+    );
+    assert_eq!(d.get(&long_key[..]).unwrap(), None);
+    assert!(!d.remove(&long_key[..]).unwrap());
+    let big = vec![0u8; MAX_VALUE_LEN + 1];
+    assert!(matches!(
+        d.insert("k", &big).unwrap_err(),
+        Error::ValueTooLarge { .. }
+    ));
+    assert!(matches!(
+        d.update([("a", &b"1"[..]), ("b", &big[..])]).unwrap_err(),
+        Error::ValueTooLarge { .. }
+    ));
+    // The largest legal key and value work.
+    let max_key = vec![2u8; MAX_KEY_LEN];
+    d.insert(&max_key[..], b"ok").unwrap();
+    assert_eq!(d.get(&max_key[..]).unwrap().as_deref(), Some(&b"ok"[..]));
+    let max_value = vec![3u8; MAX_VALUE_LEN];
+    d.insert("huge", &max_value).unwrap();
+    assert_eq!(d.get_ref("huge").unwrap().unwrap().len(), MAX_VALUE_LEN);
+    assert_eq!(d.get("k").unwrap().as_deref(), Some(&b"v"[..]));
+    assert_eq!(d.len().unwrap(), 3);
+    assert_eq!(m.check().unwrap().leaked_blocks, 0);
+}
+
+#[test]
+fn wrong_types_and_kinds_are_refused() {
+    let m = anon();
+    m.value::<u32>("v", 1).unwrap();
+    let e = m.value::<u64>("v", 1).unwrap_err();
+    assert!(matches!(e, Error::WrongType { .. }), "{e}");
+    assert!(
+        e.to_string().contains("u32") && e.to_string().contains("u64"),
+        "{e}"
+    );
+    m.list::<[u8; 3]>("l").unwrap();
+    assert!(matches!(
+        m.list::<[u8; 4]>("l").unwrap_err(),
+        Error::WrongType { .. }
+    ));
+    let e = m.dict("l").unwrap_err();
+    assert!(matches!(e, Error::WrongKind { .. }), "{e}");
+    assert!(e.to_string().contains("list"), "{e}");
+    assert!(matches!(m.lock("v").unwrap_err(), Error::WrongKind { .. }));
+    m.barrier("b", 3).unwrap();
+    assert!(matches!(
+        m.barrier("b", 4).unwrap_err(),
+        Error::WrongKind { .. }
+    ));
+    // A semaphore keeps its count whatever the second caller's initial value.
+    m.semaphore("s", 2).unwrap();
+    assert_eq!(m.semaphore("s", 9).unwrap().value(), 2);
+
+    let d = m.dict("d").unwrap();
+    d.insert_as("x", &1.5f64).unwrap();
+    let e = d.get_as::<_, u64>("x").unwrap_err();
+    assert!(e.to_string().contains("f64"), "{e}");
+    let g = d.get_ref("x").unwrap().unwrap();
+    assert!(g.typed::<u64>().is_err());
+    assert_eq!(*g.typed::<f64>().unwrap(), 1.5);
+    // Untyped reads see any value's bytes.
+    assert_eq!(d.get("x").unwrap(), Some(1.5f64.to_ne_bytes().to_vec()));
+}
+
+#[test]
+fn invalid_names_are_refused() {
+    let m = anon();
+    assert!(matches!(m.dict("").unwrap_err(), Error::InvalidName { .. }));
+    let long = "n".repeat(ipc_manager::MAX_NAME_LEN + 1);
+    assert!(matches!(
+        m.dict(&long).unwrap_err(),
+        Error::InvalidName { .. }
+    ));
+    assert!(m.dict(&long[1..]).is_ok());
+    assert!(matches!(
+        Manager::open(&SegmentOptions::named("no/such")).unwrap_err(),
+        Error::Core(ipc_core::Error::InvalidName { .. })
+    ));
+    assert!(matches!(
+        Manager::open(&SegmentOptions::named(&unique_name("missing"))).unwrap_err(),
+        Error::Core(ipc_core::Error::NotFound { .. })
+    ));
+}
+
+/// A manager that cannot grow any further refuses the write and keeps
+/// everything it had; freeing space makes writes possible again.
+#[test]
+fn full_manager_refuses_writes_and_loses_nothing() {
+    for opts in [
+        SegmentOptions::anonymous(),
+        SegmentOptions::named(&unique_name("full")),
+    ] {
+        let config = ManagerConfig {
+            initial_size: 64 * 1024,
+            anonymous_capacity: 1 << 20,
+            max_size: 1 << 20,
+        };
+        let m = Manager::create_with(&opts, &config).unwrap();
+        let d = m.dict("d").unwrap();
+        let value = vec![5u8; 16 * 1024];
+        let mut stored = 0u64;
+        let err = loop {
+            match d.insert(&stored, &value) {
+                Ok(()) => stored += 1,
+                Err(e) => break e,
+            }
+            assert!(stored < 1000, "never filled up");
+        };
+        assert!(err.is_out_of_space(), "{err}");
+        assert!(matches!(err, Error::CapacityExhausted { .. }), "{err}");
+        assert!(stored > 20);
+        assert_eq!(d.len().unwrap(), stored);
+        assert!(!d.contains(&stored).unwrap());
+        for k in 0..stored {
+            assert_eq!(d.get_ref(&k).unwrap().unwrap().len(), value.len());
+        }
+        assert_eq!(m.check().unwrap().leaked_blocks, 0);
+        for k in 0..stored / 2 {
+            d.remove(&k).unwrap();
+        }
+        m.reclaim().unwrap();
+        d.insert(&stored, &value).unwrap();
+        assert!(d.contains(&stored).unwrap());
+    }
+}
+
+// -- damaged segments ---------------------------------------------------------
+
+/// Offset of the manager root in the root file, and where its heap starts.
+const ROOT_OFF: u64 = 256;
+const HEAP_START: u64 = 256 + 2752 + 64 * 1024;
+/// The writer mutex (not fuzzed: a forged "held" mutex would just block).
+const MUTEX: std::ops::Range<u64> = ROOT_OFF + 64..ROOT_OFF + 128;
+
+fn poke(path: &std::path::Path, off: u64, bytes: &[u8]) {
+    let mut f = std::fs::OpenOptions::new().write(true).open(path).unwrap();
+    f.seek(SeekFrom::Start(off)).unwrap();
+    f.write_all(bytes).unwrap();
+}
+
+fn peek_u64(path: &std::path::Path, off: u64) -> u64 {
+    let mut f = std::fs::File::open(path).unwrap();
+    f.seek(SeekFrom::Start(off)).unwrap();
+    let mut b = [0u8; 8];
+    f.read_exact(&mut b).unwrap();
+    u64::from_le_bytes(b)
+}
+
+fn populated(path: &std::path::Path) {
+    let config = ManagerConfig {
+        initial_size: 64 * 1024,
+        ..ManagerConfig::default()
+    };
+    let m = Manager::create_with(&SegmentOptions::file(path), &config).unwrap();
+    let d = m.dict("d").unwrap();
+    for k in 0..150u64 {
+        let len = if k % 5 == 0 { 3000 } else { 8 + k as usize };
+        d.insert(&k, vec![k as u8; len]).unwrap();
+    }
+    for k in 0..150u64 {
+        if k % 3 == 0 {
+            d.remove(&k).unwrap();
+        }
+    }
+    m.list::<[u64; 2]>("l")
+        .unwrap()
+        .extend((0..100).map(|i| [i, i]))
+        .unwrap();
+    m.value::<u64>("v", 7).unwrap();
+}
+
+#[test]
+fn damaged_header_or_root_is_refused() {
+    let dir = TempDir::new("damaged");
+    let path = dir.path("m");
+    populated(&path);
+    let opts = SegmentOptions::file(&path);
+    // The ipc-core header: its checksum catches any change.
+    poke(&path, 100, b"garbage");
+    let e = Manager::open(&opts).unwrap_err();
+    assert!(e.is_corruption(), "{e}");
+    assert!(
+        matches!(e, Error::Core(ipc_core::Error::CorruptHeader { .. })),
+        "{e}"
+    );
+
+    std::fs::remove_file(&path).unwrap();
+    populated(&path);
+    // The root's magic.
+    poke(&path, ROOT_OFF, &[0xFF; 8]);
+    let e = Manager::open(&opts).unwrap_err();
+    assert!(matches!(e, Error::Corrupted { .. }), "{e}");
+
+    Manager::remove_files(&path).unwrap();
+    populated(&path);
+    // An impossible segment count (root offset 192 + 0).
+    poke(&path, ROOT_OFF + 192, &1000u64.to_le_bytes());
+    let e = Manager::open(&opts).unwrap_err();
+    assert!(matches!(e, Error::Corrupted { .. }), "{e}");
+
+    Manager::remove_files(&path).unwrap();
+    populated(&path);
+    // A growth segment that vanished: refs into it are refused, typed.
+    assert!(Manager::open(&opts).unwrap().stats().unwrap().segments > 1);
+    std::fs::remove_file(format!("{}.1", path.display())).unwrap();
+    let m = Manager::open(&opts).unwrap();
+    let d = m.dict("d").unwrap();
+    let results: Vec<_> = (0..150u64).map(|k| d.get(&k)).collect();
+    assert!(
+        results.iter().any(|r| matches!(r, Err(e) if e.is_corruption() || matches!(e, Error::Core(ipc_core::Error::NotFound { .. })))),
+        "no error for keys in a missing segment"
+    );
+    assert!(m.check().is_err());
+    drop((d, m));
+    let _ = Manager::remove_files(&path);
+}
+
+/// Random damage anywhere in the heap (and in the root's bookkeeping):
+/// every operation returns a value or an error; nothing panics or crashes.
+/// Each damaged manager is exercised in a child, so that a crash would show
+/// as a signal.
+#[test]
+fn random_damage_gives_errors_not_crashes() {
+    let dir = TempDir::new("fuzz");
+    let mut outcomes = [0u32; 2];
+    let seeds: u64 = std::env::var("FUZZ_SEEDS")
+        .ok()
+        .and_then(|s| s.parse().ok())
+        .unwrap_or(24);
+    let only: Option<u64> = std::env::var("FUZZ_ONLY").ok().and_then(|s| s.parse().ok());
+    for seed in 0..seeds {
+        if only.is_some_and(|o| o != seed) {
+            continue;
+        }
+        let path = dir.path(&format!("m{seed}"));
+        populated(&path);
+        let len = std::fs::metadata(&path).unwrap().len();
+        let mut rng = Rng(seed);
+        for _ in 0..(4 + rng.below(60)) {
+            let off = if rng.below(4) == 0 {
+                // Root bookkeeping: epoch, state, segment lengths, bags,
+                // free lists, directory (not the mutex).
+                let o = ROOT_OFF + 128 + rng.below(2624 - 128) / 8 * 8;
+                if MUTEX.contains(&o) {
+                    continue;
+                }
+                o
+            } else {
+                HEAP_START + rng.below(len - HEAP_START) / 8 * 8
+            };
+            let word = peek_u64(&path, off);
+            let damaged = match rng.below(4) {
+                0 => rng.next(),
+                1 => word ^ (1 << rng.below(64)),
+                2 => word.wrapping_add(16 * (rng.below(64) + 1)),
+                _ => 0,
+            };
+            poke(&path, off, &damaged.to_le_bytes());
+        }
+        if only.is_some() {
+            exercise(&path);
+            continue;
+        }
+        let child = Process::spawn({
+            let path = path.clone();
+            move || exercise(&path)
+        })
+        .unwrap();
+        match child.join_timeout(Duration::from_secs(20)) {
+            Ok(ExitStatus::Exited(0)) => outcomes[0] += 1,
+            Ok(ExitStatus::Exited(3)) => outcomes[1] += 1,
+            other => {
+                let _ = child.kill();
+                panic!("seed {seed}: damaged manager crashed or hung: {other:?}");
+            }
+        }
+        let _ = Manager::remove_files(&path);
+    }
+    eprintln!(
+        "{} damaged managers worked on, {} refused to open",
+        outcomes[0], outcomes[1]
+    );
+}
+
+/// Uses a (possibly damaged) manager every way there is, ignoring results.
+fn exercise(path: &std::path::Path) {
+    let Ok(m) = Manager::open(&SegmentOptions::file(path)) else {
+        std::process::exit(3);
+    };
+    let mut errors = 0;
+    let mut count = |r: bool| {
+        if !r {
+            errors += 1;
+        }
+    };
+    if let Ok(d) = m.dict("d") {
+        for k in 0..160u64 {
+            count(d.get(&k).is_ok());
+            count(d.get_ref(&k).map(|g| g.map(|g| g.len())).is_ok());
+            count(d.contains(&k).is_ok());
+        }
+        count(d.items().is_ok());
+        count(d.len().is_ok());
+        for k in 0..40u64 {
+            count(d.insert(&k, vec![9u8; (k * 37 % 3000) as usize]).is_ok());
+            count(d.remove(&(k + 50)).is_ok());
+            count(d.pop(&(k + 100)).is_ok());
+        }
+        count(d.clear().is_ok());
+    }
+    if let Ok(l) = m.list::<[u64; 2]>("l") {
+        count(l.to_vec().is_ok());
+        count(l.push([1, 2]).is_ok());
+        count(l.pop().is_ok());
+        count(l.set(3, [4, 4]).is_ok());
+    }
+    if let Ok(v) = m.value::<u64>("v", 0) {
+        count(v.fetch_add(1).is_ok());
+    }
+    count(m.objects().is_ok());
+    count(m.check().is_ok());
+    count(m.reclaim().is_ok());
+    let _ = errors;
+}
+
+/// A full filesystem: the growth that does not fit fails with
+/// `Core(NoSpace)` and the dictionary keeps everything it had. Needs a small
+/// filesystem to fill (e.g. `mount -t tmpfs -o size=2m tmpfs /mnt/tiny`),
+/// named by `MGR_TINY_FS`; ignored otherwise.
+#[test]
+#[ignore = "needs a small filesystem in MGR_TINY_FS"]
+fn full_filesystem_is_no_space_and_loses_nothing() {
+    let dir = std::path::PathBuf::from(std::env::var("MGR_TINY_FS").expect("MGR_TINY_FS"));
+    let path = dir.join(unique_name("full"));
+    let config = ManagerConfig {
+        initial_size: 64 * 1024,
+        ..ManagerConfig::default()
+    };
+    let m = Manager::create_with(&SegmentOptions::file(&path), &config).unwrap();
+    let d = m.dict("d").unwrap();
+    let value = vec![5u8; 8 * 1024];
+    let mut stored = 0u64;
+    let err = loop {
+        match d.insert(&stored, &value) {
+            Ok(()) => stored += 1,
+            Err(e) => break e,
+        }
+    };
+    assert!(
+        matches!(err, Error::Core(ipc_core::Error::NoSpace { .. })),
+        "{err:?}"
+    );
+    assert_eq!(d.len().unwrap(), stored);
+    for k in 0..stored {
+        assert_eq!(d.get(&k).unwrap().as_deref(), Some(&value[..]));
+    }
+    assert_eq!(m.check().unwrap().leaked_blocks, 0);
+    eprintln!("{stored} values stored before {err}");
+    drop((d, m));
+    Manager::remove_files(&path).unwrap();
+}

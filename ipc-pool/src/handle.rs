@@ -1,0 +1,299 @@
+//! Handles to submitted work: [`AsyncResult`] (`apply_async`) and [`Imap`]
+//! (`imap`, `imap_unordered`).
+
+use std::fmt;
+use std::marker::PhantomData;
+use std::time::{Duration, Instant};
+
+use ipc_queue::Message;
+
+use crate::core::{Chunk, Core, DEPTH};
+use crate::pool::{Pool, vanished};
+use crate::sink::{Outcome, StreamSink};
+use crate::{Error, Result};
+
+/// Releases a job when the call or handle that owns it is done, however it
+/// ends (result, error, timeout, panic).
+pub(crate) struct JobGuard<'p> {
+    pool: &'p Pool,
+    job: u64,
+}
+
+impl<'p> JobGuard<'p> {
+    pub fn new(pool: &'p Pool, job: u64) -> Self {
+        Self { pool, job }
+    }
+}
+
+impl Drop for JobGuard<'_> {
+    fn drop(&mut self) {
+        self.pool.lock().release_job(self.job);
+    }
+}
+
+fn decode<R: Message>(outcome: &Outcome) -> Result<R> {
+    match outcome {
+        Ok(bytes) => R::read_from_bytes(bytes).map_err(|_| Error::Protocol {
+            reason: format!(
+                "a result of {} bytes where {} were expected",
+                bytes.len(),
+                size_of::<R>()
+            ),
+        }),
+        Err(e) => Err(e.clone()),
+    }
+}
+
+fn stream(core: &mut Core, job: u64) -> Option<&mut StreamSink> {
+    core.job(job)?.sink.as_any().downcast_mut::<StreamSink>()
+}
+
+fn deadline(timeout: Duration) -> Option<Instant> {
+    Instant::now().checked_add(timeout)
+}
+
+/// The pending result of [`Pool::apply_async`] (Python's `AsyncResult`).
+///
+/// Waiting on it also keeps the pool going (it feeds workers and collects
+/// results for every job). The result stays available: `get` can be called
+/// again. Dropping the handle does not cancel the task.
+pub struct AsyncResult<'p, R> {
+    guard: JobGuard<'p>,
+    _result: PhantomData<fn() -> R>,
+}
+
+impl<R> fmt::Debug for AsyncResult<'_, R> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("AsyncResult")
+            .field("job", &self.guard.job)
+            .finish_non_exhaustive()
+    }
+}
+
+impl<'p, R: Message> AsyncResult<'p, R> {
+    pub(crate) fn new(pool: &'p Pool, job: u64) -> Self {
+        Self {
+            guard: JobGuard::new(pool, job),
+            _result: PhantomData,
+        }
+    }
+
+    /// The outcome, once known (pumps the pool once, without blocking).
+    fn poll(&self, core: &mut Core) -> Option<Result<R>> {
+        let Some(sink) = stream(core, self.guard.job) else {
+            return Some(Err(vanished()));
+        };
+        if let Some((_, outcome)) = sink.ready.front() {
+            return Some(decode(outcome));
+        }
+        sink.fatal.clone().map(Err)
+    }
+
+    /// Waits for the result (Python's `get()`): the task's value, or its
+    /// error ([`Error::TaskFailed`] if it panicked, [`Error::WorkerDied`],
+    /// [`Error::Terminated`], ...).
+    pub fn get(&self) -> Result<R> {
+        self.guard.pool.wait(None, |core| self.poll(core))?
+    }
+
+    /// Waits at most `timeout` for the result (Python's `get(timeout)`);
+    /// [`Error::Timeout`] if it is not ready by then (the task goes on).
+    pub fn get_timeout(&self, timeout: Duration) -> Result<R> {
+        self.guard
+            .pool
+            .wait(deadline(timeout), |core| self.poll(core))?
+    }
+
+    /// Waits until the result is ready (Python's `wait()`).
+    pub fn wait(&self) {
+        let _ = self.guard.pool.wait(None, |core| self.poll(core).map(drop));
+    }
+
+    /// Waits at most `timeout` for the result to be ready (Python's
+    /// `wait(timeout)`); returns whether it is.
+    pub fn wait_timeout(&self, timeout: Duration) -> bool {
+        self.guard
+            .pool
+            .wait(deadline(timeout), |core| self.poll(core).map(drop))
+            .is_ok()
+    }
+
+    /// Whether the result is ready, without waiting (Python's `ready()`).
+    pub fn ready(&self) -> bool {
+        self.guard
+            .pool
+            .wait(Some(Instant::now()), |core| self.poll(core).map(drop))
+            .is_ok()
+    }
+
+    /// Whether the task completed without error: `None` while it is not
+    /// ready (where Python raises `ValueError`).
+    pub fn successful(&self) -> Option<bool> {
+        self.guard
+            .pool
+            .wait(Some(Instant::now()), |core| {
+                self.poll(core).map(|r| r.is_ok())
+            })
+            .ok()
+    }
+}
+
+/// Pulls a job's input a chunk at a time, keeping a window of chunks in
+/// flight ahead of the consumer.
+pub(crate) struct Feeder<'a> {
+    next: Box<dyn FnMut() -> Option<Chunk> + 'a>,
+    exhausted: bool,
+    items: usize,
+}
+
+impl<'a> Feeder<'a> {
+    pub fn new(next: impl FnMut() -> Option<Chunk> + 'a) -> Self {
+        Self {
+            next: Box::new(next),
+            exhausted: false,
+            items: 0,
+        }
+    }
+
+    /// Whether the input has ended.
+    pub fn exhausted(&self) -> bool {
+        self.exhausted
+    }
+
+    /// Items pulled so far.
+    pub fn items(&self) -> usize {
+        self.items
+    }
+
+    /// How many chunks to add now: enough to keep every worker busy (two
+    /// per worker beyond what the workers hold), few enough to bound memory.
+    pub fn wanted(&self, core: &mut Core, job: u64) -> usize {
+        let window = core.cfg.processes * DEPTH * 2;
+        match core.job(job) {
+            Some(job) if !self.exhausted => window.saturating_sub(job.outstanding),
+            _ => 0,
+        }
+    }
+
+    /// Pulls up to `n` chunks.
+    pub fn pull(&mut self, n: usize) -> Vec<Chunk> {
+        let mut chunks = Vec::with_capacity(n);
+        while chunks.len() < n {
+            match (self.next)() {
+                Some(chunk) => {
+                    self.items += chunk.len();
+                    chunks.push(chunk);
+                }
+                None => {
+                    self.exhausted = true;
+                    break;
+                }
+            }
+        }
+        chunks
+    }
+}
+
+/// The iterator of [`Pool::imap`] and [`Pool::imap_unordered`] (Python's
+/// `IMapIterator`): yields `Ok(result)` or the item's error, for every input
+/// item.
+///
+/// Input is pulled lazily, a few chunks ahead of what has been taken, on the
+/// thread calling `next` (never while the pool's lock is held, so the input
+/// may itself come from the pool). A fatal pool error (terminated, broken)
+/// is yielded once, and the iterator ends.
+pub struct Imap<'p, R> {
+    guard: JobGuard<'p>,
+    feeder: Feeder<'p>,
+    finished: bool,
+    ordered: bool,
+    _result: PhantomData<fn() -> R>,
+}
+
+impl<R> fmt::Debug for Imap<'_, R> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("Imap")
+            .field("job", &self.guard.job)
+            .field("ordered", &self.ordered)
+            .field("exhausted", &self.feeder.exhausted)
+            .field("finished", &self.finished)
+            .finish_non_exhaustive()
+    }
+}
+
+impl<'p, R: Message> Imap<'p, R> {
+    pub(crate) fn new(pool: &'p Pool, job: u64, feeder: Feeder<'p>, ordered: bool) -> Self {
+        Self {
+            guard: JobGuard::new(pool, job),
+            feeder,
+            finished: false,
+            ordered,
+            _result: PhantomData,
+        }
+    }
+
+    /// The next result and its input position, waiting at most `timeout`
+    /// (`None`: as long as it takes). `None` at the end; `Some(Err(Timeout))`
+    /// if nothing arrived in time (the iterator goes on).
+    pub fn next_indexed_timeout(
+        &mut self,
+        timeout: Option<Duration>,
+    ) -> Option<(usize, Result<R>)> {
+        if self.finished {
+            return None;
+        }
+        let pool = self.guard.pool;
+        let job = self.guard.job;
+        let deadline = timeout.and_then(deadline);
+        let got = pool.run_job(job, &mut self.feeder, deadline, |core| {
+            let Some(job) = core.job(job) else {
+                return Some(Some((0, Err(vanished()))));
+            };
+            let complete = job.is_complete();
+            let sink = job.sink.as_any().downcast_mut::<StreamSink>()?;
+            if let Some((index, outcome)) = sink.ready.pop_front() {
+                return Some(Some((index, decode(&outcome))));
+            }
+            if let Some(e) = sink.fatal.take() {
+                return Some(Some((0, Err(e))));
+            }
+            complete.then_some(None)
+        });
+        match got {
+            Ok(Some((index, item))) => {
+                if item.as_ref().is_err_and(|e| !e.is_item_error()) {
+                    // A pool-wide failure ends the iteration.
+                    self.finished = true;
+                }
+                Some((index, item))
+            }
+            Ok(None) => {
+                self.finished = true;
+                None
+            }
+            Err(e) => Some((0, Err(e))),
+        }
+    }
+
+    /// The next result with its position in the input (useful with
+    /// `imap_unordered`).
+    pub fn next_indexed(&mut self) -> Option<(usize, Result<R>)> {
+        self.next_indexed_timeout(None)
+    }
+
+    /// The next result, waiting at most `timeout` (Python's
+    /// `next(timeout)`); `Some(Err(Error::Timeout))` if none arrived in time.
+    pub fn next_timeout(&mut self, timeout: Duration) -> Option<Result<R>> {
+        self.next_indexed_timeout(Some(timeout)).map(|(_, r)| r)
+    }
+}
+
+impl<R: Message> Iterator for Imap<'_, R> {
+    type Item = Result<R>;
+
+    fn next(&mut self) -> Option<Result<R>> {
+        self.next_indexed().map(|(_, r)| r)
+    }
+}
+
+impl<R: Message> std::iter::FusedIterator for Imap<'_, R> {}
