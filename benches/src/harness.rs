@@ -108,17 +108,20 @@ pub enum Workload {
     DictGet,
     /// A function mapped over a range by a pool of worker processes.
     PoolMap,
+    /// Starting and joining a child process.
+    ProcessStart,
 }
 
 impl Workload {
     /// Every workload, in table order.
-    pub const ALL: [Workload; 6] = [
+    pub const ALL: [Workload; 7] = [
         Workload::PingpongSpin,
         Workload::PingpongBlocking,
         Workload::Tput8B,
         Workload::Tput4KiB,
         Workload::DictGet,
         Workload::PoolMap,
+        Workload::ProcessStart,
     ];
 
     /// The name `--workload` takes.
@@ -130,6 +133,7 @@ impl Workload {
             Workload::Tput4KiB => "tput-4KiB",
             Workload::DictGet => "dict-get",
             Workload::PoolMap => "pool-map",
+            Workload::ProcessStart => "process-start",
         }
     }
 
@@ -142,6 +146,7 @@ impl Workload {
             Workload::Tput4KiB => "throughput, 4 KiB messages",
             Workload::DictGet => "shared dictionary, get",
             Workload::PoolMap => "process pool, map",
+            Workload::ProcessStart => "process start and join",
         }
     }
 
@@ -489,6 +494,8 @@ pub fn run<'a>(plan: &[&'a Bench], cfg: RunConfig) -> Vec<Row<'a>> {
                 let peer_ratios = if b.kind() == Kind::Toolkit {
                     plan.iter()
                         .filter(|p| p.workload == b.workload && p.kind() == Kind::Peer)
+                        // Only like with like: a GB/s row has no ratio to an op/s peer.
+                        .filter(|p| p.metric == b.metric)
                         .filter_map(|p| median_of(p.id).map(|m| (p.id, s.median / m)))
                         .collect()
                 } else {

@@ -12,9 +12,11 @@
 mod cli;
 mod harness;
 mod limits;
+mod manager;
 mod peer;
 mod peers;
 mod pingpong;
+mod pool;
 mod queue;
 mod registry;
 mod report;

@@ -3,12 +3,14 @@
 //! peer, then by this order.
 
 use crate::harness::Bench;
-use crate::{limits, queue, toolkit};
+use crate::{limits, manager, pool, queue, toolkit};
 
 pub fn all() -> Vec<Bench> {
     let mut all = limits::benches();
     all.extend(crate::peers::benches());
     all.extend(toolkit::benches());
     all.extend(queue::benches());
+    all.extend(manager::benches());
+    all.extend(pool::benches());
     all
 }
