@@ -214,7 +214,7 @@ impl Backoff {
     /// Spins once more; returns `false` once the caller should stop spinning
     /// and sleep on the futex instead.
     pub fn spin(&mut self) -> bool {
-        if self.rounds % 32 == 0 {
+        if self.rounds.is_multiple_of(32) {
             let start = *self.start.get_or_insert_with(Instant::now);
             if self.rounds > 0 && start.elapsed() >= SPIN_FOR {
                 return false;
