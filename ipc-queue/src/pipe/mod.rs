@@ -1,9 +1,632 @@
-//! TEMPORARY STUB written by the queue author so the crate compiles; the pipe
-//! helper owns this file and replaces it entirely.
-#![allow(missing_docs, dead_code)]
+//! Python's `multiprocessing.Pipe` in shared memory: a duplex [`Pipe`] of two
+//! [`PipeEnd`]s, and a one-way [`channel`] of a [`Sender`] and a [`Receiver`].
+//!
+//! Each direction is a lock-free single-producer single-consumer ring of
+//! fixed-size slots (protocol in `ring.rs`). A message is a [`Message`] type
+//! copied straight into its slot, or a byte frame of up to
+//! [`max_frame`](PipeBuilder::max_frame) bytes; nothing is serialized and
+//! nothing is allocated per message (except by [`PipeEnd::recv_bytes`], which
+//! returns a `Vec`).
+//!
+//! ```
+//! use ipc_core::process::Process;
+//! use ipc_queue::Pipe;
+//!
+//! let (parent, child) = Pipe::new::<u64>()?;
+//! let worker = Process::spawn(move || {
+//!     // The child owns `child` now; the parent's copy was dropped by spawn
+//!     // without closing it.
+//!     while let Ok(n) = child.recv() {
+//!         child.send(&(n * n)).unwrap();
+//!     }
+//!     // `recv` failed with Disconnected: the parent closed its end.
+//! })?;
+//! for n in 1..=3 {
+//!     parent.send(&n)?;
+//!     assert_eq!(parent.recv()?, n * n);
+//! }
+//! drop(parent); // closes our end: the child's recv reports Disconnected
+//! assert!(worker.join()?.success());
+//! # Ok::<(), Box<dyn std::error::Error>>(())
+//! ```
+//!
+//! # Peers that go away
+//!
+//! When the peer end is dropped, or its process dies (even by `SIGKILL`),
+//! a receive first delivers every message the peer committed and then
+//! reports [`Error::Disconnected`], instead of waiting forever; a send
+//! reports it as soon as the peer's end is closed, or, if the peer was
+//! killed, once the ring is full and the death noticed. A killed peer is
+//! noticed by blocking calls within about [`PEER_CHECK_PERIOD`] of sleep,
+//! and by non-blocking ones at most that often. A message is committed
+//! exactly when its slot is published, so a sender killed mid-copy never
+//! exposes a torn frame.
+//!
+//! An end belongs to the process that uses it: the first send, receive or
+//! poll from a process claims it (taking over from a dead or departed
+//! previous user, e.g. a killed child replaced by a new one), and dropping
+//! a handle closes the end only if this process owns it and has not forked
+//! since it last used it. A forked child that received an end in its
+//! closure therefore owns it, and the parent's copy that
+//! [`Process::spawn`](ipc_core::process::Process::spawn) drops closes
+//! nothing. Like Python, a receive on a pipe whose other end no process has
+//! used yet simply waits. An end must not be used by two processes at once.
+//!
+//! [`PipeEnd`], [`Sender`] and [`Receiver`] are `Send` but not `Sync`:
+//! each direction has exactly one producer and one consumer.
+//!
+//! [`Message`]: crate::Message
+//! [`PEER_CHECK_PERIOD`]: crate::PEER_CHECK_PERIOD
+#![deny(unsafe_code)]
+
+mod end;
+mod layout;
+mod ring;
+
+use std::fmt;
 use std::marker::PhantomData;
+use std::sync::Arc;
+use std::sync::atomic::AtomicU32;
+use std::time::Duration;
+
+use ipc_core::segment::{ObjectSegment, SegmentOptions, TypeDesc};
+
+use crate::{Error, Message, Result, Waitable};
+use end::{Endpoint, Wait};
+use layout::{CHANNEL_KIND, Geometry, PIPE_KIND, Region};
+
+#[doc(hidden)]
+pub use layout::{HEAD_OFFSET, SLOTS_OFFSET, TAIL_OFFSET, ring_ctl_offset};
+pub use layout::{MAX_CAPACITY, MAX_FRAME};
+
+/// Slots per direction of [`Pipe::new`] and [`channel`].
+pub const DEFAULT_CAPACITY: usize = 1024;
+
+/// One end of a duplex pipe: [`Side::A`] or [`Side::B`].
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum Side {
+    /// The first end returned by [`PipeBuilder::create`]; a channel's sender.
+    A,
+    /// The second end; a channel's receiver.
+    B,
+}
+
+impl Side {
+    /// The other end.
+    pub fn peer(self) -> Side {
+        match self {
+            Side::A => Side::B,
+            Side::B => Side::A,
+        }
+    }
+
+    fn index(self) -> usize {
+        match self {
+            Side::A => 0,
+            Side::B => 1,
+        }
+    }
+}
+
+/// Namespace of the duplex pipe: [`Pipe::new`] and [`Pipe::builder`].
+#[derive(Debug)]
 pub struct Pipe;
-pub struct PipeEnd<T>(PhantomData<T>);
-pub struct Sender<T>(PhantomData<T>);
-pub struct Receiver<T>(PhantomData<T>);
-pub fn channel<T>() {}
+
+impl Pipe {
+    /// Two connected ends of an anonymous pipe (shared with forked children)
+    /// carrying `T`, with [`DEFAULT_CAPACITY`] slots per direction.
+    ///
+    /// ```
+    /// let (a, b) = ipc_queue::Pipe::new::<u32>()?;
+    /// a.send(&1)?;
+    /// b.send(&2)?;
+    /// assert_eq!((b.recv()?, a.recv()?), (1, 2));
+    /// # Ok::<(), ipc_queue::Error>(())
+    /// ```
+    #[allow(clippy::new_ret_no_self)] // Python's `Pipe()`: a pair, not a `Pipe`.
+    pub fn new<T: Message>() -> Result<(PipeEnd<T>, PipeEnd<T>)> {
+        Self::builder().create()
+    }
+
+    /// A [`PipeBuilder`] to choose the capacity, the largest byte frame and
+    /// the backing (e.g. a name other processes can open).
+    pub fn builder() -> PipeBuilder {
+        PipeBuilder::new()
+    }
+}
+
+/// A one-way anonymous channel carrying `T`, with [`DEFAULT_CAPACITY`]
+/// slots: `Pipe(duplex=False)`.
+///
+/// ```
+/// let (tx, rx) = ipc_queue::channel::<u64>()?;
+/// tx.send_batch(&[1, 2, 3])?;
+/// let mut out = [0u64; 8];
+/// assert_eq!(rx.recv_batch(&mut out)?, 3);
+/// drop(tx);
+/// assert_eq!(rx.recv(), Err(ipc_queue::Error::Disconnected));
+/// # Ok::<(), ipc_queue::Error>(())
+/// ```
+pub fn channel<T: Message>() -> Result<(Sender<T>, Receiver<T>)> {
+    PipeBuilder::new().channel()
+}
+
+/// Configures a pipe or channel before creating or opening it.
+///
+/// ```
+/// use ipc_core::segment::SegmentOptions;
+/// use ipc_queue::pipe::{Pipe, Side};
+/// use ipc_queue::Error;
+///
+/// let builder = Pipe::builder()
+///     .capacity(100) // rounded up to 128
+///     .max_frame(256)
+///     .options(SegmentOptions::named(&format!("doc-pipe-{}", std::process::id())));
+/// let (a, _b) = builder.create::<u64>()?;
+/// // Another process would do this (here: the same one, for the example).
+/// let b = builder.open::<u64>(Side::B)?;
+/// a.send_bytes(b"hello")?;
+/// assert_eq!(b.recv_bytes()?, b"hello");
+/// assert_eq!(a.capacity(), 128);
+/// assert!(matches!(a.send_bytes(&[0; 257]), Err(Error::TooLarge { len: 257, max: 256 })));
+/// # Ok::<(), Error>(())
+/// ```
+#[derive(Debug, Clone)]
+#[must_use = "a builder does nothing until create, open or channel is called"]
+pub struct PipeBuilder {
+    capacity: usize,
+    max_frame: Option<usize>,
+    options: SegmentOptions,
+    start: u32,
+}
+
+impl Default for PipeBuilder {
+    fn default() -> Self {
+        Self::new()
+    }
+}
+
+impl PipeBuilder {
+    /// Defaults: anonymous, [`DEFAULT_CAPACITY`] slots, frames of
+    /// `size_of::<T>()` bytes.
+    pub fn new() -> Self {
+        Self {
+            capacity: DEFAULT_CAPACITY,
+            max_frame: None,
+            options: SegmentOptions::anonymous(),
+            start: 0,
+        }
+    }
+
+    /// Slots per direction, rounded up to a power of two (at most
+    /// [`MAX_CAPACITY`]; 0 is an error).
+    pub fn capacity(mut self, slots: usize) -> Self {
+        self.capacity = slots;
+        self
+    }
+
+    /// The largest byte frame in bytes (at least `size_of::<T>()`, the
+    /// default; at most [`MAX_FRAME`]). Every slot has room for one.
+    pub fn max_frame(mut self, bytes: usize) -> Self {
+        self.max_frame = Some(bytes);
+        self
+    }
+
+    /// The backing: anonymous (the default), named, or a file.
+    pub fn options(mut self, options: SegmentOptions) -> Self {
+        self.options = options;
+        self
+    }
+
+    /// Shorthand for `.options(SegmentOptions::named(name))`.
+    pub fn named(self, name: &str) -> Self {
+        self.options(SegmentOptions::named(name))
+    }
+
+    /// Starts both rings' positions at `pos` instead of 0, to exercise the
+    /// wrap-around of the indices in tests.
+    #[doc(hidden)]
+    pub fn start_position(mut self, pos: u32) -> Self {
+        self.start = pos;
+        self
+    }
+
+    fn geometry<T: Message>(&self, rings: u32) -> Result<Geometry> {
+        let capacity = match self.capacity {
+            0 => {
+                return Err(ipc_core::Error::InvalidSize {
+                    size: 0,
+                    reason: "a pipe needs at least one slot",
+                }
+                .into());
+            }
+            n if n > MAX_CAPACITY => {
+                return Err(ipc_core::Error::InvalidSize {
+                    size: n as u64,
+                    reason: "pipe capacity must be at most 2^30 slots",
+                }
+                .into());
+            }
+            n => n.next_power_of_two(),
+        };
+        let max_frame = self.max_frame.unwrap_or(size_of::<T>());
+        if max_frame < size_of::<T>() {
+            return Err(ipc_core::Error::InvalidArgument {
+                reason: "max_frame is smaller than the message type",
+            }
+            .into());
+        }
+        Geometry::new(rings, capacity, max_frame)
+    }
+
+    fn create_region<T: Message>(&self, rings: u32) -> Result<Arc<Region>> {
+        let geo = self.geometry::<T>(rings)?;
+        let kind = if rings == 2 { PIPE_KIND } else { CHANNEL_KIND };
+        let region = Region::create(&self.options, kind, &TypeDesc::of::<T>(), geo, self.start)?;
+        Ok(Arc::new(region))
+    }
+
+    fn open_region<T: Message>(&self, rings: u32) -> Result<Arc<Region>> {
+        let kind = if rings == 2 { PIPE_KIND } else { CHANNEL_KIND };
+        Ok(Arc::new(Region::open(
+            &self.options,
+            kind,
+            &TypeDesc::of::<T>(),
+            rings,
+        )?))
+    }
+
+    /// Creates a duplex pipe and returns its two ends, [`Side::A`] first.
+    ///
+    /// Errors: [`ipc_core::Error::InvalidSize`] for a capacity of 0 or above
+    /// [`MAX_CAPACITY`], a frame above [`MAX_FRAME`] or a ring beyond the
+    /// segment limit; [`ipc_core::Error::InvalidArgument`] for a `max_frame`
+    /// below `size_of::<T>()`; segment errors (a name that exists, ...).
+    pub fn create<T: Message>(&self) -> Result<(PipeEnd<T>, PipeEnd<T>)> {
+        let region = self.create_region::<T>(2)?;
+        Ok((
+            PipeEnd::new(Arc::clone(&region), Side::A),
+            PipeEnd::new(region, Side::B),
+        ))
+    }
+
+    /// Opens end `side` of an existing named (or file-backed) duplex pipe,
+    /// typically from another process. The capacity and frame size come from
+    /// the pipe; a different `T` than its creator's is refused with
+    /// [`ipc_core::Error::WrongType`], a channel with
+    /// [`ipc_core::Error::WrongKind`].
+    pub fn open<T: Message>(&self, side: Side) -> Result<PipeEnd<T>> {
+        Ok(PipeEnd::new(self.open_region::<T>(2)?, side))
+    }
+
+    /// Creates a one-way channel.
+    pub fn channel<T: Message>(&self) -> Result<(Sender<T>, Receiver<T>)> {
+        let region = self.create_region::<T>(1)?;
+        Ok((
+            Sender {
+                ep: Endpoint::new(Arc::clone(&region), 0, Some(0), None),
+                _t: PhantomData,
+            },
+            Receiver {
+                ep: Endpoint::new(region, 1, None, Some(0)),
+                _t: PhantomData,
+            },
+        ))
+    }
+
+    /// Opens the sending half of an existing named channel.
+    pub fn open_sender<T: Message>(&self) -> Result<Sender<T>> {
+        Ok(Sender {
+            ep: Endpoint::new(self.open_region::<T>(1)?, 0, Some(0), None),
+            _t: PhantomData,
+        })
+    }
+
+    /// Opens the receiving half of an existing named channel.
+    pub fn open_receiver<T: Message>(&self) -> Result<Receiver<T>> {
+        Ok(Receiver {
+            ep: Endpoint::new(self.open_region::<T>(1)?, 1, None, Some(0)),
+            _t: PhantomData,
+        })
+    }
+}
+
+/// The sending methods shared by [`PipeEnd`] and [`Sender`].
+macro_rules! send_methods {
+    () => {
+        /// Sends a message, waiting for a free slot.
+        ///
+        /// [`Error::Disconnected`] if the peer's end is closed (or its process
+        /// died and the ring is full).
+        #[inline]
+        pub fn send(&self, msg: &T) -> Result<()> {
+            self.ep.send_frame(msg.as_bytes(), Wait::Until(None))
+        }
+
+        /// Sends a message if a slot is free now; [`Error::Full`] otherwise.
+        #[inline]
+        pub fn try_send(&self, msg: &T) -> Result<()> {
+            self.ep.send_frame(msg.as_bytes(), Wait::Never)
+        }
+
+        /// Sends a message, waiting at most `timeout` for a free slot
+        /// ([`Error::Timeout`]).
+        pub fn send_timeout(&self, msg: &T, timeout: Duration) -> Result<()> {
+            self.ep.send_frame(msg.as_bytes(), Wait::timeout(timeout))
+        }
+
+        /// Sends as many of `msgs` as there are free slots (publishing them
+        /// together), after waiting for the first; returns how many were sent,
+        /// in order.
+        pub fn send_batch(&self, msgs: &[T]) -> Result<usize> {
+            self.ep.send_batch(msgs, Wait::Until(None))
+        }
+
+        /// Sends a byte frame of at most [`max_frame`](Self::max_frame) bytes,
+        /// waiting for a free slot. A longer one is refused with
+        /// [`Error::TooLarge`] and nothing is sent.
+        #[inline]
+        pub fn send_bytes(&self, bytes: &[u8]) -> Result<()> {
+            self.ep.send_frame(bytes, Wait::Until(None))
+        }
+
+        /// [`send_bytes`](Self::send_bytes) if a slot is free now;
+        /// [`Error::Full`] otherwise.
+        pub fn try_send_bytes(&self, bytes: &[u8]) -> Result<()> {
+            self.ep.send_frame(bytes, Wait::Never)
+        }
+
+        /// [`send_bytes`](Self::send_bytes), waiting at most `timeout`.
+        pub fn send_bytes_timeout(&self, bytes: &[u8], timeout: Duration) -> Result<()> {
+            self.ep.send_frame(bytes, Wait::timeout(timeout))
+        }
+    };
+}
+
+/// The receiving methods shared by [`PipeEnd`] and [`Receiver`].
+macro_rules! recv_methods {
+    () => {
+        /// Receives the next message, waiting for one: spins briefly, then
+        /// sleeps. [`Error::Disconnected`] once the peer is gone and every
+        /// message it sent has been received; [`Error::WrongSize`] (the frame
+        /// is consumed) for a byte frame that is not `size_of::<T>()` long.
+        #[inline]
+        pub fn recv(&self) -> Result<T> {
+            let (pos, len) = self.ep.wait_frame(Wait::Until(None))?;
+            self.ep.take_value(pos, len)
+        }
+
+        /// Receives a message if one is ready; [`Error::Empty`] otherwise.
+        #[inline]
+        pub fn try_recv(&self) -> Result<T> {
+            let (pos, len) = self.ep.wait_frame(Wait::Never)?;
+            self.ep.take_value(pos, len)
+        }
+
+        /// Receives a message, waiting at most `timeout` ([`Error::Timeout`]).
+        pub fn recv_timeout(&self, timeout: Duration) -> Result<T> {
+            let (pos, len) = self.ep.wait_frame(Wait::timeout(timeout))?;
+            self.ep.take_value(pos, len)
+        }
+
+        /// Receives up to `out.len()` messages: waits for the first, then
+        /// takes every one that is ready, freeing their slots together.
+        /// Returns how many were written to the front of `out`. Stops before
+        /// a frame that is not a `T`, which the next call reports.
+        pub fn recv_batch(&self, out: &mut [T]) -> Result<usize> {
+            self.ep.recv_batch(out, Wait::Until(None))
+        }
+
+        /// Receives the next frame as bytes, waiting for one.
+        pub fn recv_bytes(&self) -> Result<Vec<u8>> {
+            self.recv_bytes_wait(Wait::Until(None))
+        }
+
+        /// [`recv_bytes`](Self::recv_bytes) if a frame is ready;
+        /// [`Error::Empty`] otherwise.
+        pub fn try_recv_bytes(&self) -> Result<Vec<u8>> {
+            self.recv_bytes_wait(Wait::Never)
+        }
+
+        /// [`recv_bytes`](Self::recv_bytes), waiting at most `timeout`.
+        pub fn recv_bytes_timeout(&self, timeout: Duration) -> Result<Vec<u8>> {
+            self.recv_bytes_wait(Wait::timeout(timeout))
+        }
+
+        fn recv_bytes_wait(&self, wait: Wait) -> Result<Vec<u8>> {
+            let (pos, len) = self.ep.wait_frame(wait)?;
+            let mut v = vec![0; len];
+            self.ep.take_bytes(pos, &mut v);
+            Ok(v)
+        }
+
+        /// Receives the next frame into `buf`, waiting for one; returns its
+        /// length. A frame longer than `buf` stays queued and is reported as
+        /// [`Error::BufferTooSmall`]. No allocation.
+        #[inline]
+        pub fn recv_bytes_into(&self, buf: &mut [u8]) -> Result<usize> {
+            self.recv_bytes_into_wait(buf, Wait::Until(None))
+        }
+
+        /// [`recv_bytes_into`](Self::recv_bytes_into) if a frame is ready;
+        /// [`Error::Empty`] otherwise.
+        pub fn try_recv_bytes_into(&self, buf: &mut [u8]) -> Result<usize> {
+            self.recv_bytes_into_wait(buf, Wait::Never)
+        }
+
+        /// [`recv_bytes_into`](Self::recv_bytes_into), waiting at most `timeout`.
+        pub fn recv_bytes_into_timeout(&self, buf: &mut [u8], timeout: Duration) -> Result<usize> {
+            self.recv_bytes_into_wait(buf, Wait::timeout(timeout))
+        }
+
+        #[inline]
+        fn recv_bytes_into_wait(&self, buf: &mut [u8], wait: Wait) -> Result<usize> {
+            let (pos, len) = self.ep.wait_frame(wait)?;
+            match buf.get_mut(..len) {
+                Some(dst) => {
+                    self.ep.take_bytes(pos, dst);
+                    Ok(len)
+                }
+                None => Err(Error::BufferTooSmall {
+                    needed: len,
+                    got: buf.len(),
+                }),
+            }
+        }
+
+        /// Python's `poll`: whether a receive would return without waiting,
+        /// because a message is ready or the peer is gone. Waits up to
+        /// `timeout` for that (`None`: forever; `Some(Duration::ZERO)`:
+        /// not at all). A shared-state error also counts as ready: the next
+        /// receive reports it.
+        pub fn poll(&self, timeout: Option<Duration>) -> bool {
+            let wait = match timeout {
+                None => Wait::Until(None),
+                Some(t) if t.is_zero() => Wait::Never,
+                Some(t) => Wait::timeout(t),
+            };
+            self.ep.poll(wait).unwrap_or(true)
+        }
+    };
+}
+
+/// Methods every handle has.
+macro_rules! common_methods {
+    () => {
+        /// Slots per direction.
+        pub fn capacity(&self) -> usize {
+            self.ep.region().geo.capacity as usize
+        }
+
+        /// The largest byte frame.
+        pub fn max_frame(&self) -> usize {
+            self.ep.max_frame()
+        }
+
+        /// The underlying segment (its name, its header).
+        pub fn object(&self) -> &ObjectSegment {
+            self.ep.region().segment()
+        }
+
+        /// Closes this end: the peer's receive reports
+        /// [`Error::Disconnected`] once it has drained the ring, its send at
+        /// once. Same as dropping the handle, except that it closes the end
+        /// even if this process has forked since it last used it (but never
+        /// an end that another process has claimed since).
+        pub fn close(self) {
+            self.ep.release(true);
+        }
+    };
+}
+
+/// One end of a duplex [`Pipe`]: sends to and receives from the other end.
+///
+/// Created by [`Pipe::new`] or [`PipeBuilder::create`] (both ends), or
+/// opened by name with [`PipeBuilder::open`]. See the [module
+/// documentation](self) for ownership and disconnection.
+pub struct PipeEnd<T: Message> {
+    ep: Endpoint,
+    _t: PhantomData<fn() -> T>,
+}
+
+impl<T: Message> PipeEnd<T> {
+    fn new(region: Arc<Region>, side: Side) -> Self {
+        let me = side.index();
+        Self {
+            ep: Endpoint::new(region, me, Some(me), Some(me ^ 1)),
+            _t: PhantomData,
+        }
+    }
+
+    /// Which end this is.
+    pub fn side(&self) -> Side {
+        if self.ep.side() == 0 {
+            Side::A
+        } else {
+            Side::B
+        }
+    }
+
+    send_methods!();
+    recv_methods!();
+    common_methods!();
+}
+
+/// The sending half of a one-way [`channel`].
+pub struct Sender<T: Message> {
+    ep: Endpoint,
+    _t: PhantomData<fn() -> T>,
+}
+
+impl<T: Message> Sender<T> {
+    send_methods!();
+    common_methods!();
+}
+
+/// The receiving half of a one-way [`channel`].
+pub struct Receiver<T: Message> {
+    ep: Endpoint,
+    _t: PhantomData<fn() -> T>,
+}
+
+impl<T: Message> Receiver<T> {
+    recv_methods!();
+    common_methods!();
+}
+
+impl<T: Message> Waitable for PipeEnd<T> {
+    fn ready_word(&self) -> &AtomicU32 {
+        self.ep.rx_words().0
+    }
+    fn sleepers(&self) -> &AtomicU32 {
+        self.ep.rx_words().1
+    }
+    fn is_ready(&self) -> bool {
+        self.ep.rx_ready()
+    }
+    fn check_peer(&self) -> bool {
+        self.ep.peer_dead()
+    }
+}
+
+impl<T: Message> Waitable for Receiver<T> {
+    fn ready_word(&self) -> &AtomicU32 {
+        self.ep.rx_words().0
+    }
+    fn sleepers(&self) -> &AtomicU32 {
+        self.ep.rx_words().1
+    }
+    fn is_ready(&self) -> bool {
+        self.ep.rx_ready()
+    }
+    fn check_peer(&self) -> bool {
+        self.ep.peer_dead()
+    }
+}
+
+fn debug_handle(f: &mut fmt::Formatter<'_>, name: &str, ep: &Endpoint) -> fmt::Result {
+    f.debug_struct(name)
+        .field("side", &if ep.side() == 0 { Side::A } else { Side::B })
+        .field("capacity", &ep.region().geo.capacity)
+        .field("max_frame", &ep.max_frame())
+        .field("segment", &ep.region().segment().segment().display_name())
+        .finish()
+}
+
+impl<T: Message> fmt::Debug for PipeEnd<T> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        debug_handle(f, "PipeEnd", &self.ep)
+    }
+}
+
+impl<T: Message> fmt::Debug for Sender<T> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        debug_handle(f, "Sender", &self.ep)
+    }
+}
+
+impl<T: Message> fmt::Debug for Receiver<T> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        debug_handle(f, "Receiver", &self.ep)
+    }
+}

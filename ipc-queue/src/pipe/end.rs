@@ -1,0 +1,505 @@
+//! One end of a pipe: who owns it, whether the peer is still there, and the
+//! blocking loops around the ring operations.
+//!
+//! # Ownership
+//!
+//! An end is *claimed* by the process that uses it: every operation compares
+//! the end's `owner` word (`pid << 32 | start time`, one atomic word) with the
+//! calling process's and, if they differ, takes the end over: it stores its
+//! own identity, clears `closed` and, for the producing direction, recovers
+//! the ring's `tail` (see `ring.rs`). So an end handed to a forked child, or
+//! re-opened by name after its previous user was killed, simply continues.
+//! An end must be used by one process at a time.
+//!
+//! Dropping (or [`close`](super::PipeEnd::close)-ing) a handle marks the end
+//! closed, and wakes the peer, only if
+//!
+//! - the end is unclaimed or claimed by this process, and
+//! - this process has not forked since it created or last used the handle
+//!   (for `close`: ignored).
+//!
+//! The second rule makes a fork hand the end over to the child: the parent's
+//! copy of a handle moved into a forked child's closure (which
+//! `Process::spawn` drops in the parent) closes nothing, while the child's
+//! copy closes the end when the child drops it. A pthread_atfork handler
+//! counts this process's forks.
+//!
+//! # Peer liveness
+//!
+//! The peer is gone when its end is `closed`, or when its recorded owner no
+//! longer runs (checked through `/proc`, only in slow paths: once per
+//! [`PEER_CHECK_PERIOD`] of sleep, or of non-blocking polling on an empty
+//! ring). An unclaimed peer end counts as alive: nobody has used it yet.
+
+use std::cell::Cell;
+use std::sync::Arc;
+use std::sync::atomic::{AtomicU32, AtomicU64, Ordering};
+
+use std::time::Instant;
+
+use ipc_core::liveness::{ProcessIdentity, current_pid};
+
+use super::layout::{Region, fork_generation};
+use super::ring::Ring;
+use crate::select::{PEER_CHECK_PERIOD, Waitable, block_until};
+use crate::{Error, Result};
+
+/// How long a blocking call may wait.
+#[derive(Debug, Clone, Copy)]
+pub(crate) enum Wait {
+    /// Not at all: `Full` / `Empty`.
+    Never,
+    /// Until the deadline (`None`: forever).
+    Until(Option<Instant>),
+}
+
+impl Wait {
+    /// A wait of at most `timeout` (forever if the deadline overflows).
+    pub fn timeout(timeout: std::time::Duration) -> Self {
+        Wait::Until(Instant::now().checked_add(timeout))
+    }
+}
+
+/// Busy checks before a blocking call falls back to the backoff-then-sleep
+/// of `select::block_until`: about 8 µs of PAUSEs on current x86, far above a
+/// hand-off between two busy processes (~100-300 ns), so a hot ping-pong
+/// never sleeps, and short enough that an idle waiter stops burning CPU at once.
+const SPIN_CHECKS: u32 = 1 << 10;
+
+/// The calling process as an owner word, cached per process.
+fn my_identity() -> u64 {
+    static CACHE: AtomicU64 = AtomicU64::new(0);
+    let pid = current_pid();
+    let cached = CACHE.load(Ordering::Relaxed);
+    if (cached >> 32) as u32 == pid {
+        return cached;
+    }
+    let word = owner_word(pid, ProcessIdentity::current().start_time);
+    CACHE.store(word, Ordering::Relaxed);
+    word
+}
+
+fn owner_word(pid: u32, start_time: u64) -> u64 {
+    (u64::from(pid) << 32) | (start_time & 0xffff_ffff)
+}
+
+/// Whether the process recorded in an owner word has exited (slow: reads
+/// `/proc`). An unclaimed end (0) counts as alive.
+pub(crate) fn owner_is_dead(word: u64) -> bool {
+    if word == 0 {
+        return false;
+    }
+    let pid = (word >> 32) as u32;
+    let start_lo = word & 0xffff_ffff;
+    let id = ProcessIdentity::of(pid).unwrap_or(ProcessIdentity {
+        pid,
+        _pad: 0,
+        start_time: 0,
+    });
+    if start_lo != 0 && id.start_time != 0 && id.start_time & 0xffff_ffff != start_lo {
+        return true; // the pid now belongs to another process
+    }
+    !id.is_alive()
+}
+
+/// A handle's view of one end: the mapping, which rings it produces into and
+/// consumes from, and process-local caches. Not `Sync` (the `Cell`s): each
+/// ring has one producer and one consumer.
+#[derive(Debug)]
+pub(crate) struct Endpoint {
+    region: Arc<Region>,
+    /// 0 = A, 1 = B.
+    side: usize,
+    tx: Option<usize>,
+    rx: Option<usize>,
+    /// The producer's last view of the consumer's `head` (a lower bound).
+    cached_head: Cell<u32>,
+    /// `fork_generation()` when this handle was created or last used here.
+    forks_seen: Cell<u64>,
+    /// When a non-blocking call may next check whether the peer died.
+    next_peer_check: Cell<Option<Instant>>,
+}
+
+impl Endpoint {
+    /// A handle on end `side`, producing into ring `tx` and consuming `rx`.
+    pub fn new(region: Arc<Region>, side: usize, tx: Option<usize>, rx: Option<usize>) -> Self {
+        Self {
+            region,
+            side,
+            tx,
+            rx,
+            cached_head: Cell::new(0),
+            forks_seen: Cell::new(fork_generation()),
+            next_peer_check: Cell::new(None),
+        }
+    }
+
+    pub fn region(&self) -> &Region {
+        &self.region
+    }
+
+    pub fn side(&self) -> usize {
+        self.side
+    }
+
+    fn tx(&self) -> Ring<'_> {
+        Ring::new(&self.region, self.tx.unwrap_or(0))
+    }
+
+    fn rx(&self) -> Ring<'_> {
+        Ring::new(&self.region, self.rx.unwrap_or(0))
+    }
+
+    pub fn max_frame(&self) -> usize {
+        self.region.geo.max_frame as usize
+    }
+
+    /// Marks this process as the end's user, taking the end over if another
+    /// process (or nobody) held it. Called by every operation.
+    #[inline]
+    fn enter(&self) -> Result<()> {
+        self.forks_seen.set(fork_generation());
+        let me = my_identity();
+        if self.region.end(self.side).owner.load(Ordering::Relaxed) != me {
+            self.claim(me)?;
+        }
+        Ok(())
+    }
+
+    #[cold]
+    fn claim(&self, me: u64) -> Result<()> {
+        let end = self.region.end(self.side);
+        end.owner.store(me, Ordering::SeqCst);
+        end.closed.store(0, Ordering::SeqCst);
+        if self.tx.is_some() {
+            self.cached_head.set(self.tx().recover_tail()?);
+        }
+        Ok(())
+    }
+
+    /// Whether the peer end was closed (cheap: one load).
+    #[inline]
+    fn peer_closed(&self) -> bool {
+        self.region
+            .end(self.side ^ 1)
+            .closed
+            .load(Ordering::Acquire)
+            != 0
+    }
+
+    /// Whether the peer end's owner has exited (slow: reads `/proc`).
+    pub fn peer_dead(&self) -> bool {
+        owner_is_dead(self.region.end(self.side ^ 1).owner.load(Ordering::Acquire))
+    }
+
+    /// Whether a non-blocking call on an empty or full ring should run the
+    /// slow checks (peer liveness, index cross-check): at most once per
+    /// [`PEER_CHECK_PERIOD`].
+    fn slow_check_due(&self) -> bool {
+        let now = Instant::now();
+        if self.next_peer_check.get().is_some_and(|t| now < t) {
+            return false;
+        }
+        self.next_peer_check.set(Some(now + PEER_CHECK_PERIOD));
+        true
+    }
+
+    // ----- receiving -----------------------------------------------------
+
+    /// Waits for the next frame; returns its position and length without
+    /// consuming it. `Disconnected` only once the ring is drained.
+    pub fn wait_frame(&self, wait: Wait) -> Result<(u32, usize)> {
+        self.enter()?;
+        let rx = self.rx();
+        let mut spun = false;
+        loop {
+            if let Some(frame) = rx.peek()? {
+                return Ok(frame);
+            }
+            if self.peer_closed() {
+                return self.last_look();
+            }
+            let deadline = match wait {
+                Wait::Never => {
+                    if self.slow_check_due() {
+                        rx.check_indices()?;
+                        if self.peer_dead() {
+                            return self.last_look();
+                        }
+                    }
+                    return Err(Error::Empty);
+                }
+                Wait::Until(d) => d,
+            };
+            if !spun {
+                spun = true;
+                if spin(|| rx.data_ready()) {
+                    continue;
+                }
+                rx.check_indices()?;
+            }
+            let woke = block_until(&RecvWait(self), deadline);
+            if rx.peek()?.is_some() {
+                continue;
+            }
+            if self.peer_closed() || (woke && self.peer_dead()) {
+                return self.last_look();
+            }
+            if !woke {
+                return Err(Error::Timeout);
+            }
+        }
+    }
+
+    /// The peer is gone: one more look (a frame committed just before it
+    /// closed), else `Disconnected`.
+    fn last_look(&self) -> Result<(u32, usize)> {
+        self.rx().peek()?.ok_or(Error::Disconnected)
+    }
+
+    /// Reads the frame at `pos` (of `len` bytes, as returned by
+    /// `wait_frame`) as a `T` and consumes it; `WrongSize` (consumed too) if
+    /// its length is not `size_of::<T>()`.
+    #[inline]
+    pub fn take_value<T: zerocopy::FromBytes>(&self, pos: u32, len: usize) -> Result<T> {
+        let rx = self.rx();
+        let result = if len == size_of::<T>() {
+            Ok(rx.read_value::<T>(pos))
+        } else {
+            Err(Error::WrongSize {
+                expected: size_of::<T>(),
+                found: len,
+            })
+        };
+        rx.consume_to(pos.wrapping_add(1));
+        result
+    }
+
+    /// Copies the frame at `pos` into `dst` (exactly `len` bytes long) and
+    /// consumes it.
+    #[inline]
+    pub fn take_bytes(&self, pos: u32, dst: &mut [u8]) {
+        let rx = self.rx();
+        rx.read(pos, dst);
+        rx.consume_to(pos.wrapping_add(1));
+    }
+
+    /// Receives up to `out.len()` messages that are ready now, after waiting
+    /// for the first; stops before a frame that is not a `T` (consuming it
+    /// and reporting `WrongSize` only if it comes first).
+    pub fn recv_batch<T: zerocopy::FromBytes + zerocopy::IntoBytes>(
+        &self,
+        out: &mut [T],
+        wait: Wait,
+    ) -> Result<usize> {
+        if out.is_empty() {
+            return Ok(0);
+        }
+        let (pos, len) = self.wait_frame(wait)?;
+        if len != size_of::<T>() {
+            return self.take_value::<T>(pos, len).map(|_| 0);
+        }
+        let rx = self.rx();
+        let mut n = 0u32;
+        for slot in out.iter_mut() {
+            let p = pos.wrapping_add(n);
+            if rx.peek_at(p) != Ok(Some(size_of::<T>())) {
+                break;
+            }
+            rx.read(p, slot.as_mut_bytes());
+            n += 1;
+        }
+        rx.consume_to(pos.wrapping_add(n));
+        Ok(n as usize)
+    }
+
+    /// Whether a receive would not block: a frame, a closed peer, or
+    /// corruption to report.
+    pub fn rx_ready(&self) -> bool {
+        self.rx().data_ready() || self.peer_closed()
+    }
+
+    pub fn rx_words(&self) -> (&AtomicU32, &AtomicU32) {
+        self.rx().data_word()
+    }
+
+    /// Python's `poll`: whether a receive would return at once (a message,
+    /// or the peer gone), waiting up to `wait` for that.
+    pub fn poll(&self, wait: Wait) -> Result<bool> {
+        self.enter()?;
+        if self.rx_ready() {
+            return Ok(true);
+        }
+        match wait {
+            Wait::Never => {
+                if self.slow_check_due() {
+                    self.rx().check_indices()?;
+                    return Ok(self.peer_dead());
+                }
+                Ok(false)
+            }
+            Wait::Until(deadline) => {
+                if spin(|| self.rx_ready()) {
+                    return Ok(true);
+                }
+                self.rx().check_indices()?;
+                let woke = block_until(&RecvWait(self), deadline);
+                Ok(self.rx_ready() || (woke && self.peer_dead()))
+            }
+        }
+    }
+
+    // ----- sending -------------------------------------------------------
+
+    /// Waits for room for up to `want` frames; returns the first position
+    /// and the count (at least 1).
+    pub fn wait_space(&self, want: u32, wait: Wait) -> Result<(u32, u32)> {
+        self.enter()?;
+        let tx = self.tx();
+        let mut spun = false;
+        loop {
+            if self.peer_closed() {
+                return Err(Error::Disconnected);
+            }
+            match tx.reserve(want, &self.cached_head) {
+                Err(Error::Full) => {}
+                other => return other,
+            }
+            let deadline = match wait {
+                Wait::Never => {
+                    return Err(if self.slow_check_due() && self.peer_dead() {
+                        Error::Disconnected
+                    } else {
+                        Error::Full
+                    });
+                }
+                Wait::Until(d) => d,
+            };
+            if !spun {
+                spun = true;
+                if spin(|| tx.has_space()) {
+                    continue;
+                }
+            }
+            let woke = block_until(&SendWait(self), deadline);
+            if tx.has_space() {
+                continue;
+            }
+            if self.peer_closed() || (woke && self.peer_dead()) {
+                return Err(Error::Disconnected);
+            }
+            if !woke {
+                return Err(Error::Timeout);
+            }
+        }
+    }
+
+    /// Sends one frame, waiting for room as `wait` allows.
+    #[inline]
+    pub fn send_frame(&self, bytes: &[u8], wait: Wait) -> Result<()> {
+        if bytes.len() > self.max_frame() {
+            return Err(Error::TooLarge {
+                len: bytes.len(),
+                max: self.max_frame(),
+            });
+        }
+        let (pos, _) = self.wait_space(1, wait)?;
+        let tx = self.tx();
+        tx.write(pos, bytes);
+        tx.publish_one(pos, bytes.len() as u32);
+        Ok(())
+    }
+
+    /// Sends as many of `msgs` as fit once there is room for one.
+    pub fn send_batch<T: zerocopy::IntoBytes + zerocopy::Immutable>(
+        &self,
+        msgs: &[T],
+        wait: Wait,
+    ) -> Result<usize> {
+        if msgs.is_empty() {
+            return Ok(0);
+        }
+        let want = u32::try_from(msgs.len()).unwrap_or(u32::MAX);
+        let (pos, n) = self.wait_space(want, wait)?;
+        let tx = self.tx();
+        for (i, m) in msgs.iter().take(n as usize).enumerate() {
+            tx.write(pos.wrapping_add(i as u32), m.as_bytes());
+        }
+        tx.publish_many(pos, n, size_of::<T>() as u32);
+        Ok(n as usize)
+    }
+
+    /// Closes the end now, if this process may (see the module docs).
+    /// `forced` ignores the fork rule (an explicit `close`).
+    pub fn release(&self, forced: bool) {
+        if !forced && self.forks_seen.get() != fork_generation() {
+            return;
+        }
+        let end = self.region.end(self.side);
+        let owner = end.owner.load(Ordering::Acquire);
+        if owner != 0 && owner != my_identity() {
+            return;
+        }
+        end.closed.store(1, Ordering::SeqCst);
+        if let Some(r) = self.tx {
+            Ring::new(&self.region, r).wake_everyone();
+        }
+        if let Some(r) = self.rx {
+            Ring::new(&self.region, r).wake_everyone();
+        }
+    }
+}
+
+impl Drop for Endpoint {
+    fn drop(&mut self) {
+        self.release(false);
+    }
+}
+
+/// Spins on `ready` for up to [`SPIN_CHECKS`] checks.
+#[inline]
+fn spin(ready: impl Fn() -> bool) -> bool {
+    for _ in 0..SPIN_CHECKS {
+        if ready() {
+            return true;
+        }
+        std::hint::spin_loop();
+    }
+    false
+}
+
+/// The receiving side of an endpoint as a [`Waitable`].
+pub(crate) struct RecvWait<'a>(pub &'a Endpoint);
+
+impl Waitable for RecvWait<'_> {
+    fn ready_word(&self) -> &AtomicU32 {
+        self.0.rx_words().0
+    }
+    fn sleepers(&self) -> &AtomicU32 {
+        self.0.rx_words().1
+    }
+    fn is_ready(&self) -> bool {
+        self.0.rx_ready()
+    }
+    fn check_peer(&self) -> bool {
+        self.0.peer_dead()
+    }
+}
+
+/// The sending side of an endpoint, waiting for room, as a [`Waitable`].
+struct SendWait<'a>(&'a Endpoint);
+
+impl Waitable for SendWait<'_> {
+    fn ready_word(&self) -> &AtomicU32 {
+        self.0.tx().space_word().0
+    }
+    fn sleepers(&self) -> &AtomicU32 {
+        self.0.tx().space_word().1
+    }
+    fn is_ready(&self) -> bool {
+        self.0.tx().has_space() || self.0.peer_closed()
+    }
+    fn check_peer(&self) -> bool {
+        self.0.peer_dead()
+    }
+}

@@ -1,0 +1,534 @@
+//! The pipe's bytes in shared memory, and the only raw access to them.
+//!
+//! ```text
+//! payload of the ObjectSegment (offsets from its start):
+//!   0     config    magic, rings, capacity, max_frame, stride (immutable after creation)
+//!   128   end A     owner (pid << 32 | start time low bits), closed
+//!   192   end B     owner, closed
+//!   256   ring 0    tail | head | data sleepers | space sleepers, 128 bytes each
+//!   768   ring 1    (same; unused by a one-way channel)
+//!   1280  slots of ring 0: capacity × stride, rounded up to 64
+//!         slots of ring 1 (duplex pipes only)
+//! slot:  payload (max_frame rounded up to 8) | len u32 | seq u32 | padding to the stride
+//! ```
+//!
+//! Ring 0 carries A → B (a channel's sender is A), ring 1 carries B → A.
+//! Each index word has 128 bytes to itself, so that neither a cache line
+//! nor the pair of lines Intel's adjacent-line prefetcher fetches together
+//! is written by both sides.
+//!
+//! Every address is computed from the [`Geometry`] this process validated
+//! when it created or opened the pipe, never from words other processes can
+//! change afterwards: a slot position is masked with `capacity - 1`, a frame
+//! length is clamped to `max_frame`. A scribbled index or length in shared
+//! memory therefore yields an error (see `ring.rs`), never an out-of-bounds
+//! access. Slot bytes are only ever reached through raw-pointer copies, never
+//! through references, since another process may write them at any time.
+//!
+//! This is the only module of the pipe that contains `unsafe` code: the
+//! raw access above, and the registration of a fork counter
+//! ([`fork_generation`]).
+#![allow(unsafe_code)]
+
+use std::mem::MaybeUninit;
+use std::ptr::NonNull;
+use std::sync::atomic::{AtomicU32, AtomicU64, Ordering};
+
+use ipc_core::liveness::current_pid;
+use ipc_core::segment::{ObjectKind, ObjectSegment, SegmentOptions, TypeDesc};
+use zerocopy::FromBytes;
+
+use crate::{Error, Result};
+
+/// Largest number of slots per direction (2^30): positions are free-running
+/// `u32`s, and "published" (`pos + 1`) must stay distinguishable from "free"
+/// (`pos + 1 - capacity`).
+pub const MAX_CAPACITY: usize = 1 << 30;
+/// Largest frame a pipe may be created with (64 MiB).
+pub const MAX_FRAME: usize = 64 << 20;
+
+/// `b"PIPE"`: the config line of a live pipe starts with it.
+const MAGIC: u32 = u32::from_le_bytes(*b"PIPE");
+
+/// Object kind of a duplex [`Pipe`](super::Pipe).
+pub(crate) const PIPE_KIND: ObjectKind = ObjectKind {
+    code: 200,
+    version: 1,
+    name: "ipc-queue pipe",
+};
+/// Object kind of a one-way [`channel`](super::channel).
+pub(crate) const CHANNEL_KIND: ObjectKind = ObjectKind {
+    code: 201,
+    version: 1,
+    name: "ipc-queue channel",
+};
+
+/// Immutable after creation; copied into each handle and validated there.
+#[repr(C, align(128))]
+pub(crate) struct Config {
+    magic: AtomicU32,
+    rings: AtomicU32,
+    capacity: AtomicU32,
+    max_frame: AtomicU32,
+    stride: AtomicU32,
+}
+
+/// One end's ownership and liveness record.
+#[repr(C, align(64))]
+pub(crate) struct EndState {
+    /// The process using this end: `pid << 32 | (start time & 0xffff_ffff)`,
+    /// one word so that it can never be read torn; 0 while unclaimed.
+    pub owner: AtomicU64,
+    /// Non-zero once the end was closed (dropped) by its owner.
+    pub closed: AtomicU32,
+}
+
+/// A 32-bit word alone on its pair of cache lines.
+#[repr(C, align(128))]
+pub(crate) struct Line {
+    pub word: AtomicU32,
+}
+
+/// The control block of one direction.
+#[repr(C)]
+pub(crate) struct RingCtl {
+    /// Next position the producer writes (free-running); producer-owned.
+    pub tail: Line,
+    /// Next position the consumer reads (free-running); consumer-owned. The
+    /// futex word of a producer waiting for room.
+    pub head: Line,
+    /// Consumers asleep on a slot's `seq` word; the producer wakes them when
+    /// non-zero.
+    pub data_sleepers: Line,
+    /// Producers asleep on `head`; the consumer wakes them when non-zero.
+    pub space_sleepers: Line,
+}
+
+/// The fixed part of the payload; `#[repr(C)]`, 1280 bytes.
+#[repr(C)]
+pub(crate) struct PipeShared {
+    pub config: Config,
+    pub ends: [EndState; 2],
+    pub rings: [RingCtl; 2],
+}
+
+/// Bytes before the first slot.
+pub(crate) const SHARED_LEN: usize = 1280;
+const _: () = assert!(size_of::<Config>() == 128);
+const _: () = assert!(size_of::<EndState>() == 64);
+const _: () = assert!(size_of::<Line>() == 128);
+const _: () = assert!(size_of::<RingCtl>() == 512);
+const _: () = assert!(size_of::<PipeShared>() == SHARED_LEN);
+const _: () = assert!(core::mem::offset_of!(PipeShared, ends) == 128);
+const _: () = assert!(core::mem::offset_of!(PipeShared, rings) == 256);
+const _: () = assert!(core::mem::offset_of!(RingCtl, head) == HEAD_OFFSET);
+
+/// Offset of ring `r`'s control block in the payload (documented layout, for
+/// tests that damage the indices on purpose).
+#[doc(hidden)]
+pub const fn ring_ctl_offset(r: usize) -> usize {
+    256 + 512 * r
+}
+/// Offset of the first slot in the payload.
+#[doc(hidden)]
+pub const SLOTS_OFFSET: usize = SHARED_LEN;
+/// Offset of `tail` inside a ring's control block.
+#[doc(hidden)]
+pub const TAIL_OFFSET: usize = 0;
+/// Offset of `head` inside a ring's control block.
+#[doc(hidden)]
+pub const HEAD_OFFSET: usize = 128;
+
+/// The shape of a pipe, validated once per handle; every address derives
+/// from it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) struct Geometry {
+    /// 1 (channel) or 2 (duplex pipe).
+    pub rings: u32,
+    /// Slots per ring, a power of two in `1..=MAX_CAPACITY`.
+    pub capacity: u32,
+    /// Largest frame in bytes, at most `MAX_FRAME`.
+    pub max_frame: u32,
+    /// Offset of `len` (and then `seq`) in a slot: `max_frame` rounded up to 8.
+    pub trailer: usize,
+    /// Bytes per slot: a multiple of 8 (of 64 for frames of 512 bytes or more,
+    /// so that large payloads start on a cache line).
+    pub stride: usize,
+    /// Bytes per ring's slot array, rounded up to 64.
+    pub ring_bytes: usize,
+}
+
+impl Geometry {
+    /// The shape of a new pipe. `capacity` must already be a power of two.
+    pub fn new(rings: u32, capacity: usize, max_frame: usize) -> Result<Self> {
+        if !(1..=MAX_CAPACITY).contains(&capacity) || !capacity.is_power_of_two() {
+            return Err(ipc_core::Error::InvalidSize {
+                size: capacity as u64,
+                reason: "pipe capacity must be a power of two between 1 and 2^30 slots",
+            }
+            .into());
+        }
+        if max_frame > MAX_FRAME {
+            return Err(ipc_core::Error::InvalidSize {
+                size: max_frame as u64,
+                reason: "pipe frames are limited to 64 MiB",
+            }
+            .into());
+        }
+        if !(1..=2).contains(&rings) {
+            return Err(ipc_core::Error::InvalidArgument {
+                reason: "a pipe has one or two directions",
+            }
+            .into());
+        }
+        let trailer = max_frame.next_multiple_of(8);
+        let unit = if max_frame >= 512 { 64 } else { 8 };
+        let stride = (trailer + 8).next_multiple_of(unit);
+        let too_big = || -> Error {
+            ipc_core::Error::InvalidSize {
+                size: capacity as u64,
+                reason: "capacity × frame size exceeds the 1 TiB segment limit",
+            }
+            .into()
+        };
+        let ring_bytes = stride
+            .checked_mul(capacity)
+            .and_then(|b| b.checked_next_multiple_of(64))
+            .ok_or_else(too_big)?;
+        let g = Self {
+            rings,
+            capacity: capacity as u32,
+            max_frame: max_frame as u32,
+            trailer,
+            stride,
+            ring_bytes,
+        };
+        if g.payload_len().is_none() {
+            return Err(too_big());
+        }
+        Ok(g)
+    }
+
+    /// Bytes the payload needs, if that fits a segment.
+    pub fn payload_len(&self) -> Option<u64> {
+        (self.ring_bytes as u64)
+            .checked_mul(u64::from(self.rings))
+            .and_then(|b| b.checked_add(SHARED_LEN as u64))
+            // Leave room for the segment header in front of the payload.
+            .filter(|&n| n <= ipc_core::segment::MAX_SEGMENT_LEN - 4096)
+    }
+
+    /// `capacity - 1`: positions are masked with it.
+    #[inline]
+    pub fn mask(&self) -> u32 {
+        self.capacity - 1
+    }
+
+    /// Offset of the slot of position `pos` in ring `ring` (always in bounds:
+    /// the ring is clamped to the ones that exist, the position masked).
+    #[inline]
+    fn slot_offset(&self, ring: usize, pos: u32) -> usize {
+        let ring = ring.min(self.rings as usize - 1);
+        SHARED_LEN + ring * self.ring_bytes + (pos & self.mask()) as usize * self.stride
+    }
+}
+
+/// A mapped pipe: the segment, its validated geometry and the payload
+/// pointer. Handles share it through an `Arc`; all raw access goes through
+/// its methods.
+#[derive(Debug)]
+pub(crate) struct Region {
+    seg: ObjectSegment,
+    base: NonNull<u8>,
+    pub geo: Geometry,
+    /// The process that created or opened this mapping handle: a forked child
+    /// that drops its inherited copy must not remove the creator's name.
+    home_pid: u32,
+}
+
+// SAFETY: `Region` owns its mapping (the ObjectSegment) and `base` points into
+// it; the mapping is MAP_SHARED and stays valid wherever the Region goes.
+// Every access through `base` is atomic, or a copy of slot bytes that the
+// ring protocol gives the caller exclusively, so moving it to another thread
+// is fine.
+unsafe impl Send for Region {}
+// SAFETY: as above: shared access from several threads only performs atomic
+// operations on the control words; slot copies are serialised by the SPSC
+// protocol, and the handles that perform them are not `Sync`.
+unsafe impl Sync for Region {}
+
+impl Region {
+    /// Creates the segment and initialises the control block and the slots'
+    /// `seq` words so that positions `start..start + capacity` are free.
+    pub fn create(
+        opts: &SegmentOptions,
+        kind: ObjectKind,
+        ty: &TypeDesc,
+        geo: Geometry,
+        start: u32,
+    ) -> Result<Self> {
+        let payload_len = geo.payload_len().ok_or_else(|| {
+            Error::Core(ipc_core::Error::InvalidSize {
+                size: u64::from(geo.capacity),
+                reason: "capacity × frame size exceeds the 1 TiB segment limit",
+            })
+        })?;
+        let seg = ObjectSegment::create(opts, kind, ty, payload_len, |base, len| {
+            if len < SHARED_LEN
+                || !(base.as_ptr() as usize).is_multiple_of(align_of::<PipeShared>())
+            {
+                return Err(ipc_core::Error::InvalidArgument {
+                    reason: "pipe payload misplaced",
+                });
+            }
+            // SAFETY: the payload is `len >= payload_len` zeroed, writable
+            // bytes aligned to 128, private to us until the segment is
+            // published; the geometry was checked against `len`.
+            unsafe { init(base, geo, start) };
+            Ok(())
+        })?;
+        Self::from_segment(seg, geo)
+    }
+
+    /// Opens an existing pipe of `kind` whose message type is `ty`, and
+    /// validates its configuration against the checked header.
+    pub fn open(
+        opts: &SegmentOptions,
+        kind: ObjectKind,
+        ty: &TypeDesc,
+        rings: u32,
+    ) -> Result<Self> {
+        let seg = ObjectSegment::open(opts, kind, Some(ty))?;
+        let base = seg.payload();
+        let bad = |reason: &str| Error::corrupted(format!("pipe configuration: {reason}"));
+        if seg.payload_len() < SHARED_LEN
+            || !(base.as_ptr() as usize).is_multiple_of(align_of::<PipeShared>())
+        {
+            return Err(bad("payload too short or misaligned"));
+        }
+        // SAFETY: at least SHARED_LEN bytes are mapped at the 128-aligned
+        // payload (checked above), and the Config at its start consists of
+        // atomics, which tolerate concurrent writes by other processes.
+        let config = unsafe { &*base.as_ptr().cast::<Config>() };
+        let load = |w: &AtomicU32| w.load(Ordering::Acquire);
+        if load(&config.magic) != MAGIC {
+            return Err(bad("bad magic"));
+        }
+        if load(&config.rings) != rings {
+            return Err(bad("wrong number of directions"));
+        }
+        let geo = Geometry::new(
+            rings,
+            load(&config.capacity) as usize,
+            load(&config.max_frame) as usize,
+        )
+        .map_err(|_| bad("capacity or frame size out of range"))?;
+        if geo.stride != load(&config.stride) as usize
+            || (geo.max_frame as u64) < ty.size
+            || geo.payload_len() != Some(seg.payload_len() as u64)
+        {
+            return Err(bad("inconsistent with the segment"));
+        }
+        Self::from_segment(seg, geo)
+    }
+
+    fn from_segment(seg: ObjectSegment, geo: Geometry) -> Result<Self> {
+        let base = seg.payload();
+        if seg.payload_len() as u64 != geo.payload_len().unwrap_or(u64::MAX)
+            || !(base.as_ptr() as usize).is_multiple_of(align_of::<PipeShared>())
+        {
+            return Err(Error::corrupted("pipe payload does not match its geometry"));
+        }
+        // The payload pointer must be writable: a pipe cannot be used
+        // through a read-only mapping.
+        if seg.segment().is_read_only() {
+            return Err(ipc_core::Error::InvalidArgument {
+                reason: "a pipe cannot be opened read-only",
+            }
+            .into());
+        }
+        Ok(Self {
+            seg,
+            base,
+            geo,
+            home_pid: current_pid(),
+        })
+    }
+
+    /// The segment, e.g. to learn its name.
+    pub fn segment(&self) -> &ObjectSegment {
+        &self.seg
+    }
+
+    /// The control block.
+    #[inline]
+    pub fn shared(&self) -> &PipeShared {
+        // SAFETY: the first SHARED_LEN bytes of the payload hold a PipeShared,
+        // initialised by the creator before the segment became READY, mapped
+        // while `self` lives and 128-aligned (both checked in `from_segment`).
+        // Every field is an atomic, so concurrent writes by other processes
+        // are not data races.
+        unsafe { self.base.cast::<PipeShared>().as_ref() }
+    }
+
+    /// The control block of ring `ring`.
+    #[inline]
+    pub fn ctl(&self, ring: usize) -> &RingCtl {
+        &self.shared().rings[ring.min(self.geo.rings as usize - 1)]
+    }
+
+    /// The state of end `side` (0 = A, 1 = B).
+    #[inline]
+    pub fn end(&self, side: usize) -> &EndState {
+        &self.shared().ends[side & 1]
+    }
+
+    /// Pointer to the slot of `pos` in `ring`.
+    #[inline]
+    fn slot(&self, ring: usize, pos: u32) -> *mut u8 {
+        // SAFETY: `slot_offset` is below SHARED_LEN + rings × ring_bytes -
+        // stride + 1, and the mapped payload holds exactly payload_len() =
+        // SHARED_LEN + rings × ring_bytes bytes (checked in `from_segment`).
+        unsafe { self.base.as_ptr().add(self.geo.slot_offset(ring, pos)) }
+    }
+
+    /// The `seq` word of a slot: `pos + 1` once the frame at `pos` is
+    /// published, `pos + 1 - capacity` while the slot is free for `pos`.
+    #[inline]
+    pub fn seq(&self, ring: usize, pos: u32) -> &AtomicU32 {
+        // SAFETY: trailer + 8 <= stride keeps the word inside the slot; the
+        // slot is 8-aligned (SHARED_LEN, ring_bytes and stride are multiples
+        // of 8), so offset trailer + 4 is 4-aligned; an AtomicU32 tolerates
+        // concurrent access by other processes.
+        unsafe {
+            &*self
+                .slot(ring, pos)
+                .add(self.geo.trailer + 4)
+                .cast::<AtomicU32>()
+        }
+    }
+
+    /// The `len` word of a slot (as written by the producer; unchecked).
+    #[inline]
+    pub fn len_word(&self, ring: usize, pos: u32) -> &AtomicU32 {
+        // SAFETY: as for `seq`, at offset `trailer`.
+        unsafe {
+            &*self
+                .slot(ring, pos)
+                .add(self.geo.trailer)
+                .cast::<AtomicU32>()
+        }
+    }
+
+    /// Copies `src` (clamped to `max_frame` bytes) into the payload of a
+    /// slot the caller owns as the producer (free, not yet published).
+    #[inline]
+    pub fn write_payload(&self, ring: usize, pos: u32, src: &[u8]) {
+        let n = src.len().min(self.geo.max_frame as usize);
+        // SAFETY: `n <= max_frame <= trailer` bytes fit the slot's payload;
+        // `src` is process-local memory, so the ranges cannot overlap; the
+        // protocol keeps consumers off an unpublished slot.
+        unsafe { std::ptr::copy_nonoverlapping(src.as_ptr(), self.slot(ring, pos), n) };
+    }
+
+    /// Copies the first `dst.len()` (clamped to `max_frame`) payload bytes of
+    /// a published slot the caller consumes into `dst`.
+    #[inline]
+    pub fn read_payload(&self, ring: usize, pos: u32, dst: &mut [u8]) {
+        let n = dst.len().min(self.geo.max_frame as usize);
+        // SAFETY: `n` bytes lie inside the payload; `dst` is process-local;
+        // the protocol keeps the producer off a published, unconsumed slot.
+        unsafe { std::ptr::copy_nonoverlapping(self.slot(ring, pos), dst.as_mut_ptr(), n) };
+    }
+
+    /// Reads a `T` out of a published slot whose frame is `size_of::<T>()`
+    /// bytes (checked by the caller), without zeroing a temporary first.
+    #[inline]
+    pub fn read_value<T: FromBytes>(&self, ring: usize, pos: u32) -> T {
+        let mut out = MaybeUninit::<T>::uninit();
+        let n = size_of::<T>().min(self.geo.max_frame as usize);
+        // SAFETY: as in `read_payload`, `n` bytes lie inside the payload and
+        // the destination is a local of `size_of::<T>() >= n` bytes.
+        unsafe {
+            std::ptr::copy_nonoverlapping(self.slot(ring, pos), out.as_mut_ptr().cast::<u8>(), n)
+        };
+        if n < size_of::<T>() {
+            // Unreachable for a validated geometry (max_frame >= size_of T);
+            // zero the rest rather than read uninitialised bytes.
+            // SAFETY: the range n..size_of::<T>() lies inside `out`.
+            unsafe {
+                out.as_mut_ptr()
+                    .cast::<u8>()
+                    .add(n)
+                    .write_bytes(0, size_of::<T>() - n)
+            };
+        }
+        // SAFETY: every byte of `out` is initialised (copied or zeroed), and
+        // T: FromBytes accepts any bit pattern.
+        unsafe { out.assume_init() }
+    }
+}
+
+impl Drop for Region {
+    fn drop(&mut self) {
+        // A forked child drops its inherited copy of the creator's mapping:
+        // the name belongs to the creator, which removes it itself.
+        if current_pid() != self.home_pid {
+            self.seg.segment_mut().set_unlink_on_drop(false);
+        }
+    }
+}
+
+/// Writes a fresh control block: config, two unclaimed ends, indices at
+/// `start`, and every slot free for its first position at or after `start`.
+///
+/// # Safety
+/// `base` must point to `geo.payload_len()` zeroed, writable bytes aligned
+/// to 128 that no other process can see yet.
+unsafe fn init(base: NonNull<u8>, geo: Geometry, start: u32) {
+    // SAFETY: the caller guarantees SHARED_LEN writable, aligned bytes; all
+    // fields are atomics, valid when zeroed.
+    let shared = unsafe { base.cast::<PipeShared>().as_ref() };
+    let c = &shared.config;
+    c.rings.store(geo.rings, Ordering::Relaxed);
+    c.capacity.store(geo.capacity, Ordering::Relaxed);
+    c.max_frame.store(geo.max_frame, Ordering::Relaxed);
+    c.stride.store(geo.stride as u32, Ordering::Relaxed);
+    c.magic.store(MAGIC, Ordering::Release);
+    for r in 0..geo.rings as usize {
+        shared.rings[r].tail.word.store(start, Ordering::Relaxed);
+        shared.rings[r].head.word.store(start, Ordering::Relaxed);
+        for k in 0..geo.capacity {
+            let pos = start.wrapping_add(k);
+            let off = geo.slot_offset(r, pos) + geo.trailer + 4;
+            // SAFETY: in bounds and 4-aligned, as argued in `Region::seq`.
+            let seq = unsafe { &*base.as_ptr().add(off).cast::<AtomicU32>() };
+            seq.store(
+                pos.wrapping_add(1).wrapping_sub(geo.capacity),
+                Ordering::Relaxed,
+            );
+        }
+    }
+}
+
+/// Forks of this process so far (counted in the parent by an atfork handler).
+static FORKS: AtomicU64 = AtomicU64::new(0);
+
+extern "C" fn count_fork_in_parent() {
+    FORKS.fetch_add(1, Ordering::Relaxed);
+}
+
+/// How many times this process has forked, registering the counter on first
+/// use. A forked child starts from its parent's count at the fork, which the
+/// parent then increments: so a handle's recorded count still matches in the
+/// child, and no longer in the parent (see `end.rs`).
+#[inline]
+pub(crate) fn fork_generation() -> u64 {
+    static REGISTER: std::sync::Once = std::sync::Once::new();
+    REGISTER.call_once(|| {
+        // SAFETY: registers a plain `extern "C" fn` with no captured state
+        // that only increments an atomic, which is async-signal-safe.
+        unsafe { libc::pthread_atfork(None, Some(count_fork_in_parent), None) };
+    });
+    FORKS.load(Ordering::Relaxed)
+}
