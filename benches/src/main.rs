@@ -16,6 +16,7 @@ mod manager;
 mod peer;
 mod peers;
 mod pingpong;
+mod pipe;
 mod pool;
 mod queue;
 mod registry;

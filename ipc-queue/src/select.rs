@@ -38,18 +38,16 @@ pub trait Waitable {
     }
 }
 
-/// Sleeps until `ready()` holds on `obj` or `deadline` passes, spinning briefly
-/// first. Returns `false` on timeout. Shared by every blocking receive.
-#[allow(dead_code)] // the pipe's blocking receive uses it
+/// Sleeps until `ready()` holds on `obj` or `deadline` passes, without
+/// spinning (the caller has spun already). Returns `false` on timeout.
 pub(crate) fn block_until(obj: &dyn Waitable, deadline: Option<Instant>) -> bool {
-    let mut backoff = futex::Backoff::new();
     loop {
         let seen = obj.ready_word().load(Ordering::SeqCst);
         if obj.is_ready() {
             return true;
         }
-        if backoff.spin() {
-            continue;
+        if deadline.is_some_and(|d| Instant::now() >= d) {
+            return false;
         }
         if sleep_once(&[obj], &[seen], deadline) {
             return true;

@@ -54,6 +54,23 @@ pub(crate) fn monotonic_deadline(deadline: Instant) -> libc::timespec {
     }
 }
 
+/// The time since boot on `CLOCK_MONOTONIC_COARSE`: a few nanoseconds to read
+/// (a fifth of `Instant::now`), at the kernel tick's resolution (1 to 10 ms).
+/// For rate-limiting slow checks on paths that run once per message.
+pub fn coarse_now() -> Duration {
+    let mut now = libc::timespec {
+        tv_sec: 0,
+        tv_nsec: 0,
+    };
+    // SAFETY: `now` is a valid, writable timespec; CLOCK_MONOTONIC_COARSE
+    // exists on every Linux since 2.6.32.
+    unsafe { libc::clock_gettime(libc::CLOCK_MONOTONIC_COARSE, &mut now) };
+    Duration::new(
+        now.tv_sec.max(0) as u64,
+        now.tv_nsec.clamp(0, 999_999_999) as u32,
+    )
+}
+
 /// Sleeps while `word` holds `expected`, until woken or until `deadline`.
 ///
 /// With `deadline == None` the wait is unbounded. See the module docs for the

@@ -35,9 +35,10 @@ use std::cell::Cell;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicU32, AtomicU64, Ordering};
 
-use std::time::Instant;
+use std::time::{Duration, Instant};
 
 use ipc_core::liveness::{ProcessIdentity, current_pid};
+use ipc_core::sync::futex;
 
 use super::layout::{Region, fork_generation};
 use super::ring::Ring;
@@ -59,12 +60,6 @@ impl Wait {
         Wait::Until(Instant::now().checked_add(timeout))
     }
 }
-
-/// Busy checks before a blocking call falls back to the backoff-then-sleep
-/// of `select::block_until`: about 8 µs of PAUSEs on current x86, far above a
-/// hand-off between two busy processes (~100-300 ns), so a hot ping-pong
-/// never sleeps, and short enough that an idle waiter stops burning CPU at once.
-const SPIN_CHECKS: u32 = 1 << 10;
 
 /// The calling process as an owner word, cached per process.
 fn my_identity() -> u64 {
@@ -116,8 +111,9 @@ pub(crate) struct Endpoint {
     cached_head: Cell<u32>,
     /// `fork_generation()` when this handle was created or last used here.
     forks_seen: Cell<u64>,
-    /// When a non-blocking call may next check whether the peer died.
-    next_peer_check: Cell<Option<Instant>>,
+    /// When a non-blocking call may next check whether the peer died, on
+    /// `futex::coarse_now`'s clock.
+    next_peer_check: Cell<Duration>,
 }
 
 impl Endpoint {
@@ -130,7 +126,7 @@ impl Endpoint {
             rx,
             cached_head: Cell::new(0),
             forks_seen: Cell::new(fork_generation()),
-            next_peer_check: Cell::new(None),
+            next_peer_check: Cell::new(Duration::ZERO),
         }
     }
 
@@ -195,12 +191,15 @@ impl Endpoint {
     /// Whether a non-blocking call on an empty or full ring should run the
     /// slow checks (peer liveness, index cross-check): at most once per
     /// [`PEER_CHECK_PERIOD`].
+    #[inline]
     fn slow_check_due(&self) -> bool {
-        let now = Instant::now();
-        if self.next_peer_check.get().is_some_and(|t| now < t) {
+        // The coarse clock: a busy-polling caller runs this on every empty
+        // poll, and `Instant::now` would be most of that poll's cost.
+        let now = futex::coarse_now();
+        if now < self.next_peer_check.get() {
             return false;
         }
-        self.next_peer_check.set(Some(now + PEER_CHECK_PERIOD));
+        self.next_peer_check.set(now + PEER_CHECK_PERIOD);
         true
     }
 
@@ -456,16 +455,18 @@ impl Drop for Endpoint {
     }
 }
 
-/// Spins on `ready` for up to [`SPIN_CHECKS`] checks.
+/// Spins on `ready` for [`futex::SPIN_FOR`] (far above a hand-off between
+/// two busy processes, ~0.1-0.5 µs, so a hot exchange never sleeps), before a
+/// blocking call goes to sleep in `select::block_until`.
 #[inline]
 fn spin(ready: impl Fn() -> bool) -> bool {
-    for _ in 0..SPIN_CHECKS {
+    let mut backoff = futex::Backoff::new();
+    while backoff.spin() {
         if ready() {
             return true;
         }
-        std::hint::spin_loop();
     }
-    false
+    ready()
 }
 
 /// The receiving side of an endpoint as a [`Waitable`].

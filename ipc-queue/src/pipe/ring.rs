@@ -16,17 +16,17 @@
 //! **Send** (producer, position `t = tail`): if `t - cached_head` reaches
 //! `capacity`, reload `head` (acquire); `t - head > capacity` is corruption,
 //! `== capacity` is full. Otherwise copy the payload into the slot, store
-//! `len`, then store `seq = t + 1` (seq-cst): that store is the commit. A
+//! `len`, then store `seq = t + 1` (release): that store is the commit. A
 //! sender killed before it leaves the slot free, so a torn frame is never
-//! visible. Then load `data_sleepers` (seq-cst; the store-load pair is
-//! ordered, see below) and `FUTEX_WAKE` the slot's `seq` word only if it is
+//! visible. Then a seq-cst fence, load `data_sleepers` (the fence orders
+//! this load after the commit, see below) and `FUTEX_WAKE` the slot's `seq` word only if it is
 //! non-zero; finally store `tail = t + 1` (relaxed: only the producer and a
 //! future producer read it).
 //!
 //! **Receive** (consumer, position `h = head`): load `seq` of slot `h`
 //! (acquire). Published: check `len <= max_frame` (else corrupted), copy the
-//! frame out, store `head = h + 1` (seq-cst), which frees the slot, then load
-//! `space_sleepers` and wake `head` if non-zero. Free: the ring is empty.
+//! frame out, store `head = h + 1` (release), which frees the slot, then a
+//! seq-cst fence, load `space_sleepers` and wake `head` if non-zero. Free: the ring is empty.
 //!
 //! In steady state the consumer touches only the slot lines and its own
 //! `head` line, and the producer only the slot lines and its own `tail` line
@@ -35,8 +35,8 @@
 //!
 //! **Sleeping** (Dekker): a consumer that finds the ring empty spins, then
 //! increments `data_sleepers` (seq-cst), re-checks `seq`, and sleeps on the
-//! `seq` word of slot `head` with the value it saw. The producer's seq-cst
-//! commit followed by its seq-cst load of `data_sleepers` means that either
+//! `seq` word of slot `head` with the value it saw. The producer's commit,
+//! fence and load of `data_sleepers` mean that either
 //! the consumer's re-check sees the frame or the producer sees the sleeper
 //! and wakes it; and if the commit lands between the re-check and the
 //! sleep, the kernel refuses to sleep on a changed word. A producer waiting
@@ -128,8 +128,15 @@ impl<'a> Ring<'a> {
         self.region
             .len_word(self.ring, pos)
             .store(len, Ordering::Relaxed);
-        seq.store(pos.wrapping_add(1), Ordering::SeqCst);
-        if self.ctl().data_sleepers.word.load(Ordering::SeqCst) != 0 {
+        // A plain release store, not a seq-cst exchange: it leaves the store
+        // buffer together with the payload, in one ownership transfer of the
+        // slot's line. A locked exchange would first drain the buffer and
+        // then need the line again, which a busy-polling consumer steals in
+        // between. The fence gives the store-load order the sleep protocol
+        // needs.
+        seq.store(pos.wrapping_add(1), Ordering::Release);
+        fence(Ordering::SeqCst);
+        if self.ctl().data_sleepers.word.load(Ordering::Relaxed) != 0 {
             futex::wake_all(seq);
         }
         self.ctl()
@@ -275,8 +282,10 @@ impl<'a> Ring<'a> {
     #[inline]
     pub fn consume_to(&self, new_head: u32) {
         let head = &self.ctl().head.word;
-        head.store(new_head, Ordering::SeqCst);
-        if self.ctl().space_sleepers.word.load(Ordering::SeqCst) != 0 {
+        // Release store and fence rather than an exchange, as in `publish_one`.
+        head.store(new_head, Ordering::Release);
+        fence(Ordering::SeqCst);
+        if self.ctl().space_sleepers.word.load(Ordering::Relaxed) != 0 {
             futex::wake_all(head);
         }
     }

@@ -1,0 +1,163 @@
+//! Rows measuring `ipc_queue::Pipe` and its one-way `channel`, each compared
+//! to the limit it is built on.
+//!
+//! The ping-pong passes a counter back and forth over one duplex pipe with
+//! `send` and `recv`. Both sides busy-poll: `recv` spins (one PAUSE per
+//! check) for 20 µs before it would sleep, and a reply comes within a
+//! fraction of a microsecond, so neither side ever sleeps here. (A bare
+//! `try_recv` loop without a PAUSE between polls is slower, ~150 ns on this
+//! machine: polling the slot's line back-to-back keeps stealing it from the
+//! sender while it writes.) The
+//! throughput rows fork a sender that sends `warmup + msgs` messages carrying
+//! their sequence number through a channel of as many slots as the raw ring
+//! they are compared to (1024 of 8 bytes, 32 of 4 KiB); the parent receives
+//! with the blocking `recv`, checks the order, and times the last `msgs`.
+
+use std::hint::black_box;
+use std::time::{Duration, Instant};
+
+use ipc_queue::{Pipe, Receiver, Sender};
+
+use crate::harness::{Bench, Iters, Metric, SampleError, Workload, warmup_for};
+use crate::peer;
+use crate::pingpong::round_trips_ns;
+use crate::shm::PAGE_BYTES;
+
+pub const GROUP: &str = "pipe";
+
+/// A 4 KiB message whose first word is its sequence number.
+type Page4K = [u64; PAGE_BYTES / 8];
+
+pub fn benches() -> Vec<Bench> {
+    vec![
+        Bench {
+            id: "pipe_pingpong_8B",
+            group: GROUP,
+            workload: Workload::PingpongSpin,
+            metric: Metric::OneWayNs,
+            iters: Iters {
+                full: 500_000,
+                quick: 20_000,
+            },
+            compare_to: &["limit_spin_pingpong"],
+            about: "duplex Pipe<u64>, send / recv, both ends busy-polling inside recv",
+            sample: pingpong_8b,
+        },
+        Bench {
+            id: "pipe_tput_8B",
+            group: GROUP,
+            workload: Workload::Tput8B,
+            metric: Metric::MsgsPerS,
+            iters: Iters {
+                full: 8_000_000,
+                quick: 200_000,
+            },
+            compare_to: &["limit_spsc_ring_8B"],
+            about: "channel<u64> of 1024 slots, single send / recv",
+            sample: tput_8b,
+        },
+        Bench {
+            id: "pipe_tput_4KiB",
+            group: GROUP,
+            workload: Workload::Tput4KiB,
+            metric: Metric::GbPerS,
+            iters: Iters {
+                full: 200_000,
+                quick: 5_000,
+            },
+            compare_to: &["limit_spsc_ring_4KiB"],
+            about: "channel<[u64; 512]> of 32 slots: 4 KiB copied in by send, out by recv",
+            sample: tput_4kib,
+        },
+    ]
+}
+
+fn pingpong_8b(round_trips: u64) -> Result<f64, SampleError> {
+    let (mine, theirs) = Pipe::new::<u64>()?;
+    let mut turn = 0u64;
+    round_trips_ns(
+        warmup_for(round_trips),
+        round_trips,
+        move |total| {
+            for _ in 0..total {
+                let v = theirs.recv().unwrap_or_else(|e| panic!("pipe peer: {e}"));
+                theirs
+                    .send(&(v + 1))
+                    .unwrap_or_else(|e| panic!("pipe peer: {e}"));
+            }
+        },
+        move || {
+            mine.send(&turn)?;
+            let back = mine.recv()?;
+            if back != turn + 1 {
+                return Err(SampleError::failed(format!(
+                    "pipe: sent {turn}, got {back} back"
+                )));
+            }
+            turn += 2;
+            Ok(())
+        },
+    )
+}
+
+/// Forks `produce(total)` on the sending half and calls `consume(seq)` for
+/// every expected sequence number; returns the time of the last `msgs`.
+fn transfer<T: ipc_queue::Message>(
+    slots: usize,
+    msgs: u64,
+    produce: fn(&Sender<T>, u64),
+    mut consume: impl FnMut(&Receiver<T>, u64) -> Result<(), SampleError>,
+) -> Result<Duration, SampleError> {
+    let (tx, rx) = Pipe::builder().capacity(slots).channel::<T>()?;
+    let warmup = warmup_for(msgs);
+    let total = warmup + msgs;
+    let producer = peer::spawn("pipe-sender", move || produce(&tx, total))?;
+    for seq in 0..warmup {
+        consume(&rx, seq)?;
+    }
+    let start = Instant::now();
+    for seq in warmup..total {
+        consume(&rx, seq)?;
+    }
+    let elapsed = start.elapsed();
+    peer::join(producer)?;
+    Ok(elapsed)
+}
+
+fn out_of_order(got: u64, expected: u64) -> SampleError {
+    SampleError::failed(format!("pipe: got message {got}, expected {expected}"))
+}
+
+fn tput_8b(msgs: u64) -> Result<f64, SampleError> {
+    let produce = |tx: &Sender<u64>, total: u64| {
+        for seq in 0..total {
+            tx.send(&seq).unwrap_or_else(|e| panic!("send: {e}"));
+        }
+    };
+    let elapsed = transfer(1024, msgs, produce, |rx, seq| {
+        let got = rx.recv()?;
+        if got != seq {
+            return Err(out_of_order(got, seq));
+        }
+        Ok(())
+    })?;
+    Ok(msgs as f64 / elapsed.as_secs_f64())
+}
+
+fn tput_4kib(msgs: u64) -> Result<f64, SampleError> {
+    let produce = |tx: &Sender<Page4K>, total: u64| {
+        let mut page: Box<Page4K> = Box::new([0; PAGE_BYTES / 8]);
+        for seq in 0..total {
+            page[0] = seq;
+            tx.send(&page).unwrap_or_else(|e| panic!("send: {e}"));
+        }
+    };
+    let elapsed = transfer(32, msgs, produce, |rx, seq| {
+        let page = black_box(rx.recv()?);
+        if page[0] != seq {
+            return Err(out_of_order(page[0], seq));
+        }
+        Ok(())
+    })?;
+    Ok(msgs as f64 * PAGE_BYTES as f64 / elapsed.as_secs_f64() / 1e9)
+}
