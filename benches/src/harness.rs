@@ -475,28 +475,45 @@ pub fn run<'a>(plan: &[&'a Bench], cfg: RunConfig) -> Vec<Row<'a>> {
             None => Outcome::Measured(Stats::of(s).expect("runs >= 1")),
         })
         .collect();
-    let median_of = |id: &str| {
-        plan.iter().zip(&outcomes).find_map(|(b, o)| match o {
-            Outcome::Measured(s) if b.id == id => Some(s.median),
-            _ => None,
-        })
+    let index_of = |id: &str| {
+        plan.iter()
+            .zip(&outcomes)
+            .position(|(b, o)| b.id == id && matches!(o, Outcome::Measured(_)))
+    };
+    let median_of = |i: usize| match &outcomes[i] {
+        Outcome::Measured(s) => s.median,
+        _ => f64::NAN,
+    };
+    // The ratio of row `i` to row `r`: paired when both were sampled round
+    // by round in the same workload (sample k of one right beside sample k
+    // of the other), so that both sides of each ratio saw the same band of
+    // host noise; otherwise the ratio of the medians.
+    let ratio = |i: usize, r: usize| {
+        let (a, b) = (&samples[i], &samples[r]);
+        if plan[i].workload == plan[r].workload && a.len() == b.len() && !a.is_empty() {
+            let per_round: Vec<f64> = a.iter().zip(b).map(|(x, y)| x / y).collect();
+            Stats::of(&per_round).map_or(f64::NAN, |s| s.median)
+        } else {
+            median_of(i) / median_of(r)
+        }
     };
     let rows: Vec<(Vec<_>, Vec<_>)> = plan
         .iter()
         .zip(&outcomes)
-        .map(|(b, o)| match o {
-            Outcome::Measured(s) => {
+        .enumerate()
+        .map(|(i, (b, o))| match o {
+            Outcome::Measured(_) => {
                 let ratios = b
                     .compare_to
                     .iter()
-                    .filter_map(|r| median_of(r).map(|m| (*r, s.median / m)))
+                    .filter_map(|r| index_of(r).map(|j| (*r, ratio(i, j))))
                     .collect();
                 let peer_ratios = if b.kind() == Kind::Toolkit {
                     plan.iter()
                         .filter(|p| p.workload == b.workload && p.kind() == Kind::Peer)
                         // Only like with like: a GB/s row has no ratio to an op/s peer.
                         .filter(|p| p.metric == b.metric)
-                        .filter_map(|p| median_of(p.id).map(|m| (p.id, s.median / m)))
+                        .filter_map(|p| index_of(p.id).map(|j| (p.id, ratio(i, j))))
                         .collect()
                 } else {
                     Vec::new()
@@ -597,6 +614,37 @@ mod tests {
             about: "",
             sample,
         }
+    }
+
+    #[test]
+    fn ratios_pair_the_samples_of_each_round() {
+        use std::sync::atomic::{AtomicUsize, Ordering};
+        // The host's noise band flips between rounds: 1x, 25x, 25x.
+        static LIM: AtomicUsize = AtomicUsize::new(0);
+        static MINE: AtomicUsize = AtomicUsize::new(0);
+        const BAND: [f64; 3] = [1.0, 25.0, 25.0];
+        let reg = [
+            bench("lim", "limits", Metric::OneWayNs, &[], |_| {
+                Ok(1000.0 * BAND[LIM.fetch_add(1, Ordering::Relaxed) % 3])
+            }),
+            bench("mine", "queue", Metric::OneWayNs, &["lim"], |_| {
+                // 1.1x the limit in each round but one, where it caught the
+                // quiet band: the medians alone (1100 / 25000) would make it
+                // 23 times faster than the limit.
+                let k = MINE.fetch_add(1, Ordering::Relaxed);
+                Ok(1100.0 * [1.0, 1.0, 25.0][k % 3])
+            }),
+        ];
+        let plan: Vec<&Bench> = reg.iter().collect();
+        let cfg = RunConfig {
+            runs: 3,
+            quick: true,
+        };
+        let rows = run(&plan, cfg);
+        // Per round: 1.1, 0.044, 1.1; the median is 1.1.
+        let (id, r) = rows[1].ratios[0];
+        assert_eq!(id, "lim");
+        assert!((r - 1.1).abs() < 1e-9, "{r}");
     }
 
     #[test]

@@ -87,7 +87,7 @@ pub fn benches() -> Vec<Bench> {
                 quick: 100,
             },
             compare_to: &["limit_futex_pingpong"],
-            about: "two Queue<u64>, each receiver blocked (asleep) in get",
+            about: "two Queue<u64> with spin(0), each receiver asleep in get until woken",
             sample: blocking_pingpong,
         },
     ]
@@ -246,9 +246,18 @@ impl Deref for PairHandle {
 }
 
 fn blocking_pingpong(round_trips: u64) -> Result<f64, SampleError> {
+    // No spinning before the sleep: the receiver really is asleep in `get`
+    // when the message comes (with the default 20 µs spin it would catch the
+    // reply awake, and this row would measure a busy hand-off instead).
+    let sleeper = || {
+        Queue::<u64>::builder()
+            .capacity(4)
+            .spin(Duration::ZERO)
+            .create()
+    };
     let pair = QueuePair {
-        to_child: Queue::new(4)?,
-        to_parent: Queue::new(4)?,
+        to_child: sleeper()?,
+        to_parent: sleeper()?,
     };
     // The parent moves first: its first take finds this token.
     pair.to_parent.put(&0)?;

@@ -832,3 +832,39 @@ fn idle_consumer_uses_no_cpu() {
         "idle consumer used {used} µs of CPU in 400 ms"
     );
 }
+
+#[test]
+fn a_queue_that_never_spins_still_hands_off_in_both_directions() {
+    let make = || {
+        Queue::<u64>::builder()
+            .capacity(2)
+            .spin(Duration::ZERO)
+            .create()
+            .unwrap()
+    };
+    let (ping, pong) = (make(), make());
+    assert_eq!(ping.spin(), Duration::ZERO);
+    let theirs = (ping.try_clone().unwrap(), pong.try_clone().unwrap());
+    assert_eq!(theirs.0.spin(), Duration::ZERO, "a clone keeps the setting");
+    let child = daemon(move || {
+        for _ in 0..200 {
+            let n = theirs.0.get_timeout(PROMPT).unwrap();
+            theirs.1.put_timeout(&(n + 1), PROMPT).unwrap();
+        }
+        // A full queue: the blocked put sleeps until the parent makes room.
+        for n in 0..10 {
+            theirs.1.put_timeout(&n, PROMPT).unwrap();
+        }
+    });
+    for n in 0..200 {
+        ping.put(&n).unwrap();
+        assert_eq!(pong.get_timeout(PROMPT), Ok(n + 1));
+    }
+    std::thread::sleep(Duration::from_millis(50));
+    for n in 0..10 {
+        assert_eq!(pong.get_timeout(PROMPT), Ok(n));
+    }
+    assert!(child.join().unwrap().success());
+    ping.set_spin(Duration::from_micros(5));
+    assert_eq!(ping.spin(), Duration::from_micros(5));
+}

@@ -213,18 +213,32 @@ pub const SPIN_FOR: Duration = Duration::from_micros(20);
 /// The clock is read every 32 rounds, not every round; one `pause` per round
 /// keeps the check frequent, and avoids long `pause` bursts, which a
 /// hypervisor may take for a lock-holder-preemption spin and deschedule.
-#[derive(Debug, Default)]
+#[derive(Debug)]
 pub struct Backoff {
     rounds: u32,
     start: Option<Instant>,
+    limit: Duration,
+}
+
+impl Default for Backoff {
+    fn default() -> Self {
+        Self::new()
+    }
 }
 
 impl Backoff {
-    /// A fresh backoff.
+    /// A fresh backoff that spins for [`SPIN_FOR`].
     pub fn new() -> Self {
+        Self::spinning_for(SPIN_FOR)
+    }
+
+    /// A fresh backoff that spins for `limit` instead (zero: not at all, for
+    /// waiters that must not use CPU while they wait).
+    pub fn spinning_for(limit: Duration) -> Self {
         Self {
             rounds: 0,
             start: None,
+            limit,
         }
     }
 
@@ -232,8 +246,11 @@ impl Backoff {
     /// and sleep on the futex instead.
     pub fn spin(&mut self) -> bool {
         if self.rounds.is_multiple_of(32) {
+            if self.limit.is_zero() {
+                return false;
+            }
             let start = *self.start.get_or_insert_with(Instant::now);
-            if self.rounds > 0 && start.elapsed() >= SPIN_FOR {
+            if self.rounds > 0 && start.elapsed() >= self.limit {
                 return false;
             }
         }
@@ -244,7 +261,7 @@ impl Backoff {
 
     /// Forgets the spin so far (after progress was made).
     pub fn reset(&mut self) {
-        *self = Self::new();
+        *self = Self::spinning_for(self.limit);
     }
 }
 

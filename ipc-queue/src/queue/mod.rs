@@ -67,6 +67,7 @@ pub struct QueueBuilder<T: Message> {
     capacity: usize,
     max_frame: usize,
     options: SegmentOptions,
+    spin: Duration,
     _message: PhantomData<fn() -> T>,
 }
 
@@ -76,6 +77,7 @@ impl<T: Message> Clone for QueueBuilder<T> {
             capacity: self.capacity,
             max_frame: self.max_frame,
             options: self.options.clone(),
+            spin: self.spin,
             _message: PhantomData,
         }
     }
@@ -100,6 +102,16 @@ impl<T: Message> QueueBuilder<T> {
         self
     }
 
+    /// How long a blocked call of the new handle spins (checking between
+    /// `pause` instructions) before it sleeps in the kernel. The default,
+    /// [`futex::SPIN_FOR`](ipc_core::sync::futex::SPIN_FOR) (20 µs), catches
+    /// a busy peer's reply without a sleep; `Duration::ZERO` never spins, for
+    /// waiters that must not use CPU. See also [`Queue::set_spin`].
+    pub fn spin(mut self, spin: Duration) -> Self {
+        self.spin = spin;
+        self
+    }
+
     /// A named queue, reachable by other processes through [`open`](Self::open).
     pub fn named(self, name: &str) -> Self {
         self.options(SegmentOptions::named(name))
@@ -112,19 +124,20 @@ impl<T: Message> QueueBuilder<T> {
             self.max_frame.max(size_of::<T>()),
             align_of::<T>(),
         )?;
-        Ok(Queue::wrap(RawQueue::create(
+        let q = Queue::wrap(RawQueue::create(
             &self.options,
             &TypeDesc::of::<T>(),
             geometry,
-        )?))
+        )?);
+        q.set_spin(self.spin);
+        Ok(q)
     }
 
     /// Opens an existing queue; refuses one created for another message type.
     pub fn open(self) -> Result<Queue<T>> {
-        Ok(Queue::wrap(RawQueue::open(
-            &self.options,
-            &TypeDesc::of::<T>(),
-        )?))
+        let q = Queue::wrap(RawQueue::open(&self.options, &TypeDesc::of::<T>())?);
+        q.set_spin(self.spin);
+        Ok(q)
     }
 
     /// Opens the queue if it exists, creates it otherwise (race-free).
@@ -156,6 +169,7 @@ impl<T: Message> Queue<T> {
             capacity: DEFAULT_CAPACITY,
             max_frame: size_of::<T>(),
             options: SegmentOptions::anonymous(),
+            spin: ipc_core::sync::futex::SPIN_FOR,
             _message: PhantomData,
         }
     }
@@ -175,6 +189,17 @@ impl<T: Message> Queue<T> {
     /// A second handle on the same queue, e.g. to move into a child's closure.
     pub fn try_clone(&self) -> Result<Self> {
         Ok(Self::wrap(self.raw.try_clone()?))
+    }
+
+    /// How long a blocked call of this handle spins before it sleeps (see
+    /// [`QueueBuilder::spin`]); a clone starts with its original's setting.
+    pub fn spin(&self) -> Duration {
+        self.raw.spin()
+    }
+
+    /// Sets how long a blocked call of this handle spins before it sleeps.
+    pub fn set_spin(&self, spin: Duration) {
+        self.raw.set_spin(spin);
     }
 
     /// The segment beneath (its name, its creator, whether it is kept).

@@ -73,6 +73,8 @@ pub(crate) struct RawQueue {
     cached_head: AtomicU64,
     /// This handle's last view of `tail` (never ahead of the real one).
     cached_tail: AtomicU64,
+    /// How long a blocked call spins before it sleeps, in nanoseconds.
+    spin_ns: AtomicU64,
 }
 
 /// How long a call may wait.
@@ -181,13 +183,27 @@ impl RawQueue {
             ring,
             cached_head: AtomicU64::new(0),
             cached_tail: AtomicU64::new(0),
+            spin_ns: AtomicU64::new(futex::SPIN_FOR.as_nanos() as u64),
         }
+    }
+
+    /// How long a blocked call of this handle spins before it sleeps.
+    pub fn spin(&self) -> std::time::Duration {
+        std::time::Duration::from_nanos(self.spin_ns.load(Ordering::Relaxed))
+    }
+
+    /// Sets [`spin`](Self::spin).
+    pub fn set_spin(&self, spin: std::time::Duration) {
+        let ns = u64::try_from(spin.as_nanos()).unwrap_or(u64::MAX);
+        self.spin_ns.store(ns, Ordering::Relaxed);
     }
 
     /// A second handle on the same queue (for a forked child, for example).
     pub fn try_clone(&self) -> Result<Self> {
         let object = self.object.try_clone()?;
-        Ok(Self::wrap(object, self.ring.geometry))
+        let clone = Self::wrap(object, self.ring.geometry);
+        clone.set_spin(self.spin());
+        Ok(clone)
     }
 
     /// The segment beneath.
@@ -408,7 +424,7 @@ impl RawQueue {
         deadline: Option<Instant>,
         ready: impl Fn() -> bool,
     ) -> bool {
-        let mut backoff = futex::Backoff::new();
+        let mut backoff = futex::Backoff::spinning_for(self.spin());
         while backoff.spin() {
             if w.seq.load(Ordering::Acquire) != seen || ready() {
                 return true;
