@@ -360,12 +360,14 @@ pub struct RunConfig {
 pub struct Row<'a> {
     pub bench: &'a Bench,
     pub outcome: Outcome,
-    /// (reference id, this median / reference median), for the `compare_to`
-    /// references that produced a value. Raw ratios, in the metric's
-    /// direction: the RESULT lines' `ratio_to_<id>`.
+    /// The samples, in the order of the rounds that took them.
+    pub samples: Vec<f64>,
+    /// (reference id, [`raw_ratio`](Row::raw_ratio) to it), for the
+    /// `compare_to` references that produced a value. Raw ratios, in the
+    /// metric's direction: the RESULT lines' `ratio_to_<id>`.
     pub ratios: Vec<(&'static str, f64)>,
-    /// For a toolkit row: (peer id, this median / peer median) for every
-    /// peer row of the same workload that produced a value, in plan order.
+    /// For a toolkit row: (peer id, raw ratio) for every peer row of the
+    /// same workload that produced a value, in plan order.
     pub peer_ratios: Vec<(&'static str, f64)>,
 }
 
@@ -381,6 +383,22 @@ impl Row<'_> {
     /// row is the faster one.
     pub fn speedup(&self, raw_ratio: f64) -> f64 {
         self.bench.metric.speedup(raw_ratio, 1.0)
+    }
+
+    /// This row / `reference`, `None` unless both were measured. Paired
+    /// when both were sampled round by round in the same workload (sample k
+    /// of one right beside sample k of the other): the median of the
+    /// per-round ratios, so that both sides of each ratio saw the same band
+    /// of host noise. Otherwise the ratio of the medians.
+    pub fn raw_ratio(&self, reference: &Row<'_>) -> Option<f64> {
+        let (mine, theirs) = (self.stats()?, reference.stats()?);
+        let (a, b) = (&self.samples, &reference.samples);
+        if self.bench.workload == reference.bench.workload && a.len() == b.len() {
+            let per_round: Vec<f64> = a.iter().zip(b).map(|(x, y)| x / y).collect();
+            Stats::of(&per_round).map(|s| s.median)
+        } else {
+            Some(mine.median / theirs.median)
+        }
     }
 }
 
@@ -475,64 +493,44 @@ pub fn run<'a>(plan: &[&'a Bench], cfg: RunConfig) -> Vec<Row<'a>> {
             None => Outcome::Measured(Stats::of(s).expect("runs >= 1")),
         })
         .collect();
-    let index_of = |id: &str| {
-        plan.iter()
-            .zip(&outcomes)
-            .position(|(b, o)| b.id == id && matches!(o, Outcome::Measured(_)))
-    };
-    let median_of = |i: usize| match &outcomes[i] {
-        Outcome::Measured(s) => s.median,
-        _ => f64::NAN,
-    };
-    // The ratio of row `i` to row `r`: paired when both were sampled round
-    // by round in the same workload (sample k of one right beside sample k
-    // of the other), so that both sides of each ratio saw the same band of
-    // host noise; otherwise the ratio of the medians.
-    let ratio = |i: usize, r: usize| {
-        let (a, b) = (&samples[i], &samples[r]);
-        if plan[i].workload == plan[r].workload && a.len() == b.len() && !a.is_empty() {
-            let per_round: Vec<f64> = a.iter().zip(b).map(|(x, y)| x / y).collect();
-            Stats::of(&per_round).map_or(f64::NAN, |s| s.median)
-        } else {
-            median_of(i) / median_of(r)
-        }
-    };
-    let rows: Vec<(Vec<_>, Vec<_>)> = plan
+    let mut rows: Vec<Row<'a>> = plan
         .iter()
-        .zip(&outcomes)
-        .enumerate()
-        .map(|(i, (b, o))| match o {
-            Outcome::Measured(_) => {
-                let ratios = b
-                    .compare_to
-                    .iter()
-                    .filter_map(|r| index_of(r).map(|j| (*r, ratio(i, j))))
-                    .collect();
-                let peer_ratios = if b.kind() == Kind::Toolkit {
-                    plan.iter()
-                        .filter(|p| p.workload == b.workload && p.kind() == Kind::Peer)
-                        // Only like with like: a GB/s row has no ratio to an op/s peer.
-                        .filter(|p| p.metric == b.metric)
-                        .filter_map(|p| index_of(p.id).map(|j| (p.id, ratio(i, j))))
-                        .collect()
-                } else {
-                    Vec::new()
-                };
-                (ratios, peer_ratios)
-            }
-            _ => (Vec::new(), Vec::new()),
-        })
-        .collect();
-    plan.iter()
         .zip(outcomes)
-        .zip(rows)
-        .map(|((bench, outcome), (ratios, peer_ratios))| Row {
+        .zip(samples)
+        .map(|((bench, outcome), samples)| Row {
             bench,
             outcome,
-            ratios,
-            peer_ratios,
+            samples,
+            ratios: Vec::new(),
+            peer_ratios: Vec::new(),
         })
-        .collect()
+        .collect();
+    let find = |rows: &[Row<'a>], id: &str| rows.iter().position(|r| r.bench.id == id);
+    for i in 0..rows.len() {
+        let row = &rows[i];
+        if row.stats().is_none() {
+            continue;
+        }
+        let ratios: Vec<_> = row
+            .bench
+            .compare_to
+            .iter()
+            .filter_map(|r| Some((*r, row.raw_ratio(&rows[find(&rows, r)?])?)))
+            .collect();
+        let peer_ratios: Vec<_> = if row.bench.kind() == Kind::Toolkit {
+            rows.iter()
+                .filter(|p| p.bench.workload == row.bench.workload && p.bench.kind() == Kind::Peer)
+                // Only like with like: a GB/s row has no ratio to an op/s peer.
+                .filter(|p| p.bench.metric == row.bench.metric)
+                .filter_map(|p| Some((p.bench.id, row.raw_ratio(p)?)))
+                .collect()
+        } else {
+            Vec::new()
+        };
+        rows[i].ratios = ratios;
+        rows[i].peer_ratios = peer_ratios;
+    }
+    rows
 }
 
 #[cfg(test)]

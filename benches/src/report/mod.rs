@@ -264,7 +264,8 @@ pub fn table(rows: &[Row<'_>]) -> String {
 /// One machine-readable line per row:
 /// `RESULT bench=<id> <key>=<median> min=<v> max=<v> runs=<n> mode=<full|quick> [ratio_to_<id>=<r>]...`
 /// or `RESULT bench=<id> status=failed|skipped`. A `ratio_to_` is the raw
-/// median / median (for `one_way_ns` and `secs` below 1 means faster): one
+/// ratio this / that, paired by round (`Row::raw_ratio`; for `one_way_ns`
+/// and `secs` below 1 means faster): one
 /// per `compare_to` reference, and on toolkit rows one per peer of the
 /// workload.
 pub fn result_lines(rows: &[Row<'_>], cfg: RunConfig) -> String {

@@ -107,11 +107,8 @@ fn panel(out: &mut String, section: &Section<'_, '_>, mut y: f64) -> f64 {
         if r.bench.metric != row.bench.metric {
             return None;
         }
-        Some(
-            row.bench
-                .metric
-                .speedup(row.stats()?.median, r.stats()?.median),
-        )
+        // Paired by round where possible, like the table's ratios.
+        Some(row.speedup(row.raw_ratio(r)?))
     };
     let factors: Vec<f64> = section.rows.iter().filter_map(|r| factor(r)).collect();
     let lo_f = factors.iter().copied().fold(f64::INFINITY, f64::min);
