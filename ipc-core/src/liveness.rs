@@ -107,9 +107,68 @@ impl ProcessIdentity {
     }
 }
 
+/// A process identity packed into one 64-bit word, `pid << 32 | (start
+/// time & 0xffff_ffff)`, for records in shared memory that must be read and
+/// written in one atomic access (a pid and a start time stored apart could be
+/// read torn: a new pid with the old start time). 0 means "nobody".
+///
+/// ```
+/// use ipc_core::liveness::{packed_is_alive, packed_current};
+///
+/// assert!(packed_is_alive(packed_current()));
+/// assert!(!packed_is_alive(0));
+/// ```
+pub fn packed_current() -> u64 {
+    static CACHE: std::sync::atomic::AtomicU64 = std::sync::atomic::AtomicU64::new(0);
+    let pid = current_pid();
+    let cached = CACHE.load(std::sync::atomic::Ordering::Relaxed);
+    if (cached >> 32) as u32 == pid {
+        return cached;
+    }
+    let start = ProcessIdentity::of(pid).map_or(0, |id| id.start_time);
+    let word = (u64::from(pid) << 32) | (start & 0xffff_ffff);
+    CACHE.store(word, std::sync::atomic::Ordering::Relaxed);
+    word
+}
+
+/// Whether the process a [`packed_current`] word names still runs: its pid
+/// exists, is not a zombie, and (if the word recorded one) has the same start
+/// time, so a reused pid counts as dead. Slow (reads `/proc`); 0 is not alive.
+pub fn packed_is_alive(word: u64) -> bool {
+    let pid = (word >> 32) as u32;
+    if pid == 0 {
+        return false;
+    }
+    let start_lo = word & 0xffff_ffff;
+    match read_stat(pid) {
+        Some(s) if start_lo != 0 && s.start_time != 0 => {
+            s.start_time & 0xffff_ffff == start_lo && !matches!(s.state, b'Z' | b'X' | b'x')
+        }
+        // No start time to compare (or no `/proc`): by the pid alone.
+        _ => ProcessIdentity {
+            pid,
+            _pad: 0,
+            start_time: 0,
+        }
+        .is_alive(),
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn packed_identity_tells_a_reused_pid_apart() {
+        let me = packed_current();
+        assert_eq!((me >> 32) as u32, std::process::id());
+        assert!(packed_is_alive(me));
+        // Same pid, another start time: a different process.
+        let other = (me & !0xffff_ffff) | ((me + 1) & 0xffff_ffff);
+        assert!(!packed_is_alive(other));
+        // Unknown start time: judged by the pid alone.
+        assert!(packed_is_alive(me & !0xffff_ffff));
+    }
 
     #[test]
     fn current_process_is_alive() {

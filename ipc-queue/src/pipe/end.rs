@@ -33,11 +33,11 @@
 
 use std::cell::Cell;
 use std::sync::Arc;
-use std::sync::atomic::{AtomicU32, AtomicU64, Ordering};
+use std::sync::atomic::{AtomicU32, Ordering};
 
 use std::time::{Duration, Instant};
 
-use ipc_core::liveness::{ProcessIdentity, current_pid};
+use ipc_core::liveness::{packed_current, packed_is_alive};
 use ipc_core::sync::futex;
 
 use super::layout::{Region, fork_generation};
@@ -61,40 +61,10 @@ impl Wait {
     }
 }
 
-/// The calling process as an owner word, cached per process.
-fn my_identity() -> u64 {
-    static CACHE: AtomicU64 = AtomicU64::new(0);
-    let pid = current_pid();
-    let cached = CACHE.load(Ordering::Relaxed);
-    if (cached >> 32) as u32 == pid {
-        return cached;
-    }
-    let word = owner_word(pid, ProcessIdentity::current().start_time);
-    CACHE.store(word, Ordering::Relaxed);
-    word
-}
-
-fn owner_word(pid: u32, start_time: u64) -> u64 {
-    (u64::from(pid) << 32) | (start_time & 0xffff_ffff)
-}
-
 /// Whether the process recorded in an owner word has exited (slow: reads
-/// `/proc`). An unclaimed end (0) counts as alive.
-pub(crate) fn owner_is_dead(word: u64) -> bool {
-    if word == 0 {
-        return false;
-    }
-    let pid = (word >> 32) as u32;
-    let start_lo = word & 0xffff_ffff;
-    let id = ProcessIdentity::of(pid).unwrap_or(ProcessIdentity {
-        pid,
-        _pad: 0,
-        start_time: 0,
-    });
-    if start_lo != 0 && id.start_time != 0 && id.start_time & 0xffff_ffff != start_lo {
-        return true; // the pid now belongs to another process
-    }
-    !id.is_alive()
+/// `/proc`). An unclaimed end (0) counts as alive: nobody has used it yet.
+fn owner_is_dead(word: u64) -> bool {
+    word != 0 && !packed_is_alive(word)
 }
 
 /// A handle's view of one end: the mapping, which rings it produces into and
@@ -155,7 +125,7 @@ impl Endpoint {
     #[inline]
     fn enter(&self) -> Result<()> {
         self.forks_seen.set(fork_generation());
-        let me = my_identity();
+        let me = packed_current();
         if self.region.end(self.side).owner.load(Ordering::Relaxed) != me {
             self.claim(me)?;
         }
@@ -436,7 +406,7 @@ impl Endpoint {
         }
         let end = self.region.end(self.side);
         let owner = end.owner.load(Ordering::Acquire);
-        if owner != 0 && owner != my_identity() {
+        if owner != 0 && owner != packed_current() {
             return;
         }
         end.closed.store(1, Ordering::SeqCst);

@@ -12,7 +12,7 @@
 //!   448  all_done       seq + sleepers (JoinableQueue::join waits here)
 //!   512  config         capacity, max_frame, stride (immutable after creation)
 //!   576  slots          capacity × stride
-//! slot: state u32 | len u32 | owner pid u32 | reserved u32 | padding to the
+//! slot: state u32 | len u32 | owner u64 (pid, start time) | padding to the
 //!       message alignment | payload (max_frame) | padding to the stride
 //! ```
 //!
@@ -87,8 +87,10 @@ pub(crate) struct Config {
 pub(crate) struct SlotHeader {
     pub state: AtomicU32,
     pub len: AtomicU32,
-    pub owner: AtomicU32,
-    _reserved: u32,
+    /// The process that last claimed the slot, as one word
+    /// (`ipc_core::liveness::packed_current`): pid and start time, so a
+    /// reused pid is not taken for the dead owner.
+    pub owner: AtomicU64,
 }
 
 pub(crate) const SHARED_LEN: usize = 576;

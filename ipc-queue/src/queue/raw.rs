@@ -1,7 +1,8 @@
 //! The queue protocol, over untyped frames.
 //!
 //! Positions `head` and `tail` run freely; the slots in `[head, tail)` are the
-//! *window* of messages in flight. Each slot has a state and an owner pid:
+//! *window* of messages in flight. Each slot has a state and an owner (pid
+//! and start time, in one word):
 //!
 //! | state   | where          | meaning                                                  |
 //! |---------|----------------|----------------------------------------------------------|
@@ -49,7 +50,7 @@
 use std::sync::atomic::{AtomicU32, AtomicU64, Ordering};
 use std::time::Instant;
 
-use ipc_core::liveness::{ProcessIdentity, current_pid};
+use ipc_core::liveness::{packed_current, packed_is_alive};
 use ipc_core::segment::{ObjectKind, ObjectSegment, SegmentOptions, TypeDesc};
 use ipc_core::sync::{LockError, RobustMutex, RobustMutexExt, RobustMutexGuard, futex};
 
@@ -60,7 +61,7 @@ use crate::{Error, Result};
 /// The segment kind of a queue.
 pub(crate) const QUEUE_KIND: ObjectKind = ObjectKind {
     code: 100,
-    version: 1,
+    version: 2,
     name: "ipc-queue Queue",
 };
 
@@ -127,13 +128,8 @@ enum Claim {
     Wait(u32),
 }
 
-fn alive(pid: u32) -> bool {
-    ProcessIdentity {
-        pid,
-        _pad: 0,
-        start_time: 0,
-    }
-    .is_alive()
+fn alive(owner: u64) -> bool {
+    packed_is_alive(owner)
 }
 
 impl RawQueue {
@@ -327,7 +323,7 @@ impl RawQueue {
         }
         self.check_window(h, t)?;
         let free = cap - t.wrapping_sub(h);
-        let me = current_pid();
+        let me = packed_current();
         let mut n = 0;
         while n < want.min(free) {
             let slot = self.ring.slot(t.wrapping_add(n));
@@ -456,7 +452,7 @@ impl RawQueue {
             self.cached_tail.store(t, Ordering::Relaxed);
         }
         self.check_window(h, t)?;
-        let me = current_pid();
+        let me = packed_current();
         // Step over what needs no consumer: abandoned reservations, finished
         // copies whose consumer has not advanced head, dead producers' slots.
         while h != t {
