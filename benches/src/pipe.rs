@@ -1,22 +1,26 @@
 //! Rows measuring `ipc_queue::Pipe` and its one-way `channel`, each compared
 //! to the limit it is built on.
 //!
-//! The ping-pong passes a counter back and forth over one duplex pipe with
-//! `send` and `recv`. Both sides busy-poll: `recv` spins (one PAUSE per
-//! check) for 20 µs before it would sleep, and a reply comes within a
-//! fraction of a microsecond, so neither side ever sleeps here. (A bare
-//! `try_recv` loop without a PAUSE between polls is slower, ~150 ns on this
-//! machine: polling the slot's line back-to-back keeps stealing it from the
-//! sender while it writes.) The
-//! throughput rows fork a sender that sends `warmup + msgs` messages carrying
-//! their sequence number through a channel of as many slots as the raw ring
-//! they are compared to (1024 of 8 bytes, 32 of 4 KiB); the parent receives
-//! with the blocking `recv`, checks the order, and times the last `msgs`.
+//! The ping-pongs pass a counter back and forth over one duplex pipe with
+//! `send` and `recv`. In `pipe_pingpong_8B` both sides busy-poll: `recv`
+//! spins (one PAUSE per check) for 20 µs before it would sleep, and a reply
+//! comes within a fraction of a microsecond, so neither side ever sleeps.
+//! (A bare `try_recv` loop without a PAUSE between polls is slower, ~150 ns
+//! on this machine: polling the slot's line back-to-back keeps stealing it
+//! from the sender while it writes.) `pipe_blocking_pingpong_8B` builds the
+//! pipe with `spin(0)`, so each receiver is asleep in the kernel when the
+//! message comes.
+//!
+//! The throughput rows fork a sender that sends `warmup + msgs` messages
+//! carrying their sequence number through a channel of as many slots as the
+//! raw ring they are compared to (1024 of 8 bytes, 32 of 4 KiB); the parent
+//! receives with the blocking `recv`, checks the order, and times the last
+//! `msgs`.
 
 use std::hint::black_box;
 use std::time::{Duration, Instant};
 
-use ipc_queue::{Pipe, Receiver, Sender};
+use ipc_queue::{Pipe, PipeEnd, Receiver, Sender};
 
 use crate::harness::{Bench, Iters, Metric, SampleError, Workload, warmup_for};
 use crate::peer;
@@ -42,6 +46,19 @@ pub fn benches() -> Vec<Bench> {
             compare_to: &["limit_spin_pingpong"],
             about: "duplex Pipe<u64>, send / recv, both ends busy-polling inside recv",
             sample: pingpong_8b,
+        },
+        Bench {
+            id: "pipe_blocking_pingpong_8B",
+            group: GROUP,
+            workload: Workload::PingpongBlocking,
+            metric: Metric::OneWayNs,
+            iters: Iters {
+                full: 2_500,
+                quick: 100,
+            },
+            compare_to: &["limit_futex_pingpong"],
+            about: "duplex Pipe<u64> with spin(0): each receiver asleep in recv until woken",
+            sample: blocking_pingpong_8b,
         },
         Bench {
             id: "pipe_tput_8B",
@@ -73,7 +90,20 @@ pub fn benches() -> Vec<Bench> {
 }
 
 fn pingpong_8b(round_trips: u64) -> Result<f64, SampleError> {
-    let (mine, theirs) = Pipe::new::<u64>()?;
+    pingpong(Pipe::new::<u64>()?, round_trips)
+}
+
+/// No spinning before the sleep: each receiver really is asleep in `recv`
+/// when the message comes.
+fn blocking_pingpong_8b(round_trips: u64) -> Result<f64, SampleError> {
+    let ends = Pipe::builder().spin(Duration::ZERO).create::<u64>()?;
+    pingpong(ends, round_trips)
+}
+
+fn pingpong(
+    (mine, theirs): (PipeEnd<u64>, PipeEnd<u64>),
+    round_trips: u64,
+) -> Result<f64, SampleError> {
     let mut turn = 0u64;
     round_trips_ns(
         warmup_for(round_trips),

@@ -891,3 +891,34 @@ proptest! {
         prop_assert_eq!(rx.try_recv_bytes(), Err(Error::Disconnected));
     }
 }
+
+#[test]
+fn a_pipe_that_never_spins_still_hands_off() {
+    let (a, b) = Pipe::builder()
+        .capacity(2)
+        .spin(Duration::ZERO)
+        .create::<u64>()
+        .unwrap();
+    assert_eq!((a.spin(), b.spin()), (Duration::ZERO, Duration::ZERO));
+    let peer = daemon(move || {
+        for _ in 0..200 {
+            let n = b.recv_timeout(PROMPT).unwrap();
+            b.send_timeout(&(n + 1), PROMPT).unwrap();
+        }
+        // Fill the ring: the blocked send sleeps until the parent makes room.
+        for n in 0..10 {
+            b.send_timeout(&n, PROMPT).unwrap();
+        }
+    });
+    for n in 0..200 {
+        a.send(&n).unwrap();
+        assert_eq!(a.recv_timeout(PROMPT), Ok(n + 1));
+    }
+    std::thread::sleep(Duration::from_millis(50));
+    for n in 0..10 {
+        assert_eq!(a.recv_timeout(PROMPT), Ok(n));
+    }
+    assert!(peer.join().unwrap().success());
+    a.set_spin(Duration::from_micros(3));
+    assert_eq!(a.spin(), Duration::from_micros(3));
+}

@@ -81,6 +81,8 @@ pub(crate) struct Endpoint {
     cached_head: Cell<u32>,
     /// `fork_generation()` when this handle was created or last used here.
     forks_seen: Cell<u64>,
+    /// How long a blocking call spins before it sleeps.
+    spin: Cell<Duration>,
     /// When a non-blocking call may next check whether the peer died, on
     /// `futex::coarse_now`'s clock.
     next_peer_check: Cell<Duration>,
@@ -96,8 +98,19 @@ impl Endpoint {
             rx,
             cached_head: Cell::new(0),
             forks_seen: Cell::new(fork_generation()),
+            spin: Cell::new(futex::SPIN_FOR),
             next_peer_check: Cell::new(Duration::ZERO),
         }
+    }
+
+    /// How long a blocking call of this handle spins before it sleeps.
+    pub fn spin_limit(&self) -> Duration {
+        self.spin.get()
+    }
+
+    /// Sets [`spin_limit`](Self::spin_limit).
+    pub fn set_spin_limit(&self, spin: Duration) {
+        self.spin.set(spin);
     }
 
     pub fn region(&self) -> &Region {
@@ -202,7 +215,7 @@ impl Endpoint {
             };
             if !spun {
                 spun = true;
-                if spin(|| rx.data_ready()) {
+                if spin(self.spin.get(), || rx.data_ready()) {
                     continue;
                 }
                 rx.check_indices()?;
@@ -308,7 +321,7 @@ impl Endpoint {
                 Ok(false)
             }
             Wait::Until(deadline) => {
-                if spin(|| self.rx_ready()) {
+                if spin(self.spin.get(), || self.rx_ready()) {
                     return Ok(true);
                 }
                 self.rx().check_indices()?;
@@ -346,7 +359,7 @@ impl Endpoint {
             };
             if !spun {
                 spun = true;
-                if spin(|| tx.has_space()) {
+                if spin(self.spin.get(), || tx.has_space()) {
                     continue;
                 }
             }
@@ -425,12 +438,12 @@ impl Drop for Endpoint {
     }
 }
 
-/// Spins on `ready` for [`futex::SPIN_FOR`] (far above a hand-off between
-/// two busy processes, ~0.1-0.5 µs, so a hot exchange never sleeps), before a
-/// blocking call goes to sleep in `select::block_until`.
+/// Spins on `ready` for `limit` (by default [`futex::SPIN_FOR`], far above a
+/// hand-off between two busy processes, ~0.1-0.5 µs, so a hot exchange never
+/// sleeps), before a blocking call goes to sleep in `select::block_until`.
 #[inline]
-fn spin(ready: impl Fn() -> bool) -> bool {
-    let mut backoff = futex::Backoff::new();
+fn spin(limit: Duration, ready: impl Fn() -> bool) -> bool {
+    let mut backoff = futex::Backoff::spinning_for(limit);
     while backoff.spin() {
         if ready() {
             return true;

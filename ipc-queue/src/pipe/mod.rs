@@ -177,6 +177,7 @@ pub struct PipeBuilder {
     capacity: usize,
     max_frame: Option<usize>,
     options: SegmentOptions,
+    spin: Duration,
     start: u32,
 }
 
@@ -194,6 +195,7 @@ impl PipeBuilder {
             capacity: DEFAULT_CAPACITY,
             max_frame: None,
             options: SegmentOptions::anonymous(),
+            spin: ipc_core::sync::futex::SPIN_FOR,
             start: 0,
         }
     }
@@ -215,6 +217,16 @@ impl PipeBuilder {
     /// The backing: anonymous (the default), named, or a file.
     pub fn options(mut self, options: SegmentOptions) -> Self {
         self.options = options;
+        self
+    }
+
+    /// How long a blocked call of the new handles spins (checking between
+    /// `pause` instructions) before it sleeps in the kernel. The default,
+    /// [`SPIN_FOR`](ipc_core::sync::futex::SPIN_FOR) (20 µs), catches a busy
+    /// peer's reply without a sleep; `Duration::ZERO` never spins, for
+    /// waiters that must not use CPU. Per handle: see also `set_spin`.
+    pub fn spin(mut self, spin: Duration) -> Self {
+        self.spin = spin;
         self
     }
 
@@ -276,6 +288,18 @@ impl PipeBuilder {
         )?))
     }
 
+    fn endpoint(
+        &self,
+        region: Arc<Region>,
+        side: usize,
+        tx: Option<usize>,
+        rx: Option<usize>,
+    ) -> Endpoint {
+        let ep = Endpoint::new(region, side, tx, rx);
+        ep.set_spin_limit(self.spin);
+        ep
+    }
+
     /// Creates a duplex pipe and returns its two ends, [`Side::A`] first.
     ///
     /// Errors: [`ipc_core::Error::InvalidSize`] for a capacity of 0 or above
@@ -285,8 +309,8 @@ impl PipeBuilder {
     pub fn create<T: Message>(&self) -> Result<(PipeEnd<T>, PipeEnd<T>)> {
         let region = self.create_region::<T>(2)?;
         Ok((
-            PipeEnd::new(Arc::clone(&region), Side::A),
-            PipeEnd::new(region, Side::B),
+            PipeEnd::new(Arc::clone(&region), Side::A, self.spin),
+            PipeEnd::new(region, Side::B, self.spin),
         ))
     }
 
@@ -296,7 +320,7 @@ impl PipeBuilder {
     /// [`ipc_core::Error::WrongType`], a channel with
     /// [`ipc_core::Error::WrongKind`].
     pub fn open<T: Message>(&self, side: Side) -> Result<PipeEnd<T>> {
-        Ok(PipeEnd::new(self.open_region::<T>(2)?, side))
+        Ok(PipeEnd::new(self.open_region::<T>(2)?, side, self.spin))
     }
 
     /// Creates a one-way channel.
@@ -304,11 +328,11 @@ impl PipeBuilder {
         let region = self.create_region::<T>(1)?;
         Ok((
             Sender {
-                ep: Endpoint::new(Arc::clone(&region), 0, Some(0), None),
+                ep: self.endpoint(Arc::clone(&region), 0, Some(0), None),
                 _t: PhantomData,
             },
             Receiver {
-                ep: Endpoint::new(region, 1, None, Some(0)),
+                ep: self.endpoint(region, 1, None, Some(0)),
                 _t: PhantomData,
             },
         ))
@@ -317,7 +341,7 @@ impl PipeBuilder {
     /// Opens the sending half of an existing named channel.
     pub fn open_sender<T: Message>(&self) -> Result<Sender<T>> {
         Ok(Sender {
-            ep: Endpoint::new(self.open_region::<T>(1)?, 0, Some(0), None),
+            ep: self.endpoint(self.open_region::<T>(1)?, 0, Some(0), None),
             _t: PhantomData,
         })
     }
@@ -325,7 +349,7 @@ impl PipeBuilder {
     /// Opens the receiving half of an existing named channel.
     pub fn open_receiver<T: Message>(&self) -> Result<Receiver<T>> {
         Ok(Receiver {
-            ep: Endpoint::new(self.open_region::<T>(1)?, 1, None, Some(0)),
+            ep: self.endpoint(self.open_region::<T>(1)?, 1, None, Some(0)),
             _t: PhantomData,
         })
     }
@@ -510,6 +534,18 @@ macro_rules! common_methods {
             self.ep.max_frame()
         }
 
+        /// How long a blocked call of this handle spins before it sleeps
+        /// (see [`PipeBuilder::spin`]).
+        pub fn spin(&self) -> Duration {
+            self.ep.spin_limit()
+        }
+
+        /// Sets how long a blocked call of this handle spins before it
+        /// sleeps.
+        pub fn set_spin(&self, spin: Duration) {
+            self.ep.set_spin_limit(spin);
+        }
+
         /// The underlying segment (its name, its header).
         pub fn object(&self) -> &ObjectSegment {
             self.ep.region().segment()
@@ -537,10 +573,12 @@ pub struct PipeEnd<T: Message> {
 }
 
 impl<T: Message> PipeEnd<T> {
-    fn new(region: Arc<Region>, side: Side) -> Self {
+    fn new(region: Arc<Region>, side: Side, spin: Duration) -> Self {
         let me = side.index();
+        let ep = Endpoint::new(region, me, Some(me), Some(me ^ 1));
+        ep.set_spin_limit(spin);
         Self {
-            ep: Endpoint::new(region, me, Some(me), Some(me ^ 1)),
+            ep,
             _t: PhantomData,
         }
     }
