@@ -619,35 +619,28 @@ impl<T: Message> Receiver<T> {
     common_methods!();
 }
 
-impl<T: Message> Waitable for PipeEnd<T> {
-    fn ready_word(&self) -> &AtomicU32 {
-        self.ep.rx_words().0
-    }
-    fn sleepers(&self) -> &AtomicU32 {
-        self.ep.rx_words().1
-    }
-    fn is_ready(&self) -> bool {
-        self.ep.rx_ready()
-    }
-    fn check_peer(&self) -> bool {
-        self.ep.peer_dead()
-    }
+/// [`Waitable`] on a handle's receiving direction.
+macro_rules! waitable_receiver {
+    ($handle:ident) => {
+        impl<T: Message> Waitable for $handle<T> {
+            fn ready_word(&self) -> &AtomicU32 {
+                self.ep.rx_words().0
+            }
+            fn sleepers(&self) -> &AtomicU32 {
+                self.ep.rx_words().1
+            }
+            fn is_ready(&self) -> bool {
+                self.ep.rx_ready()
+            }
+            fn check_peer(&self) -> bool {
+                self.ep.peer_dead()
+            }
+        }
+    };
 }
 
-impl<T: Message> Waitable for Receiver<T> {
-    fn ready_word(&self) -> &AtomicU32 {
-        self.ep.rx_words().0
-    }
-    fn sleepers(&self) -> &AtomicU32 {
-        self.ep.rx_words().1
-    }
-    fn is_ready(&self) -> bool {
-        self.ep.rx_ready()
-    }
-    fn check_peer(&self) -> bool {
-        self.ep.peer_dead()
-    }
-}
+waitable_receiver!(PipeEnd);
+waitable_receiver!(Receiver);
 
 fn debug_handle(f: &mut fmt::Formatter<'_>, name: &str, ep: &Endpoint) -> fmt::Result {
     f.debug_struct(name)
