@@ -5,9 +5,9 @@
 //! `send` and `recv`. In `pipe_pingpong_8B` both sides busy-poll: `recv`
 //! spins (one PAUSE per check) for 20 µs before it would sleep, and a reply
 //! comes within a fraction of a microsecond, so neither side ever sleeps.
-//! (A bare `try_recv` loop without a PAUSE between polls is slower, ~150 ns
-//! on this machine: polling the slot's line back-to-back keeps stealing it
-//! from the sender while it writes.) `pipe_blocking_pingpong_8B` builds the
+//! (A bare `try_recv` loop without a PAUSE between polls is slower: polling
+//! the slot's line back-to-back keeps stealing it from the sender while it
+//! writes.) `pipe_blocking_pingpong_8B` builds the
 //! pipe with `spin(0)`, so each receiver is asleep in the kernel when the
 //! message comes.
 //!

@@ -426,8 +426,7 @@ macro_rules! recv_methods {
         /// 20 µs before it sleeps. A loop of `try_recv` should call
         /// [`std::hint::spin_loop`] a few times between polls: polling
         /// back-to-back keeps pulling the slot's cache line away from the
-        /// sender while it writes, which slows each hand-off (about 1.8x
-        /// here).
+        /// sender while it writes, which slows each hand-off.
         #[inline]
         pub fn try_recv(&self) -> Result<T> {
             let (pos, len) = self.ep.wait_frame(Wait::Never)?;
