@@ -11,7 +11,9 @@
 //! pipe with `spin(0)`, so each receiver is asleep in the kernel when the
 //! message comes.
 //!
-//! The throughput rows fork a sender that sends `warmup + msgs` messages
+//! `pipe_duplex_tput_8B` streams both ways at once over one duplex pipe
+//! (each end alternating `try_send` and `try_recv`) and counts the messages
+//! of both directions. The one-way throughput rows fork a sender that sends `warmup + msgs` messages
 //! carrying their sequence number through a channel of as many slots as the
 //! raw ring they are compared to (1024 of 8 bytes, 32 of 4 KiB); the parent
 //! receives with the blocking `recv`, checks the order, and times the last
@@ -72,6 +74,32 @@ pub fn benches() -> Vec<Bench> {
             compare_to: &["limit_spsc_ring_8B"],
             about: "channel<u64> of 1024 slots, single send / recv",
             sample: tput_8b,
+        },
+        Bench {
+            id: "pipe_duplex_tput_8B",
+            group: GROUP,
+            workload: Workload::Tput8B,
+            metric: Metric::MsgsPerS,
+            iters: Iters {
+                full: 2_000_000,
+                quick: 50_000,
+            },
+            compare_to: &["limit_spsc_ring_8B"],
+            about: "duplex Pipe<u64>, both ends sending and receiving at once; both directions counted",
+            sample: duplex_tput_8b,
+        },
+        Bench {
+            id: "pipe_duplex_tput_8B_separate",
+            group: GROUP,
+            workload: Workload::Tput8B,
+            metric: Metric::MsgsPerS,
+            iters: Iters {
+                full: 2_000_000,
+                quick: 50_000,
+            },
+            compare_to: &["limit_spsc_ring_8B"],
+            about: "the same with interleave(false): one slot array per direction",
+            sample: duplex_tput_8b_separate,
         },
         Bench {
             id: "pipe_tput_4KiB",
@@ -172,6 +200,62 @@ fn tput_8b(msgs: u64) -> Result<f64, SampleError> {
         Ok(())
     })?;
     Ok(msgs as f64 / elapsed.as_secs_f64())
+}
+
+/// Sends `total` sequence numbers and receives `total`, interleaving
+/// `try_send` and `try_recv`; checks the order of what arrives.
+fn stream_both_ways(end: &PipeEnd<u64>, total: u64) -> Result<(), SampleError> {
+    let (mut sent, mut got) = (0, 0);
+    while sent < total || got < total {
+        let mut idle = true;
+        if sent < total && end.try_send(&sent).is_ok() {
+            sent += 1;
+            idle = false;
+        }
+        if got < total {
+            match end.try_recv() {
+                Ok(v) if v == got => {
+                    got += 1;
+                    idle = false;
+                }
+                Ok(v) => return Err(out_of_order(v, got)),
+                Err(ipc_queue::Error::Empty) => {}
+                Err(e) => return Err(e.into()),
+            }
+        }
+        if idle {
+            std::hint::spin_loop();
+        }
+    }
+    Ok(())
+}
+
+fn duplex_tput_8b(msgs: u64) -> Result<f64, SampleError> {
+    duplex_tput(Pipe::new::<u64>()?, msgs)
+}
+
+fn duplex_tput_8b_separate(msgs: u64) -> Result<f64, SampleError> {
+    duplex_tput(Pipe::builder().interleave(false).create::<u64>()?, msgs)
+}
+
+/// `msgs` in each direction; the warm-up is untimed traffic before the
+/// timed stream (it also starts the peer).
+fn duplex_tput(
+    (mine, theirs): (PipeEnd<u64>, PipeEnd<u64>),
+    msgs: u64,
+) -> Result<f64, SampleError> {
+    let warmup = warmup_for(msgs);
+    let peer = peer::spawn("pipe-duplex", move || {
+        for total in [warmup, msgs] {
+            stream_both_ways(&theirs, total).unwrap_or_else(|e| panic!("pipe peer: {e}"));
+        }
+    })?;
+    stream_both_ways(&mine, warmup)?;
+    let start = Instant::now();
+    stream_both_ways(&mine, msgs)?;
+    let elapsed = start.elapsed();
+    peer::join(peer)?;
+    Ok(2.0 * msgs as f64 / elapsed.as_secs_f64())
 }
 
 fn tput_4kib(msgs: u64) -> Result<f64, SampleError> {

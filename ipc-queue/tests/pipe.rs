@@ -922,3 +922,30 @@ fn a_pipe_that_never_spins_still_hands_off() {
     a.set_spin(Duration::from_micros(3));
     assert_eq!(a.spin(), Duration::from_micros(3));
 }
+
+#[test]
+fn separate_ring_layout_works_and_is_learnt_by_openers() {
+    let name = unique("separate");
+    let builder = Pipe::builder().named(&name).capacity(8).interleave(false);
+    let (a, _b) = builder.create::<u64>().unwrap();
+    // The opener does not say; it reads the layout from the pipe.
+    let opener = Pipe::builder().named(&name);
+    let peer = daemon(move || {
+        let b = opener.open::<u64>(Side::B).unwrap();
+        for _ in 0..100 {
+            let n = b.recv_timeout(PROMPT).unwrap();
+            b.send(&(n * 3)).unwrap();
+        }
+    });
+    for n in 0..100u64 {
+        a.send(&n).unwrap();
+        assert_eq!(a.recv_timeout(PROMPT), Ok(n * 3));
+    }
+    assert!(peer.join().unwrap().success());
+    // Ring 1 (B -> A) starts after ring 0's 8 slots of 16 bytes.
+    let p = a.object().payload();
+    assert_eq!(
+        word(p, SLOTS_OFFSET + 8 * 16 + 12).load(Ordering::SeqCst),
+        97
+    );
+}

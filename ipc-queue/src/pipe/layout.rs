@@ -2,14 +2,15 @@
 //!
 //! ```text
 //! payload of the ObjectSegment (offsets from its start):
-//!   0     config    magic, rings, capacity, max_frame, stride (immutable after creation)
+//!   0     config    magic, rings, capacity, max_frame, stride, flags (immutable after creation)
 //!   128   end A     owner (pid << 32 | start time low bits), closed
 //!   192   end B     owner, closed
 //!   256   ring 0    tail | head | data sleepers | space sleepers, 128 bytes each
 //!   768   ring 1    (same; unused by a one-way channel)
-//!   1280  slots: capacity × rings × stride, rounded up to 64, the two
-//!         rings interleaved: ring 0 position p, ring 1 position p, ring 0
-//!         position p + 1, ...
+//!   1280  slots: capacity × rings × stride, rounded up to 64; by default
+//!         the two rings interleaved (ring 0 position p, ring 1 position p,
+//!         ring 0 position p + 1, ...), with flag SEPARATE_RINGS one array
+//!         per ring
 //! slot:  payload (max_frame rounded up to 8) | len u32 | seq u32 | padding to the stride
 //! ```
 //!
@@ -20,8 +21,10 @@
 //! one line back and forth, as `limit_spin_pingpong` does. With each ring in
 //! its own array the reply lands on a second line, and a one-way hop
 //! measured twice as slow on this machine's mesh (130 ns against 60 ns in a
-//! raw two-process test). The cost falls on the rarer full-duplex stream of
-//! tiny frames, whose two producers may then write the same line.
+//! raw two-process test). The cost falls on a full-duplex stream of tiny
+//! frames, whose two producers then write the same lines (see the
+//! `pipe_duplex_tput_8B` row); such pipes are created with separate arrays
+//! (`PipeBuilder::interleave(false)`).
 //!
 //! Ring 0 carries A → B (a channel's sender is A), ring 1 carries B → A.
 //! Each index word has 128 bytes to itself, so that neither a cache line
@@ -82,7 +85,11 @@ pub(crate) struct Config {
     capacity: AtomicU32,
     max_frame: AtomicU32,
     stride: AtomicU32,
+    flags: AtomicU32,
 }
+
+/// `Config::flags`: each ring has its own slot array (not interleaved).
+const SEPARATE_RINGS: u32 = 1;
 
 /// One end's ownership and liveness record.
 #[repr(C, align(64))]
@@ -165,13 +172,19 @@ pub(crate) struct Geometry {
     /// Bytes per slot: a multiple of 8 (of 64 for frames of 512 bytes or more,
     /// so that large payloads start on a cache line).
     pub stride: usize,
-    /// Bytes of the (interleaved) slot array, rounded up to 64.
+    /// Bytes of the slot array (both rings), rounded up to 64.
     pub slots_bytes: usize,
+    /// Whether the rings' slots alternate (see the module docs).
+    pub interleaved: bool,
+    /// Bytes from one position's slot to the next one's, in one ring.
+    slot_step: usize,
+    /// Bytes from ring 0's slot of a position to ring 1's.
+    ring_step: usize,
 }
 
 impl Geometry {
     /// The shape of a new pipe. `capacity` must already be a power of two.
-    pub fn new(rings: u32, capacity: usize, max_frame: usize) -> Result<Self> {
+    pub fn new(rings: u32, capacity: usize, max_frame: usize, interleaved: bool) -> Result<Self> {
         if !(1..=MAX_CAPACITY).contains(&capacity) || !capacity.is_power_of_two() {
             return Err(ipc_core::Error::InvalidSize {
                 size: capacity as u64,
@@ -214,6 +227,20 @@ impl Geometry {
             trailer,
             stride,
             slots_bytes,
+            interleaved,
+            // Interleaved: ring 0 p, ring 1 p, ring 0 p + 1, ... Separate:
+            // ring 0's array, then ring 1's. Precomputed, so that the
+            // address of a slot is the same branch-free sum either way.
+            slot_step: if interleaved {
+                stride * rings as usize
+            } else {
+                stride
+            },
+            ring_step: if interleaved {
+                stride
+            } else {
+                stride * capacity
+            },
         };
         if g.payload_len().is_none() {
             return Err(too_big());
@@ -240,8 +267,7 @@ impl Geometry {
     #[inline]
     fn slot_offset(&self, ring: usize, pos: u32) -> usize {
         let ring = ring.min(self.rings as usize - 1);
-        let index = (pos & self.mask()) as usize * self.rings as usize + ring;
-        SHARED_LEN + index * self.stride
+        SHARED_LEN + (pos & self.mask()) as usize * self.slot_step + ring * self.ring_step
     }
 }
 
@@ -329,10 +355,15 @@ impl Region {
         if load(&config.rings) != rings {
             return Err(bad("wrong number of directions"));
         }
+        let flags = load(&config.flags);
+        if flags & !SEPARATE_RINGS != 0 {
+            return Err(bad("unknown flags"));
+        }
         let geo = Geometry::new(
             rings,
             load(&config.capacity) as usize,
             load(&config.max_frame) as usize,
+            flags & SEPARATE_RINGS == 0,
         )
         .map_err(|_| bad("capacity or frame size out of range"))?;
         if geo.stride != load(&config.stride) as usize
@@ -398,10 +429,13 @@ impl Region {
     /// Pointer to the slot of `pos` in `ring`.
     #[inline]
     fn slot(&self, ring: usize, pos: u32) -> *mut u8 {
-        // SAFETY: `slot_offset` is at most SHARED_LEN + (capacity × rings -
-        // 1) × stride, so the whole slot lies below SHARED_LEN + slots_bytes
-        // = payload_len(), exactly the mapped payload (checked in
-        // `from_segment`).
+        // SAFETY: with the position masked below `capacity` and the ring
+        // clamped below `rings`, `slot_offset` is at most SHARED_LEN +
+        // (capacity × rings - 1) × stride in either layout (interleaved:
+        // (capacity - 1) × rings × stride + (rings - 1) × stride; separate:
+        // (capacity - 1) × stride + (rings - 1) × capacity × stride), so the
+        // whole slot lies below SHARED_LEN + slots_bytes = payload_len(),
+        // exactly the mapped payload (checked in `from_segment`).
         unsafe { self.base.as_ptr().add(self.geo.slot_offset(ring, pos)) }
     }
 
@@ -519,6 +553,8 @@ unsafe fn init(base: NonNull<u8>, geo: Geometry, start: u32) {
     c.capacity.store(geo.capacity, Ordering::Relaxed);
     c.max_frame.store(geo.max_frame, Ordering::Relaxed);
     c.stride.store(geo.stride as u32, Ordering::Relaxed);
+    let flags = if geo.interleaved { 0 } else { SEPARATE_RINGS };
+    c.flags.store(flags, Ordering::Relaxed);
     c.magic.store(MAGIC, Ordering::Release);
     for r in 0..geo.rings as usize {
         shared.rings[r].tail.word.store(start, Ordering::Relaxed);
