@@ -18,10 +18,15 @@ compile_error!("ipc-core supports Linux with glibc only");
 
 pub mod error;
 pub mod liveness;
+mod os;
 pub mod process;
 pub mod segment;
+mod shm_safe;
 pub mod sync;
+pub mod wait;
 
 pub use error::{Error, Result};
-pub use segment::{ObjectSegment, Segment, SegmentOptions, Shared, ShmSafe};
+pub use segment::{ObjectSegment, Segment, SegmentOptions, Shared};
+pub use shm_safe::ShmSafe;
 pub use sync::{Barrier, Condvar, Event, RawRobustMutex, RobustMutex, RobustMutexExt, Semaphore};
+pub use wait::{Deadline, Waitable};

@@ -3,8 +3,9 @@
 
 use std::fmt;
 use std::marker::PhantomData;
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
+use ipc_core::wait::Deadline;
 use ipc_queue::Message;
 
 use crate::core::{Chunk, Core, DEPTH};
@@ -48,10 +49,6 @@ fn stream(core: &mut Core, job: u64) -> Option<&mut StreamSink> {
     core.job(job)?.sink.as_any().downcast_mut::<StreamSink>()
 }
 
-fn deadline(timeout: Duration) -> Option<Instant> {
-    Instant::now().checked_add(timeout)
-}
-
 /// The pending result of [`Pool::apply_async`] (Python's `AsyncResult`).
 ///
 /// Waiting on it also keeps the pool going (it feeds workers and collects
@@ -93,7 +90,9 @@ impl<'p, R: Message> AsyncResult<'p, R> {
     /// error ([`Error::TaskFailed`] if it panicked, [`Error::WorkerDied`],
     /// [`Error::Terminated`], ...).
     pub fn get(&self) -> Result<R> {
-        self.guard.pool.wait(None, |core| self.poll(core))?
+        self.guard
+            .pool
+            .wait(Deadline::Forever, |core| self.poll(core))?
     }
 
     /// Waits at most `timeout` for the result (Python's `get(timeout)`);
@@ -101,12 +100,15 @@ impl<'p, R: Message> AsyncResult<'p, R> {
     pub fn get_timeout(&self, timeout: Duration) -> Result<R> {
         self.guard
             .pool
-            .wait(deadline(timeout), |core| self.poll(core))?
+            .wait(Deadline::after(timeout), |core| self.poll(core))?
     }
 
     /// Waits until the result is ready (Python's `wait()`).
     pub fn wait(&self) {
-        let _ = self.guard.pool.wait(None, |core| self.poll(core).map(drop));
+        let _ = self
+            .guard
+            .pool
+            .wait(Deadline::Forever, |core| self.poll(core).map(drop));
     }
 
     /// Waits at most `timeout` for the result to be ready (Python's
@@ -114,7 +116,7 @@ impl<'p, R: Message> AsyncResult<'p, R> {
     pub fn wait_timeout(&self, timeout: Duration) -> bool {
         self.guard
             .pool
-            .wait(deadline(timeout), |core| self.poll(core).map(drop))
+            .wait(Deadline::after(timeout), |core| self.poll(core).map(drop))
             .is_ok()
     }
 
@@ -122,7 +124,7 @@ impl<'p, R: Message> AsyncResult<'p, R> {
     pub fn ready(&self) -> bool {
         self.guard
             .pool
-            .wait(Some(Instant::now()), |core| self.poll(core).map(drop))
+            .wait(Deadline::Now, |core| self.poll(core).map(drop))
             .is_ok()
     }
 
@@ -131,9 +133,7 @@ impl<'p, R: Message> AsyncResult<'p, R> {
     pub fn successful(&self) -> Option<bool> {
         self.guard
             .pool
-            .wait(Some(Instant::now()), |core| {
-                self.poll(core).map(|r| r.is_ok())
-            })
+            .wait(Deadline::Now, |core| self.poll(core).map(|r| r.is_ok()))
             .ok()
     }
 }
@@ -244,7 +244,7 @@ impl<'p, R: Message> Imap<'p, R> {
         }
         let pool = self.guard.pool;
         let job = self.guard.job;
-        let deadline = timeout.and_then(deadline);
+        let deadline = Deadline::from_timeout(timeout);
         let got = pool.run_job(job, &mut self.feeder, deadline, |core| {
             let Some(job) = core.job(job) else {
                 return Some(Some((0, Err(vanished()))));

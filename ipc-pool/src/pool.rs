@@ -4,6 +4,7 @@ use std::fmt;
 use std::sync::{Condvar, Mutex, MutexGuard, PoisonError};
 use std::time::{Duration, Instant};
 
+use ipc_core::wait::Deadline;
 use ipc_queue::{Error as QueueError, Message, Queue};
 
 use crate::core::{Chunk, Config, Core, DEPTH, State};
@@ -490,7 +491,7 @@ impl Pool {
             State::Joined | State::Terminated => return Ok(()),
             State::Closed => {}
         }
-        self.wait(None, |core| {
+        self.wait(Deadline::Forever, |core| {
             (core.is_idle() || core.broken.is_some() || core.state != State::Closed).then_some(())
         })?;
         let mut core = self.lock();
@@ -559,7 +560,7 @@ impl Pool {
         &self,
         job: u64,
         feeder: &mut Feeder<'_>,
-        deadline: Option<Instant>,
+        deadline: Deadline,
         mut check: impl FnMut(&mut Core) -> Option<T>,
     ) -> Result<T> {
         let mut core = self.lock();
@@ -579,12 +580,7 @@ impl Pool {
                 core.add_chunks(job, chunks, feeder.exhausted());
                 continue;
             }
-            let now = Instant::now();
-            let until = match deadline {
-                Some(d) if d <= now => return Err(Error::Timeout),
-                Some(d) => d.min(now + SLICE),
-                None => now + SLICE,
-            };
+            let until = deadline.slice_end(SLICE).ok_or(Error::Timeout)?;
             core = self.wait_progress(core, until);
         }
     }
@@ -593,7 +589,7 @@ impl Pool {
     /// ([`Error::Timeout`]).
     pub(crate) fn wait<T>(
         &self,
-        deadline: Option<Instant>,
+        deadline: Deadline,
         mut check: impl FnMut(&mut Core) -> Option<T>,
     ) -> Result<T> {
         let mut core = self.lock();
@@ -603,12 +599,7 @@ impl Pool {
             if let Some(value) = check(&mut core) {
                 return Ok(value);
             }
-            let now = Instant::now();
-            let until = match deadline {
-                Some(d) if d <= now => return Err(Error::Timeout),
-                Some(d) => d.min(now + SLICE),
-                None => now + SLICE,
-            };
+            let until = deadline.slice_end(SLICE).ok_or(Error::Timeout)?;
             core = self.wait_progress(core, until);
         }
     }
@@ -734,7 +725,7 @@ impl<'p> Chunked<'p> {
         let (job, size) = job;
         let _guard = JobGuard::new(pool, job);
         let mut feeder = Feeder::new(fixed_chunks(iter, size, in_size, encode));
-        let mut out = pool.run_job(job, &mut feeder, None, |core| {
+        let mut out = pool.run_job(job, &mut feeder, Deadline::Forever, |core| {
             let Some(job) = core.job(job) else {
                 return Some(Err(vanished()));
             };
@@ -849,7 +840,7 @@ impl<'p> Chunked<'p> {
         })?;
         let _guard = JobGuard::new(pool, job);
         let mut out = Vec::with_capacity(len);
-        pool.wait(None, |core| {
+        pool.wait(Deadline::Forever, |core| {
             let Some(job) = core.job(job) else {
                 return Some(Err(vanished()));
             };

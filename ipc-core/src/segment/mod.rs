@@ -21,10 +21,11 @@ mod shared;
 use std::path::PathBuf;
 use std::time::Duration;
 
+pub use crate::shm_safe::ShmSafe;
 pub use header::{FORMAT_VERSION, HEADER_LEN, Header, MAX_ALIGN, ObjectKind, TypeDesc};
 pub use object::ObjectSegment;
 pub use raw::{MAX_SEGMENT_LEN, Segment};
-pub use shared::{Shared, ShmSafe};
+pub use shared::Shared;
 
 /// Where a segment's memory comes from.
 #[derive(Debug, Clone, PartialEq, Eq)]

@@ -2,7 +2,7 @@
 //! header. The header protocol is described in [`super::header`].
 
 use std::ptr::NonNull;
-use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::atomic::{AtomicU32, AtomicU64, Ordering};
 use std::time::{Duration, Instant};
 
 use zerocopy::IntoBytes;
@@ -13,7 +13,8 @@ use super::header::{
 };
 use super::{Segment, SegmentOptions};
 use crate::liveness::ProcessIdentity;
-use crate::sync::futex;
+use crate::os::futex;
+use crate::wait::{Deadline, Waitable, Waiter};
 use crate::{Error, Result};
 
 /// A segment whose header has been written (by us) or checked (when opened).
@@ -64,8 +65,10 @@ impl ObjectSegment {
         let payload = unsafe { NonNull::new_unchecked(base.add(payload_offset as usize)) };
         init(payload, payload_len_usize)?;
 
-        state.store(STATE_READY, Ordering::Release);
-        futex::wake_all(state);
+        state.store(STATE_READY, Ordering::SeqCst);
+        // Unconditionally: the header has no sleepers count (openers that
+        // wait here are rare, and bounded by their liveness slices anyway).
+        futex::wake(state, u32::MAX);
         header.state = STATE_READY;
         let layout = CheckedLayout {
             payload_offset: payload_offset as usize,
@@ -130,7 +133,15 @@ impl ObjectSegment {
                         return Err(Error::Timeout);
                     }
                     let slice = (Instant::now() + LIVENESS_POLL).min(deadline);
-                    futex::wait_until(state, STATE_INITIALISING, Some(slice));
+                    let initialising = Initialising {
+                        state,
+                        sleepers: AtomicU32::new(0),
+                    };
+                    let _ = Waiter::new().spin(Duration::ZERO).block(
+                        &initialising,
+                        Deadline::At(slice),
+                        |_| Ok::<_, ()>(initialising.is_ready().then_some(())),
+                    );
                 }
                 STATE_EMPTY => {
                     // SAFETY: as above.
@@ -298,5 +309,25 @@ unsafe fn write_header(base: *mut u8, header: &Header) {
         let word = u64::from_ne_bytes(chunk.try_into().unwrap_or([0; 8]));
         // SAFETY: word `i` is in bounds and 8-aligned by the caller's contract.
         unsafe { (*base.add(i * 8).cast::<AtomicU64>()).store(word, Ordering::Relaxed) };
+    }
+}
+
+/// A header still being initialised, as something an opener waits on: ready
+/// once the state word leaves `STATE_INITIALISING`. The header keeps no
+/// sleepers count (the creator wakes unconditionally), so the count is ours.
+struct Initialising<'a> {
+    state: &'a AtomicU32,
+    sleepers: AtomicU32,
+}
+
+impl Waitable for Initialising<'_> {
+    fn ready_word(&self) -> &AtomicU32 {
+        self.state
+    }
+    fn sleepers(&self) -> &AtomicU32 {
+        &self.sleepers
+    }
+    fn is_ready(&self) -> bool {
+        self.state.load(Ordering::SeqCst) != STATE_INITIALISING
     }
 }

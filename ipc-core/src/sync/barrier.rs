@@ -9,8 +9,8 @@
 use std::sync::atomic::{AtomicU32, Ordering};
 use std::time::{Duration, Instant};
 
-use super::futex;
-use crate::segment::ShmSafe;
+use crate::shm_safe::ShmSafe;
+use crate::wait::{Deadline, WaitWord, Waiter};
 use crate::{Error, Result};
 
 const BROKEN: u32 = 1 << 31;
@@ -30,8 +30,8 @@ const BROKEN: u32 = 1 << 31;
 pub struct Barrier {
     parties: u32,
     arrived: AtomicU32,
-    generation: AtomicU32,
-    waiters: AtomicU32,
+    /// Completed rounds, with [`BROKEN`] as its top bit.
+    generation: WaitWord,
 }
 
 const _: () = assert!(size_of::<Barrier>() == 16);
@@ -61,44 +61,50 @@ impl Barrier {
         Self {
             parties: if parties == 0 { 1 } else { parties },
             arrived: AtomicU32::new(0),
-            generation: AtomicU32::new(0),
-            waiters: AtomicU32::new(0),
+            generation: WaitWord::new(0),
         }
     }
 
     /// Waits for the other parties.
     pub fn wait(&self) -> Result<BarrierWaitResult> {
-        self.wait_until(None)
+        self.wait_deadline(Deadline::Forever)
     }
 
     /// Waits for the other parties at most `timeout`; on timeout the barrier
     /// breaks and every party gets an error.
     pub fn wait_for(&self, timeout: Duration) -> Result<BarrierWaitResult> {
-        self.wait_until(Some(Instant::now() + timeout))
+        self.wait_deadline(Deadline::after(timeout))
     }
 
-    fn wait_until(&self, deadline: Option<Instant>) -> Result<BarrierWaitResult> {
-        let generation = self.generation.load(Ordering::Acquire);
+    /// Waits for the other parties until `deadline` at most; then, as
+    /// [`wait_for`](Self::wait_for), the barrier breaks.
+    pub fn wait_until(&self, deadline: Instant) -> Result<BarrierWaitResult> {
+        self.wait_deadline(Deadline::At(deadline))
+    }
+
+    fn wait_deadline(&self, deadline: Deadline) -> Result<BarrierWaitResult> {
+        let word = self.generation.word();
+        let generation = word.load(Ordering::Acquire);
         if generation & BROKEN != 0 {
             return Err(Error::BrokenBarrier);
         }
         let arrived = self.arrived.fetch_add(1, Ordering::AcqRel) + 1;
         if arrived >= self.parties {
             self.arrived.store(0, Ordering::Relaxed);
-            self.generation
-                .store(generation.wrapping_add(1) & !BROKEN, Ordering::SeqCst);
-            futex::wake_all(&self.generation);
+            word.store(generation.wrapping_add(1) & !BROKEN, Ordering::SeqCst);
+            self.generation.wake_all();
             return Ok(BarrierWaitResult { leader: true });
         }
-        match futex::wait_for(&self.generation, Some(&self.waiters), deadline, |g| {
-            g != generation
-        }) {
-            Ok(g) if g & BROKEN != 0 => Err(Error::BrokenBarrier),
-            Ok(_) => Ok(BarrierWaitResult { leader: false }),
-            Err(e) => {
+        let moved = |g| g != generation;
+        let outcome = Waiter::new().block(&self.generation.until(moved), deadline, |_| {
+            Ok::<_, Error>(Some(self.generation.load()).filter(|&g| moved(g)))
+        });
+        match outcome {
+            Ok(Some(g)) if g & BROKEN != 0 => Err(Error::BrokenBarrier),
+            Ok(Some(_)) => Ok(BarrierWaitResult { leader: false }),
+            Ok(None) | Err(_) => {
                 // Break the round unless it completed at the last moment.
-                if self
-                    .generation
+                if word
                     .compare_exchange(
                         generation,
                         generation | BROKEN,
@@ -107,9 +113,9 @@ impl Barrier {
                     )
                     .is_ok()
                 {
-                    futex::wake_all(&self.generation);
-                    Err(e)
-                } else if self.generation.load(Ordering::Acquire) & BROKEN != 0 {
+                    self.generation.wake_all();
+                    Err(Error::Timeout)
+                } else if word.load(Ordering::Acquire) & BROKEN != 0 {
                     Err(Error::BrokenBarrier)
                 } else {
                     Ok(BarrierWaitResult { leader: false })
@@ -120,22 +126,22 @@ impl Barrier {
 
     /// Breaks the barrier: current and future waiters get [`Error::BrokenBarrier`].
     pub fn abort(&self) {
-        self.generation.fetch_or(BROKEN, Ordering::SeqCst);
-        futex::wake_all(&self.generation);
+        self.generation.word().fetch_or(BROKEN, Ordering::SeqCst);
+        self.generation.wake_all();
     }
 
     /// Mends a broken barrier for a new round. Call it only when no party is waiting.
     pub fn reset(&self) {
         self.arrived.store(0, Ordering::Relaxed);
-        let g = self.generation.load(Ordering::Relaxed);
-        self.generation
-            .store(g.wrapping_add(1) & !BROKEN, Ordering::SeqCst);
-        futex::wake_all(&self.generation);
+        let word = self.generation.word();
+        let g = word.load(Ordering::Relaxed);
+        word.store(g.wrapping_add(1) & !BROKEN, Ordering::SeqCst);
+        self.generation.wake_all();
     }
 
     /// Whether the barrier is broken.
     pub fn is_broken(&self) -> bool {
-        self.generation.load(Ordering::Acquire) & BROKEN != 0
+        self.generation.word().load(Ordering::Acquire) & BROKEN != 0
     }
 
     /// The number of parties per round.

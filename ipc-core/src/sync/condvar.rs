@@ -6,12 +6,11 @@
 //! unlocking is what prevents a lost wake-up: a notification after our read
 //! changes the word, and the futex refuses to sleep on a changed word.
 
-use std::sync::atomic::{AtomicU32, Ordering};
 use std::time::{Duration, Instant};
 
-use super::futex::{self, Backoff, WaitOutcome};
 use super::mutex::{RobustMutexExt, RobustMutexGuard};
-use crate::segment::ShmSafe;
+use crate::shm_safe::ShmSafe;
+use crate::wait::{Deadline, WaitWord, Waiter};
 use crate::{Error, Result};
 
 /// A condition variable in shared memory, used with a [`RobustMutex`](super::RobustMutex).
@@ -21,21 +20,20 @@ use crate::{Error, Result};
 #[repr(C)]
 #[derive(Debug, Default)]
 pub struct Condvar {
-    seq: AtomicU32,
-    waiters: AtomicU32,
+    /// Counts notifications.
+    seq: WaitWord,
 }
 
 const _: () = assert!(size_of::<Condvar>() == 8);
 
-// SAFETY: two atomics; any value is a valid sequence number or waiter count.
+// SAFETY: one wait word; any value is a valid sequence number.
 unsafe impl ShmSafe for Condvar {}
 
 impl Condvar {
     /// A condition variable nobody waits on.
     pub const fn new() -> Self {
         Self {
-            seq: AtomicU32::new(0),
-            waiters: AtomicU32::new(0),
+            seq: WaitWord::new(0),
         }
     }
 
@@ -44,7 +42,7 @@ impl Condvar {
     /// Returns [`Error::OwnerDied`] (with the lock held again) if the mutex had
     /// to be taken over from a dead owner when relocking.
     pub fn wait<T>(&self, guard: &mut RobustMutexGuard<'_, T>) -> Result<()> {
-        self.wait_inner(guard, None)
+        self.wait_inner(guard, Deadline::Forever)
     }
 
     /// As [`wait`](Self::wait), giving up after `timeout` with
@@ -54,7 +52,7 @@ impl Condvar {
         guard: &mut RobustMutexGuard<'_, T>,
         timeout: Duration,
     ) -> Result<()> {
-        self.wait_inner(guard, Some(Instant::now() + timeout))
+        self.wait_inner(guard, Deadline::after(timeout))
     }
 
     /// As [`wait`](Self::wait), giving up at `deadline`.
@@ -63,7 +61,7 @@ impl Condvar {
         guard: &mut RobustMutexGuard<'_, T>,
         deadline: Instant,
     ) -> Result<()> {
-        self.wait_inner(guard, Some(deadline))
+        self.wait_inner(guard, Deadline::At(deadline))
     }
 
     /// Waits as long as `condition` holds on the protected value.
@@ -78,46 +76,30 @@ impl Condvar {
         Ok(())
     }
 
-    fn wait_inner<T>(
-        &self,
-        guard: &mut RobustMutexGuard<'_, T>,
-        deadline: Option<Instant>,
-    ) -> Result<()> {
-        let seq = self.seq.load(Ordering::SeqCst);
-        self.waiters.fetch_add(1, Ordering::SeqCst);
+    fn wait_inner<T>(&self, guard: &mut RobustMutexGuard<'_, T>, deadline: Deadline) -> Result<()> {
+        // Read under the lock: a notification after this read changes the
+        // word, so the sleep below cannot miss it.
+        let seq = self.seq.load();
+        let notified = |v| v != seq;
         let outcome = lock_api::MutexGuard::unlocked(guard, || {
-            let mut backoff = Backoff::new();
-            while backoff.spin() {
-                if self.seq.load(Ordering::Acquire) != seq {
-                    return WaitOutcome::Woken;
-                }
-            }
-            futex::wait_until(&self.seq, seq, deadline)
+            Waiter::new().block(&self.seq.until(notified), deadline, |_| {
+                Ok::<_, Error>(notified(self.seq.load()).then_some(()))
+            })
         });
-        self.waiters.fetch_sub(1, Ordering::SeqCst);
         let mutex = lock_api::MutexGuard::mutex(guard);
         if mutex.is_inconsistent() {
             return Err(Error::OwnerDied);
         }
-        match outcome {
-            WaitOutcome::TimedOut if self.seq.load(Ordering::Acquire) == seq => Err(Error::Timeout),
-            _ => Ok(()),
-        }
+        outcome?.ok_or(Error::Timeout)
     }
 
     /// Wakes one waiter.
     pub fn notify_one(&self) {
-        self.seq.fetch_add(1, Ordering::SeqCst);
-        if self.waiters.load(Ordering::SeqCst) != 0 {
-            futex::wake(&self.seq, 1);
-        }
+        self.seq.bump(1);
     }
 
     /// Wakes every waiter.
     pub fn notify_all(&self) {
-        self.seq.fetch_add(1, Ordering::SeqCst);
-        if self.waiters.load(Ordering::SeqCst) != 0 {
-            futex::wake_all(&self.seq);
-        }
+        self.seq.bump(u32::MAX);
     }
 }

@@ -1,11 +1,11 @@
 //! [`Event`]: a flag that processes wait for (Python's `Event`).
 
-use std::sync::atomic::{AtomicU32, Ordering};
+use std::sync::atomic::Ordering;
 use std::time::{Duration, Instant};
 
-use super::futex;
-use crate::Result;
-use crate::segment::ShmSafe;
+use crate::shm_safe::ShmSafe;
+use crate::wait::{Deadline, WaitWord, Waiter};
+use crate::{Error, Result};
 
 /// A flag in shared memory: `set` wakes every process waiting for it, and it
 /// stays set until `clear`.
@@ -24,54 +24,61 @@ use crate::segment::ShmSafe;
 #[repr(C)]
 #[derive(Debug, Default)]
 pub struct Event {
-    state: AtomicU32,
-    waiters: AtomicU32,
+    /// 1 when set; any other value reads as clear.
+    state: WaitWord,
 }
 
 const _: () = assert!(size_of::<Event>() == 8);
 
-// SAFETY: two atomics; any value of `state` other than 1 reads as "clear", any
-// `waiters` value only costs a spurious wake syscall.
+// SAFETY: one wait word; any value of `state` other than 1 reads as "clear".
 unsafe impl ShmSafe for Event {}
 
 impl Event {
     /// A cleared event.
     pub const fn new() -> Self {
         Self {
-            state: AtomicU32::new(0),
-            waiters: AtomicU32::new(0),
+            state: WaitWord::new(0),
         }
     }
 
     /// Sets the flag and wakes every waiter.
     pub fn set(&self) {
-        if self.state.swap(1, Ordering::SeqCst) != 1 && self.waiters.load(Ordering::SeqCst) != 0 {
-            futex::wake_all(&self.state);
+        if self.state.word().swap(1, Ordering::SeqCst) != 1 {
+            self.state.wake_all();
         }
     }
 
     /// Clears the flag.
     pub fn clear(&self) {
-        self.state.store(0, Ordering::SeqCst);
+        self.state.word().store(0, Ordering::SeqCst);
     }
 
     /// Whether the flag is set.
     pub fn is_set(&self) -> bool {
-        self.state.load(Ordering::Acquire) == 1
+        self.state.word().load(Ordering::Acquire) == 1
     }
 
     /// Waits until the flag is set.
     pub fn wait(&self) -> Result<()> {
-        futex::wait_for(&self.state, Some(&self.waiters), None, |v| v == 1).map(drop)
+        self.wait_deadline(Deadline::Forever)
     }
 
-    /// Waits until the flag is set, at most `timeout`; [`Error::Timeout`](crate::Error::Timeout) otherwise.
+    /// Waits until the flag is set, at most `timeout`; [`Error::Timeout`] otherwise.
     pub fn wait_for(&self, timeout: Duration) -> Result<()> {
-        self.wait_until(Instant::now() + timeout)
+        self.wait_deadline(Deadline::after(timeout))
     }
 
-    /// Waits until the flag is set or `deadline` passes.
+    /// Waits until the flag is set or `deadline` passes ([`Error::Timeout`]).
     pub fn wait_until(&self, deadline: Instant) -> Result<()> {
-        futex::wait_for(&self.state, Some(&self.waiters), Some(deadline), |v| v == 1).map(drop)
+        self.wait_deadline(Deadline::At(deadline))
+    }
+
+    fn wait_deadline(&self, deadline: Deadline) -> Result<()> {
+        let set = |v| v == 1;
+        Waiter::new()
+            .block(&self.state.until(set), deadline, |_| {
+                Ok::<_, Error>(set(self.state.load()).then_some(()))
+            })?
+            .ok_or(Error::Timeout)
     }
 }

@@ -3,8 +3,7 @@
 //!
 //! - [`RobustMutex`]: glibc's robust process-shared mutex behind `lock_api`;
 //!   a dead owner's lock passes to the next locker, who is told.
-//! - [`futex`]: wait/notify on a 32-bit word, with absolute monotonic
-//!   deadlines; everything below is built on it.
+//! - Waiting goes through [`crate::wait`], the waiting core below this module.
 //! - [`Event`], [`Semaphore`], [`Barrier`], [`Condvar`]: Python's names.
 //!
 //! Every type here is `#[repr(C)]` with a size fixed at compile time, holds
@@ -14,7 +13,6 @@
 mod barrier;
 mod condvar;
 mod event;
-pub mod futex;
 mod mutex;
 mod semaphore;
 

@@ -32,8 +32,9 @@ use std::time::{Duration, Instant};
 
 use lock_api::{MutexGuard, RawMutex, RawMutexTimed};
 
-use super::futex::{Backoff, monotonic_deadline};
-use crate::segment::ShmSafe;
+use crate::os::clock::monotonic_timespec;
+use crate::shm_safe::ShmSafe;
+use crate::wait::{Backoff, Deadline};
 use crate::{Error, Result};
 
 #[cfg(not(target_pointer_width = "64"))]
@@ -143,23 +144,26 @@ impl RawRobustMutex {
         self.acquired(rc, "pthread_mutex_trylock")
     }
 
-    /// Acquires, spinning briefly first; `None` deadline blocks indefinitely.
+    /// Acquires, spinning briefly first, waiting as `deadline` allows.
     /// `Ok(None)` means the deadline passed.
-    fn acquire(&self, deadline: Option<Instant>) -> Result<Option<Acquired>> {
+    fn acquire(&self, deadline: Deadline) -> Result<Option<Acquired>> {
+        if let Some(a) = self.try_acquire()? {
+            return Ok(Some(a));
+        }
+        if deadline == Deadline::Now {
+            return Ok(None);
+        }
         let mut backoff = Backoff::new();
-        loop {
+        while backoff.spin() {
             if let Some(a) = self.try_acquire()? {
                 return Ok(Some(a));
             }
-            if !backoff.spin() {
-                break;
-            }
         }
-        let rc = match deadline {
+        let rc = match deadline.instant() {
             // SAFETY: as in `try_acquire`.
             None => unsafe { libc::pthread_mutex_lock(self.ptr()) },
             Some(d) => {
-                let ts = monotonic_deadline(d);
+                let ts = monotonic_timespec(d);
                 // SAFETY: as in `try_acquire`; `ts` outlives the call.
                 unsafe { pthread_mutex_clocklock(self.ptr(), libc::CLOCK_MONOTONIC, &ts) }
             }
@@ -190,7 +194,7 @@ unsafe impl RawMutex for RawRobustMutex {
     type GuardMarker = lock_api::GuardNoSend;
 
     fn lock(&self) {
-        if let Err(e) = self.acquire(None) {
+        if let Err(e) = self.acquire(Deadline::Forever) {
             // Only a mutex whose memory was overwritten gets here; the
             // infallible lock_api call has no way to report it.
             panic!("robust mutex unusable: {e}");
@@ -213,11 +217,11 @@ unsafe impl RawMutexTimed for RawRobustMutex {
     type Instant = Instant;
 
     fn try_lock_for(&self, timeout: Duration) -> bool {
-        self.try_lock_until(Instant::now() + timeout)
+        matches!(self.acquire(Deadline::after(timeout)), Ok(Some(_)))
     }
 
     fn try_lock_until(&self, deadline: Instant) -> bool {
-        matches!(self.acquire(Some(deadline)), Ok(Some(_)))
+        matches!(self.acquire(Deadline::At(deadline)), Ok(Some(_)))
     }
 }
 
@@ -306,6 +310,10 @@ pub trait RobustMutexExt<T> {
     fn lock_robust_for(&self, timeout: Duration) -> LockResult<RobustMutexGuard<'_, T>>;
     /// Locks, giving up at `deadline` (never earlier).
     fn lock_robust_until(&self, deadline: Instant) -> LockResult<RobustMutexGuard<'_, T>>;
+    /// Locks as `deadline` allows: the form a blocking operation uses to
+    /// carry its caller's deadline into the lock it takes
+    /// ([`Deadline::Now`] behaves as [`try_lock_robust`](Self::try_lock_robust)).
+    fn lock_robust_deadline(&self, deadline: Deadline) -> LockResult<RobustMutexGuard<'_, T>>;
     /// Whether a previous owner died and the data was not marked repaired.
     fn is_inconsistent(&self) -> bool;
     /// Declares the data repaired: later lock calls stop reporting `OwnerDied`.
@@ -314,7 +322,7 @@ pub trait RobustMutexExt<T> {
 
 impl<T> RobustMutexExt<T> for RobustMutex<T> {
     fn lock_robust(&self) -> LockResult<RobustMutexGuard<'_, T>> {
-        self.finish(self.raw_ref().acquire(None))
+        self.lock_robust_deadline(Deadline::Forever)
     }
 
     fn try_lock_robust(&self) -> LockResult<RobustMutexGuard<'_, T>> {
@@ -326,11 +334,19 @@ impl<T> RobustMutexExt<T> for RobustMutex<T> {
     }
 
     fn lock_robust_for(&self, timeout: Duration) -> LockResult<RobustMutexGuard<'_, T>> {
-        self.lock_robust_until(Instant::now() + timeout)
+        self.lock_robust_deadline(Deadline::after(timeout))
     }
 
     fn lock_robust_until(&self, deadline: Instant) -> LockResult<RobustMutexGuard<'_, T>> {
-        self.finish(self.raw_ref().acquire(Some(deadline)))
+        self.lock_robust_deadline(Deadline::At(deadline))
+    }
+
+    fn lock_robust_deadline(&self, deadline: Deadline) -> LockResult<RobustMutexGuard<'_, T>> {
+        self.finish(self.raw_ref().acquire(deadline))
+            .map_err(|e| match (e, deadline) {
+                (LockError::Timeout, Deadline::Now) => LockError::WouldBlock,
+                (e, _) => e,
+            })
     }
 
     fn is_inconsistent(&self) -> bool {

@@ -1,10 +1,10 @@
 //! [`Semaphore`]: a counter of permits shared between processes.
 
-use std::sync::atomic::{AtomicU32, Ordering};
+use std::sync::atomic::Ordering;
 use std::time::{Duration, Instant};
 
-use super::futex;
-use crate::segment::ShmSafe;
+use crate::shm_safe::ShmSafe;
+use crate::wait::{Deadline, WaitWord, Waiter};
 use crate::{Error, Result};
 
 /// Largest count a semaphore holds (as POSIX's `SEM_VALUE_MAX`).
@@ -31,14 +31,14 @@ pub const SEMAPHORE_MAX: u32 = i32::MAX as u32;
 #[repr(C)]
 #[derive(Debug)]
 pub struct Semaphore {
-    count: AtomicU32,
-    waiters: AtomicU32,
+    /// The free permits; waiters sleep on it while it is zero.
+    count: WaitWord,
 }
 
 const _: () = assert!(size_of::<Semaphore>() == 8);
 
-// SAFETY: two atomics; every count is a valid count (values above
-// SEMAPHORE_MAX only make `release` refuse), waiters only costs a syscall.
+// SAFETY: one wait word; every count is a valid count (values above
+// SEMAPHORE_MAX only make `release` refuse).
 unsafe impl ShmSafe for Semaphore {}
 
 impl Semaphore {
@@ -50,19 +50,16 @@ impl Semaphore {
             permits
         };
         Self {
-            count: AtomicU32::new(permits),
-            waiters: AtomicU32::new(0),
+            count: WaitWord::new(permits),
         }
     }
 
     /// Takes one permit if one is free right now; [`Error::WouldBlock`] otherwise.
     pub fn try_acquire(&self) -> Result<()> {
-        let mut c = self.count.load(Ordering::Acquire);
+        let count = self.count.word();
+        let mut c = count.load(Ordering::Acquire);
         while c > 0 {
-            match self
-                .count
-                .compare_exchange_weak(c, c - 1, Ordering::AcqRel, Ordering::Acquire)
-            {
+            match count.compare_exchange_weak(c, c - 1, Ordering::AcqRel, Ordering::Acquire) {
                 Ok(_) => return Ok(()),
                 Err(now) => c = now,
             }
@@ -70,29 +67,34 @@ impl Semaphore {
         Err(Error::WouldBlock)
     }
 
-    fn acquire_until(&self, deadline: Option<Instant>) -> Result<()> {
-        loop {
-            if self.try_acquire().is_ok() {
-                return Ok(());
-            }
-            futex::wait_for(&self.count, Some(&self.waiters), deadline, |v| v > 0)?;
-        }
+    fn acquire_deadline(&self, deadline: Deadline) -> Result<()> {
+        Waiter::new()
+            .block(&self.count.until(|v| v > 0), deadline, |_| {
+                Ok::<_, Error>(self.try_acquire().ok())
+            })?
+            .ok_or(Error::Timeout)
     }
 
     /// Takes one permit, waiting as long as it takes.
     pub fn acquire(&self) -> Result<()> {
-        self.acquire_until(None)
+        self.acquire_deadline(Deadline::Forever)
     }
 
     /// Takes one permit, waiting at most `timeout` ([`Error::Timeout`]).
     pub fn acquire_for(&self, timeout: Duration) -> Result<()> {
-        self.acquire_until(Some(Instant::now() + timeout))
+        self.acquire_deadline(Deadline::after(timeout))
+    }
+
+    /// Takes one permit, waiting until `deadline` at most ([`Error::Timeout`]).
+    pub fn acquire_until(&self, deadline: Instant) -> Result<()> {
+        self.acquire_deadline(Deadline::At(deadline))
     }
 
     /// Returns `n` permits and wakes up to `n` waiters. Refuses (and changes
     /// nothing) if the count would pass [`SEMAPHORE_MAX`].
     pub fn release(&self, n: u32) -> Result<()> {
-        let mut c = self.count.load(Ordering::Relaxed);
+        let count = self.count.word();
+        let mut c = count.load(Ordering::Relaxed);
         loop {
             let next =
                 c.checked_add(n)
@@ -100,22 +102,17 @@ impl Semaphore {
                     .ok_or(Error::InvalidArgument {
                         reason: "semaphore count would exceed SEMAPHORE_MAX",
                     })?;
-            match self
-                .count
-                .compare_exchange_weak(c, next, Ordering::SeqCst, Ordering::Relaxed)
-            {
+            match count.compare_exchange_weak(c, next, Ordering::SeqCst, Ordering::Relaxed) {
                 Ok(_) => break,
                 Err(now) => c = now,
             }
         }
-        if self.waiters.load(Ordering::SeqCst) != 0 {
-            futex::wake(&self.count, n);
-        }
+        self.count.wake(n);
         Ok(())
     }
 
     /// The number of free permits right now.
     pub fn value(&self) -> u32 {
-        self.count.load(Ordering::Acquire)
+        self.count.word().load(Ordering::Acquire)
     }
 }

@@ -35,31 +35,14 @@ use std::cell::Cell;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicU32, Ordering};
 
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 use ipc_core::liveness::{packed_current, packed_is_alive};
-use ipc_core::sync::futex;
+use ipc_core::wait::{Check, Deadline, PEER_CHECK_PERIOD, SPIN_FOR, Waitable, Waiter, coarse_now};
 
 use super::layout::{Region, fork_generation};
 use super::ring::Ring;
-use crate::select::{PEER_CHECK_PERIOD, Waitable, block_until};
 use crate::{Error, Result};
-
-/// How long a blocking call may wait.
-#[derive(Debug, Clone, Copy)]
-pub(crate) enum Wait {
-    /// Not at all: `Full` / `Empty`.
-    Never,
-    /// Until the deadline (`None`: forever).
-    Until(Option<Instant>),
-}
-
-impl Wait {
-    /// A wait of at most `timeout` (forever if the deadline overflows).
-    pub fn timeout(timeout: std::time::Duration) -> Self {
-        Wait::Until(Instant::now().checked_add(timeout))
-    }
-}
 
 /// Whether the process recorded in an owner word has exited (slow: reads
 /// `/proc`). An unclaimed end (0) counts as alive: nobody has used it yet.
@@ -84,7 +67,7 @@ pub(crate) struct Endpoint {
     /// How long a blocking call spins before it sleeps.
     spin: Cell<Duration>,
     /// When a non-blocking call may next check whether the peer died, on
-    /// `futex::coarse_now`'s clock.
+    /// `coarse_now`'s clock.
     next_peer_check: Cell<Duration>,
 }
 
@@ -98,7 +81,7 @@ impl Endpoint {
             rx,
             cached_head: Cell::new(0),
             forks_seen: Cell::new(fork_generation()),
-            spin: Cell::new(futex::SPIN_FOR),
+            spin: Cell::new(SPIN_FOR),
             next_peer_check: Cell::new(Duration::ZERO),
         }
     }
@@ -106,6 +89,13 @@ impl Endpoint {
     /// How long a blocking call of this handle spins before it sleeps.
     pub fn spin_limit(&self) -> Duration {
         self.spin.get()
+    }
+
+    /// The blocking policy of this handle's calls.
+    fn waiter(&self) -> Waiter {
+        Waiter::new()
+            .spin(self.spin.get())
+            .check_peers_every(PEER_CHECK_PERIOD)
     }
 
     /// Sets [`spin_limit`](Self::spin_limit).
@@ -178,7 +168,7 @@ impl Endpoint {
     fn slow_check_due(&self) -> bool {
         // The coarse clock: a busy-polling caller runs this on every empty
         // poll, and `Instant::now` would be most of that poll's cost.
-        let now = futex::coarse_now();
+        let now = coarse_now();
         if now < self.next_peer_check.get() {
             return false;
         }
@@ -188,48 +178,43 @@ impl Endpoint {
 
     // ----- receiving -----------------------------------------------------
 
-    /// Waits for the next frame; returns its position and length without
-    /// consuming it. `Disconnected` only once the ring is drained.
-    pub fn wait_frame(&self, wait: Wait) -> Result<(u32, usize)> {
+    /// Waits for the next frame until `deadline`; returns its position and
+    /// length without consuming it. `Disconnected` only once the ring is
+    /// drained.
+    pub fn wait_frame(&self, deadline: Deadline) -> Result<(u32, usize)> {
         self.enter()?;
         let rx = self.rx();
-        let mut spun = false;
-        loop {
+        let mut tries = 0u32;
+        let frame = self.waiter().block(&RecvWait(self), deadline, |check| {
             if let Some(frame) = rx.peek()? {
-                return Ok(frame);
+                return Ok(Some(frame));
             }
+            tries += 1;
             if self.peer_closed() {
-                return self.last_look();
+                return self.last_look().map(Some);
             }
-            let deadline = match wait {
-                Wait::Never => {
-                    if self.slow_check_due() {
-                        rx.check_indices()?;
-                        if self.peer_dead() {
-                            return self.last_look();
-                        }
-                    }
-                    return Err(Error::Empty);
-                }
-                Wait::Until(d) => d,
-            };
-            if !spun {
-                spun = true;
-                if spin(self.spin.get(), || rx.data_ready()) {
-                    continue;
-                }
+            // After the first try, a ring that still looks empty may be a
+            // scribbled index: cross-check before (and between) sleeps.
+            if tries > 1 {
                 rx.check_indices()?;
             }
-            let woke = block_until(&RecvWait(self), deadline);
-            if rx.peek()?.is_some() {
-                continue;
+            if check == Check::Slow && self.peer_dead() {
+                return self.last_look().map(Some);
             }
-            if self.peer_closed() || (woke && self.peer_dead()) {
-                return self.last_look();
+            Ok(None)
+        })?;
+        match frame {
+            Some(frame) => Ok(frame),
+            None if deadline == Deadline::Now => {
+                if self.slow_check_due() {
+                    rx.check_indices()?;
+                    if self.peer_dead() {
+                        return self.last_look();
+                    }
+                }
+                Err(Error::Empty)
             }
-            if !woke {
-                return Err(Error::Timeout);
-            }
+            None => Err(Error::Timeout),
         }
     }
 
@@ -272,12 +257,12 @@ impl Endpoint {
     pub fn recv_batch<T: zerocopy::FromBytes + zerocopy::IntoBytes>(
         &self,
         out: &mut [T],
-        wait: Wait,
+        deadline: Deadline,
     ) -> Result<usize> {
         if out.is_empty() {
             return Ok(0);
         }
-        let (pos, len) = self.wait_frame(wait)?;
+        let (pos, len) = self.wait_frame(deadline)?;
         if len != size_of::<T>() {
             return self.take_value::<T>(pos, len).map(|_| 0);
         }
@@ -306,86 +291,73 @@ impl Endpoint {
     }
 
     /// Python's `poll`: whether a receive would return at once (a message,
-    /// or the peer gone), waiting up to `wait` for that.
-    pub fn poll(&self, wait: Wait) -> Result<bool> {
+    /// or the peer gone), waiting until `deadline` for that.
+    pub fn poll(&self, deadline: Deadline) -> Result<bool> {
         self.enter()?;
-        if self.rx_ready() {
+        let mut tries = 0u32;
+        let ready = self.waiter().block(&RecvWait(self), deadline, |check| {
+            if self.rx_ready() {
+                return Ok::<_, Error>(Some(()));
+            }
+            tries += 1;
+            if tries > 1 {
+                self.rx().check_indices()?;
+            }
+            Ok((check == Check::Slow && self.peer_dead()).then_some(()))
+        })?;
+        if ready.is_some() {
             return Ok(true);
         }
-        match wait {
-            Wait::Never => {
-                if self.slow_check_due() {
-                    self.rx().check_indices()?;
-                    return Ok(self.peer_dead());
-                }
-                Ok(false)
-            }
-            Wait::Until(deadline) => {
-                if spin(self.spin.get(), || self.rx_ready()) {
-                    return Ok(true);
-                }
-                self.rx().check_indices()?;
-                let woke = block_until(&RecvWait(self), deadline);
-                Ok(self.rx_ready() || (woke && self.peer_dead()))
-            }
+        if deadline == Deadline::Now && self.slow_check_due() {
+            self.rx().check_indices()?;
+            return Ok(self.peer_dead());
         }
+        Ok(false)
     }
 
     // ----- sending -------------------------------------------------------
 
-    /// Waits for room for up to `want` frames; returns the first position
-    /// and the count (at least 1).
-    pub fn wait_space(&self, want: u32, wait: Wait) -> Result<(u32, u32)> {
+    /// Waits for room for up to `want` frames until `deadline`; returns the
+    /// first position and the count (at least 1).
+    pub fn wait_space(&self, want: u32, deadline: Deadline) -> Result<(u32, u32)> {
         self.enter()?;
         let tx = self.tx();
-        let mut spun = false;
-        loop {
+        let room = self.waiter().block(&SendWait(self), deadline, |check| {
             if self.peer_closed() {
                 return Err(Error::Disconnected);
             }
             match tx.reserve(want, &self.cached_head) {
                 Err(Error::Full) => {}
-                other => return other,
+                other => return other.map(Some),
             }
-            let deadline = match wait {
-                Wait::Never => {
-                    return Err(if self.slow_check_due() && self.peer_dead() {
-                        Error::Disconnected
-                    } else {
-                        Error::Full
-                    });
-                }
-                Wait::Until(d) => d,
-            };
-            if !spun {
-                spun = true;
-                if spin(self.spin.get(), || tx.has_space()) {
-                    continue;
-                }
-            }
-            let woke = block_until(&SendWait(self), deadline);
-            if tx.has_space() {
-                continue;
-            }
-            if self.peer_closed() || (woke && self.peer_dead()) {
+            if check == Check::Slow && self.peer_dead() {
                 return Err(Error::Disconnected);
             }
-            if !woke {
-                return Err(Error::Timeout);
+            Ok(None)
+        })?;
+        match room {
+            Some(room) => Ok(room),
+            None if deadline == Deadline::Now => {
+                Err(if self.slow_check_due() && self.peer_dead() {
+                    Error::Disconnected
+                } else {
+                    Error::Full
+                })
             }
+            None => Err(Error::Timeout),
         }
     }
 
-    /// Sends one frame, waiting for room as `wait` allows.
+    /// Sends one frame, waiting for room until `deadline`.
     #[inline]
-    pub fn send_frame(&self, bytes: &[u8], wait: Wait) -> Result<()> {
+    pub fn send_frame(&self, bytes: &[u8], deadline: Deadline) -> Result<()> {
         if bytes.len() > self.max_frame() {
             return Err(Error::TooLarge {
                 len: bytes.len(),
                 max: self.max_frame(),
             });
         }
-        let (pos, _) = self.wait_space(1, wait)?;
+        let (pos, _) = self.wait_space(1, deadline)?;
         let tx = self.tx();
         tx.write(pos, bytes);
         tx.publish_one(pos, bytes.len() as u32);
@@ -396,13 +368,13 @@ impl Endpoint {
     pub fn send_batch<T: zerocopy::IntoBytes + zerocopy::Immutable>(
         &self,
         msgs: &[T],
-        wait: Wait,
+        deadline: Deadline,
     ) -> Result<usize> {
         if msgs.is_empty() {
             return Ok(0);
         }
         let want = u32::try_from(msgs.len()).unwrap_or(u32::MAX);
-        let (pos, n) = self.wait_space(want, wait)?;
+        let (pos, n) = self.wait_space(want, deadline)?;
         let tx = self.tx();
         for (i, m) in msgs.iter().take(n as usize).enumerate() {
             tx.write(pos.wrapping_add(i as u32), m.as_bytes());
@@ -436,20 +408,6 @@ impl Drop for Endpoint {
     fn drop(&mut self) {
         self.release(false);
     }
-}
-
-/// Spins on `ready` for `limit` (by default [`futex::SPIN_FOR`], far above a
-/// hand-off between two busy processes, ~0.1-0.5 µs, so a hot exchange never
-/// sleeps), before a blocking call goes to sleep in `select::block_until`.
-#[inline]
-fn spin(limit: Duration, ready: impl Fn() -> bool) -> bool {
-    let mut backoff = futex::Backoff::spinning_for(limit);
-    while backoff.spin() {
-        if ready() {
-            return true;
-        }
-    }
-    ready()
 }
 
 /// The receiving side of an endpoint as a [`Waitable`].

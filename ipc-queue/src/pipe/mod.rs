@@ -72,7 +72,8 @@ use std::time::Duration;
 use ipc_core::segment::{ObjectSegment, SegmentOptions, TypeDesc};
 
 use crate::{Error, Message, Result, Waitable};
-use end::{Endpoint, Wait};
+use end::Endpoint;
+use ipc_core::wait::Deadline;
 use layout::{CHANNEL_KIND, Geometry, PIPE_KIND, Region};
 
 #[doc(hidden)]
@@ -196,7 +197,7 @@ impl PipeBuilder {
             capacity: DEFAULT_CAPACITY,
             max_frame: None,
             options: SegmentOptions::anonymous(),
-            spin: ipc_core::sync::futex::SPIN_FOR,
+            spin: ipc_core::wait::SPIN_FOR,
             interleave: true,
             start: 0,
         }
@@ -224,7 +225,7 @@ impl PipeBuilder {
 
     /// How long a blocked call of the new handles spins (checking between
     /// `pause` instructions) before it sleeps in the kernel. The default,
-    /// [`SPIN_FOR`](ipc_core::sync::futex::SPIN_FOR) (20 µs), catches a busy
+    /// [`SPIN_FOR`](ipc_core::wait::SPIN_FOR) (20 µs), catches a busy
     /// peer's reply without a sleep; `Duration::ZERO` never spins, for
     /// waiters that must not use CPU. Per handle: see also `set_spin`.
     pub fn spin(mut self, spin: Duration) -> Self {
@@ -379,26 +380,26 @@ macro_rules! send_methods {
         /// died and the ring is full).
         #[inline]
         pub fn send(&self, msg: &T) -> Result<()> {
-            self.ep.send_frame(msg.as_bytes(), Wait::Until(None))
+            self.ep.send_frame(msg.as_bytes(), Deadline::Forever)
         }
 
         /// Sends a message if a slot is free now; [`Error::Full`] otherwise.
         #[inline]
         pub fn try_send(&self, msg: &T) -> Result<()> {
-            self.ep.send_frame(msg.as_bytes(), Wait::Never)
+            self.ep.send_frame(msg.as_bytes(), Deadline::Now)
         }
 
         /// Sends a message, waiting at most `timeout` for a free slot
         /// ([`Error::Timeout`]).
         pub fn send_timeout(&self, msg: &T, timeout: Duration) -> Result<()> {
-            self.ep.send_frame(msg.as_bytes(), Wait::timeout(timeout))
+            self.ep.send_frame(msg.as_bytes(), Deadline::after(timeout))
         }
 
         /// Sends as many of `msgs` as there are free slots (publishing them
         /// together), after waiting for the first; returns how many were sent,
         /// in order.
         pub fn send_batch(&self, msgs: &[T]) -> Result<usize> {
-            self.ep.send_batch(msgs, Wait::Until(None))
+            self.ep.send_batch(msgs, Deadline::Forever)
         }
 
         /// Sends a byte frame of at most [`max_frame`](Self::max_frame) bytes,
@@ -406,18 +407,18 @@ macro_rules! send_methods {
         /// [`Error::TooLarge`] and nothing is sent.
         #[inline]
         pub fn send_bytes(&self, bytes: &[u8]) -> Result<()> {
-            self.ep.send_frame(bytes, Wait::Until(None))
+            self.ep.send_frame(bytes, Deadline::Forever)
         }
 
         /// [`send_bytes`](Self::send_bytes) if a slot is free now;
         /// [`Error::Full`] otherwise.
         pub fn try_send_bytes(&self, bytes: &[u8]) -> Result<()> {
-            self.ep.send_frame(bytes, Wait::Never)
+            self.ep.send_frame(bytes, Deadline::Now)
         }
 
         /// [`send_bytes`](Self::send_bytes), waiting at most `timeout`.
         pub fn send_bytes_timeout(&self, bytes: &[u8], timeout: Duration) -> Result<()> {
-            self.ep.send_frame(bytes, Wait::timeout(timeout))
+            self.ep.send_frame(bytes, Deadline::after(timeout))
         }
     };
 }
@@ -431,7 +432,7 @@ macro_rules! recv_methods {
         /// is consumed) for a byte frame that is not `size_of::<T>()` long.
         #[inline]
         pub fn recv(&self) -> Result<T> {
-            let (pos, len) = self.ep.wait_frame(Wait::Until(None))?;
+            let (pos, len) = self.ep.wait_frame(Deadline::Forever)?;
             self.ep.take_value(pos, len)
         }
 
@@ -444,13 +445,13 @@ macro_rules! recv_methods {
         /// sender while it writes, which slows each hand-off.
         #[inline]
         pub fn try_recv(&self) -> Result<T> {
-            let (pos, len) = self.ep.wait_frame(Wait::Never)?;
+            let (pos, len) = self.ep.wait_frame(Deadline::Now)?;
             self.ep.take_value(pos, len)
         }
 
         /// Receives a message, waiting at most `timeout` ([`Error::Timeout`]).
         pub fn recv_timeout(&self, timeout: Duration) -> Result<T> {
-            let (pos, len) = self.ep.wait_frame(Wait::timeout(timeout))?;
+            let (pos, len) = self.ep.wait_frame(Deadline::after(timeout))?;
             self.ep.take_value(pos, len)
         }
 
@@ -459,26 +460,26 @@ macro_rules! recv_methods {
         /// Returns how many were written to the front of `out`. Stops before
         /// a frame that is not a `T`, which the next call reports.
         pub fn recv_batch(&self, out: &mut [T]) -> Result<usize> {
-            self.ep.recv_batch(out, Wait::Until(None))
+            self.ep.recv_batch(out, Deadline::Forever)
         }
 
         /// Receives the next frame as bytes, waiting for one.
         pub fn recv_bytes(&self) -> Result<Vec<u8>> {
-            self.recv_bytes_wait(Wait::Until(None))
+            self.recv_bytes_wait(Deadline::Forever)
         }
 
         /// [`recv_bytes`](Self::recv_bytes) if a frame is ready;
         /// [`Error::Empty`] otherwise.
         pub fn try_recv_bytes(&self) -> Result<Vec<u8>> {
-            self.recv_bytes_wait(Wait::Never)
+            self.recv_bytes_wait(Deadline::Now)
         }
 
         /// [`recv_bytes`](Self::recv_bytes), waiting at most `timeout`.
         pub fn recv_bytes_timeout(&self, timeout: Duration) -> Result<Vec<u8>> {
-            self.recv_bytes_wait(Wait::timeout(timeout))
+            self.recv_bytes_wait(Deadline::after(timeout))
         }
 
-        fn recv_bytes_wait(&self, wait: Wait) -> Result<Vec<u8>> {
+        fn recv_bytes_wait(&self, wait: Deadline) -> Result<Vec<u8>> {
             let (pos, len) = self.ep.wait_frame(wait)?;
             let mut v = vec![0; len];
             self.ep.take_bytes(pos, &mut v);
@@ -490,22 +491,22 @@ macro_rules! recv_methods {
         /// [`Error::BufferTooSmall`]. No allocation.
         #[inline]
         pub fn recv_bytes_into(&self, buf: &mut [u8]) -> Result<usize> {
-            self.recv_bytes_into_wait(buf, Wait::Until(None))
+            self.recv_bytes_into_wait(buf, Deadline::Forever)
         }
 
         /// [`recv_bytes_into`](Self::recv_bytes_into) if a frame is ready;
         /// [`Error::Empty`] otherwise.
         pub fn try_recv_bytes_into(&self, buf: &mut [u8]) -> Result<usize> {
-            self.recv_bytes_into_wait(buf, Wait::Never)
+            self.recv_bytes_into_wait(buf, Deadline::Now)
         }
 
         /// [`recv_bytes_into`](Self::recv_bytes_into), waiting at most `timeout`.
         pub fn recv_bytes_into_timeout(&self, buf: &mut [u8], timeout: Duration) -> Result<usize> {
-            self.recv_bytes_into_wait(buf, Wait::timeout(timeout))
+            self.recv_bytes_into_wait(buf, Deadline::after(timeout))
         }
 
         #[inline]
-        fn recv_bytes_into_wait(&self, buf: &mut [u8], wait: Wait) -> Result<usize> {
+        fn recv_bytes_into_wait(&self, buf: &mut [u8], wait: Deadline) -> Result<usize> {
             let (pos, len) = self.ep.wait_frame(wait)?;
             match buf.get_mut(..len) {
                 Some(dst) => {
@@ -526,9 +527,9 @@ macro_rules! recv_methods {
         /// receive reports it.
         pub fn poll(&self, timeout: Option<Duration>) -> bool {
             let wait = match timeout {
-                None => Wait::Until(None),
-                Some(t) if t.is_zero() => Wait::Never,
-                Some(t) => Wait::timeout(t),
+                None => Deadline::Forever,
+                Some(t) if t.is_zero() => Deadline::Now,
+                Some(t) => Deadline::after(t),
             };
             self.ep.poll(wait).unwrap_or(true)
         }

@@ -41,7 +41,7 @@
 //! and wakes it; and if the commit lands between the re-check and the
 //! sleep, the kernel refuses to sleep on a changed word. A producer waiting
 //! for room does the same on `head` with `space_sleepers`. The sleeping
-//! itself is [`crate::select`]'s (in slices, with a peer check in between).
+//! itself is `ipc_core::wait`'s (in slices, with a peer check in between).
 //!
 //! **Crash recovery**: the process that next claims the producer end (see
 //! `end.rs`) advances `tail` past frames a killed producer published but had
@@ -61,7 +61,7 @@
 use std::cell::Cell;
 use std::sync::atomic::{AtomicU32, Ordering, fence};
 
-use ipc_core::sync::futex;
+use ipc_core::wait;
 
 use super::layout::Region;
 use crate::{Error, Result};
@@ -137,7 +137,7 @@ impl<'a> Ring<'a> {
         seq.store(pos.wrapping_add(1), Ordering::Release);
         fence(Ordering::SeqCst);
         if self.ctl().data_sleepers.word.load(Ordering::Relaxed) != 0 {
-            futex::wake_all(seq);
+            wait::wake(seq, u32::MAX);
         }
         self.ctl()
             .tail
@@ -161,7 +161,7 @@ impl<'a> Ring<'a> {
         // protocol): a sleeping consumer waits on the first slot's word.
         fence(Ordering::SeqCst);
         if self.ctl().data_sleepers.word.load(Ordering::Relaxed) != 0 {
-            futex::wake_all(self.region.seq(self.ring, pos));
+            wait::wake(self.region.seq(self.ring, pos), u32::MAX);
         }
         self.ctl()
             .tail
@@ -286,7 +286,7 @@ impl<'a> Ring<'a> {
         head.store(new_head, Ordering::Release);
         fence(Ordering::SeqCst);
         if self.ctl().space_sleepers.word.load(Ordering::Relaxed) != 0 {
-            futex::wake_all(head);
+            wait::wake(head, u32::MAX);
         }
     }
 
@@ -315,8 +315,8 @@ impl<'a> Ring<'a> {
     /// Wakes everybody who may sleep on this ring: the consumer on its head
     /// slot, producers on `head`. Used when an end closes.
     pub fn wake_everyone(&self) {
-        futex::wake_all(self.data_word().0);
-        futex::wake_all(&self.ctl().head.word);
+        wait::wake(self.data_word().0, u32::MAX);
+        wait::wake(&self.ctl().head.word, u32::MAX);
     }
 }
 

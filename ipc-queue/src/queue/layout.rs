@@ -25,6 +25,7 @@ use std::ptr::NonNull;
 use std::sync::atomic::{AtomicU32, AtomicU64, Ordering};
 
 use ipc_core::sync::RobustMutex;
+use ipc_core::wait::WaitWord;
 
 use crate::{Error, Result};
 
@@ -36,9 +37,9 @@ pub(crate) struct QueueShared {
     pub tail: TailLine,
     pub head: HeadLine,
     pub flags: Flags,
-    pub not_empty: WaitWord,
-    pub not_full: WaitWord,
-    pub all_done: WaitWord,
+    pub not_empty: WaitLine,
+    pub not_full: WaitLine,
+    pub all_done: WaitLine,
     pub config: Config,
 }
 
@@ -66,12 +67,12 @@ pub(crate) struct Flags {
     pub closed: AtomicU32,
 }
 
-/// A futex word that changes when waiters should look again, and the count of
-/// waiters that wakers check before making the system call.
+/// A wait word (a sequence number that changes when waiters should look
+/// again, and the count of sleepers wakers check before the system call) on
+/// a cache line of its own.
 #[repr(C, align(64))]
-pub(crate) struct WaitWord {
-    pub seq: AtomicU32,
-    pub sleepers: AtomicU32,
+pub(crate) struct WaitLine {
+    pub w: WaitWord,
 }
 
 /// Immutable after creation; copied into each handle and validated there.
@@ -329,17 +330,14 @@ impl Ring {
             flags: Flags {
                 closed: AtomicU32::new(0),
             },
-            not_empty: WaitWord {
-                seq: AtomicU32::new(0),
-                sleepers: AtomicU32::new(0),
+            not_empty: WaitLine {
+                w: WaitWord::new(0),
             },
-            not_full: WaitWord {
-                seq: AtomicU32::new(0),
-                sleepers: AtomicU32::new(0),
+            not_full: WaitLine {
+                w: WaitWord::new(0),
             },
-            all_done: WaitWord {
-                seq: AtomicU32::new(0),
-                sleepers: AtomicU32::new(0),
+            all_done: WaitLine {
+                w: WaitWord::new(0),
             },
             config: Config {
                 capacity: g.capacity,

@@ -14,12 +14,13 @@ use std::time::Duration;
 
 use ipc_core::segment::{ObjectSegment, SegmentOptions, TypeDesc};
 
+use ipc_core::wait::Deadline;
 use layout::Geometry;
 pub use layout::{MAX_ALIGN, MAX_CAPACITY, MAX_FRAME};
-use raw::{RawQueue, Wait};
+use raw::RawQueue;
 
-use crate::select::Waitable;
 use crate::{Error, Message, Result};
+use ipc_core::wait::Waitable;
 
 /// Slots in a queue made with [`Queue::new`] or a builder left at its default.
 pub const DEFAULT_CAPACITY: usize = 1024;
@@ -104,7 +105,7 @@ impl<T: Message> QueueBuilder<T> {
 
     /// How long a blocked call of the new handle spins (checking between
     /// `pause` instructions) before it sleeps in the kernel. The default,
-    /// [`futex::SPIN_FOR`](ipc_core::sync::futex::SPIN_FOR) (20 µs), catches
+    /// [`SPIN_FOR`](ipc_core::wait::SPIN_FOR) (20 µs), catches
     /// a busy peer's reply without a sleep; `Duration::ZERO` never spins, for
     /// waiters that must not use CPU. See also [`Queue::set_spin`].
     pub fn spin(mut self, spin: Duration) -> Self {
@@ -169,7 +170,7 @@ impl<T: Message> Queue<T> {
             capacity: DEFAULT_CAPACITY,
             max_frame: size_of::<T>(),
             options: SegmentOptions::anonymous(),
-            spin: ipc_core::sync::futex::SPIN_FOR,
+            spin: ipc_core::wait::SPIN_FOR,
             _message: PhantomData,
         }
     }
@@ -209,7 +210,7 @@ impl<T: Message> Queue<T> {
 
     // ----- put -----
 
-    fn put_wait(&self, msg: &T, wait: Wait) -> Result<()> {
+    fn put_wait(&self, msg: &T, wait: Deadline) -> Result<()> {
         let (pos, _) = self.raw.reserve(1, wait)?;
         self.raw.ring.write_payload(pos, msg.as_bytes());
         self.raw.commit(pos, size_of::<T>());
@@ -219,17 +220,17 @@ impl<T: Message> Queue<T> {
 
     /// Puts a message, waiting for room.
     pub fn put(&self, msg: &T) -> Result<()> {
-        self.put_wait(msg, Wait::Forever)
+        self.put_wait(msg, Deadline::Forever)
     }
 
     /// Puts a message if there is room now; [`Error::Full`] otherwise.
     pub fn try_put(&self, msg: &T) -> Result<()> {
-        self.put_wait(msg, Wait::Never)
+        self.put_wait(msg, Deadline::Now)
     }
 
     /// Puts a message, waiting at most `timeout` for room.
     pub fn put_timeout(&self, msg: &T, timeout: Duration) -> Result<()> {
-        self.put_wait(msg, Wait::timeout(Some(timeout)))
+        self.put_wait(msg, Deadline::after(timeout))
     }
 
     /// Puts as many of `msgs` as fit under one lock hold, waiting until at
@@ -238,7 +239,7 @@ impl<T: Message> Queue<T> {
         if msgs.is_empty() {
             return Ok(0);
         }
-        let (pos, n) = self.raw.reserve(msgs.len() as u64, Wait::Forever)?;
+        let (pos, n) = self.raw.reserve(msgs.len() as u64, Deadline::Forever)?;
         for (i, m) in msgs.iter().take(n as usize).enumerate() {
             let p = pos.wrapping_add(i as u64);
             self.raw.ring.write_payload(p, m.as_bytes());
@@ -259,15 +260,15 @@ impl<T: Message> Queue<T> {
 
     /// Reserves a slot to build a message in place; waits for room.
     pub fn loan(&self) -> Result<Loan<'_, T>> {
-        self.loan_wait(Wait::Forever)
+        self.loan_wait(Deadline::Forever)
     }
 
     /// Reserves a slot if one is free now; [`Error::Full`] otherwise.
     pub fn try_loan(&self) -> Result<Loan<'_, T>> {
-        self.loan_wait(Wait::Never)
+        self.loan_wait(Deadline::Now)
     }
 
-    fn loan_wait(&self, wait: Wait) -> Result<Loan<'_, T>> {
+    fn loan_wait(&self, wait: Deadline) -> Result<Loan<'_, T>> {
         let (pos, _) = self.raw.reserve(1, wait)?;
         Ok(Loan {
             queue: self,
@@ -279,7 +280,7 @@ impl<T: Message> Queue<T> {
 
     // ----- get -----
 
-    fn get_wait(&self, wait: Wait) -> Result<T> {
+    fn get_wait(&self, wait: Deadline) -> Result<T> {
         let (pos, _) = self.raw.acquire(1, false, wait)?;
         let len = match self.raw.ring.frame_len(pos) {
             Ok(len) => len,
@@ -305,17 +306,17 @@ impl<T: Message> Queue<T> {
     /// Takes the oldest message, waiting for one. After [`close`](Self::close)
     /// it drains what is left, then reports [`Error::Disconnected`].
     pub fn get(&self) -> Result<T> {
-        self.get_wait(Wait::Forever)
+        self.get_wait(Deadline::Forever)
     }
 
     /// Takes a message if one is ready now; [`Error::Empty`] otherwise.
     pub fn try_get(&self) -> Result<T> {
-        self.get_wait(Wait::Never)
+        self.get_wait(Deadline::Now)
     }
 
     /// Takes a message, waiting at most `timeout`.
     pub fn get_timeout(&self, timeout: Duration) -> Result<T> {
-        self.get_wait(Wait::timeout(Some(timeout)))
+        self.get_wait(Deadline::after(timeout))
     }
 
     /// Processes the oldest message in place and then removes it: `f` sees
@@ -333,15 +334,15 @@ impl<T: Message> Queue<T> {
     /// # Ok::<(), ipc_queue::Error>(())
     /// ```
     pub fn get_with<R>(&self, f: impl FnOnce(&T) -> R) -> Result<R> {
-        self.get_with_wait(Wait::Forever, f)
+        self.get_with_wait(Deadline::Forever, f)
     }
 
     /// [`get_with`](Self::get_with), waiting at most `timeout`.
     pub fn get_with_timeout<R>(&self, timeout: Duration, f: impl FnOnce(&T) -> R) -> Result<R> {
-        self.get_with_wait(Wait::timeout(Some(timeout)), f)
+        self.get_with_wait(Deadline::after(timeout), f)
     }
 
-    fn get_with_wait<R>(&self, wait: Wait, f: impl FnOnce(&T) -> R) -> Result<R> {
+    fn get_with_wait<R>(&self, wait: Deadline, f: impl FnOnce(&T) -> R) -> Result<R> {
         let (pos, _) = self.raw.acquire(1, false, wait)?;
         let result = match self.raw.ring.frame_len(pos) {
             Ok(len) if len == size_of::<T>() => {
@@ -369,7 +370,9 @@ impl<T: Message> Queue<T> {
         if out.is_empty() {
             return Ok(0);
         }
-        let (pos, n) = self.raw.acquire(out.len() as u64, false, Wait::Forever)?;
+        let (pos, n) = self
+            .raw
+            .acquire(out.len() as u64, false, Deadline::Forever)?;
         let mut good = 0;
         while good < n {
             let p = pos.wrapping_add(good);
@@ -405,20 +408,20 @@ impl<T: Message> Queue<T> {
     /// place and frees the slot when dropped. The message counts as
     /// delivered as soon as the guard exists.
     pub fn recv_guard(&self) -> Result<RecvGuard<'_, T>> {
-        self.guard_wait(Wait::Forever)
+        self.guard_wait(Deadline::Forever)
     }
 
     /// [`recv_guard`](Self::recv_guard) if a message is ready now.
     pub fn try_recv_guard(&self) -> Result<RecvGuard<'_, T>> {
-        self.guard_wait(Wait::Never)
+        self.guard_wait(Deadline::Now)
     }
 
     /// [`recv_guard`](Self::recv_guard), waiting at most `timeout`.
     pub fn recv_guard_timeout(&self, timeout: Duration) -> Result<RecvGuard<'_, T>> {
-        self.guard_wait(Wait::timeout(Some(timeout)))
+        self.guard_wait(Deadline::after(timeout))
     }
 
-    fn guard_wait(&self, wait: Wait) -> Result<RecvGuard<'_, T>> {
+    fn guard_wait(&self, wait: Deadline) -> Result<RecvGuard<'_, T>> {
         let (pos, _) = self.raw.acquire(1, true, wait)?;
         match self.raw.ring.frame_len(pos) {
             Ok(len) => Ok(RecvGuard {
@@ -436,7 +439,7 @@ impl<T: Message> Queue<T> {
 
     // ----- byte frames -----
 
-    fn put_bytes_wait(&self, bytes: &[u8], wait: Wait) -> Result<()> {
+    fn put_bytes_wait(&self, bytes: &[u8], wait: Deadline) -> Result<()> {
         let max = self.max_frame();
         if bytes.len() > max {
             return Err(Error::TooLarge {
@@ -454,17 +457,17 @@ impl<T: Message> Queue<T> {
     /// Puts a byte frame of at most [`max_frame`](Self::max_frame) bytes
     /// (Python's `send_bytes`); longer ones are refused, never truncated.
     pub fn put_bytes(&self, bytes: &[u8]) -> Result<()> {
-        self.put_bytes_wait(bytes, Wait::Forever)
+        self.put_bytes_wait(bytes, Deadline::Forever)
     }
 
     /// [`put_bytes`](Self::put_bytes) if there is room now.
     pub fn try_put_bytes(&self, bytes: &[u8]) -> Result<()> {
-        self.put_bytes_wait(bytes, Wait::Never)
+        self.put_bytes_wait(bytes, Deadline::Now)
     }
 
     /// [`put_bytes`](Self::put_bytes), waiting at most `timeout`.
     pub fn put_bytes_timeout(&self, bytes: &[u8], timeout: Duration) -> Result<()> {
-        self.put_bytes_wait(bytes, Wait::timeout(Some(timeout)))
+        self.put_bytes_wait(bytes, Deadline::after(timeout))
     }
 
     /// Puts a string as a byte frame.
@@ -474,20 +477,20 @@ impl<T: Message> Queue<T> {
 
     /// Takes the oldest frame into a new vector (Python's `recv_bytes`).
     pub fn get_bytes(&self) -> Result<Vec<u8>> {
-        self.get_bytes_wait(Wait::Forever)
+        self.get_bytes_wait(Deadline::Forever)
     }
 
     /// [`get_bytes`](Self::get_bytes) if a frame is ready now.
     pub fn try_get_bytes(&self) -> Result<Vec<u8>> {
-        self.get_bytes_wait(Wait::Never)
+        self.get_bytes_wait(Deadline::Now)
     }
 
     /// [`get_bytes`](Self::get_bytes), waiting at most `timeout`.
     pub fn get_bytes_timeout(&self, timeout: Duration) -> Result<Vec<u8>> {
-        self.get_bytes_wait(Wait::timeout(Some(timeout)))
+        self.get_bytes_wait(Deadline::after(timeout))
     }
 
-    fn get_bytes_wait(&self, wait: Wait) -> Result<Vec<u8>> {
+    fn get_bytes_wait(&self, wait: Deadline) -> Result<Vec<u8>> {
         let (pos, _) = self.raw.acquire(1, false, wait)?;
         let r = self.raw.ring.frame_len(pos).map(|len| {
             let mut v = vec![0u8; len];
@@ -502,7 +505,7 @@ impl<T: Message> Queue<T> {
     /// too small the frame stays queued and [`Error::BufferTooSmall`] says how
     /// much room it needs (Python's `recv_bytes_into`).
     pub fn get_bytes_into(&self, buf: &mut [u8]) -> Result<usize> {
-        let (pos, _) = self.raw.acquire(1, false, Wait::Forever)?;
+        let (pos, _) = self.raw.acquire(1, false, Deadline::Forever)?;
         let len = match self.raw.ring.frame_len(pos) {
             Ok(len) => len,
             Err(e) => {
@@ -583,12 +586,12 @@ impl<T: Message> Queue<T> {
 
     /// Waits until every message put has been marked done (JoinableQueue's `join`).
     pub fn join(&self) -> Result<()> {
-        self.raw.join_tasks(Wait::Forever)
+        self.raw.join_tasks(Deadline::Forever)
     }
 
     /// [`join`](Self::join), waiting at most `timeout`.
     pub fn join_timeout(&self, timeout: Duration) -> Result<()> {
-        self.raw.join_tasks(Wait::timeout(Some(timeout)))
+        self.raw.join_tasks(Deadline::after(timeout))
     }
 
     /// Messages put and not yet marked done.

@@ -43,19 +43,20 @@
 //! consumers `tail`) and re-reads it only when the cached value says full or
 //! empty, so the steady state touches the other side's cache line rarely.
 //!
-//! Waiting uses three futex words (not empty, not full, all done), each bumped
-//! by wakers only when its sleeper count is non-zero: the hot path makes no
-//! system call when nobody sleeps.
+//! Waiting goes through `ipc_core::wait`: three wait words (not empty, not
+//! full, all done), each bumped by wakers only when its sleepers count is
+//! non-zero, so the hot path makes no system call when nobody sleeps. A
+//! blocked call retries its claim in the slow form (liveness checks of the
+//! slots' owners) after every sleep slice that ran out unwoken.
 
 use std::sync::atomic::{AtomicU32, AtomicU64, Ordering};
-use std::time::Instant;
 
 use ipc_core::liveness::{packed_current, packed_is_alive};
 use ipc_core::segment::{ObjectKind, ObjectSegment, SegmentOptions, TypeDesc};
-use ipc_core::sync::{LockError, RobustMutex, RobustMutexExt, RobustMutexGuard, futex};
+use ipc_core::sync::{LockError, RobustMutex, RobustMutexExt, RobustMutexGuard};
+use ipc_core::wait::{Check, Deadline, PEER_CHECK_PERIOD, SPIN_FOR, Waitable, Waiter};
 
-use super::layout::{Geometry, Ring, WaitWord, state};
-use crate::select::{self, Waitable};
+use super::layout::{Geometry, Ring, state};
 use crate::{Error, Result};
 
 /// The segment kind of a queue.
@@ -78,38 +79,12 @@ pub(crate) struct RawQueue {
     spin_ns: AtomicU64,
 }
 
-/// How long a call may wait.
-#[derive(Debug, Clone, Copy)]
-pub(crate) enum Wait {
-    /// Not at all: report Full or Empty.
-    Never,
-    /// Until this instant: report Timeout.
-    Until(Instant),
-    /// As long as it takes.
-    Forever,
-}
-
-impl Wait {
-    /// The wait for an optional timeout from now.
-    pub fn timeout(t: Option<std::time::Duration>) -> Self {
-        t.map_or(Wait::Forever, |t| Wait::Until(Instant::now() + t))
-    }
-
-    fn deadline(self) -> Option<Instant> {
-        match self {
-            Wait::Never => Some(Instant::now()),
-            Wait::Until(d) => Some(d),
-            Wait::Forever => None,
-        }
-    }
-
-    /// The error when the wait is over: `busy` for a non-blocking call.
-    fn expired(self, busy: Error) -> Option<Error> {
-        match self {
-            Wait::Never => Some(busy),
-            Wait::Until(d) if Instant::now() >= d => Some(Error::Timeout),
-            _ => None,
-        }
+/// The error for a wait that is over: `busy` (`Full`, `Empty`) for a call
+/// that was not to wait, `Timeout` otherwise.
+pub(crate) fn expired(deadline: Deadline, busy: Error) -> Error {
+    match deadline {
+        Deadline::Now => busy,
+        _ => Error::Timeout,
     }
 }
 
@@ -120,13 +95,9 @@ enum Side {
     Consumer,
 }
 
-/// What a claim under a lock found.
-enum Claim {
-    /// Slots `[pos, pos + n)` are now ours.
-    Got { pos: u64, n: u64 },
-    /// Nothing to take or no room: wait on the returned futex snapshot.
-    Wait(u32),
-}
+/// What a claim under a lock found: slots `[pos, pos + n)` that are now
+/// ours, or `None` (nothing to take, or no room).
+type Claim = Option<(u64, u64)>;
 
 fn alive(owner: u64) -> bool {
     packed_is_alive(owner)
@@ -179,13 +150,20 @@ impl RawQueue {
             ring,
             cached_head: AtomicU64::new(0),
             cached_tail: AtomicU64::new(0),
-            spin_ns: AtomicU64::new(futex::SPIN_FOR.as_nanos() as u64),
+            spin_ns: AtomicU64::new(SPIN_FOR.as_nanos() as u64),
         }
     }
 
     /// How long a blocked call of this handle spins before it sleeps.
     pub fn spin(&self) -> std::time::Duration {
         std::time::Duration::from_nanos(self.spin_ns.load(Ordering::Relaxed))
+    }
+
+    /// The blocking policy of this handle's calls.
+    fn waiter(&self) -> Waiter {
+        Waiter::new()
+            .spin(self.spin())
+            .check_peers_every(PEER_CHECK_PERIOD)
     }
 
     /// Sets [`spin`](Self::spin).
@@ -267,7 +245,7 @@ impl RawQueue {
                 slot.state.store(state::EMPTY, Ordering::Release);
             }
         }
-        self.wake(&self.ring.shared().not_full, true);
+        self.ring.shared().not_full.w.notify_all();
         Ok(())
     }
 
@@ -286,21 +264,8 @@ impl RawQueue {
                 slot.state.store(state::READY, Ordering::Release);
             }
         }
-        self.wake(&self.ring.shared().not_empty, true);
+        self.ring.shared().not_empty.w.notify_all();
         Ok(())
-    }
-
-    /// Wakes sleepers on `w` if there are any (all of them, or one).
-    #[inline]
-    fn wake(&self, w: &WaitWord, all: bool) {
-        if w.sleepers.load(Ordering::SeqCst) != 0 {
-            w.seq.fetch_add(1, Ordering::SeqCst);
-            if all {
-                futex::wake_all(&w.seq)
-            } else {
-                futex::wake(&w.seq, 1)
-            };
-        }
     }
 
     // ----- producing -----
@@ -338,11 +303,11 @@ impl RawQueue {
             n += 1;
         }
         if n == 0 {
-            return Ok(Claim::Wait(shared.not_full.seq.load(Ordering::SeqCst)));
+            return Ok(None);
         }
         shared.tail.unfinished.fetch_add(n, Ordering::Relaxed);
         shared.tail.tail.store(t.wrapping_add(n), Ordering::Release);
-        Ok(Claim::Got { pos: t, n })
+        Ok(Some((t, n)))
     }
 
     /// Publishes the reserved slot at `pos` holding `len` bytes.
@@ -357,7 +322,7 @@ impl RawQueue {
     /// Wakes consumers after commits.
     #[inline]
     pub fn committed(&self) {
-        self.wake(&self.ring.shared().not_empty, false);
+        self.ring.shared().not_empty.w.notify(1);
     }
 
     /// Gives a reservation back. The newest reservation is simply undone;
@@ -374,7 +339,7 @@ impl RawQueue {
                 shared.tail.tail.store(pos, Ordering::SeqCst);
                 slot.state.store(state::EMPTY, Ordering::SeqCst);
                 self.finish_tasks(1);
-                self.wake(&shared.not_full, false);
+                shared.not_full.w.notify(1);
                 return;
             }
         }
@@ -385,21 +350,14 @@ impl RawQueue {
         self.committed();
     }
 
-    /// Reserves between 1 and `want` slots, waiting for room as `wait` allows.
-    pub fn reserve(&self, want: u64, wait: Wait) -> Result<(u64, u64)> {
-        let mut slow = false;
-        loop {
-            match self.claim_put(want, slow)? {
-                Claim::Got { pos, n } => return Ok((pos, n)),
-                Claim::Wait(seen) => {
-                    if let Some(e) = wait.expired(Error::Full) {
-                        return Err(e);
-                    }
-                    let w = &self.ring.shared().not_full;
-                    slow = !self.wait_on(w, seen, wait.deadline(), || self.has_room());
-                }
-            }
-        }
+    /// Reserves between 1 and `want` slots, waiting for room until `deadline`.
+    pub fn reserve(&self, want: u64, deadline: Deadline) -> Result<(u64, u64)> {
+        let room = self.ring.shared().not_full.w.until(|_| self.has_room());
+        self.waiter()
+            .block(&room, deadline, |check| {
+                self.claim_put(want, check == Check::Slow)
+            })?
+            .ok_or_else(|| expired(deadline, Error::Full))
     }
 
     /// Whether a producer could claim a slot right now (racy; for waiting).
@@ -408,33 +366,6 @@ impl RawQueue {
         self.is_closed()
             || (t.wrapping_sub(h) < self.ring.geometry.capacity
                 && self.ring.slot(t).state.load(Ordering::SeqCst) != state::HELD)
-    }
-
-    /// Sleeps on `w` while `ready()` is false, for one slice at most. Returns
-    /// `true` if woken or ready, `false` if the slice ran out (the caller then
-    /// checks peers the slow way).
-    fn wait_on(
-        &self,
-        w: &WaitWord,
-        seen: u32,
-        deadline: Option<Instant>,
-        ready: impl Fn() -> bool,
-    ) -> bool {
-        let mut backoff = futex::Backoff::spinning_for(self.spin());
-        while backoff.spin() {
-            if w.seq.load(Ordering::Acquire) != seen || ready() {
-                return true;
-            }
-        }
-        w.sleepers.fetch_add(1, Ordering::SeqCst);
-        let slice = Instant::now() + select::PEER_CHECK_PERIOD;
-        let outcome = if ready() {
-            futex::WaitOutcome::Woken
-        } else {
-            futex::wait_until(&w.seq, seen, Some(deadline.map_or(slice, |d| d.min(slice))))
-        };
-        w.sleepers.fetch_sub(1, Ordering::SeqCst);
-        outcome == futex::WaitOutcome::Woken
     }
 
     // ----- consuming -----
@@ -498,7 +429,7 @@ impl RawQueue {
                 continue;
             }
             h = h.wrapping_add(1);
-            self.wake(&shared.not_full, false);
+            shared.not_full.w.notify(1);
         }
         let mut n = 0;
         while n < want && h.wrapping_add(n) != t {
@@ -518,29 +449,22 @@ impl RawQueue {
             if closed && h == self.tail() {
                 return Err(Error::Disconnected);
             }
-            return Ok(Claim::Wait(shared.not_empty.seq.load(Ordering::SeqCst)));
+            return Ok(None);
         }
         if hold {
             shared.head.head.store(h.wrapping_add(n), Ordering::Release);
         }
-        Ok(Claim::Got { pos: h, n })
+        Ok(Some((h, n)))
     }
 
-    /// Claims between 1 and `want` messages, waiting as `wait` allows.
-    pub fn acquire(&self, want: u64, hold: bool, wait: Wait) -> Result<(u64, u64)> {
-        let mut slow = false;
-        loop {
-            match self.claim_get(want, hold, slow)? {
-                Claim::Got { pos, n } => return Ok((pos, n)),
-                Claim::Wait(seen) => {
-                    if let Some(e) = wait.expired(Error::Empty) {
-                        return Err(e);
-                    }
-                    let w = &self.ring.shared().not_empty;
-                    slow = !self.wait_on(w, seen, wait.deadline(), || self.is_ready());
-                }
-            }
-        }
+    /// Claims between 1 and `want` messages, waiting until `deadline`.
+    pub fn acquire(&self, want: u64, hold: bool, deadline: Deadline) -> Result<(u64, u64)> {
+        let messages = self.ring.shared().not_empty.w.until(|_| self.is_ready());
+        self.waiter()
+            .block(&messages, deadline, |check| {
+                self.claim_get(want, hold, check == Check::Slow)
+            })?
+            .ok_or_else(|| expired(deadline, Error::Empty))
     }
 
     /// Finishes a copying claim of `[pos, pos + n)`: frees the slots and
@@ -571,10 +495,10 @@ impl RawQueue {
                 Err(now) => cur = now,
             }
         }
-        self.wake(&shared.not_full, n > 1);
+        shared.not_full.w.notify(if n > 1 { u32::MAX } else { 1 });
         // Consumers that stalled behind our claim may proceed.
-        if shared.not_empty.sleepers.load(Ordering::SeqCst) != 0 && self.tail() != end {
-            self.wake(&shared.not_empty, false);
+        if shared.not_empty.w.has_sleepers() && self.tail() != end {
+            shared.not_empty.w.notify(1);
         }
     }
 
@@ -595,7 +519,7 @@ impl RawQueue {
             .slot(pos)
             .state
             .store(state::EMPTY, Ordering::SeqCst);
-        self.wake(&self.ring.shared().not_full, false);
+        self.ring.shared().not_full.w.notify(1);
     }
 
     // ----- close, length, tasks -----
@@ -608,9 +532,8 @@ impl RawQueue {
             let _g = self.lock(Side::Producer)?;
             shared.flags.closed.store(1, Ordering::SeqCst);
         }
-        for w in [&shared.not_empty, &shared.not_full, &shared.all_done] {
-            w.seq.fetch_add(1, Ordering::SeqCst);
-            futex::wake_all(&w.seq);
+        for line in [&shared.not_empty, &shared.not_full, &shared.all_done] {
+            line.w.bump_and_wake_all();
         }
         Ok(())
     }
@@ -642,31 +565,20 @@ impl RawQueue {
             }
         }
         if cur == n {
-            shared.all_done.seq.fetch_add(1, Ordering::SeqCst);
-            if shared.all_done.sleepers.load(Ordering::SeqCst) != 0 {
-                futex::wake_all(&shared.all_done.seq);
-            }
+            shared.all_done.w.bump(u32::MAX);
         }
         true
     }
 
-    /// Waits until every put message has been marked done.
-    pub fn join_tasks(&self, wait: Wait) -> Result<()> {
-        let deadline = wait.deadline();
+    /// Waits until every put message has been marked done, or `deadline`.
+    pub fn join_tasks(&self, deadline: Deadline) -> Result<()> {
         let shared = self.ring.shared();
-        let unfinished = &shared.tail.unfinished;
-        loop {
-            let seen = shared.all_done.seq.load(Ordering::SeqCst);
-            if unfinished.load(Ordering::SeqCst) == 0 {
-                return Ok(());
-            }
-            if deadline.is_some_and(|d| Instant::now() >= d) {
-                return Err(Error::Timeout);
-            }
-            self.wait_on(&shared.all_done, seen, deadline, || {
-                unfinished.load(Ordering::SeqCst) == 0
-            });
-        }
+        let done = || shared.tail.unfinished.load(Ordering::SeqCst) == 0;
+        self.waiter()
+            .block(&shared.all_done.w.until(|_| done()), deadline, |_| {
+                Ok::<_, Error>(done().then_some(()))
+            })?
+            .ok_or(Error::Timeout)
     }
 
     /// Messages put but not yet marked done.
@@ -677,11 +589,11 @@ impl RawQueue {
 
 impl Waitable for RawQueue {
     fn ready_word(&self) -> &AtomicU32 {
-        &self.ring.shared().not_empty.seq
+        self.ring.shared().not_empty.w.word()
     }
 
     fn sleepers(&self) -> &AtomicU32 {
-        &self.ring.shared().not_empty.sleepers
+        self.ring.shared().not_empty.w.sleepers()
     }
 
     fn is_ready(&self) -> bool {
