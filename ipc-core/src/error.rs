@@ -5,6 +5,7 @@
 //! [`Error::OwnerDied`], report [`Error::WrongType`] with both sides named)
 //! instead of matching on strings.
 
+use crate::os::errno;
 use std::fmt;
 
 /// A convenient alias for `Result<T, ipc_core::Error>`.
@@ -114,18 +115,15 @@ pub enum Error {
 impl Error {
     /// Builds an [`Error::Os`] from the calling thread's current `errno`.
     pub fn last_os(op: &'static str) -> Self {
-        Self::from_errno(
-            op,
-            std::io::Error::last_os_error().raw_os_error().unwrap_or(0),
-        )
+        Self::from_errno(op, errno::errno())
     }
 
     /// Builds an [`Error::Os`] from an explicit errno value.
     pub fn from_errno(op: &'static str, errno: i32) -> Self {
         match errno {
-            libc::ETIMEDOUT => Error::Timeout,
-            libc::EAGAIN => Error::WouldBlock,
-            libc::ENOSPC => Error::NoSpace { requested: 0 },
+            errno::ETIMEDOUT => Error::Timeout,
+            errno::EAGAIN => Error::WouldBlock,
+            errno::ENOSPC => Error::NoSpace { requested: 0 },
             _ => Error::Os { op, errno },
         }
     }
@@ -135,14 +133,14 @@ impl Error {
     pub fn for_name(op: &'static str, errno: i32, name: &str) -> Self {
         let name = name.to_owned();
         match errno {
-            libc::ENOENT => Error::NotFound { name },
-            libc::EEXIST => Error::AlreadyExists { name },
-            libc::EACCES | libc::EPERM | libc::EROFS => Error::PermissionDenied { name },
-            libc::ENAMETOOLONG => Error::InvalidName {
+            errno::ENOENT => Error::NotFound { name },
+            errno::EEXIST => Error::AlreadyExists { name },
+            errno::EACCES | errno::EPERM | errno::EROFS => Error::PermissionDenied { name },
+            errno::ENAMETOOLONG => Error::InvalidName {
                 name,
                 reason: "name too long for the filesystem",
             },
-            libc::EINVAL => Error::InvalidName {
+            errno::EINVAL => Error::InvalidName {
                 name,
                 reason: "the operating system rejected the name",
             },

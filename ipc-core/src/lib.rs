@@ -12,6 +12,7 @@
 //!
 //! Linux with glibc only: the robust mutex is glibc's process-shared robust
 //! `pthread_mutex_t`, and waiting uses the futex system call directly.
+#![deny(unsafe_code)]
 
 #[cfg(not(all(target_os = "linux", target_env = "gnu")))]
 compile_error!("ipc-core supports Linux with glibc only");

@@ -25,25 +25,30 @@ const _: () = assert!(size_of::<ProcessIdentity>() == 16);
 /// The calling process's pid, without a system call on the hot path.
 ///
 /// glibc no longer caches `getpid()`, and queue operations stamp slots with
-/// their owner's pid, so we cache it here and refresh it in a forked child
-/// through a `pthread_atfork` handler.
+/// their owner's pid, so the toolkit's one `pthread_atfork` handler keeps it
+/// cached, refreshed in every forked child.
+#[inline]
 pub fn current_pid() -> u32 {
-    static REGISTER: std::sync::Once = std::sync::Once::new();
-    REGISTER.call_once(|| {
-        // SAFETY: registers a plain `extern "C" fn` with no captured state; the
-        // handler only stores to an atomic, which is async-signal-safe.
-        unsafe { libc::pthread_atfork(None, None, Some(refresh_pid)) };
-        refresh_pid();
-    });
-    CACHED_PID.load(std::sync::atomic::Ordering::Relaxed)
+    crate::os::fork::pid()
 }
 
-static CACHED_PID: std::sync::atomic::AtomicU32 = std::sync::atomic::AtomicU32::new(0);
+/// How many times this process has forked so far (counted in the parent, by
+/// the toolkit's `pthread_atfork` handler, from the first use of the
+/// toolkit on). A forked child starts from its parent's count at the fork,
+/// which the parent then increments: a count recorded before the fork still
+/// matches in the child, and no longer in the parent. A pipe end uses it so
+/// that the parent's copy of a handle moved into a child closes nothing.
+#[inline]
+pub fn forks_made() -> u64 {
+    crate::os::fork::forks_made()
+}
 
-extern "C" fn refresh_pid() {
-    // SAFETY: getpid has no preconditions and cannot fail.
-    let pid = unsafe { libc::getpid() } as u32;
-    CACHED_PID.store(pid, std::sync::atomic::Ordering::Relaxed);
+/// A number that grows in each forked child (the parent's stays): a record
+/// made before a fork (a reader slot of a manager, say) belongs to the
+/// parent when the child's generation differs.
+#[inline]
+pub fn fork_generation() -> u64 {
+    crate::os::fork::generation()
 }
 
 /// What `/proc/<pid>/stat` says about a process.
@@ -98,11 +103,7 @@ impl ProcessIdentity {
                     && (self.start_time == 0 || s.start_time == self.start_time)
             }
             None if std::path::Path::new("/proc/self/stat").exists() => false,
-            None => {
-                // SAFETY: kill with signal 0 sends nothing; it only checks existence.
-                let rc = unsafe { libc::kill(self.pid as libc::pid_t, 0) };
-                rc == 0 || std::io::Error::last_os_error().raw_os_error() == Some(libc::EPERM)
-            }
+            None => crate::os::process::exists(self.pid),
         }
     }
 }

@@ -3,6 +3,8 @@
 //! It sits below both `segment/` (which places such values in a segment) and
 //! `sync/` and `wait/` (whose types are such values), so neither imports the
 //! other for it.
+// Unsafe code is allowed here: the `ShmSafe` promise itself.
+#![allow(unsafe_code)]
 
 use std::sync::atomic;
 

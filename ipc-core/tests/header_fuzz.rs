@@ -2,8 +2,6 @@
 //! headers with random damage, must give a typed error or a layout that fits
 //! the mapping, never a panic.
 
-mod common;
-
 use std::sync::atomic::AtomicU64;
 
 use ipc_core::Error;
@@ -54,7 +52,7 @@ proptest! {
     /// The whole open path over files with random contents and lengths.
     #[test]
     fn random_files_are_refused_through_open(bytes in proptest::collection::vec(any::<u8>(), 0..2048)) {
-        let path = std::env::temp_dir().join(common::unique_name("fuzzfile"));
+        let path = std::env::temp_dir().join(ipc_test_support::unique_name("fuzzfile"));
         std::fs::write(&path, &bytes).unwrap();
         let opts = SegmentOptions::file(&path).init_timeout(std::time::Duration::from_millis(5));
         let r = Shared::<AtomicU64>::open(&opts);

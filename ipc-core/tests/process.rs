@@ -14,31 +14,10 @@ use std::time::{Duration, Instant};
 
 use ipc_core::Error;
 use ipc_core::process::{ExitStatus, PANIC_EXIT_CODE, Process, current_entry, run_entry_point};
+use ipc_test_support::{SIGKILL, SIGTERM, is_unreaped_child, raw_shared_u32};
 
 /// Slack for a noisy, shared 2-core machine; "never early" is checked exactly.
 const SLACK: Duration = Duration::from_secs(3);
-
-/// A `u32` in a `MAP_SHARED` anonymous page, visible to forked children.
-/// Leaked: one page per test.
-fn shared_u32() -> &'static AtomicU32 {
-    // SAFETY: a fresh anonymous mapping: no address hint, no file descriptor,
-    // nothing of ours is overwritten.
-    let page = unsafe {
-        libc::mmap(
-            std::ptr::null_mut(),
-            4096,
-            libc::PROT_READ | libc::PROT_WRITE,
-            libc::MAP_SHARED | libc::MAP_ANONYMOUS,
-            -1,
-            0,
-        )
-    };
-    assert_ne!(page, libc::MAP_FAILED, "mmap failed");
-    // SAFETY: the page is mapped read-write, zero-filled, page-aligned (so
-    // aligned for `AtomicU32`, which is valid for any bit pattern) and never
-    // unmapped, so the reference may live for `'static`.
-    unsafe { &*page.cast::<AtomicU32>() }
-}
 
 /// Sleeps in small steps until `flag` is non-zero (or 10 s pass, so that a
 /// child never outlives a failed test for long).
@@ -46,26 +25,6 @@ fn wait_for_flag(flag: &AtomicU32) {
     let start = Instant::now();
     while flag.load(Ordering::Acquire) == 0 && start.elapsed() < Duration::from_secs(10) {
         thread::sleep(Duration::from_millis(2));
-    }
-}
-
-/// Whether `pid` is still a child of this process (zombie or running).
-/// `false` means it has been reaped: `waitpid` reports `ECHILD`.
-fn is_unreaped_child(pid: u32) -> bool {
-    let mut status = 0;
-    let pid = i32::try_from(pid).unwrap();
-    // SAFETY: `status` is a live, writable int for the whole call.
-    let ret = unsafe { libc::waitpid(pid, &mut status, libc::WNOHANG) };
-    if ret == -1 {
-        assert_eq!(
-            std::io::Error::last_os_error().raw_os_error(),
-            Some(libc::ECHILD)
-        );
-        false
-    } else {
-        // 0: still running. `pid`: we just reaped a zombie the handle left behind.
-        assert_eq!(ret, 0, "a zombie was left behind");
-        true
     }
 }
 
@@ -122,7 +81,7 @@ fn join_timeout_never_early_then_kill() {
 
     child.kill().unwrap();
     let status = child.join_timeout(Duration::from_secs(10)).unwrap();
-    assert_eq!(status, ExitStatus::Signaled(libc::SIGKILL));
+    assert_eq!(status, ExitStatus::Signaled(SIGKILL));
     assert_eq!(status.signal(), Some(9));
     assert_eq!(status.python_exitcode(), -9);
     assert_eq!(child.exitcode(), Some(-9));
@@ -156,14 +115,14 @@ fn terminate_sends_sigterm() {
     let child = sleeper(20);
     child.terminate().unwrap();
     let status = child.join().unwrap();
-    assert_eq!(status, ExitStatus::Signaled(libc::SIGTERM));
+    assert_eq!(status, ExitStatus::Signaled(SIGTERM));
     assert_eq!(status.python_exitcode(), -15);
     assert_eq!(status.to_string(), "killed by signal 15 (SIGTERM)");
 }
 
 #[test]
 fn is_alive_and_exit_status_through_the_lifecycle() {
-    let go = shared_u32();
+    let go = raw_shared_u32();
     let child = Process::builder()
         .daemon(true)
         .spawn(move || {
@@ -229,7 +188,7 @@ fn concurrent_joins_agree() {
 
 #[test]
 fn pid_matches_what_the_child_sees() {
-    let seen = shared_u32();
+    let seen = raw_shared_u32();
     let child = Process::spawn(move || seen.store(std::process::id(), Ordering::Release)).unwrap();
     assert!(child.join().unwrap().success());
     assert_eq!(seen.load(Ordering::Acquire), child.pid());
@@ -249,7 +208,7 @@ fn dropping_a_daemon_kills_and_reaps_it() {
 
 #[test]
 fn dropping_a_normal_child_joins_it() {
-    let done = shared_u32();
+    let done = raw_shared_u32();
     let child = Process::spawn(move || {
         thread::sleep(Duration::from_millis(200));
         done.store(1, Ordering::Release);

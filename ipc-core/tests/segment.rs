@@ -1,17 +1,17 @@
 //! Segments and their headers, tested with real processes.
 
-mod common;
-
 use std::io::Write;
 use std::sync::atomic::{AtomicU32, AtomicU64, Ordering};
 use std::time::{Duration, Instant};
 
-use common::{PROMPT, daemon, park, unique_name};
 use ipc_core::Error;
 use ipc_core::segment::{
     HEADER_LEN, ObjectKind, ObjectSegment, Segment, SegmentOptions, Shared, TypeDesc,
 };
 use ipc_core::sync::Event;
+use ipc_test_support::{
+    PROMPT, SIGSEGV, as_nobody, daemon, in_tiny_tmpfs, inheritable, park, unique_name,
+};
 
 const TEST_KIND: ObjectKind = ObjectKind {
     code: 900,
@@ -329,29 +329,14 @@ fn stale_segment_of_killed_creator_is_detected_and_removed() {
     assert!(!Segment::exists(&name).unwrap());
 }
 
-/// Runs `f` in a child that switched to an unprivileged uid; returns its exit code.
-fn as_nobody(f: impl FnOnce() -> i32 + 'static) -> i32 {
-    let child = daemon(move || {
-        // SAFETY: plain syscalls in a single-threaded child; gid first, then uid.
-        let ok = unsafe { libc::setgid(65534) == 0 && libc::setuid(65534) == 0 };
-        std::process::exit(if ok { f() } else { 77 })
-    });
-    child.join().unwrap().code().unwrap_or(-1)
-}
-
 #[test]
 fn mode_0600_refuses_other_uid_and_0644_allows_read_only() {
-    // SAFETY: geteuid has no preconditions.
-    if unsafe { libc::geteuid() } != 0 {
-        eprintln!("skipped: needs root to switch uid in the child");
-        return;
-    }
     let private = unique_name("private");
     let _p = Shared::create(&SegmentOptions::named(&private), 1u64).unwrap();
     let readable = unique_name("readable");
     let _r = Shared::create(&SegmentOptions::named(&readable).mode(0o644), 2u64).unwrap();
     let (p2, r2) = (private.clone(), readable.clone());
-    let code = as_nobody(move || {
+    let Some(code) = as_nobody(move || {
         let denied = matches!(
             Shared::<u64>::open_read_only(&SegmentOptions::named(&p2)),
             Err(Error::PermissionDenied { .. })
@@ -367,8 +352,9 @@ fn mode_0600_refuses_other_uid_and_0644_allows_read_only() {
             (_, false, _) => 2,
             _ => 3,
         }
-    });
-    assert_ne!(code, 77, "could not switch uid");
+    }) else {
+        return;
+    };
     assert_eq!(
         code, 0,
         "1: 0600 opened by other uid; 2: 0644 opened rw; 3: 0644 ro failed"
@@ -399,7 +385,7 @@ fn read_only_mapping_cannot_be_written() {
         unsafe { p.write_volatile(1) };
         std::process::exit(0);
     });
-    assert_eq!(child.join().unwrap().signal(), Some(libc::SIGSEGV));
+    assert_eq!(child.join().unwrap().signal(), Some(SIGSEGV));
 }
 
 #[test]
@@ -450,52 +436,18 @@ fn bad_sizes_and_names_are_typed_errors() {
 /// behind. Uses a 64 KiB tmpfs mounted in a private mount namespace of a child.
 #[test]
 fn full_filesystem_is_a_typed_error() {
-    let dir = tmp_path("tinyfs");
-    std::fs::create_dir_all(&dir).unwrap();
-    let d2 = dir.clone();
-    let child = daemon(move || {
-        let c = std::ffi::CString::new(d2.to_str().unwrap()).unwrap();
-        let (none, tmpfs, opts) = (c"none", c"tmpfs", c"size=64k");
-        // SAFETY: unshare/mount with valid NUL-terminated strings, in a child
-        // whose mount namespace nobody else shares.
-        let mounted = unsafe {
-            libc::unshare(libc::CLONE_NEWNS) == 0
-                && libc::mount(
-                    none.as_ptr(),
-                    c"/".as_ptr(),
-                    std::ptr::null(),
-                    libc::MS_REC | libc::MS_PRIVATE,
-                    std::ptr::null(),
-                ) == 0
-                && libc::mount(
-                    none.as_ptr(),
-                    c.as_ptr(),
-                    tmpfs.as_ptr(),
-                    0,
-                    opts.as_ptr().cast(),
-                ) == 0
-        };
-        if !mounted {
-            std::process::exit(77);
-        }
-        let path = d2.join("seg");
+    let code = in_tiny_tmpfs("64k", |dir| {
+        let path = dir.join("seg");
         let r = Segment::create(&SegmentOptions::file(&path), 1 << 20);
-        let code = match r {
+        match r {
             Err(Error::NoSpace { requested }) if requested == 1 << 20 && !path.exists() => 0,
             Err(_) => 2,
             Ok(_) => 1,
-        };
-        std::process::exit(code);
+        }
     });
-    let code = child.join().unwrap().code();
-    std::fs::remove_dir_all(&dir).ok();
-    if code == Some(77) {
-        eprintln!("skipped: cannot mount a tmpfs here");
-        return;
-    }
+    let Some(code) = code else { return };
     assert_eq!(
-        code,
-        Some(0),
+        code, 0,
         "1: created on a full fs; 2: wrong error or file left behind"
     );
 }
@@ -576,17 +528,15 @@ fn anonymous_segment_reaches_a_child_program_by_fd() {
     // SAFETY: our own fresh mapping; no other process has it yet.
     unsafe { p.write_volatile(0x5A) };
     // A duplicate without FD_CLOEXEC survives the exec.
-    // SAFETY: dup of a descriptor we own; the new one is closed below.
-    let fd = unsafe { libc::dup(std::os::fd::AsRawFd::as_raw_fd(&seg.fd())) };
-    assert!(fd >= 0);
+    let dup = inheritable(seg.fd());
+    let fd = std::os::fd::AsRawFd::as_raw_fd(&dup);
     let mut cmd = std::process::Command::new(std::env::current_exe().unwrap());
     cmd.args(["--exact", "fd_child", "--nocapture", "--quiet"])
         .env(ipc_core::process::ENTRY_ENV, "fd-child")
         .env("IPC_TEST_FD", fd.to_string());
     let child = ipc_core::process::Process::command(cmd).unwrap();
     let status = child.join().unwrap();
-    // SAFETY: closing the duplicate we made above.
-    unsafe { libc::close(fd) };
+    drop(dup);
     assert!(status.success(), "child saw the parent's byte: {status}");
     // SAFETY: byte 1 of our mapping; the child has exited.
     assert_eq!(unsafe { p.add(1).read_volatile() }, 0xA5);

@@ -1,15 +1,13 @@
 //! Cross-process synchronisation, tested with real (forked) processes.
 
-mod common;
-
 use std::sync::atomic::Ordering;
 use std::time::{Duration, Instant};
 
-use common::{PROMPT, daemon, eventually, park, slots};
 use ipc_core::Error;
 use ipc_core::process::Process;
 use ipc_core::segment::{SegmentOptions, Shared};
 use ipc_core::sync::{Barrier, Condvar, Event, LockError, RobustMutex, RobustMutexExt, Semaphore};
+use ipc_test_support::{PROMPT, SIGKILL, cpu_time, daemon, eventually, park, sigkill, slots};
 
 fn anon<T: ipc_core::ShmSafe>(v: T) -> Shared<T> {
     Shared::create(&SegmentOptions::anonymous(), v).unwrap()
@@ -95,11 +93,11 @@ fn sleeping_waiter_is_woken_by_owner_death() {
         }
     });
     locked.wait_for(PROMPT).unwrap();
-    let owner_pid = owner.pid() as i32;
+    let owner_pid = owner.pid();
     let killer = daemon(move || {
         std::thread::sleep(Duration::from_millis(100));
-        // SAFETY: sending a signal to a pid we know is our sibling, still unreaped.
-        unsafe { libc::kill(owner_pid, libc::SIGKILL) };
+        // Our sibling, still unreaped: its pid cannot have been reused.
+        sigkill(owner_pid);
     });
     let start = Instant::now();
     let r = m.lock_robust_for(PROMPT);
@@ -110,7 +108,7 @@ fn sleeping_waiter_is_woken_by_owner_death() {
     );
     drop(r);
     killer.join().unwrap();
-    assert_eq!(owner.join().unwrap().signal(), Some(libc::SIGKILL));
+    assert_eq!(owner.join().unwrap().signal(), Some(SIGKILL));
 }
 
 /// Several processes queue on the mutex; the owner is killed; every waiter gets
@@ -372,21 +370,15 @@ fn idle_waiter_uses_no_cpu() {
         let (ev, cpu) = (ev.try_clone().unwrap(), cpu.try_clone().unwrap());
         move || {
             ev.wait().unwrap();
-            let mut ru = std::mem::MaybeUninit::<libc::rusage>::zeroed();
-            // SAFETY: getrusage writes a rusage into the provided buffer.
-            unsafe { libc::getrusage(libc::RUSAGE_SELF, ru.as_mut_ptr()) };
-            // SAFETY: initialised by getrusage (and zeroed before).
-            let ru = unsafe { ru.assume_init() };
-            let us = ru.ru_utime.tv_sec as u64 * 1_000_000 + ru.ru_utime.tv_usec as u64;
-            cpu[0].store(us, Ordering::SeqCst);
+            cpu[0].store(cpu_time().as_micros() as u64, Ordering::SeqCst);
         }
     });
     std::thread::sleep(Duration::from_millis(300));
     ev.set();
     assert!(child.join().unwrap().success());
-    let user_us = cpu[0].load(Ordering::SeqCst);
+    let cpu_us = cpu[0].load(Ordering::SeqCst);
     assert!(
-        user_us < 100_000,
-        "waiter burned {user_us} µs of user CPU in 300 ms"
+        cpu_us < 100_000,
+        "waiter burned {cpu_us} µs of CPU in 300 ms"
     );
 }

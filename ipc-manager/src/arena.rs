@@ -380,7 +380,7 @@ impl Arena {
                 reason: "the anonymous manager's capacity is used up",
             });
         }
-        crate::shm::reserve(self.root_seg.segment().fd(), old, new_len - old)?;
+        self.root_seg.segment().reserve(old, new_len - old)?;
         Ok(())
     }
 

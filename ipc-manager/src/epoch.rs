@@ -46,8 +46,8 @@ use crate::arena::corrupted;
 use crate::error::{Error, Result};
 use crate::layout::{FLAG_FREE, NBAGS, READER_SLOTS, ReaderSlot, Root};
 use crate::manager::Inner;
-use crate::shm::fork_generation;
 use crate::writer::Writer;
+use ipc_core::liveness::fork_generation;
 
 /// A slot's claim word: generation in the high half, owner pid in the low.
 const PID_MASK: u64 = 0xFFFF_FFFF;

@@ -90,6 +90,7 @@
 //!   manager caught by a power loss may lose recent writes in whatever order
 //!   the kernel had not yet written them back; [`Manager::check`] then
 //!   reports damage as an error rather than reading through it.
+#![deny(unsafe_code)]
 
 mod alloc;
 mod arena;

@@ -305,7 +305,7 @@ impl Manager {
         committed: u64,
     ) -> Result<Self> {
         if kind == BACKING_ANONYMOUS {
-            crate::shm::reserve(object.segment().fd(), 0, committed)?;
+            object.segment().reserve(0, committed)?;
         }
         let inner = Self::wrap(object, backing, true)?;
         Ok(Self { inner })
@@ -414,7 +414,6 @@ impl Manager {
             return Err(corrupted("the manager root records another heap layout"));
         }
         arena.refresh(0)?;
-        crate::shm::watch_forks();
         let seed = [
             root.seed[0].load(Ordering::Relaxed),
             root.seed[1].load(Ordering::Relaxed),
@@ -553,6 +552,7 @@ pub struct HeapReport {
 
 /// Initialises a fresh root payload (inside `ObjectSegment::create`, before
 /// any other process can see the manager).
+#[allow(unsafe_code)] // a protocol step on a raw slot or block, argued inline
 fn init_payload(
     p: std::ptr::NonNull<u8>,
     len: usize,

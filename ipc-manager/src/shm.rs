@@ -15,15 +15,16 @@
 //! an entry that the epoch scheme keeps immutable and allocated while the
 //! guard lives) and [`Arena::init_object`] (writing a synchronisation
 //! primitive into a block no other process can reach yet).
+// Unsafe code is allowed here: the raw access to the manager's segments.
+#![allow(unsafe_code)]
 
-use std::os::fd::{AsRawFd, BorrowedFd};
 use std::ptr::NonNull;
 use std::sync::atomic::{AtomicU8, AtomicU64, Ordering};
 
 use ipc_core::segment::{ObjectSegment, ShmSafe};
 
 use crate::arena::{Arena, corrupted};
-use crate::error::{Error, Result};
+use crate::error::Result;
 use crate::layout::{ArenaHeader, MAGIC, Root};
 
 /// A byte range in shared memory, checked to be mapped.
@@ -339,49 +340,6 @@ pub(crate) fn read_arena_header(object: &ObjectSegment) -> (u64, u64, u64) {
     )
 }
 
-/// Reserves `len` bytes at `off` of the file behind `fd` (`fallocate`), so
-/// that touching them later cannot fail with `SIGBUS`.
-pub(crate) fn reserve(fd: BorrowedFd<'_>, off: u64, len: u64) -> Result<()> {
-    if len == 0 {
-        return Ok(());
-    }
-    // SAFETY: a plain system call on a descriptor we hold; no memory is passed.
-    let rc = unsafe { libc::fallocate(fd.as_raw_fd(), 0, off as libc::off_t, len as libc::off_t) };
-    if rc == 0 {
-        return Ok(());
-    }
-    let errno = std::io::Error::last_os_error().raw_os_error().unwrap_or(0);
-    Err(match errno {
-        libc::ENOSPC | libc::ENOMEM => Error::Core(ipc_core::Error::NoSpace { requested: len }),
-        e => Error::Core(ipc_core::Error::from_errno("fallocate", e)),
-    })
-}
-
-static FORK_GENERATION: AtomicU64 = AtomicU64::new(0);
-
-extern "C" fn after_fork_in_child() {
-    FORK_GENERATION.fetch_add(1, Ordering::Relaxed);
-}
-
-/// Makes [`fork_generation`] count forks (idempotent; called whenever a
-/// manager is opened, before any reader slot is claimed).
-pub(crate) fn watch_forks() {
-    static REGISTER: std::sync::Once = std::sync::Once::new();
-    REGISTER.call_once(|| {
-        // SAFETY: registers a plain function that only increments an atomic
-        // (async-signal-safe), as pthread_atfork requires of child handlers.
-        unsafe { libc::pthread_atfork(None, None, Some(after_fork_in_child)) };
-    });
-}
-
-/// A number that changes in a child process after every `fork` (once
-/// [`watch_forks`] ran): reader slots claimed before the fork belong to the
-/// parent.
-#[inline]
-pub(crate) fn fork_generation() -> u64 {
-    FORK_GENERATION.load(Ordering::Relaxed)
-}
-
 /// A [`ShmSafe`] object at a fixed place in the arena (a synchronisation
 /// primitive), with the handle set that keeps its mapping alive.
 pub(crate) struct Placed<T> {
@@ -423,41 +381,12 @@ impl<T: ShmSafe> Placed<T> {
 ///
 /// Called only by the one opener that won the reset of a manager last used
 /// in an earlier boot, before any process of this boot can use the mutex.
-pub(crate) fn reset_after_reboot(root: &Root) -> Result<()> {
-    use ipc_core::sync::RawRobustMutex;
-    use lock_api::RawMutex;
-    // SAFETY: the raw mutex is only used here to try-lock and, on success,
-    // unlock it again at once, on this thread: lock_api's bookkeeping is
-    // never bypassed in a way a guard could observe.
-    let raw: &RawRobustMutex = unsafe { root.writer.raw() };
-    if raw.try_lock() {
-        // SAFETY: this thread just acquired it.
-        unsafe { raw.unlock() };
-        return Ok(());
-    }
-    let mutex = std::ptr::from_ref(raw)
-        .cast_mut()
-        .cast::<libc::pthread_mutex_t>();
-    let mut attr = std::mem::MaybeUninit::<libc::pthread_mutexattr_t>::uninit();
-    // SAFETY: RawRobustMutex is #[repr(C)] with the glibc pthread_mutex_t
-    // bytes, inside an UnsafeCell, as its first field, so `mutex` points to
-    // a pthread mutex whose bytes may be written through a shared
-    // reference. No live thread owns it or waits on it (every process of
-    // the earlier boot is gone, and openers of this boot wait for us), so
-    // re-initialising it is the standard init sequence on dead memory.
-    let rc = unsafe {
-        libc::pthread_mutexattr_init(attr.as_mut_ptr());
-        libc::pthread_mutexattr_setpshared(attr.as_mut_ptr(), libc::PTHREAD_PROCESS_SHARED);
-        libc::pthread_mutexattr_setrobust(attr.as_mut_ptr(), libc::PTHREAD_MUTEX_ROBUST);
-        let rc = libc::pthread_mutex_init(mutex, attr.as_ptr());
-        libc::pthread_mutexattr_destroy(attr.as_mut_ptr());
-        rc
-    };
-    if rc != 0 {
-        return Err(Error::Core(ipc_core::Error::from_errno(
-            "pthread_mutex_init",
-            rc,
-        )));
-    }
-    Ok(())
+pub(crate) fn reset_after_reboot(root: &Root) {
+    // SAFETY: the raw mutex is only used for `reset_if_held`, which leaves
+    // it unlocked: lock_api's bookkeeping is never bypassed in a way a
+    // guard could observe.
+    let raw = unsafe { root.writer.raw() };
+    // SAFETY: no live thread owns the mutex or waits on it: every process
+    // of the earlier boot is gone, and openers of this boot wait for us.
+    unsafe { raw.reset_if_held() };
 }

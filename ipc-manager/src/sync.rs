@@ -80,6 +80,7 @@ impl<T: ShmSafe + std::fmt::Debug> std::fmt::Debug for Handle<T> {
 pub type Lock = Handle<RobustMutex<()>>;
 
 impl Manager {
+    #[allow(unsafe_code)] // a protocol step on a raw slot or block, argued inline
     fn primitive<T: ShmSafe>(
         &self,
         name: &str,

@@ -1,15 +1,13 @@
 //! Bad input: oversize keys and values, wrong types, a full manager, and
 //! damaged segments give typed errors, change nothing, and never panic.
 
-mod common;
-
 use std::io::{Read, Seek, SeekFrom, Write};
 use std::time::Duration;
 
-use common::{Rng, TempDir, unique_name};
 use ipc_core::process::{ExitStatus, Process};
 use ipc_core::segment::SegmentOptions;
 use ipc_manager::{Error, MAX_KEY_LEN, MAX_VALUE_LEN, Manager, ManagerConfig};
+use ipc_test_support::{Rng, TempDir, unique_name};
 
 fn anon() -> Manager {
     Manager::create(&SegmentOptions::anonymous()).unwrap()
@@ -352,38 +350,41 @@ fn exercise(path: &std::path::Path) {
 }
 
 /// A full filesystem: the growth that does not fit fails with
-/// `Core(NoSpace)` and the dictionary keeps everything it had. Needs a small
-/// filesystem to fill (e.g. `mount -t tmpfs -o size=2m tmpfs /mnt/tiny`),
-/// named by `MGR_TINY_FS`; ignored otherwise.
+/// `Core(NoSpace)` and the dictionary keeps everything it had. Runs in a
+/// child with a private 2 MiB tmpfs (see `ipc_test_support::in_tiny_tmpfs`).
 #[test]
-#[ignore = "needs a small filesystem in MGR_TINY_FS"]
 fn full_filesystem_is_no_space_and_loses_nothing() {
-    let dir = std::path::PathBuf::from(std::env::var("MGR_TINY_FS").expect("MGR_TINY_FS"));
-    let path = dir.join(unique_name("full"));
-    let config = ManagerConfig {
-        initial_size: 64 * 1024,
-        ..ManagerConfig::default()
-    };
-    let m = Manager::create_with(&SegmentOptions::file(&path), &config).unwrap();
-    let d = m.dict("d").unwrap();
-    let value = vec![5u8; 8 * 1024];
-    let mut stored = 0u64;
-    let err = loop {
-        match d.insert(&stored, &value) {
-            Ok(()) => stored += 1,
-            Err(e) => break e,
+    let code = ipc_test_support::in_tiny_tmpfs("2m", |dir| {
+        let path = dir.join(unique_name("full"));
+        let config = ManagerConfig {
+            initial_size: 64 * 1024,
+            ..ManagerConfig::default()
+        };
+        let m = Manager::create_with(&SegmentOptions::file(&path), &config).unwrap();
+        let d = m.dict("d").unwrap();
+        let value = vec![5u8; 8 * 1024];
+        let mut stored = 0u64;
+        let err = loop {
+            match d.insert(&stored, &value) {
+                Ok(()) => stored += 1,
+                Err(e) => break e,
+            }
+        };
+        assert!(
+            matches!(err, Error::Core(ipc_core::Error::NoSpace { .. })),
+            "{err:?}"
+        );
+        assert!(stored > 0, "nothing fitted");
+        assert_eq!(d.len().unwrap(), stored);
+        for k in 0..stored {
+            assert_eq!(d.get(&k).unwrap().as_deref(), Some(&value[..]));
         }
-    };
-    assert!(
-        matches!(err, Error::Core(ipc_core::Error::NoSpace { .. })),
-        "{err:?}"
-    );
-    assert_eq!(d.len().unwrap(), stored);
-    for k in 0..stored {
-        assert_eq!(d.get(&k).unwrap().as_deref(), Some(&value[..]));
+        assert_eq!(m.check().unwrap().leaked_blocks, 0);
+        drop((d, m));
+        Manager::remove_files(&path).unwrap();
+        0
+    });
+    if let Some(code) = code {
+        assert_eq!(code, 0, "the child's assertions failed (see its output)");
     }
-    assert_eq!(m.check().unwrap().leaked_blocks, 0);
-    eprintln!("{stored} values stored before {err}");
-    drop((d, m));
-    Manager::remove_files(&path).unwrap();
 }

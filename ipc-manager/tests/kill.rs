@@ -8,16 +8,14 @@
 //! committed operations into a `HashMap` model; the one operation that was
 //! started but not committed must be either fully applied or not at all.
 
-mod common;
-
 use std::collections::HashMap;
 use std::sync::atomic::Ordering;
 use std::time::Duration;
 
-use common::{Rng, daemon, slots, unique_name};
 use ipc_core::process::ExitStatus;
 use ipc_core::segment::SegmentOptions;
 use ipc_manager::{Dict, Manager, ManagerConfig};
+use ipc_test_support::{Rng, SIGKILL, daemon, slots, unique_name};
 
 #[derive(Debug, Clone, Copy)]
 enum Op {
@@ -118,10 +116,7 @@ const QUICK: Timing = Timing {
 
 fn kill_loop(opts: SegmentOptions, config: ManagerConfig, mix: Mix, iterations: u64, seed: u64) {
     // KILL_SCALE=n multiplies the number of kills (for soak runs).
-    let scale: u64 = std::env::var("KILL_SCALE")
-        .ok()
-        .and_then(|s| s.parse().ok())
-        .unwrap_or(1);
+    let scale = ipc_test_support::env_u64("KILL_SCALE", 1);
     let iterations = iterations * scale;
     let (stats, mid_op) = kill_loop_timed(opts, config, mix, iterations, seed, QUICK);
     assert!(
@@ -237,8 +232,6 @@ fn kill_loop_timed(
     (stats, in_flight_total)
 }
 
-const SIGKILL: i32 = 9;
-
 fn small() -> ManagerConfig {
     ManagerConfig {
         initial_size: 64 * 1024,
@@ -331,9 +324,10 @@ fn killed_pinned_reader_does_not_block_reclamation() {
             drop(guard);
         }
     });
-    assert!(common::eventually(common::PROMPT, || pinned[0]
-        .load(Ordering::SeqCst)
-        == 1));
+    assert!(ipc_test_support::eventually(
+        ipc_test_support::PROMPT,
+        || pinned[0].load(Ordering::SeqCst) == 1
+    ));
     child.kill().unwrap();
     child.join().unwrap();
     // Overwrite a lot: several MiB of garbage pass through limbo.

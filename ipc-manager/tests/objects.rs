@@ -1,15 +1,13 @@
 //! Lists, values, and the synchronisation primitives, across processes.
 
-mod common;
-
 use std::sync::atomic::Ordering;
 use std::time::Duration;
 
-use common::{PROMPT, TempDir, daemon, join_ok, slots, unique_name};
 use ipc_core::process::{ExitStatus, Process};
 use ipc_core::segment::SegmentOptions;
 use ipc_core::sync::{LockError, RobustMutexExt};
 use ipc_manager::{Error, Manager, ManagerConfig};
+use ipc_test_support::{PROMPT, TempDir, daemon, join_ok, slots, unique_name};
 
 #[test]
 fn list_push_pop_set_across_processes() {
@@ -167,7 +165,7 @@ fn killed_lock_holder_is_reported() {
             std::thread::sleep(Duration::from_secs(60));
         }
     });
-    assert!(common::eventually(PROMPT, || held[0]
+    assert!(ipc_test_support::eventually(PROMPT, || held[0]
         .load(Ordering::SeqCst)
         == 1));
     child.kill().unwrap();
@@ -226,7 +224,7 @@ fn file_backed_manager_after_a_reboot() {
                 .unwrap();
         }
     });
-    assert!(common::eventually(PROMPT, || holding[0]
+    assert!(ipc_test_support::eventually(PROMPT, || holding[0]
         .load(Ordering::SeqCst)
         == 1));
     assert!(

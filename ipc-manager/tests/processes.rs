@@ -1,15 +1,13 @@
 //! The dictionary used by several real processes at once.
 
-mod common;
-
 use std::collections::HashMap;
 use std::sync::atomic::Ordering;
 use std::time::Duration;
 
-use common::{PROMPT, Rng, TempDir, daemon, eventually, join_ok, slots, unique_name};
 use ipc_core::process::Process;
 use ipc_core::segment::SegmentOptions;
 use ipc_manager::{Manager, ManagerConfig, TypedDict};
+use ipc_test_support::{PROMPT, Rng, TempDir, daemon, eventually, join_ok, slots, unique_name};
 
 const MAGIC: u64 = 0x5A5A_1234_8765_A5A5;
 

@@ -69,6 +69,7 @@
 //!
 //! Dropping the pool kills and reaps every worker; its queues are anonymous
 //! (`memfd`) segments, so nothing is left in `/dev/shm`.
+#![deny(unsafe_code)]
 
 mod core;
 mod error;

@@ -10,6 +10,7 @@ use std::time::{Duration, Instant};
 use ipc_core::process::{ExitStatus, Process};
 use ipc_core::segment::{SegmentOptions, Shared};
 use ipc_pool::{Error, Pool};
+use ipc_test_support::{SIGKILL, die_by_sigkill, eventually, is_running, sigkill};
 
 fn square(x: u64) -> u64 {
     x * x
@@ -27,38 +28,6 @@ fn my_pid(_: u8) -> u32 {
 /// A counter in an anonymous segment: workers forked later share it.
 fn counter() -> Arc<Shared<AtomicU64>> {
     Arc::new(Shared::create(&SegmentOptions::anonymous(), AtomicU64::new(0)).unwrap())
-}
-
-fn sigkill(pid: u32) {
-    // SAFETY: kill(2) has no memory-safety preconditions; the pid is one of
-    // our pool's workers, alive (not yet reaped) while the pool holds it.
-    let rc = unsafe { libc::kill(pid as libc::pid_t, libc::SIGKILL) };
-    assert_eq!(rc, 0, "kill({pid}) failed");
-}
-
-/// Whether a process exists and is not a zombie.
-fn running(pid: u32) -> bool {
-    match std::fs::read_to_string(format!("/proc/{pid}/stat")) {
-        Ok(stat) => {
-            let state = stat
-                .rsplit(')')
-                .next()
-                .and_then(|r| r.trim_start().chars().next());
-            state != Some('Z')
-        }
-        Err(_) => false,
-    }
-}
-
-fn wait_until(timeout: Duration, mut cond: impl FnMut() -> bool) -> bool {
-    let end = Instant::now() + timeout;
-    while Instant::now() < end {
-        if cond() {
-            return true;
-        }
-        thread::sleep(Duration::from_millis(5));
-    }
-    cond()
 }
 
 /// Runs `f` in a forked child (single-threaded there, whatever the test
@@ -429,7 +398,7 @@ fn killed_worker_fails_its_task_and_is_replaced() {
     let queued = pool.apply_async(slow.clone(), 10).unwrap();
     let queued2 = pool.apply_async(slow.clone(), 20).unwrap();
     let victim = pool.pids().unwrap()[0];
-    assert!(wait_until(Duration::from_secs(5), || started
+    assert!(eventually(Duration::from_secs(5), || started
         .load(Ordering::SeqCst)
         == 1));
     sigkill(victim);
@@ -441,7 +410,7 @@ fn killed_worker_fails_its_task_and_is_replaced() {
             status,
         }) => {
             assert_eq!(pid, victim);
-            assert_eq!(status, ExitStatus::Signaled(libc::SIGKILL));
+            assert_eq!(status, ExitStatus::Signaled(SIGKILL));
         }
         other => panic!("unexpected {other:?}"),
     }
@@ -477,7 +446,7 @@ fn killed_worker_task_is_retried_when_allowed() {
         x + 1
     };
     let h = pool.apply_async(once_slow, 41).unwrap();
-    assert!(wait_until(Duration::from_secs(5), || started
+    assert!(eventually(Duration::from_secs(5), || started
         .load(Ordering::SeqCst)
         == 1));
     // Kill whichever worker runs it: both, to be sure.
@@ -525,8 +494,7 @@ fn a_map_survives_repeated_kills_with_retries() {
 
 fn suicidal(x: u64) -> u64 {
     if x == 5 {
-        // SAFETY: raise(2) has no memory-safety preconditions.
-        unsafe { libc::raise(libc::SIGKILL) };
+        die_by_sigkill();
     }
     if x == 6 {
         std::process::exit(3);
@@ -549,7 +517,7 @@ fn tasks_that_kill_their_worker_never_hang_the_pool() {
                     index: 5, status, ..
                 }),
             ) => {
-                assert_eq!(*status, ExitStatus::Signaled(libc::SIGKILL))
+                assert_eq!(*status, ExitStatus::Signaled(SIGKILL))
             }
             (
                 6,
@@ -727,7 +695,7 @@ fn drop_leaves_no_process_and_no_segment() {
             let busy = pool.apply_async(sleep_ms, 30_000).unwrap();
             assert_eq!(pool.map(square, 0..1000).unwrap().len(), 1000);
             let pids = pool.pids().unwrap();
-            assert!(pids.iter().all(|&pid| running(pid)));
+            assert!(pids.iter().all(|&pid| is_running(pid)));
             assert!(memfd_count() > fds);
             drop(busy);
             pids
@@ -761,17 +729,17 @@ fn workers_exit_when_the_parent_dies() {
             thread::sleep(Duration::from_secs(60));
         })
         .unwrap();
-    assert!(wait_until(Duration::from_secs(5), || pids
+    assert!(eventually(Duration::from_secs(5), || pids
         .iter()
         .all(|p| p.load(Ordering::SeqCst) != 0)));
     let workers: Vec<u32> = pids.iter().map(|p| p.load(Ordering::SeqCst)).collect();
-    assert!(workers.iter().all(|&pid| running(pid)));
+    assert!(workers.iter().all(|&pid| is_running(pid)));
     parent.kill().unwrap();
     parent.join().unwrap();
     assert!(
-        wait_until(Duration::from_secs(5), || workers
+        eventually(Duration::from_secs(5), || workers
             .iter()
-            .all(|&pid| !running(pid))),
+            .all(|&pid| !is_running(pid))),
         "orphaned workers {workers:?} still running"
     );
 }

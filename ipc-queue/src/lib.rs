@@ -15,6 +15,7 @@
 //! - [`pipe`]: two lock-free SPSC rings, one per direction ([`Pipe`],
 //!   [`PipeEnd`]), and the one-way [`channel`].
 //! - [`wait`]: block on several of them at once.
+#![deny(unsafe_code)]
 
 mod error;
 mod message;

@@ -5,38 +5,17 @@
 
 use std::collections::VecDeque;
 use std::rc::Rc;
-use std::sync::atomic::{AtomicU32, AtomicU64, Ordering};
+use std::sync::atomic::{AtomicU32, Ordering};
 use std::time::{Duration, Instant};
 
-use ipc_core::process::Process;
-use ipc_core::segment::{SegmentOptions, Shared};
 use ipc_queue::pipe::{
     HEAD_OFFSET, MAX_CAPACITY, MAX_FRAME, Pipe, PipeBuilder, SLOTS_OFFSET, Side, TAIL_OFFSET,
     ring_ctl_offset,
 };
 use ipc_queue::{Error, channel, wait};
+use ipc_test_support::{PROMPT, Rng, counter, cpu_time, daemon, unique_name};
 use proptest::prelude::*;
 use zerocopy::{FromBytes, Immutable, IntoBytes, KnownLayout};
-
-/// Far above any expected wait; reaching it means a hang.
-const PROMPT: Duration = Duration::from_secs(10);
-
-fn daemon(f: impl FnOnce() + 'static) -> Process {
-    Process::builder().daemon(true).spawn(f).unwrap()
-}
-
-fn unique(tag: &str) -> String {
-    static N: AtomicU64 = AtomicU64::new(0);
-    format!(
-        "ipcq-pipe-{tag}-{}-{}",
-        std::process::id(),
-        N.fetch_add(1, Ordering::Relaxed)
-    )
-}
-
-fn counter() -> Shared<AtomicU64> {
-    Shared::create(&SegmentOptions::anonymous(), AtomicU64::new(0)).unwrap()
-}
 
 fn core_err(e: &Error) -> &ipc_core::Error {
     match e {
@@ -66,22 +45,6 @@ impl Msg {
 
     fn intact(&self) -> bool {
         *self == Msg::new(self.seq)
-    }
-}
-
-/// A small deterministic PRNG (xorshift64*).
-struct Rng(u64);
-
-impl Rng {
-    fn next(&mut self) -> u64 {
-        self.0 ^= self.0 >> 12;
-        self.0 ^= self.0 << 25;
-        self.0 ^= self.0 >> 27;
-        self.0.wrapping_mul(0x2545_F491_4F6C_DD1D)
-    }
-
-    fn below(&mut self, n: u64) -> u64 {
-        self.next() % n
     }
 }
 
@@ -335,7 +298,7 @@ fn absurd_sizes_are_typed_errors() {
 
 #[test]
 fn wrong_type_or_kind_on_open_is_refused() {
-    let name = unique("type");
+    let name = unique_name("type");
     let builder = Pipe::builder().named(&name);
     let (_a, _b) = builder.create::<u64>().unwrap();
     let e = builder.open::<u32>(Side::B).unwrap_err();
@@ -370,7 +333,7 @@ fn wrong_type_or_kind_on_open_is_refused() {
 
 #[test]
 fn named_pipe_opened_by_another_process() {
-    let name = unique("named");
+    let name = unique_name("named");
     let builder = Pipe::builder().named(&name).capacity(8).max_frame(64);
     // Our handle on end B stays unused (dropping it would close B until
     // another process claims it).
@@ -516,7 +479,7 @@ fn sigkill_after_sending_drains_then_disconnects() {
 #[test]
 fn kill_loop_delivers_every_committed_message_exactly_once() {
     const ROUNDS: u32 = 150;
-    let name = unique("killloop");
+    let name = unique_name("killloop");
     let builder = Pipe::builder().named(&name).capacity(16);
     let (tx, rx) = builder.channel::<Msg>().unwrap();
     let tx = Rc::new(tx);
@@ -609,18 +572,9 @@ fn kill_loop_delivers_every_committed_message_exactly_once() {
 fn idle_receiver_does_not_burn_cpu() {
     let (_a, b) = Pipe::new::<u64>().unwrap();
     let peer = daemon(move || {
-        let cpu = || {
-            let mut ru = std::mem::MaybeUninit::<libc::rusage>::zeroed();
-            // SAFETY: `ru` is a valid out-pointer for getrusage.
-            unsafe { libc::getrusage(libc::RUSAGE_SELF, ru.as_mut_ptr()) };
-            // SAFETY: zero-initialised and filled in by getrusage.
-            let ru = unsafe { ru.assume_init() };
-            let us = |t: libc::timeval| t.tv_sec * 1_000_000 + t.tv_usec;
-            us(ru.ru_utime) + us(ru.ru_stime)
-        };
-        let before = cpu();
+        let before = cpu_time();
         let r = b.recv_timeout(Duration::from_millis(300));
-        let used_us = cpu() - before;
+        let used_us = (cpu_time() - before).as_micros();
         let ok = r == Err(Error::Timeout) && used_us < 100_000;
         if !ok {
             eprintln!("recv: {r:?}, CPU used: {used_us} µs");
@@ -712,7 +666,7 @@ fn corrupted_indices_and_slots_are_errors_not_crashes() {
 
 #[test]
 fn corrupted_config_is_refused_on_open() {
-    let name = unique("config");
+    let name = unique_name("config");
     let builder = Pipe::builder().named(&name);
     let (a, _b) = builder.create::<u64>().unwrap();
     let p = a.object().payload();
@@ -925,7 +879,7 @@ fn a_pipe_that_never_spins_still_hands_off() {
 
 #[test]
 fn separate_ring_layout_works_and_is_learnt_by_openers() {
-    let name = unique("separate");
+    let name = unique_name("separate");
     let builder = Pipe::builder().named(&name).capacity(8).interleave(false);
     let (a, _b) = builder.create::<u64>().unwrap();
     // The opener does not say; it reads the layout from the pipe.

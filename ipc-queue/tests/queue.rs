@@ -7,30 +7,8 @@ use std::time::{Duration, Instant};
 use ipc_core::process::Process;
 use ipc_core::segment::{SegmentOptions, Shared};
 use ipc_queue::{Error, Queue, wait};
+use ipc_test_support::{PROMPT, cpu_time, daemon, slots, unique_name};
 use zerocopy::{FromBytes, Immutable, IntoBytes, KnownLayout};
-
-const PROMPT: Duration = Duration::from_secs(10);
-
-fn daemon(f: impl FnOnce() + 'static) -> Process {
-    Process::builder().daemon(true).spawn(f).unwrap()
-}
-
-fn counters<const N: usize>() -> Shared<[AtomicU64; N]> {
-    Shared::create(
-        &SegmentOptions::anonymous(),
-        std::array::from_fn(|_| AtomicU64::new(0)),
-    )
-    .unwrap()
-}
-
-fn unique(tag: &str) -> String {
-    static N: AtomicU64 = AtomicU64::new(0);
-    format!(
-        "ipcq-test-{tag}-{}-{}",
-        std::process::id(),
-        N.fetch_add(1, Ordering::Relaxed)
-    )
-}
 
 /// A message that detects tearing: every word derives from (source, seq).
 #[derive(FromBytes, IntoBytes, Immutable, KnownLayout, Clone, Copy, Debug, PartialEq)]
@@ -160,7 +138,7 @@ fn many_producers_many_consumers_exactly_once_in_order() {
         std::array::from_fn::<AtomicU64, { (P * PER) as usize }, _>(|_| AtomicU64::new(0)),
     )
     .unwrap();
-    let bad = counters::<1>();
+    let bad = slots::<1>();
     let producers: Vec<Process> = (0..P)
         .map(|p| {
             let q = q.try_clone().unwrap();
@@ -319,7 +297,7 @@ fn loans_commit_or_give_back() {
 #[test]
 fn producer_killed_holding_a_loan_is_stepped_over() {
     let q = Queue::<Msg>::new(4).unwrap();
-    let ready = counters::<1>();
+    let ready = slots::<1>();
     let child = daemon({
         let (q, ready) = (q.try_clone().unwrap(), ready.try_clone().unwrap());
         move || {
@@ -349,7 +327,7 @@ fn producer_killed_holding_a_loan_is_stepped_over() {
 fn consumer_killed_holding_a_guard_frees_the_slot() {
     let q = Queue::<u64>::new(1).unwrap();
     q.put(&5).unwrap();
-    let held = counters::<1>();
+    let held = slots::<1>();
     let child = daemon({
         let (q, held) = (q.try_clone().unwrap(), held.try_clone().unwrap());
         move || {
@@ -386,7 +364,7 @@ fn consumer_killed_mid_get_redelivers() {
     let q = Queue::<u64>::new(4).unwrap();
     q.put(&11).unwrap();
     q.put(&12).unwrap();
-    let inside = counters::<1>();
+    let inside = slots::<1>();
     let child = daemon({
         let (q, inside) = (q.try_clone().unwrap(), inside.try_clone().unwrap());
         move || {
@@ -423,7 +401,7 @@ fn lock_holder_killed(offset: usize) {
     // Reach the queue's robust mutex through its layout: it is the first
     // field of the payload.
     let payload = q.object().payload().as_ptr() as usize;
-    let locked = counters::<1>();
+    let locked = slots::<1>();
     let child = daemon({
         let (q2, locked) = (q.try_clone().unwrap(), locked.try_clone().unwrap());
         move || {
@@ -474,8 +452,8 @@ fn kill_loop_keeps_every_committed_message() {
         std::array::from_fn::<AtomicU64, INCARNATIONS, _>(|_| AtomicU64::new(0)),
     )
     .unwrap();
-    let torn = counters::<1>();
-    let stop = counters::<1>();
+    let torn = slots::<1>();
+    let stop = slots::<1>();
 
     let spawn = |role: usize, inc: usize| -> Process {
         let (q, returned, seen, inflight, torn, stop) = (
@@ -688,7 +666,7 @@ fn bad_configurations_and_wrong_types_are_typed_errors() {
         Queue::<u64>::builder().max_frame(1 << 40).create(),
         Err(Error::Core(ipc_core::Error::InvalidSize { .. }))
     ));
-    let name = unique("types");
+    let name = unique_name("types");
     let _q = Queue::<u64>::builder().named(&name).create().unwrap();
     match Queue::<u32>::open(&SegmentOptions::named(&name)) {
         Err(Error::Core(ipc_core::Error::WrongType { expected, found })) => {
@@ -697,14 +675,14 @@ fn bad_configurations_and_wrong_types_are_typed_errors() {
         other => panic!("expected WrongType, got {other:?}"),
     }
     assert!(matches!(
-        Queue::<u64>::open(&SegmentOptions::named(&unique("missing"))),
+        Queue::<u64>::open(&SegmentOptions::named(&unique_name("missing"))),
         Err(Error::Core(ipc_core::Error::NotFound { .. }))
     ));
 }
 
 #[test]
 fn named_queue_between_unrelated_openers() {
-    let name = unique("named");
+    let name = unique_name("named");
     let q = Queue::<u64>::builder()
         .named(&name)
         .capacity(8)
@@ -808,19 +786,12 @@ fn wait_on_several_queues_across_processes() {
 #[test]
 fn idle_consumer_uses_no_cpu() {
     let q = Queue::<u64>::new(4).unwrap();
-    let cpu = counters::<1>();
+    let cpu = slots::<1>();
     let child = daemon({
         let (q, cpu) = (q.try_clone().unwrap(), cpu.try_clone().unwrap());
         move || {
             q.get().unwrap();
-            let mut ru = std::mem::MaybeUninit::<libc::rusage>::zeroed();
-            // SAFETY: getrusage fills the buffer.
-            unsafe { libc::getrusage(libc::RUSAGE_SELF, ru.as_mut_ptr()) };
-            // SAFETY: initialised above.
-            let ru = unsafe { ru.assume_init() };
-            let us = (ru.ru_utime.tv_sec + ru.ru_stime.tv_sec) as u64 * 1_000_000
-                + (ru.ru_utime.tv_usec + ru.ru_stime.tv_usec) as u64;
-            cpu[0].store(us, Ordering::SeqCst);
+            cpu[0].store(cpu_time().as_micros() as u64, Ordering::SeqCst);
         }
     });
     std::thread::sleep(Duration::from_millis(400));

@@ -132,11 +132,11 @@ fn run(row: &str, count: u64) -> Result<f64, SampleError> {
             break status;
         }
         if Instant::now() > deadline {
-            // SAFETY: kill(2) on the child's process group: the child is not
-            // reaped yet, so its pid (= the group id) cannot have been reused.
-            unsafe {
-                libc::kill(-(child.id() as libc::pid_t), libc::SIGKILL);
-            }
+            // The whole process group (the child is not reaped yet, so its
+            // pid, the group id, cannot have been reused), with kill(1).
+            let _ = Command::new("kill")
+                .args(["-KILL", "--", &format!("-{}", child.id())])
+                .status();
             let _ = child.wait();
             return Err(SampleError::failed(format!(
                 "python {row}: no result after {TIMEOUT:?}"

@@ -48,7 +48,6 @@
 
 mod entry;
 mod status;
-mod sys;
 
 use std::ffi::OsStr;
 use std::fmt;
@@ -61,7 +60,8 @@ use std::sync::{Mutex, MutexGuard, PoisonError};
 use std::thread;
 use std::time::{Duration, Instant};
 
-use libc::{c_int, pid_t};
+use crate::os::errno::{EACCES, ECHILD, ENOENT, ENOSYS, EPERM, ESRCH};
+use crate::os::process::{self as sys, SIGKILL, SIGTERM, pid_t};
 
 use crate::{Error, Result};
 
@@ -118,6 +118,7 @@ pub struct Process {
 pub struct ProcessBuilder {
     name: Option<String>,
     daemon: bool,
+    die_with_parent: bool,
 }
 
 impl ProcessBuilder {
@@ -133,6 +134,16 @@ impl ProcessBuilder {
         self
     }
 
+    /// Makes a forked child die (`SIGKILL`) when its parent does, so that a
+    /// killed program (a test run cut short, a crashed service) leaves no
+    /// orphans behind (`PR_SET_PDEATHSIG`; strictly, when the *thread* that
+    /// forked exits). A child whose parent died before it could ask exits
+    /// at once. Default `false`; [`spawn`](Self::spawn) only.
+    pub fn die_with_parent(mut self, die: bool) -> Self {
+        self.die_with_parent = die;
+        self
+    }
+
     /// A name for `Debug` and `Display` (default `Process-N`, numbered in
     /// start order); it is not passed to the child.
     pub fn name(mut self, name: impl Into<String>) -> Self {
@@ -141,11 +152,13 @@ impl ProcessBuilder {
     }
 
     /// Forks, and runs `f` in the child; see [`Process::spawn`].
+    #[allow(unsafe_code)] // the fork itself, argued at the call
     pub fn spawn<F: FnOnce() + 'static>(self, f: F) -> Result<Process> {
         // Take the stdio locks across the fork, as a pthread_atfork handler
         // would: another thread caught holding one would leave it locked
         // forever in the child. Flushing first keeps buffered output from
         // being written twice.
+        let parent = crate::liveness::current_pid();
         let forked = {
             let mut out = io::stdout().lock();
             let _ = out.flush();
@@ -157,7 +170,7 @@ impl ProcessBuilder {
             // deadlock but not corrupt (glibc's fork keeps malloc usable in
             // the child). The child branch below runs only `f` and then
             // `_exit`s, never returning into the caller.
-            let pid = unsafe { libc::fork() };
+            let pid = unsafe { sys::fork() };
             // Released in both processes: this thread owns them in each.
             drop(err);
             drop(out);
@@ -165,7 +178,17 @@ impl ProcessBuilder {
         };
         match forked {
             -1 => Err(Error::last_os("fork")),
-            0 => child_main(f),
+            0 => {
+                if self.die_with_parent {
+                    // The parent may have died between the fork and the
+                    // request: then this child was re-parented and no
+                    // signal will come, so it ends now.
+                    if sys::kill_me_with_parent().is_err() || sys::getppid() != parent {
+                        sys::exit_now(PANIC_EXIT_CODE);
+                    }
+                }
+                child_main(f)
+            }
             pid => {
                 // The handle first, so that the child is still joined should
                 // the destructor of the parent's copy of `f` panic.
@@ -257,7 +280,7 @@ fn child_main<F: FnOnce()>(f: F) -> ! {
 
 /// Runs `f`, turning a panic into [`PANIC_EXIT_CODE`] (the panic hook has
 /// already printed the message).
-fn run_catching(f: impl FnOnce()) -> c_int {
+fn run_catching(f: impl FnOnce()) -> i32 {
     match panic::catch_unwind(AssertUnwindSafe(f)) {
         Ok(()) => 0,
         Err(payload) => {
@@ -273,8 +296,8 @@ fn run_catching(f: impl FnOnce()) -> c_int {
 fn spawn_error(e: &io::Error, program: &OsStr) -> Error {
     let name = program.to_string_lossy().into_owned();
     match e.raw_os_error() {
-        Some(libc::ENOENT) => Error::NotFound { name },
-        Some(libc::EACCES | libc::EPERM) => Error::PermissionDenied { name },
+        Some(ENOENT) => Error::NotFound { name },
+        Some(EACCES | EPERM) => Error::PermissionDenied { name },
         Some(errno) => Error::from_errno("spawn", errno),
         None if e.kind() == io::ErrorKind::InvalidInput => Error::InvalidArgument {
             reason: "the program, an argument or an environment variable contains a NUL byte",
@@ -418,7 +441,7 @@ impl Process {
             match sys::wait_terminated(self.pid) {
                 // Reaped on the next turn, or (ECHILD) another thread of ours
                 // reaped it and recorded the status, which the next turn reads.
-                Ok(()) | Err(libc::ECHILD) => {}
+                Ok(()) | Err(ECHILD) => {}
                 Err(errno) => return Err(Error::from_errno("waitid", errno)),
             }
         }
@@ -489,13 +512,13 @@ impl Process {
     /// Sends `SIGTERM` (Python's `terminate`). `Ok` without sending anything if
     /// the child has already been reaped, or has just terminated.
     pub fn terminate(&self) -> Result<()> {
-        self.send_signal(libc::SIGTERM, "terminate")
+        self.send_signal(SIGTERM, "terminate")
     }
 
     /// Sends `SIGKILL` (Python's `kill`). `Ok` without sending anything if the
     /// child has already been reaped, or has just terminated.
     pub fn kill(&self) -> Result<()> {
-        self.send_signal(libc::SIGKILL, "kill")
+        self.send_signal(SIGKILL, "kill")
     }
 
     /// Takes the parent's end of the child's stdin, if the command piped it.
@@ -545,7 +568,7 @@ impl Process {
         }
     }
 
-    fn send_signal(&self, sig: c_int, op: &'static str) -> Result<()> {
+    fn send_signal(&self, sig: i32, op: &'static str) -> Result<()> {
         self.check_parent()?;
         // Held while signalling: nothing of ours can reap (and so free the
         // pid) between the check and the signal.
@@ -555,7 +578,7 @@ impl Process {
         }
         let sent = match &self.pidfd {
             Some(fd) => match sys::pidfd_send_signal(fd.as_fd(), sig) {
-                Err(libc::ENOSYS) => sys::kill(self.pid, sig),
+                Err(ENOSYS) => sys::kill(self.pid, sig),
                 other => other,
             },
             None => sys::kill(self.pid, sig),
@@ -563,7 +586,7 @@ impl Process {
         drop(recorded);
         match sent {
             // ESRCH: already gone (reaped by someone else).
-            Ok(()) | Err(libc::ESRCH) => Ok(()),
+            Ok(()) | Err(ESRCH) => Ok(()),
             Err(errno) => Err(Error::from_errno(op, errno)),
         }
     }
@@ -641,7 +664,7 @@ mod tests {
         let deadline = Instant::now() + Duration::from_secs(10);
         assert_eq!(
             child.join_deadline(deadline, None),
-            Ok(ExitStatus::Signaled(libc::SIGKILL))
+            Ok(ExitStatus::Signaled(SIGKILL))
         );
     }
 
@@ -661,11 +684,11 @@ mod tests {
         // Raw wait statuses as the kernel encodes them.
         assert_eq!(ExitStatus::from_wait_status(3 << 8), ExitStatus::Exited(3));
         assert_eq!(
-            ExitStatus::from_wait_status(libc::SIGKILL),
+            ExitStatus::from_wait_status(SIGKILL),
             ExitStatus::Signaled(9)
         );
         assert_eq!(
-            ExitStatus::from_wait_status(libc::SIGSEGV | 0x80),
+            ExitStatus::from_wait_status(crate::os::process::SIGSEGV | 0x80),
             ExitStatus::Signaled(11)
         );
     }

@@ -26,11 +26,10 @@ pub enum ExitStatus {
 impl ExitStatus {
     /// Decodes a raw status from `waitpid`, which reports only terminated
     /// children here (no `WUNTRACED`/`WCONTINUED`).
-    pub(super) fn from_wait_status(raw: libc::c_int) -> Self {
-        if libc::WIFEXITED(raw) {
-            ExitStatus::Exited(libc::WEXITSTATUS(raw))
-        } else {
-            ExitStatus::Signaled(libc::WTERMSIG(raw))
+    pub(super) fn from_wait_status(raw: i32) -> Self {
+        match crate::os::process::decode_wait_status(raw) {
+            Ok(code) => ExitStatus::Exited(code),
+            Err(signal) => ExitStatus::Signaled(signal),
         }
     }
 
@@ -69,35 +68,10 @@ impl fmt::Display for ExitStatus {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         match *self {
             ExitStatus::Exited(code) => write!(f, "exit code {code}"),
-            ExitStatus::Signaled(sig) => match signal_name(sig) {
+            ExitStatus::Signaled(sig) => match crate::os::process::signal_name(sig) {
                 Some(name) => write!(f, "killed by signal {sig} ({name})"),
                 None => write!(f, "killed by signal {sig}"),
             },
         }
     }
-}
-
-/// The conventional name of the common signals.
-fn signal_name(sig: i32) -> Option<&'static str> {
-    Some(match sig {
-        libc::SIGHUP => "SIGHUP",
-        libc::SIGINT => "SIGINT",
-        libc::SIGQUIT => "SIGQUIT",
-        libc::SIGILL => "SIGILL",
-        libc::SIGTRAP => "SIGTRAP",
-        libc::SIGABRT => "SIGABRT",
-        libc::SIGBUS => "SIGBUS",
-        libc::SIGFPE => "SIGFPE",
-        libc::SIGKILL => "SIGKILL",
-        libc::SIGUSR1 => "SIGUSR1",
-        libc::SIGSEGV => "SIGSEGV",
-        libc::SIGUSR2 => "SIGUSR2",
-        libc::SIGPIPE => "SIGPIPE",
-        libc::SIGALRM => "SIGALRM",
-        libc::SIGTERM => "SIGTERM",
-        libc::SIGXCPU => "SIGXCPU",
-        libc::SIGXFSZ => "SIGXFSZ",
-        libc::SIGSYS => "SIGSYS",
-        _ => return None,
-    })
 }

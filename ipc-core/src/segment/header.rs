@@ -30,6 +30,8 @@
 //! The header is never read through a reference: it is copied out word by word
 //! with relaxed atomic loads, so even a process scribbling over it concurrently
 //! cannot cause undefined behaviour here, only a checksum mismatch.
+// Unsafe code is allowed here: the header of a mapped segment.
+#![allow(unsafe_code)]
 
 use std::sync::atomic::{AtomicU32, AtomicU64, Ordering};
 

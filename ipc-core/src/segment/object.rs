@@ -1,5 +1,7 @@
 //! [`ObjectSegment`]: a segment holding one toolkit object behind a checked
 //! header. The header protocol is described in [`super::header`].
+// Unsafe code is allowed here: the header and payload of a mapped segment.
+#![allow(unsafe_code)]
 
 use std::ptr::NonNull;
 use std::sync::atomic::{AtomicU32, AtomicU64, Ordering};

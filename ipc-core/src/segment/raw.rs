@@ -11,9 +11,8 @@
 //! full `/dev/shm` or disk is reported as [`Error::NoSpace`] up front instead
 //! of killing a process with `SIGBUS` on first touch of a page.
 
-use std::ffi::CString;
 use std::fs::{File, OpenOptions, Permissions};
-use std::os::fd::{AsFd, AsRawFd, BorrowedFd, FromRawFd, OwnedFd};
+use std::os::fd::{AsFd, BorrowedFd, OwnedFd};
 use std::os::unix::fs::{MetadataExt, OpenOptionsExt, PermissionsExt};
 use std::path::{Path, PathBuf};
 
@@ -21,6 +20,8 @@ use memmap2::{MmapOptions, MmapRaw};
 
 use super::name::ShmName;
 use super::{Backing, SegmentOptions};
+use crate::os::errno;
+use crate::os::fs::{self, ShmAccess};
 use crate::{Error, Result};
 
 /// Largest segment this crate will create or map (1 TiB): far beyond any real
@@ -75,28 +76,31 @@ fn check_len(len: u64) -> Result<usize> {
     Ok(len as usize)
 }
 
+/// What a failed reservation of `len` bytes means.
+fn reserve_error(len: u64, errno: i32) -> Error {
+    match errno {
+        errno::ENOSPC | errno::ENOMEM => Error::NoSpace { requested: len },
+        errno::EFBIG => Error::InvalidSize {
+            size: len,
+            reason: "too large for the filesystem",
+        },
+        errno => Error::from_errno("posix_fallocate", errno),
+    }
+}
+
 /// Gives `file` its length, reserving the blocks when asked so that a full
 /// filesystem fails here and not later with SIGBUS.
 fn set_len(file: &File, len: u64, reserve: bool) -> Result<()> {
     if reserve {
-        // SAFETY: plain syscall on a descriptor we own; no memory is passed.
-        let rc = unsafe { libc::posix_fallocate(file.as_raw_fd(), 0, len as libc::off_t) };
-        match rc {
-            0 => return Ok(()),
-            libc::ENOSPC => return Err(Error::NoSpace { requested: len }),
-            libc::EFBIG => {
-                return Err(Error::InvalidSize {
-                    size: len,
-                    reason: "too large for the filesystem",
-                });
-            }
+        match fs::reserve(file.as_fd(), 0, len) {
+            Ok(()) => return Ok(()),
             // Filesystems without fallocate: fall through to a sparse length.
-            libc::EOPNOTSUPP | libc::EINVAL => {}
-            errno => return Err(Error::from_errno("posix_fallocate", errno)),
+            Err(errno::EOPNOTSUPP | errno::EINVAL) => {}
+            Err(e) => return Err(reserve_error(len, e)),
         }
     }
     file.set_len(len).map_err(|e| match e.raw_os_error() {
-        Some(libc::ENOSPC) => Error::NoSpace { requested: len },
+        Some(errno::ENOSPC) => Error::NoSpace { requested: len },
         Some(errno) => Error::from_errno("ftruncate", errno),
         None => Error::Os {
             op: "ftruncate",
@@ -105,37 +109,22 @@ fn set_len(file: &File, len: u64, reserve: bool) -> Result<()> {
     })
 }
 
-fn shm_open(name: &ShmName, flags: libc::c_int, mode: u32) -> Result<File> {
+fn shm_open(name: &ShmName, access: ShmAccess, mode: u32) -> Result<File> {
     let c = name.to_cstring();
-    // SAFETY: `c` is a NUL-terminated string that outlives the call.
-    let fd = unsafe { libc::shm_open(c.as_ptr(), flags | libc::O_CLOEXEC, mode as libc::mode_t) };
-    if fd < 0 {
-        let errno = std::io::Error::last_os_error().raw_os_error().unwrap_or(0);
-        return Err(Error::for_name("shm_open", errno, name.as_str()));
-    }
-    // SAFETY: `fd` was just returned by shm_open and is owned by nobody else.
-    Ok(File::from(unsafe { OwnedFd::from_raw_fd(fd) }))
+    fs::shm_open(&c, access, mode)
+        .map(File::from)
+        .map_err(|errno| Error::for_name("shm_open", errno, name.as_str()))
 }
 
 fn shm_unlink(name: &ShmName) -> Result<()> {
-    let c = name.to_cstring();
-    // SAFETY: `c` is a NUL-terminated string that outlives the call.
-    if unsafe { libc::shm_unlink(c.as_ptr()) } < 0 {
-        let errno = std::io::Error::last_os_error().raw_os_error().unwrap_or(0);
-        return Err(Error::for_name("shm_unlink", errno, name.as_str()));
-    }
-    Ok(())
+    fs::shm_unlink(&name.to_cstring())
+        .map_err(|errno| Error::for_name("shm_unlink", errno, name.as_str()))
 }
 
 fn memfd() -> Result<File> {
-    let name = CString::new("ipc-core").unwrap_or_default();
-    // SAFETY: `name` is NUL-terminated and outlives the call.
-    let fd = unsafe { libc::memfd_create(name.as_ptr(), libc::MFD_CLOEXEC) };
-    if fd < 0 {
-        return Err(Error::last_os("memfd_create"));
-    }
-    // SAFETY: `fd` was just returned by memfd_create and is owned by nobody else.
-    Ok(File::from(unsafe { OwnedFd::from_raw_fd(fd) }))
+    fs::memfd_create(c"ipc-core")
+        .map(File::from)
+        .map_err(|errno| Error::from_errno("memfd_create", errno))
 }
 
 fn io_err(op: &'static str, e: std::io::Error, path: &Path) -> Error {
@@ -171,11 +160,7 @@ impl Segment {
             Backing::Anonymous => (memfd()?, Location::Anonymous),
             Backing::Named(n) => {
                 let name = ShmName::new(n)?;
-                let f = shm_open(
-                    &name,
-                    libc::O_CREAT | libc::O_EXCL | libc::O_RDWR,
-                    opts.mode,
-                )?;
+                let f = shm_open(&name, ShmAccess::CreateNew, opts.mode)?;
                 (f, Location::Named(name))
             }
             Backing::File(p) => {
@@ -184,7 +169,7 @@ impl Segment {
                     .write(true)
                     .create_new(true)
                     .mode(opts.mode)
-                    .custom_flags(libc::O_CLOEXEC)
+                    .custom_flags(fs::O_CLOEXEC)
                     .open(p)
                     .map_err(|e| io_err("open", e, p))?;
                 (f, Location::File(p.clone()))
@@ -214,10 +199,10 @@ impl Segment {
 
     /// Opens an existing named or file-backed segment at its current size.
     pub fn open(opts: &SegmentOptions) -> Result<Self> {
-        let flags = if opts.read_only {
-            libc::O_RDONLY
+        let access = if opts.read_only {
+            ShmAccess::ReadOnly
         } else {
-            libc::O_RDWR
+            ShmAccess::ReadWrite
         };
         let (file, location) = match &opts.backing {
             Backing::Anonymous => {
@@ -227,13 +212,13 @@ impl Segment {
             }
             Backing::Named(n) => {
                 let name = ShmName::new(n)?;
-                (shm_open(&name, flags, 0)?, Location::Named(name))
+                (shm_open(&name, access, 0)?, Location::Named(name))
             }
             Backing::File(p) => {
                 let f = OpenOptions::new()
                     .read(true)
                     .write(!opts.read_only)
-                    .custom_flags(libc::O_CLOEXEC)
+                    .custom_flags(fs::O_CLOEXEC)
                     .open(p)
                     .map_err(|e| io_err("open", e, p))?;
                 (f, Location::File(p.clone()))
@@ -323,7 +308,7 @@ impl Segment {
     /// Whether a named segment exists.
     pub fn exists(name: &str) -> Result<bool> {
         let name = ShmName::new(name)?;
-        match shm_open(&name, libc::O_RDONLY, 0) {
+        match shm_open(&name, ShmAccess::ReadOnly, 0) {
             Ok(_) => Ok(true),
             Err(Error::NotFound { .. }) => Ok(false),
             // It exists, we just may not open it.
@@ -389,6 +374,23 @@ impl Segment {
     /// child program (clear `FD_CLOEXEC` on a duplicate first).
     pub fn fd(&self) -> BorrowedFd<'_> {
         self.file.as_fd()
+    }
+
+    /// Reserves the blocks of `[offset, offset + len)` of the backing file,
+    /// growing the file if that range passes its end: a full filesystem is
+    /// reported here as [`Error::NoSpace`] instead of killing a process with
+    /// `SIGBUS` when it first touches a page. The mapping itself does not
+    /// grow (map a larger segment for that).
+    pub fn reserve(&self, offset: u64, len: u64) -> Result<()> {
+        if self.read_only {
+            return Err(Error::InvalidArgument {
+                reason: "cannot reserve space through a read-only segment",
+            });
+        }
+        if len == 0 {
+            return Ok(());
+        }
+        fs::reserve(self.file.as_fd(), offset, len).map_err(|e| reserve_error(len, e))
     }
 
     /// Chooses whether dropping this handle removes the name or file.

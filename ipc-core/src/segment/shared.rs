@@ -1,5 +1,7 @@
 //! [`Shared<T>`]: one value of a Rust type, in a segment, seen by every process
 //! that opens it.
+// Unsafe code is allowed here: a value in a mapped segment.
+#![allow(unsafe_code)]
 
 use std::marker::PhantomData;
 use std::ops::Deref;

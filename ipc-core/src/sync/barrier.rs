@@ -39,6 +39,7 @@ const _: () = assert!(size_of::<Barrier>() == 16);
 // SAFETY: `parties` is written once before sharing; the rest are atomics. A
 // garbage `arrived` count at worst releases a round early or breaks it, never
 // touches memory out of place.
+#[allow(unsafe_code)]
 unsafe impl ShmSafe for Barrier {}
 
 /// What [`Barrier::wait`] returns: exactly one party per round is the leader.

@@ -27,6 +27,7 @@ pub struct Condvar {
 const _: () = assert!(size_of::<Condvar>() == 8);
 
 // SAFETY: one wait word; any value is a valid sequence number.
+#[allow(unsafe_code)]
 unsafe impl ShmSafe for Condvar {}
 
 impl Condvar {

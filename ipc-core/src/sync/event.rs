@@ -31,6 +31,7 @@ pub struct Event {
 const _: () = assert!(size_of::<Event>() == 8);
 
 // SAFETY: one wait word; any value of `state` other than 1 reads as "clear".
+#[allow(unsafe_code)]
 unsafe impl ShmSafe for Event {}
 
 impl Event {

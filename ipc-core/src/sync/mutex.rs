@@ -25,6 +25,8 @@
 //! Trust boundary: the pthread mutex's own words are trusted, as in every
 //! peer that uses robust mutexes. A process that scribbles over a *held*
 //! mutex's internal list pointers can crash the owner on unlock.
+// Unsafe code is allowed here: the pthread mutex bytes in shared memory.
+#![allow(unsafe_code)]
 
 use std::cell::UnsafeCell;
 use std::sync::atomic::{AtomicU32, Ordering};
@@ -32,52 +34,10 @@ use std::time::{Duration, Instant};
 
 use lock_api::{MutexGuard, RawMutex, RawMutexTimed};
 
-use crate::os::clock::monotonic_timespec;
+use crate::os::pthread::{self, Locked, MutexBytes, robust_pshared_initializer};
 use crate::shm_safe::ShmSafe;
 use crate::wait::{Backoff, Deadline};
 use crate::{Error, Result};
-
-#[cfg(not(target_pointer_width = "64"))]
-compile_error!(
-    "the robust mutex's static initialiser assumes the 64-bit glibc pthread_mutex_t layout"
-);
-
-/// glibc's `PTHREAD_MUTEX_ROBUST_NORMAL_NP | PTHREAD_MUTEX_PSHARED_BIT`: what
-/// `pthread_mutex_init` stores in `__kind` for a robust, process-shared mutex
-/// with default type and protocol. A test checks it against glibc.
-const ROBUST_PSHARED_KIND: i32 = 16 | 128;
-/// Byte offset of `__kind` in the 64-bit glibc `pthread_mutex_t`.
-const KIND_OFFSET: usize = 16;
-const PTHREAD_MUTEX_LEN: usize = 40;
-
-/// The bytes of a glibc `pthread_mutex_t`, aligned as glibc aligns it.
-#[repr(C, align(8))]
-struct PthreadMutexBytes([u8; PTHREAD_MUTEX_LEN]);
-
-const _: () = assert!(size_of::<libc::pthread_mutex_t>() == PTHREAD_MUTEX_LEN);
-const _: () = assert!(align_of::<libc::pthread_mutex_t>() <= align_of::<PthreadMutexBytes>());
-
-const fn robust_pshared_initializer() -> PthreadMutexBytes {
-    // `pthread_mutex_init` zeroes the whole object and then stores the kind;
-    // nothing else. A constant with the same bytes is the same mutex, just as
-    // PTHREAD_MUTEX_INITIALIZER is for default mutexes.
-    let mut b = [0u8; PTHREAD_MUTEX_LEN];
-    let kind = ROBUST_PSHARED_KIND.to_ne_bytes();
-    b[KIND_OFFSET] = kind[0];
-    b[KIND_OFFSET + 1] = kind[1];
-    b[KIND_OFFSET + 2] = kind[2];
-    b[KIND_OFFSET + 3] = kind[3];
-    PthreadMutexBytes(b)
-}
-
-unsafe extern "C" {
-    /// glibc >= 2.30: `pthread_mutex_timedlock` on a chosen clock.
-    fn pthread_mutex_clocklock(
-        mutex: *mut libc::pthread_mutex_t,
-        clock: libc::clockid_t,
-        abstime: *const libc::timespec,
-    ) -> libc::c_int;
-}
 
 /// The raw robust, process-shared mutex (64 bytes, one cache line).
 ///
@@ -85,7 +45,7 @@ unsafe extern "C" {
 /// through [`RobustMutex<T>`].
 #[repr(C, align(64))]
 pub struct RawRobustMutex {
-    mutex: UnsafeCell<PthreadMutexBytes>,
+    mutex: UnsafeCell<MutexBytes>,
     /// Non-zero from the moment a lock was taken over from a dead owner until
     /// [`RobustMutexExt::mark_consistent`].
     inconsistent: AtomicU32,
@@ -109,39 +69,37 @@ enum Acquired {
 }
 
 impl RawRobustMutex {
-    fn ptr(&self) -> *mut libc::pthread_mutex_t {
-        self.mutex.get().cast()
+    fn ptr(&self) -> *mut MutexBytes {
+        self.mutex.get()
     }
 
-    /// Interprets a pthread lock call's result.
-    fn acquired(&self, rc: libc::c_int, op: &'static str) -> Result<Option<Acquired>> {
-        match rc {
-            0 => Ok(Some(Acquired::Clean)),
-            libc::EOWNERDEAD => {
+    /// Interprets a lock call's result.
+    fn acquired(&self, locked: Locked, op: &'static str) -> Result<Option<Acquired>> {
+        match locked {
+            Locked::Yes => Ok(Some(Acquired::Clean)),
+            Locked::FromDeadOwner => {
                 // We own the mutex now. Make the pthread state consistent right
                 // away so the mutex stays usable, and keep the fact in our flag.
                 self.inconsistent.store(1, Ordering::Release);
-                // SAFETY: we hold the mutex (EOWNERDEAD means acquired), which
-                // is what pthread_mutex_consistent requires.
-                let rc = unsafe { libc::pthread_mutex_consistent(self.ptr()) };
-                if rc != 0 {
-                    return Err(Error::from_errno("pthread_mutex_consistent", rc));
-                }
+                // SAFETY: `ptr` is our initialised mutex, and we hold it
+                // (EOWNERDEAD means acquired), as make_consistent requires.
+                unsafe { pthread::make_consistent(self.ptr()) }
+                    .map_err(|rc| Error::from_errno("pthread_mutex_consistent", rc))?;
                 Ok(Some(Acquired::FromDeadOwner))
             }
-            libc::EBUSY | libc::ETIMEDOUT => Ok(None),
-            libc::EINVAL | libc::ENOTRECOVERABLE => Err(Error::Corrupted {
+            Locked::No => Ok(None),
+            Locked::Unusable(rc) => Err(Error::Corrupted {
                 reason: format!("robust mutex refused by {op} (errno {rc})"),
             }),
-            rc => Err(Error::from_errno(op, rc)),
+            Locked::Failed(rc) => Err(Error::from_errno(op, rc)),
         }
     }
 
     fn try_acquire(&self) -> Result<Option<Acquired>> {
         // SAFETY: `ptr` points to a pthread mutex initialised (as robust,
         // pshared) by INIT and living as long as `self`.
-        let rc = unsafe { libc::pthread_mutex_trylock(self.ptr()) };
-        self.acquired(rc, "pthread_mutex_trylock")
+        let locked = unsafe { pthread::try_lock(self.ptr()) };
+        self.acquired(locked, "pthread_mutex_trylock")
     }
 
     /// Acquires, spinning briefly first, waiting as `deadline` allows.
@@ -159,16 +117,32 @@ impl RawRobustMutex {
                 return Ok(Some(a));
             }
         }
-        let rc = match deadline.instant() {
-            // SAFETY: as in `try_acquire`.
-            None => unsafe { libc::pthread_mutex_lock(self.ptr()) },
-            Some(d) => {
-                let ts = monotonic_timespec(d);
-                // SAFETY: as in `try_acquire`; `ts` outlives the call.
-                unsafe { pthread_mutex_clocklock(self.ptr(), libc::CLOCK_MONOTONIC, &ts) }
-            }
-        };
-        self.acquired(rc, "pthread_mutex_lock")
+        // SAFETY: as in `try_acquire`.
+        let locked = unsafe { pthread::lock(self.ptr(), deadline.instant()) };
+        self.acquired(locked, "pthread_mutex_lock")
+    }
+
+    /// Puts a mutex that is held by nobody alive back into its initial,
+    /// unlocked state, if it is not free: after a reboot, a mutex in a
+    /// persistent file may still record an owner thread of the previous boot,
+    /// which no kernel will ever release. Returns whether it had to.
+    ///
+    /// # Safety
+    ///
+    /// No thread of any running process holds the mutex or waits on it (for
+    /// example: every process that used it belonged to an earlier boot).
+    pub unsafe fn reset_if_held(&self) -> bool {
+        if let Ok(Some(_)) = self.try_acquire() {
+            // SAFETY: we just acquired it on this thread.
+            unsafe { pthread::unlock(self.ptr()) };
+            return false;
+        }
+        // SAFETY: nobody uses the mutex (the caller's contract), so writing
+        // the initialiser's bytes, which is all pthread_mutex_init does,
+        // races with no one.
+        unsafe { self.ptr().write_volatile(robust_pshared_initializer()) };
+        self.inconsistent.store(0, Ordering::Release);
+        true
     }
 
     /// Whether the data is flagged as possibly inconsistent (a previous owner
@@ -206,8 +180,9 @@ unsafe impl RawMutex for RawRobustMutex {
     }
 
     unsafe fn unlock(&self) {
-        // SAFETY: the caller (lock_api) guarantees this thread holds the lock.
-        unsafe { libc::pthread_mutex_unlock(self.ptr()) };
+        // SAFETY: `ptr` is our initialised mutex, and the caller (lock_api)
+        // guarantees this thread holds the lock.
+        unsafe { pthread::unlock(self.ptr()) };
     }
 }
 
@@ -397,32 +372,6 @@ impl<T> RawAccess<T> for RobustMutex<T> {
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    /// The constant initialiser must equal what glibc's pthread_mutex_init
-    /// produces for a robust, process-shared mutex.
-    #[test]
-    fn initializer_matches_glibc() {
-        let mut attr = std::mem::MaybeUninit::<libc::pthread_mutexattr_t>::uninit();
-        let mut m = PthreadMutexBytes([0xAA; PTHREAD_MUTEX_LEN]);
-        // SAFETY: standard attr/init sequence on local, properly aligned storage.
-        unsafe {
-            assert_eq!(libc::pthread_mutexattr_init(attr.as_mut_ptr()), 0);
-            assert_eq!(
-                libc::pthread_mutexattr_setpshared(attr.as_mut_ptr(), libc::PTHREAD_PROCESS_SHARED),
-                0
-            );
-            assert_eq!(
-                libc::pthread_mutexattr_setrobust(attr.as_mut_ptr(), libc::PTHREAD_MUTEX_ROBUST),
-                0
-            );
-            assert_eq!(
-                libc::pthread_mutex_init((&raw mut m).cast(), attr.as_ptr()),
-                0
-            );
-            libc::pthread_mutexattr_destroy(attr.as_mut_ptr());
-        }
-        assert_eq!(m.0, robust_pshared_initializer().0);
-    }
 
     #[test]
     fn lock_unlock_try_lock() {

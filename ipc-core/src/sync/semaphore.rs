@@ -39,6 +39,7 @@ const _: () = assert!(size_of::<Semaphore>() == 8);
 
 // SAFETY: one wait word; every count is a valid count (values above
 // SEMAPHORE_MAX only make `release` refuse).
+#[allow(unsafe_code)]
 unsafe impl ShmSafe for Semaphore {}
 
 impl Semaphore {

@@ -41,6 +41,7 @@ const _: () = assert!(size_of::<WaitWord>() == 8);
 // SAFETY: two atomics, no pointers; any word value is the caller's to
 // interpret (and to validate), any sleepers count only costs or skips a
 // wake-up system call (the sleepers' slices bound a skipped one).
+#[allow(unsafe_code)]
 unsafe impl ShmSafe for WaitWord {}
 
 impl WaitWord {

@@ -61,6 +61,7 @@ impl<'a> ValueRef<'a> {
 impl Deref for ValueRef<'_> {
     type Target = [u8];
 
+    #[allow(unsafe_code)] // a protocol step on a raw slot or block, argued inline
     fn deref(&self) -> &[u8] {
         // SAFETY: the span lies in a published entry of the arena that
         // `self.inner` keeps mapped. Published entries are never written

@@ -37,10 +37,10 @@ use std::sync::atomic::{AtomicU32, Ordering};
 
 use std::time::Duration;
 
-use ipc_core::liveness::{packed_current, packed_is_alive};
+use ipc_core::liveness::{forks_made, packed_current, packed_is_alive};
 use ipc_core::wait::{Check, Deadline, PEER_CHECK_PERIOD, SPIN_FOR, Waitable, Waiter, coarse_now};
 
-use super::layout::{Region, fork_generation};
+use super::layout::Region;
 use super::ring::Ring;
 use crate::{Error, Result};
 
@@ -62,7 +62,7 @@ pub(crate) struct Endpoint {
     rx: Option<usize>,
     /// The producer's last view of the consumer's `head` (a lower bound).
     cached_head: Cell<u32>,
-    /// `fork_generation()` when this handle was created or last used here.
+    /// `forks_made()` when this handle was created or last used here.
     forks_seen: Cell<u64>,
     /// How long a blocking call spins before it sleeps.
     spin: Cell<Duration>,
@@ -80,7 +80,7 @@ impl Endpoint {
             tx,
             rx,
             cached_head: Cell::new(0),
-            forks_seen: Cell::new(fork_generation()),
+            forks_seen: Cell::new(forks_made()),
             spin: Cell::new(SPIN_FOR),
             next_peer_check: Cell::new(Duration::ZERO),
         }
@@ -127,7 +127,7 @@ impl Endpoint {
     /// process (or nobody) held it. Called by every operation.
     #[inline]
     fn enter(&self) -> Result<()> {
-        self.forks_seen.set(fork_generation());
+        self.forks_seen.set(forks_made());
         let me = packed_current();
         if self.region.end(self.side).owner.load(Ordering::Relaxed) != me {
             self.claim(me)?;
@@ -386,7 +386,7 @@ impl Endpoint {
     /// Closes the end now, if this process may (see the module docs).
     /// `forced` ignores the fork rule (an explicit `close`).
     pub fn release(&self, forced: bool) {
-        if !forced && self.forks_seen.get() != fork_generation() {
+        if !forced && self.forks_seen.get() != forks_made() {
             return;
         }
         let end = self.region.end(self.side);

@@ -41,7 +41,7 @@
 //!
 //! This is the only module of the pipe that contains `unsafe` code: the
 //! raw access above, and the registration of a fork counter
-//! ([`fork_generation`]).
+//! ([`ipc_core::liveness::forks_made`]).
 #![allow(unsafe_code)]
 
 use std::mem::MaybeUninit;
@@ -570,26 +570,4 @@ unsafe fn init(base: NonNull<u8>, geo: Geometry, start: u32) {
             );
         }
     }
-}
-
-/// Forks of this process so far (counted in the parent by an atfork handler).
-static FORKS: AtomicU64 = AtomicU64::new(0);
-
-extern "C" fn count_fork_in_parent() {
-    FORKS.fetch_add(1, Ordering::Relaxed);
-}
-
-/// How many times this process has forked, registering the counter on first
-/// use. A forked child starts from its parent's count at the fork, which the
-/// parent then increments: so a handle's recorded count still matches in the
-/// child, and no longer in the parent (see `end.rs`).
-#[inline]
-pub(crate) fn fork_generation() -> u64 {
-    static REGISTER: std::sync::Once = std::sync::Once::new();
-    REGISTER.call_once(|| {
-        // SAFETY: registers a plain `extern "C" fn` with no captured state
-        // that only increments an atomic, which is async-signal-safe.
-        unsafe { libc::pthread_atfork(None, Some(count_fork_in_parent), None) };
-    });
-    FORKS.load(Ordering::Relaxed)
 }

@@ -20,6 +20,8 @@
 //! when it created or opened the queue ([`Geometry`]), never from words that
 //! other processes can change afterwards, so a corrupted index or length in
 //! shared memory can produce an error but never an out-of-bounds access.
+// Unsafe code is allowed here: the only raw access to a queue segment.
+#![allow(unsafe_code)]
 
 use std::ptr::NonNull;
 use std::sync::atomic::{AtomicU32, AtomicU64, Ordering};

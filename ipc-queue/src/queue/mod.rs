@@ -342,6 +342,7 @@ impl<T: Message> Queue<T> {
         self.get_with_wait(Deadline::after(timeout), f)
     }
 
+    #[allow(unsafe_code)] // a protocol step on a raw slot or block, argued inline
     fn get_with_wait<R>(&self, wait: Deadline, f: impl FnOnce(&T) -> R) -> Result<R> {
         let (pos, _) = self.raw.acquire(1, false, wait)?;
         let result = match self.raw.ring.frame_len(pos) {
@@ -647,6 +648,7 @@ impl<T: Message> Loan<'_, T> {
     }
 
     /// The whole frame being built, `max_frame` bytes, for byte messages.
+    #[allow(unsafe_code)] // a protocol step on a raw slot or block, argued inline
     pub fn bytes_mut(&mut self) -> &mut [u8] {
         let max = self.queue.max_frame();
         // SAFETY: the slot is WRITING and owned by this loan until commit or
@@ -709,6 +711,7 @@ impl<T: Message> RecvGuard<'_, T> {
     }
 
     /// The frame's bytes, viewed in place.
+    #[allow(unsafe_code)] // a protocol step on a raw slot or block, argued inline
     pub fn bytes(&self) -> &[u8] {
         // SAFETY: the slot is HELD by this guard until it drops; producers do
         // not write HELD slots; only shared references are handed out.

@@ -105,6 +105,7 @@ fn alive(owner: u64) -> bool {
 
 impl RawQueue {
     /// Creates a queue segment for frames laid out as `ty`.
+    #[allow(unsafe_code)] // a protocol step on a raw slot or block, argued inline
     pub fn create(opts: &SegmentOptions, ty: &TypeDesc, geometry: Geometry) -> Result<Self> {
         let len = geometry.payload_len()?;
         let object = ObjectSegment::create(opts, QUEUE_KIND, ty, len, |p, _| {
@@ -117,6 +118,7 @@ impl RawQueue {
     }
 
     /// Opens an existing queue whose frames are laid out as `ty`.
+    #[allow(unsafe_code)] // a protocol step on a raw slot or block, argued inline
     pub fn open(opts: &SegmentOptions, ty: &TypeDesc) -> Result<Self> {
         let object = ObjectSegment::open(opts, QUEUE_KIND, Some(ty))?;
         if object.payload_len() < super::layout::SHARED_LEN {
@@ -140,6 +142,7 @@ impl RawQueue {
         Ok(Self::wrap(object, geometry))
     }
 
+    #[allow(unsafe_code)] // a protocol step on a raw slot or block, argued inline
     fn wrap(object: ObjectSegment, geometry: Geometry) -> Self {
         // SAFETY: the payload holds payload_len() bytes (checked at open or
         // planned at create), page-aligned, mapped while `object` lives, and
