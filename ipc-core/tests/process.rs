@@ -379,3 +379,15 @@ fn process_handles_are_send_and_sync() {
     fn assert_send_sync<T: Send + Sync>() {}
     assert_send_sync::<Process>();
 }
+
+/// The cached pid is refreshed in a forked child (the atfork handler).
+#[test]
+fn cached_pid_follows_fork() {
+    use ipc_core::liveness::current_pid;
+    assert_eq!(current_pid(), std::process::id());
+    let child = Process::spawn(|| {
+        std::process::exit(i32::from(current_pid() != std::process::id()));
+    })
+    .unwrap();
+    assert!(child.join().unwrap().success());
+}

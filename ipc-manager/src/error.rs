@@ -14,14 +14,14 @@ pub type Result<T, E = Error> = std::result::Result<T, E>;
 #[derive(Debug, Clone, PartialEq, Eq)]
 #[non_exhaustive]
 pub enum Error {
-    /// A key longer than [`MAX_KEY_LEN`](crate::MAX_KEY_LEN).
+    /// A key longer than [`MAX_KEY_LEN`](crate::storage::layout::MAX_KEY_LEN).
     KeyTooLarge {
         /// The key's length.
         len: usize,
         /// The limit.
         max: usize,
     },
-    /// A value longer than [`MAX_VALUE_LEN`](crate::MAX_VALUE_LEN) (or an
+    /// A value longer than [`MAX_VALUE_LEN`](crate::storage::layout::MAX_VALUE_LEN) (or an
     /// element larger than a list or value accepts).
     ValueTooLarge {
         /// The value's length.
@@ -30,7 +30,7 @@ pub enum Error {
         max: usize,
     },
     /// An object name that is empty or longer than
-    /// [`MAX_NAME_LEN`](crate::MAX_NAME_LEN).
+    /// [`MAX_NAME_LEN`](crate::storage::layout::MAX_NAME_LEN).
     InvalidName {
         /// The rejected name.
         name: String,
@@ -79,7 +79,7 @@ pub enum Error {
         reason: String,
     },
     /// The manager has no free reader slot (more than
-    /// [`MAX_READERS`](crate::MAX_READERS) threads read it at once).
+    /// [`MAX_READERS`](crate::storage::layout::MAX_READERS) threads read it at once).
     TooManyReaders,
     /// An error of `ipc-core`: segments (including a full `/dev/shm` or disk,
     /// [`ipc_core::Error::NoSpace`]), headers, locks.
@@ -161,5 +161,14 @@ impl From<Error> for std::io::Error {
             Error::Core(e) => e.into(),
             e => std::io::Error::other(e),
         }
+    }
+}
+
+/// The error for shared state that breaks an invariant: memory another
+/// process scribbled over, or a structure a crash left half-built that
+/// recovery could not mend.
+pub(crate) fn corrupted(reason: impl Into<String>) -> Error {
+    Error::Corrupted {
+        reason: reason.into(),
     }
 }

@@ -92,32 +92,31 @@
 //!   reports damage as an error rather than reading through it.
 #![deny(unsafe_code)]
 
-mod alloc;
-mod arena;
+// The layers, bottom up (a file imports only from below it):
+// - `error`: the crate's error type.
+// - `storage`: the byte-level store in shared memory (layout, mapping,
+//   allocation, epochs, the writer, the hash table, recovery); it knows no
+//   object handle.
+// - `objects`: the typed handles (dict, list, value, sync objects) and the
+//   directory of names; they know storage, never the manager.
+// - `manager`: the `Manager` that opens a store and hands out objects.
 pub mod bench;
-mod dict;
-mod epoch;
 mod error;
-mod hash;
-mod layout;
-mod list;
 mod manager;
-mod recovery;
-mod shm;
-mod sync;
+mod objects;
+mod storage;
 #[doc(hidden)]
 pub mod testing;
-mod types;
-mod value;
-mod writer;
 
-pub use dict::{Dict, TypedDict, TypedRef, ValueRef};
 pub use error::{Error, Result};
-pub use list::List;
-pub use manager::{HeapReport, Manager, ManagerConfig, Stats};
-pub use sync::{Handle, Lock};
-pub use types::Pod;
-pub use value::{AtomicInt, Value};
+pub use manager::{Manager, ManagerConfig, Stats};
+pub use objects::dict::{Dict, TypedDict, TypedRef, ValueRef};
+pub use objects::list::List;
+pub use objects::sync::{Handle, Lock};
+pub use objects::types::Pod;
+pub use objects::value::{AtomicInt, Value};
+pub use storage::layout::{MAX_KEY_LEN, MAX_NAME_LEN, MAX_READERS, MAX_SEGMENTS, MAX_VALUE_LEN};
+pub use storage::recovery::HeapReport;
 
 // Handles are shared freely between threads.
 const _: () = {
@@ -129,14 +128,3 @@ const _: () = {
     send_sync::<Value<u64>>();
     send_sync::<Lock>();
 };
-
-/// The longest key a dictionary accepts, in bytes (64 KiB).
-pub const MAX_KEY_LEN: usize = 64 * 1024;
-/// The longest value a dictionary accepts, in bytes (16 MiB).
-pub const MAX_VALUE_LEN: usize = 16 * 1024 * 1024;
-/// The longest object name, in bytes.
-pub const MAX_NAME_LEN: usize = 256;
-/// How many threads (over all processes) may read one manager at once.
-pub const MAX_READERS: usize = layout::READER_SLOTS;
-/// How many segments one manager may span.
-pub const MAX_SEGMENTS: usize = layout::MAX_SEGMENTS;

@@ -1,7 +1,7 @@
 //! [`Manager`]: a named store of shared objects, found by name.
 //!
 //! A manager is a root segment plus the heap segments it grew (see
-//! [`crate::arena`]). Its directory, an internal dictionary in the root, maps
+//! [`crate::storage::arena`]). Its directory, an internal dictionary in the root, maps
 //! each object's name to a descriptor: the object's kind, where it lives in
 //! the heap, and its element type. Looking an object up is a lock-free
 //! dictionary read; creating one takes the writer lock, allocates and
@@ -9,25 +9,27 @@
 //! (one atomic store), so a creator killed midway leaves no half-made object.
 
 use std::hash::{BuildHasher, Hasher};
-use std::sync::atomic::{AtomicU64, Ordering};
-use std::sync::{Arc, Mutex, PoisonError};
-use std::time::{Duration, Instant};
+use std::sync::Arc;
+use std::sync::atomic::Ordering;
 
 use ipc_core::segment::{ObjectSegment, Segment, SegmentOptions, TypeDesc};
+use ipc_core::sync::{Barrier, Event, RobustMutex, Semaphore};
 
-use crate::arena::{Arena, Backing, corrupted};
-use crate::dict::Dict;
-use crate::dict::table;
-use crate::epoch::pin;
-use crate::error::{Error, Result};
-use crate::hash::hash;
-use crate::layout::{
-    BACKING_ANONYMOUS, BACKING_FILE, BACKING_NAMED, BLOCK_HDR, DIRECTORY_REF, MAGIC, MAX_SEGMENTS,
-    MIN_BLOCK, ObjectDesc, REGISTRY_REF, ROOT_HEAP_START, ROOT_KIND, ROOT_OFF, Root, SENTINEL,
-    SIZE_MASK, obj,
+use crate::error::{Error, Result, corrupted};
+use crate::objects::dict::Dict;
+use crate::objects::directory;
+use crate::objects::list::List;
+use crate::objects::sync::{Handle, Lock};
+use crate::objects::types::Pod;
+use crate::objects::value::Value;
+use crate::storage::arena::{Arena, Backing};
+use crate::storage::inner::Inner;
+use crate::storage::layout::{
+    BACKING_ANONYMOUS, BACKING_FILE, BACKING_NAMED, MAGIC, MAX_SEGMENTS, MIN_BLOCK,
+    ROOT_HEAP_START, ROOT_KIND, ROOT_OFF, Root, SENTINEL, SIZE_MASK, obj,
 };
-use crate::types::{DESC_TAG, TYPE_TAG, TypeTag};
-use crate::{MAX_NAME_LEN, writer::Writer};
+use crate::storage::recovery::HeapReport;
+use crate::storage::{recovery, txn};
 
 /// Sizes chosen when a manager is created.
 ///
@@ -54,7 +56,7 @@ pub struct ManagerConfig {
     /// [`Error::CapacityExhausted`].
     pub anonymous_capacity: u64,
     /// An upper bound on the total size of all segments (0, the default:
-    /// none but the segment count, [`MAX_SEGMENTS`](crate::MAX_SEGMENTS)).
+    /// none but the segment count, [`MAX_SEGMENTS`](crate::storage::layout::MAX_SEGMENTS)).
     pub max_size: u64,
 }
 
@@ -65,102 +67,6 @@ impl Default for ManagerConfig {
             anonymous_capacity: 1 << 30,
             max_size: 0,
         }
-    }
-}
-
-/// Numbers handle sets within this process (thread-local slot records are
-/// keyed by it).
-static NEXT_ID: AtomicU64 = AtomicU64::new(1);
-
-/// Removes the additional segments of a named manager once its root is gone
-/// (declared after the arena in [`Inner`], so it runs after the root
-/// segment's own drop decided whether to remove the root).
-#[derive(Debug, Default)]
-struct Cleanup {
-    armed: Option<(Backing, usize, String)>,
-}
-
-impl Drop for Cleanup {
-    fn drop(&mut self) {
-        let Some((backing, count, root)) = self.armed.take() else {
-            return;
-        };
-        let root_gone = match &backing {
-            Backing::Named(_) => !Segment::exists(&root).unwrap_or(true),
-            Backing::File(p) => !p.exists(),
-            Backing::Anonymous => false,
-        };
-        if root_gone {
-            for n in 1..count {
-                let _ = backing.remove_segment(n);
-            }
-        }
-    }
-}
-
-/// Everything a handle needs, shared by all handles of one open manager in
-/// one process.
-pub(crate) struct Inner {
-    pub(crate) arena: Arena,
-    /// Process-local id of this handle set.
-    pub(crate) id: u64,
-    /// The hash seed (copied from the root, where it never changes).
-    pub(crate) seed: [u64; 2],
-    /// The pid of the process that created (and may remove) the manager,
-    /// if it was this handle set that created it.
-    creator_pid: Option<u32>,
-    last_liveness_check: Mutex<Option<Instant>>,
-    cleanup: Cleanup,
-}
-
-impl std::fmt::Debug for Inner {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("Inner")
-            .field("arena", &self.arena)
-            .field("id", &self.id)
-            .finish()
-    }
-}
-
-impl Drop for Inner {
-    fn drop(&mut self) {
-        self.release_all_slots();
-        let me = std::process::id();
-        if self.creator_pid == Some(me) {
-            let count = self
-                .arena
-                .root()
-                .state
-                .seg_count
-                .load(Ordering::Acquire)
-                .min(MAX_SEGMENTS as u64) as usize;
-            let root_name = match self.arena.backing() {
-                Backing::Named(n) => n.clone(),
-                _ => String::new(),
-            };
-            self.cleanup.armed = Some((self.arena.backing().clone(), count, root_name));
-        } else {
-            // A forked child (or an opener) never removes the manager.
-            self.arena
-                .root_segment_mut()
-                .segment_mut()
-                .set_unlink_on_drop(false);
-        }
-    }
-}
-
-impl Inner {
-    /// Whether a (rate-limited) liveness check of reader slots may run now.
-    pub(crate) fn liveness_check_due(&self, every: Duration) -> bool {
-        let mut last = self
-            .last_liveness_check
-            .lock()
-            .unwrap_or_else(PoisonError::into_inner);
-        crate::epoch::due(&mut last, every)
-    }
-
-    pub(crate) fn root(&self) -> &Root {
-        self.arena.root()
     }
 }
 
@@ -414,57 +320,67 @@ impl Manager {
             return Err(corrupted("the manager root records another heap layout"));
         }
         arena.refresh(0)?;
-        let seed = [
-            root.seed[0].load(Ordering::Relaxed),
-            root.seed[1].load(Ordering::Relaxed),
-        ];
-        let inner = Arc::new(Inner {
-            arena,
-            id: NEXT_ID.fetch_add(1, Ordering::Relaxed),
-            seed,
-            creator_pid: created.then(std::process::id),
-            last_liveness_check: Mutex::new(None),
-            cleanup: Cleanup::default(),
-        });
+        let inner = Inner::new(arena, created);
         if kind == BACKING_FILE && !created {
-            crate::recovery::after_restart(&inner)?;
+            recovery::after_restart(&inner)?;
         }
         Ok(inner)
-    }
-
-    pub(crate) fn inner(&self) -> &Arc<Inner> {
-        &self.inner
     }
 
     /// The dictionary called `name`, created empty if it does not exist
     /// (Python's `manager.dict()`).
     pub fn dict(&self, name: &str) -> Result<Dict> {
-        let desc = find_or_create(&self.inner, name, obj::DICT, None, Some(0), |w| {
-            let b = w.alloc_zeroed(crate::layout::dict_hdr::SIZE)?;
-            Ok((b, b + BLOCK_HDR))
-        })?;
-        Ok(Dict::from_parts(self.inner.clone(), desc.object, name))
+        Dict::find_or_create(&self.inner, name)
+    }
+
+    /// The list called `name`, created empty if new. An existing list of
+    /// another element type is an [`Error::WrongType`].
+    pub fn list<T: Pod>(&self, name: &str) -> Result<List<T>> {
+        List::find_or_create(&self.inner, name)
+    }
+
+    /// The value called `name`, created holding `initial` if new. An
+    /// existing value of another type is an [`Error::WrongType`].
+    pub fn value<T: Pod>(&self, name: &str, initial: T) -> Result<Value<T>> {
+        Value::find_or_create(&self.inner, name, initial)
+    }
+
+    /// The lock called `name` (created unlocked if new).
+    pub fn lock(&self, name: &str) -> Result<Lock> {
+        Handle::find_or_create(&self.inner, name, obj::LOCK, Some(0), || {
+            RobustMutex::new(())
+        })
+    }
+
+    /// The event called `name` (created clear if new).
+    pub fn event(&self, name: &str) -> Result<Handle<Event>> {
+        Handle::find_or_create(&self.inner, name, obj::EVENT, Some(0), Event::new)
+    }
+
+    /// The semaphore called `name`, created with `initial` permits if new
+    /// (an existing one keeps its count, whatever `initial` says).
+    pub fn semaphore(&self, name: &str, initial: u32) -> Result<Handle<Semaphore>> {
+        Handle::find_or_create(&self.inner, name, obj::SEMAPHORE, None, || {
+            Semaphore::new(initial)
+        })
+    }
+
+    /// The barrier called `name` for `parties` processes; an existing
+    /// barrier with another party count is an [`Error::WrongKind`].
+    pub fn barrier(&self, name: &str, parties: u32) -> Result<Handle<Barrier>> {
+        Handle::find_or_create(
+            &self.inner,
+            name,
+            obj::BARRIER,
+            Some(u64::from(parties)),
+            || Barrier::new(parties),
+        )
     }
 
     /// The names and kinds (`"dict"`, `"list"`, `"value"`, `"lock"`,
     /// `"event"`, `"semaphore"`, `"barrier"`) of all objects, sorted by name.
     pub fn objects(&self) -> Result<Vec<(String, &'static str)>> {
-        let inner = &self.inner;
-        let _pin = pin(inner)?;
-        let entries = table::consistent_snapshot(inner, DIRECTORY_REF)?;
-        let mut out = Vec::with_capacity(entries.len());
-        for e in entries {
-            let meta = table::entry_meta(&inner.arena, e)?;
-            let name = table::read_key(&inner.arena, e, &meta)?;
-            let desc = ObjectDesc::decode(&table::read_value(&inner.arena, e, &meta)?)
-                .ok_or_else(|| corrupted("bad object descriptor"))?;
-            out.push((
-                String::from_utf8_lossy(&name).into_owned(),
-                obj::name(desc.kind),
-            ));
-        }
-        out.sort();
-        Ok(out)
+        directory::list_objects(&self.inner)
     }
 
     /// Sizes and counters, for monitoring and tests.
@@ -491,20 +407,20 @@ impl Manager {
     /// lock, and running recovery first if a writer died). Returns what it
     /// found; an inconsistency is an [`Error::Corrupted`].
     pub fn check(&self) -> Result<HeapReport> {
-        self.inner.write(crate::recovery::check)
+        txn::write(&self.inner, crate::storage::recovery::check)
     }
 
     /// Runs every pending reclamation now (normally done a little at a time
     /// by writers), first freeing the reader slots of dead processes.
     /// Garbage that a live pinned reader may still see stays.
     pub fn reclaim(&self) -> Result<()> {
-        self.inner.write(|w| w.reclaim_with(true).map(drop))
+        txn::write(&self.inner, |w| w.reclaim_with(true).map(drop))
     }
 
     /// Whether this handle set created the manager (and so removes a named
     /// one when the last handle is dropped, unless kept).
     pub fn was_created(&self) -> bool {
-        self.inner.creator_pid == Some(std::process::id())
+        self.inner.was_created()
     }
 }
 
@@ -527,27 +443,6 @@ pub struct Stats {
     pub reclaims: u64,
     /// The global epoch.
     pub epoch: u64,
-}
-
-/// What [`Manager::check`] found in the heap.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
-#[non_exhaustive]
-pub struct HeapReport {
-    /// Used blocks reachable from the directory.
-    pub live_blocks: u64,
-    /// Their bytes.
-    pub live_bytes: u64,
-    /// Free blocks.
-    pub free_blocks: u64,
-    /// Their bytes.
-    pub free_bytes: u64,
-    /// Blocks waiting in limbo.
-    pub limbo_blocks: u64,
-    /// Used blocks reachable from nothing (0 unless a writer died; recovery
-    /// moves them to limbo).
-    pub leaked_blocks: u64,
-    /// Objects in the directory.
-    pub objects: u64,
 }
 
 /// Initialises a fresh root payload (inside `ObjectSegment::create`, before
@@ -575,7 +470,7 @@ fn init_payload(
     // declares alignment 64), which no other process can open yet; we
     // checked above that it reaches the committed length.
     unsafe {
-        crate::shm::init_root_payload(p, committed, |root| {
+        crate::storage::format::init_root_payload(p, committed, |root| {
             root.manager_id.store(random_u64(), Ordering::Relaxed);
             root.seed[0].store(random_u64(), Ordering::Relaxed);
             root.seed[1].store(random_u64(), Ordering::Relaxed);
@@ -587,13 +482,13 @@ fn init_payload(
             root.state.seg_count.store(1, Ordering::Relaxed);
             root.state
                 .boot
-                .store(crate::recovery::boot_id(), Ordering::Relaxed);
+                .store(crate::storage::recovery::boot_id(), Ordering::Relaxed);
             root.seg_len[0].store(committed & SIZE_MASK, Ordering::Relaxed);
             // The heap's one free block (laid out below) heads its free list.
             let free = committed - ROOT_HEAP_START - SENTINEL;
-            let class = crate::alloc::class_of(free);
+            let class = crate::storage::heap::class_of(free);
             root.free_heads[class].store(
-                crate::layout::make_ref(0, ROOT_HEAP_START),
+                crate::storage::layout::make_ref(0, ROOT_HEAP_START),
                 Ordering::Relaxed,
             );
             root.free_bits[class / 64].store(1 << (class % 64), Ordering::Relaxed);
@@ -601,156 +496,4 @@ fn init_payload(
         })
     };
     Ok(())
-}
-
-/// Checks an object name.
-fn check_name(name: &str) -> Result<()> {
-    let reason = if name.is_empty() {
-        Some("empty")
-    } else if name.len() > MAX_NAME_LEN {
-        Some("longer than MAX_NAME_LEN bytes")
-    } else {
-        None
-    };
-    match reason {
-        Some(reason) => Err(Error::InvalidName {
-            name: name.to_owned(),
-            reason,
-        }),
-        None => Ok(()),
-    }
-}
-
-/// Looks `name` up in the directory (pinned, lock-free).
-pub(crate) fn find_object(inner: &Arc<Inner>, name: &str) -> Result<Option<ObjectDesc>> {
-    let _pin = pin(inner)?;
-    let h = hash(inner.seed, name.as_bytes());
-    let Some(e) = table::lookup(&inner.arena, DIRECTORY_REF, name.as_bytes(), h)? else {
-        return Ok(None);
-    };
-    decode_desc(inner, e).map(Some)
-}
-
-fn decode_desc(inner: &Inner, e: u64) -> Result<ObjectDesc> {
-    let meta = table::entry_meta(&inner.arena, e)?;
-    if meta.tag != DESC_TAG {
-        return Err(corrupted("directory entry without a descriptor"));
-    }
-    ObjectDesc::decode(&table::read_value(&inner.arena, e, &meta)?)
-        .ok_or_else(|| corrupted("bad object descriptor"))
-}
-
-/// Finds the object `name`, or creates it with `create` (which allocates
-/// and initialises it, returning its block and object refs). Checks that an
-/// existing object has the asked-for kind, type tag and parameter.
-pub(crate) fn find_or_create(
-    inner: &Arc<Inner>,
-    name: &str,
-    kind: u64,
-    ty: Option<&TypeTag>,
-    param: Option<u64>,
-    create: impl FnOnce(&mut Writer<'_>) -> Result<(u64, u64)>,
-) -> Result<ObjectDesc> {
-    check_name(name)?;
-    let tag = ty.map_or(0, |t| t.tag);
-    let check = |desc: ObjectDesc| -> Result<ObjectDesc> {
-        if desc.kind != kind {
-            return Err(Error::WrongKind {
-                name: name.to_owned(),
-                expected: obj::name(kind).to_owned(),
-                found: obj::name(desc.kind).to_owned(),
-            });
-        }
-        if desc.tag != tag {
-            return Err(Error::WrongType {
-                expected: ty.map_or_else(|| describe_tag(inner, tag), TypeTag::describe),
-                found: describe_tag(inner, desc.tag),
-            });
-        }
-        if let Some(param) = param
-            && desc.param != param
-        {
-            return Err(Error::WrongKind {
-                name: name.to_owned(),
-                expected: format!("{} with parameter {param}", obj::name(kind)),
-                found: format!("{} with parameter {}", obj::name(kind), desc.param),
-            });
-        }
-        Ok(desc)
-    };
-    if let Some(desc) = find_object(inner, name)? {
-        return check(desc);
-    }
-    let desc = inner.write(|w| {
-        let h = hash(w.inner.seed, name.as_bytes());
-        if let Some(e) = w.dict_find(DIRECTORY_REF, name.as_bytes(), h)? {
-            return decode_desc(w.inner, e);
-        }
-        let (block, object) = create(w)?;
-        let desc = ObjectDesc {
-            kind,
-            block,
-            object,
-            tag,
-            param: param.unwrap_or(0),
-        };
-        if let Err(e) = w.dict_insert(DIRECTORY_REF, name.as_bytes(), h, &desc.encode(), DESC_TAG) {
-            w.free_now(block)?;
-            return Err(e);
-        }
-        Ok(desc)
-    })?;
-    check(desc)
-}
-
-/// Records `t` in the type registry (writer side), if it is not there yet.
-pub(crate) fn register_type(w: &mut Writer<'_>, t: &TypeTag) -> Result<()> {
-    let key = t.tag.to_le_bytes();
-    let h = hash(w.inner.seed, &key);
-    if w.dict_find(REGISTRY_REF, &key, h)?.is_none() {
-        w.dict_insert(REGISTRY_REF, &key, h, &t.record(), TYPE_TAG)?;
-    }
-    Ok(())
-}
-
-/// Whether `t` is in the type registry already (a lock-free read).
-pub(crate) fn type_registered(inner: &Arc<Inner>, t: &TypeTag) -> Result<bool> {
-    let _pin = pin(inner)?;
-    let key = t.tag.to_le_bytes();
-    let h = hash(inner.seed, &key);
-    Ok(table::lookup(&inner.arena, REGISTRY_REF, &key, h)?.is_some())
-}
-
-/// A description of the type behind `tag`, from the registry.
-pub(crate) fn describe_tag(inner: &Arc<Inner>, tag: u64) -> String {
-    if tag == crate::types::BYTES_TAG {
-        return "bytes".to_owned();
-    }
-    let lookup = || -> Result<Option<String>> {
-        let _pin = pin(inner)?;
-        let key = tag.to_le_bytes();
-        let h = hash(inner.seed, &key);
-        let Some(e) = table::lookup(&inner.arena, REGISTRY_REF, &key, h)? else {
-            return Ok(None);
-        };
-        let meta = table::entry_meta(&inner.arena, e)?;
-        Ok(TypeTag::describe_record(&table::read_value(
-            &inner.arena,
-            e,
-            &meta,
-        )?))
-    };
-    lookup()
-        .ok()
-        .flatten()
-        .unwrap_or_else(|| format!("unknown type (tag {tag:#018x})"))
-}
-
-/// Creates an object of kind `kind` holding a `T` (a synchronisation
-/// primitive) — allocation helper shared by the object constructors.
-pub(crate) fn alloc_aligned(w: &mut Writer<'_>, size: u64, align: u64) -> Result<(u64, u64)> {
-    let b = w.alloc_zeroed(size + align)?;
-    let data = b + BLOCK_HDR;
-    let object = data.next_multiple_of(align);
-    Ok((b, object))
 }

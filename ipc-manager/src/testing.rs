@@ -4,5 +4,5 @@
 /// that a test can kill a writer in the middle of one. `Duration::ZERO`
 /// turns it off.
 pub fn set_growth_pause(d: std::time::Duration) {
-    crate::alloc::set_growth_pause(d);
+    crate::storage::heap::set_growth_pause(d);
 }

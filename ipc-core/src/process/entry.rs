@@ -1,7 +1,7 @@
 //! Named entry points: the "spawn" start method, where the child is a fresh
 //! run of the current executable instead of a fork.
 
-use super::run_catching;
+use super::catch::run_catching;
 
 /// The environment variable that carries the entry-point name to a child
 /// started by [`Process::entry`](super::Process::entry).

@@ -46,6 +46,7 @@
 //! it) is inert there: it does not join, signal or reap, since the child it
 //! names is not that process's child.
 
+mod catch;
 mod entry;
 mod status;
 
@@ -53,7 +54,7 @@ use std::ffi::OsStr;
 use std::fmt;
 use std::io::{self, Write};
 use std::os::fd::{AsFd, BorrowedFd, OwnedFd};
-use std::panic::{self, AssertUnwindSafe};
+
 use std::process::{ChildStderr, ChildStdin, ChildStdout, Command};
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Mutex, MutexGuard, PoisonError};
@@ -65,12 +66,10 @@ use crate::os::process::{self as sys, SIGKILL, SIGTERM, pid_t};
 
 use crate::{Error, Result};
 
+pub use catch::PANIC_EXIT_CODE;
+use catch::run_catching;
 pub use entry::{ENTRY_ENV, current_entry, run_entry_point};
 pub use status::ExitStatus;
-
-/// The exit code of a child whose closure or entry point panicked (the same
-/// code a Rust program exits with when `main` panics).
-pub const PANIC_EXIT_CODE: i32 = 101;
 
 /// The longest sleep between two checks when waiting without a pidfd.
 const MAX_BACKOFF: Duration = Duration::from_millis(50);
@@ -276,20 +275,6 @@ fn child_main<F: FnOnce()>(f: F) -> ! {
     let _ = io::stdout().flush();
     let _ = io::stderr().flush();
     sys::exit_now(code)
-}
-
-/// Runs `f`, turning a panic into [`PANIC_EXIT_CODE`] (the panic hook has
-/// already printed the message).
-fn run_catching(f: impl FnOnce()) -> i32 {
-    match panic::catch_unwind(AssertUnwindSafe(f)) {
-        Ok(()) => 0,
-        Err(payload) => {
-            // Not dropped: a payload whose destructor panics would unwind out
-            // of here, and we are about to exit anyway.
-            std::mem::forget(payload);
-            PANIC_EXIT_CODE
-        }
-    }
 }
 
 /// Maps a failed `Command::spawn` to the crate's error.

@@ -13,7 +13,8 @@ use super::header::{
     CheckedLayout, HEADER_LEN, Header, ObjectKind, STATE_EMPTY, STATE_INITIALISING, STATE_READY,
     TypeDesc,
 };
-use super::{Segment, SegmentOptions};
+use super::options::SegmentOptions;
+use super::raw::Segment;
 use crate::liveness::ProcessIdentity;
 use crate::os::futex;
 use crate::wait::{Deadline, Waitable, Waiter};
@@ -236,15 +237,15 @@ impl ObjectSegment {
             return Ok(false);
         }
         match &opts.backing {
-            super::Backing::Named(n) => Segment::unlink(n)?,
-            super::Backing::File(p) => std::fs::remove_file(p).map_err(|e| {
+            super::options::Backing::Named(n) => Segment::unlink(n)?,
+            super::options::Backing::File(p) => std::fs::remove_file(p).map_err(|e| {
                 Error::for_name(
                     "unlink",
                     e.raw_os_error().unwrap_or(0),
                     &p.display().to_string(),
                 )
             })?,
-            super::Backing::Anonymous => return Ok(false),
+            super::options::Backing::Anonymous => return Ok(false),
         }
         Ok(true)
     }

@@ -19,7 +19,7 @@ use std::path::{Path, PathBuf};
 use memmap2::{MmapOptions, MmapRaw};
 
 use super::name::ShmName;
-use super::{Backing, SegmentOptions};
+use super::options::{Backing, SegmentOptions};
 use crate::os::errno;
 use crate::os::fs::{self, ShmAccess};
 use crate::{Error, Result};

@@ -7,7 +7,8 @@ use std::marker::PhantomData;
 use std::ops::Deref;
 
 use super::header::{ObjectKind, TypeDesc};
-use super::{ObjectSegment, SegmentOptions};
+use super::object::ObjectSegment;
+use super::options::SegmentOptions;
 use crate::shm_safe::ShmSafe;
 use crate::{Error, Result};
 

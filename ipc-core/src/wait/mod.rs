@@ -47,11 +47,13 @@
 mod backoff;
 mod block;
 mod deadline;
+mod waitable;
 mod word;
 
 pub use backoff::{Backoff, SPIN_FOR};
-pub use block::{Check, PEER_CHECK_PERIOD, Waitable, Waiter, wait_any, wake};
+pub use block::{Check, PEER_CHECK_PERIOD, Waiter, wait_any, wake};
 pub use deadline::Deadline;
+pub use waitable::Waitable;
 pub use word::{Until, WaitWord};
 
 /// The time since boot on `CLOCK_MONOTONIC_COARSE`: a few nanoseconds to

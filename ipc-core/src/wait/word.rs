@@ -2,7 +2,7 @@
 
 use std::sync::atomic::{AtomicU32, Ordering};
 
-use super::block::Waitable;
+use super::waitable::Waitable;
 use crate::os::futex;
 use crate::shm_safe::ShmSafe;
 

@@ -6,7 +6,7 @@
 //! segment is the ipc-core header, never an object). Every mutable field is an
 //! atomic, so a `&Root` may exist while other processes write it; bulk bytes
 //! (keys, values) are reached only through the bounds-checked accessors of
-//! [`crate::shm`].
+//! [`crate::storage::format`].
 //!
 //! # Segment 0 (the root segment)
 //!
@@ -33,7 +33,7 @@
 //! A free block also holds its free-list back link at 16 and its size again
 //! in its last 8 bytes (the footer), for merging with the block after it.
 //! Bytes 16.. of a used block belong to its owner and never change while any
-//! process may read them (see [`crate::epoch`]).
+//! process may read them (see [`crate::storage::epoch`]).
 
 use std::sync::atomic::AtomicU64;
 
@@ -67,7 +67,16 @@ pub(crate) const OFF_MASK: u64 = (1 << OFF_BITS) - 1;
 /// Mask of a whole ref (segment and offset); bits above are free for tags.
 pub(crate) const REF_MASK: u64 = (1 << 48) - 1;
 /// How many segments one manager may span.
-pub(crate) const MAX_SEGMENTS: usize = 64;
+pub const MAX_SEGMENTS: usize = 64;
+
+/// The longest key a dictionary accepts, in bytes (64 KiB).
+pub const MAX_KEY_LEN: usize = 64 * 1024;
+/// The longest value a dictionary accepts, in bytes (16 MiB).
+pub const MAX_VALUE_LEN: usize = 16 * 1024 * 1024;
+/// The longest object name, in bytes.
+pub const MAX_NAME_LEN: usize = 256;
+/// How many threads (over all processes) may read one manager at once.
+pub const MAX_READERS: usize = READER_SLOTS;
 
 /// The ref of byte `off` of segment `seg`.
 pub(crate) const fn make_ref(seg: usize, off: u64) -> u64 {
@@ -221,7 +230,7 @@ pub(crate) mod boxed {
 // ---------------------------------------------------------------------------
 // The root
 
-/// One reader slot of the epoch scheme (see [`crate::epoch`]), a cache line
+/// One reader slot of the epoch scheme (see [`crate::storage::epoch`]), a cache line
 /// of its own so that readers never write a line another reader writes.
 #[repr(C, align(64))]
 pub(crate) struct ReaderSlot {
@@ -240,7 +249,7 @@ pub(crate) struct ReaderSlot {
 }
 const _: () = assert!(size_of::<ReaderSlot>() == 64);
 
-/// A bag of retired blocks waiting for readers (see [`crate::epoch`]).
+/// A bag of retired blocks waiting for readers (see [`crate::storage::epoch`]).
 #[repr(C)]
 pub(crate) struct Bag {
     /// 0 while the bag is open (collecting), else the epoch every active
@@ -450,5 +459,14 @@ pub(crate) mod obj {
             BARRIER => "barrier",
             _ => "unknown object",
         }
+    }
+}
+
+/// Where the heap of segment `seg` starts.
+pub(crate) fn heap_start(seg: usize) -> u64 {
+    if seg == 0 {
+        ROOT_HEAP_START
+    } else {
+        ARENA_HEAP_START
     }
 }

@@ -43,12 +43,12 @@ pub trait Pod: FromBytes + IntoBytes + Immutable + KnownLayout + Sized {}
 impl<T: FromBytes + IntoBytes + Immutable + KnownLayout + Sized> Pod for T {}
 
 /// Refuses element and value types larger than
-/// [`MAX_VALUE_LEN`](crate::MAX_VALUE_LEN).
+/// [`MAX_VALUE_LEN`](crate::storage::layout::MAX_VALUE_LEN).
 pub(crate) fn check_size<T>() -> crate::Result<()> {
-    if size_of::<T>() > crate::MAX_VALUE_LEN {
+    if size_of::<T>() > crate::storage::layout::MAX_VALUE_LEN {
         return Err(crate::Error::ValueTooLarge {
             len: size_of::<T>(),
-            max: crate::MAX_VALUE_LEN,
+            max: crate::storage::layout::MAX_VALUE_LEN,
         });
     }
     Ok(())

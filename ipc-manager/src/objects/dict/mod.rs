@@ -7,10 +7,9 @@
 //! stored with a type tag that typed reads check.
 //!
 //! The table and its publish protocol are described in [`table`]; readers
-//! never lock (see [`crate::epoch`]), writers hold the manager's writer lock.
+//! never lock (see [`crate::storage::epoch`]), writers hold the manager's writer lock.
 
 mod guard;
-pub(crate) mod table;
 
 use std::borrow::Borrow;
 use std::marker::PhantomData;
@@ -20,12 +19,15 @@ use zerocopy::{Immutable, IntoBytes};
 
 pub use guard::{TypedRef, ValueRef};
 
-use crate::epoch::pin;
 use crate::error::{Error, Result};
-use crate::hash::hash;
-use crate::manager::{Inner, describe_tag, register_type, type_registered};
-use crate::types::{BYTES_TAG, Pod, TypeTag};
-use crate::{MAX_KEY_LEN, MAX_VALUE_LEN};
+use crate::objects::directory::{describe_tag, find_or_create, register_type, type_registered};
+use crate::objects::types::{BYTES_TAG, Pod, TypeTag};
+use crate::storage::epoch::pin;
+use crate::storage::hash::hash;
+use crate::storage::inner::Inner;
+use crate::storage::layout::{BLOCK_HDR, dict_hdr, obj};
+use crate::storage::layout::{MAX_KEY_LEN, MAX_VALUE_LEN};
+use crate::storage::{table, txn};
 
 /// How many items [`Dict::update`] applies per lock hold.
 const UPDATE_CHUNK: usize = 256;
@@ -96,6 +98,15 @@ impl std::fmt::Debug for Dict {
 }
 
 impl Dict {
+    /// The dictionary called `name`, created empty if new.
+    pub(crate) fn find_or_create(inner: &Arc<Inner>, name: &str) -> Result<Self> {
+        let desc = find_or_create(inner, name, obj::DICT, None, Some(0), |w| {
+            let b = w.alloc_zeroed(dict_hdr::SIZE)?;
+            Ok((b, b + BLOCK_HDR))
+        })?;
+        Ok(Self::from_parts(inner.clone(), desc.object, name))
+    }
+
     pub(crate) fn from_parts(inner: Arc<Inner>, d: u64, name: &str) -> Self {
         Self {
             inner,
@@ -119,11 +130,11 @@ impl Dict {
         check_value(value)?;
         let h = self.hash(key);
         let tag = t.map_or(BYTES_TAG, |t| t.tag);
-        self.inner.write(|w| {
+        txn::write(&self.inner, |w| {
             if let Some(t) = t {
                 register_type(w, t)?;
             }
-            w.dict_insert(self.d, key, h, value, tag).map(drop)
+            table::insert(w, self.d, key, h, value, tag).map(drop)
         })
     }
 
@@ -228,8 +239,9 @@ impl Dict {
             return Ok(false);
         }
         let h = self.hash(key);
-        self.inner
-            .write(|w| Ok(w.dict_remove(self.d, key, h)?.is_some()))
+        txn::write(&self.inner, |w| {
+            Ok(table::remove(w, self.d, key, h)?.is_some())
+        })
     }
 
     /// Removes `key` and returns its value's bytes (Python's `pop`).
@@ -253,13 +265,13 @@ impl Dict {
             return Ok(None);
         }
         let h = self.hash(key);
-        self.inner.write(|w| {
-            let Some(e) = w.dict_find(self.d, key, h)? else {
+        txn::write(&self.inner, |w| {
+            let Some(e) = table::find(w, self.d, key, h)? else {
                 return Ok(None);
             };
             let meta = table::entry_meta(w.arena, e)?;
             let v = read(e, &meta)?;
-            w.dict_remove(self.d, key, h)?;
+            table::remove(w, self.d, key, h)?;
             Ok(Some(v))
         })
     }
@@ -279,12 +291,12 @@ impl Dict {
         check_key(key)?;
         check_value(default)?;
         let h = self.hash(key);
-        self.inner.write(|w| {
-            if let Some(e) = w.dict_find(self.d, key, h)? {
+        txn::write(&self.inner, |w| {
+            if let Some(e) = table::find(w, self.d, key, h)? {
                 let meta = table::entry_meta(w.arena, e)?;
                 return table::read_value(w.arena, e, &meta);
             }
-            w.dict_insert(self.d, key, h, default, BYTES_TAG)?;
+            table::insert(w, self.d, key, h, default, BYTES_TAG)?;
             Ok(default.to_vec())
         })
     }
@@ -303,11 +315,11 @@ impl Dict {
                 check_key(k.as_ref())?;
                 check_value(v.as_ref())?;
             }
-            self.inner.write(|w| {
+            txn::write(&self.inner, |w| {
                 for (k, v) in &chunk {
                     let k = k.as_ref();
                     let h = hash(w.inner.seed, k);
-                    w.dict_insert(self.d, k, h, v.as_ref(), BYTES_TAG)?;
+                    table::insert(w, self.d, k, h, v.as_ref(), BYTES_TAG)?;
                 }
                 Ok(())
             })?;
@@ -317,7 +329,7 @@ impl Dict {
 
     /// The number of entries.
     pub fn len(&self) -> Result<u64> {
-        self.inner.recover_if_needed()?;
+        txn::recover_if_needed(&self.inner)?;
         table::len(&self.inner.arena, self.d)
     }
 
@@ -328,7 +340,7 @@ impl Dict {
 
     /// Removes every entry (one atomic step).
     pub fn clear(&self) -> Result<()> {
-        self.inner.write(|w| w.dict_clear(self.d))
+        txn::write(&self.inner, |w| table::clear(w, self.d))
     }
 
     /// Calls `f` with each key and value, in place, on a consistent snapshot
@@ -349,7 +361,7 @@ impl Dict {
             key.resize(meta.key_len as usize, 0);
             self.inner
                 .arena
-                .read(e, crate::layout::entry::KEY, &mut key)?;
+                .read(e, crate::storage::layout::entry::KEY, &mut key)?;
             value.resize(meta.val_len as usize, 0);
             self.inner.arena.read(e, meta.value_off(), &mut value)?;
             f(&key, &value, meta.tag)?;
@@ -359,7 +371,7 @@ impl Dict {
 
     /// The live entries at one moment (pinned by the caller).
     fn snapshot(&self) -> Result<Vec<u64>> {
-        table::consistent_snapshot(&self.inner, self.d)
+        txn::consistent_snapshot(&self.inner, self.d)
     }
 
     /// A snapshot of all `(key, value)` pairs (Python's `items()`).
@@ -435,7 +447,7 @@ impl Dict {
     {
         let t = TypeTag::of::<V>();
         if !type_registered(&self.inner, &t)? {
-            self.inner.write(|w| register_type(w, &t))?;
+            txn::write(&self.inner, |w| register_type(w, &t))?;
         }
         Ok(TypedDict {
             dict: self.clone(),
@@ -506,9 +518,8 @@ where
         check_value(value.as_bytes())?;
         let h = self.dict.hash(key);
         let tag = self.t.tag;
-        self.dict.inner.write(|w| {
-            w.dict_insert(self.dict.d, key, h, value.as_bytes(), tag)
-                .map(drop)
+        txn::write(&self.dict.inner, |w| {
+            table::insert(w, self.dict.d, key, h, value.as_bytes(), tag).map(drop)
         })
     }
 
@@ -556,12 +567,12 @@ where
         check_key(key)?;
         check_value(default.as_bytes())?;
         let h = self.dict.hash(key);
-        self.dict.inner.write(|w| {
-            if let Some(e) = w.dict_find(self.dict.d, key, h)? {
+        txn::write(&self.dict.inner, |w| {
+            if let Some(e) = table::find(w, self.dict.d, key, h)? {
                 let meta = table::entry_meta(w.arena, e)?;
                 return self.dict.read_typed(e, &meta, &self.t);
             }
-            w.dict_insert(self.dict.d, key, h, default.as_bytes(), self.t.tag)?;
+            table::insert(w, self.dict.d, key, h, default.as_bytes(), self.t.tag)?;
             Ok(V::read_from_bytes(default.as_bytes()).unwrap_or_else(|_| V::new_zeroed()))
         })
     }
@@ -581,11 +592,11 @@ where
                 check_key(k.borrow().as_bytes())?;
                 check_value(v.borrow().as_bytes())?;
             }
-            self.dict.inner.write(|w| {
+            txn::write(&self.dict.inner, |w| {
                 for (k, v) in &chunk {
                     let k = k.borrow().as_bytes();
                     let h = hash(w.inner.seed, k);
-                    w.dict_insert(self.dict.d, k, h, v.borrow().as_bytes(), self.t.tag)?;
+                    table::insert(w, self.dict.d, k, h, v.borrow().as_bytes(), self.t.tag)?;
                 }
                 Ok(())
             })?;

@@ -14,12 +14,14 @@ use std::marker::PhantomData;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicU8, AtomicU16, AtomicU32, AtomicU64, Ordering};
 
-use crate::arena::corrupted;
-use crate::epoch::pin;
 use crate::error::Result;
-use crate::layout::{BLOCK_HDR, boxed, obj, value};
-use crate::manager::{Inner, Manager, find_or_create, register_type};
-use crate::types::{Pod, TypeTag};
+use crate::error::corrupted;
+use crate::objects::directory::{find_or_create, register_type};
+use crate::objects::types::{Pod, TypeTag};
+use crate::storage::epoch::pin;
+use crate::storage::inner::Inner;
+use crate::storage::layout::{BLOCK_HDR, boxed, obj, value};
+use crate::storage::txn;
 
 /// A shared value of type `T`, found by name.
 ///
@@ -89,14 +91,14 @@ fn from_word<T: Pod>(w: u64) -> Result<T> {
         .map_err(|_| corrupted("value of the wrong size"))
 }
 
-impl Manager {
+impl<T: Pod> Value<T> {
     /// The value called `name`, created holding `initial` if new. An
     /// existing value of another type is an [`Error::WrongType`](crate::Error::WrongType).
-    pub fn value<T: Pod>(&self, name: &str, initial: T) -> Result<Value<T>> {
-        crate::types::check_size::<T>()?;
+    pub(crate) fn find_or_create(inner: &Arc<Inner>, name: &str, initial: T) -> Result<Self> {
+        crate::objects::types::check_size::<T>()?;
         let t = TypeTag::of::<T>();
         let size = Some(size_of::<T>() as u64);
-        let desc = find_or_create(self.inner(), name, obj::VALUE, Some(&t), size, |w| {
+        let desc = find_or_create(inner, name, obj::VALUE, Some(&t), size, |w| {
             register_type(w, &t)?;
             let b = w.alloc_zeroed(value::DATA_LEN)?;
             let slot = if inline::<T>() {
@@ -111,15 +113,13 @@ impl Manager {
             Ok((b, b + BLOCK_HDR))
         })?;
         Ok(Value {
-            inner: self.inner().clone(),
+            inner: inner.clone(),
             block: desc.block,
             name: name.into(),
             _t: PhantomData,
         })
     }
-}
 
-impl<T: Pod> Value<T> {
     /// The value's name in the manager.
     pub fn name(&self) -> &str {
         &self.name
@@ -174,7 +174,7 @@ impl<T: Pod> Value<T> {
             }
             return Ok(());
         }
-        self.inner.write(|w| {
+        txn::write(&self.inner, |w| {
             let data = w.alloc(size_of::<T>() as u64)?;
             w.arena.write(data, boxed::DATA, v.as_bytes())?;
             let old = self.slot()?.swap(data, Ordering::AcqRel);
@@ -263,17 +263,4 @@ impl<T: AtomicInt> Value<T> {
     pub fn compare_exchange(&self, current: T, new: T) -> Result<std::result::Result<T, T>> {
         self.rmw(Rmw::Cas(current, new))
     }
-}
-
-/// The block a value's slot points to, if boxed (for recovery's mark phase).
-pub(crate) fn boxed_ref(inner: &Inner, block: u64, param_size: u64) -> Result<Option<u64>> {
-    if param_size <= 8 {
-        return Ok(None);
-    }
-    Ok(Some(
-        inner
-            .arena
-            .word(block, value::SLOT)?
-            .load(Ordering::Acquire),
-    ))
 }

@@ -16,19 +16,22 @@
 //! A grown array is published (by `array`) before `len` covers its new
 //! slots, and arrays never shrink, so a reader that loads `len` and then
 //! `array` always finds its index inside the array. Readers pin (see
-//! [`crate::epoch`]) and never lock.
+//! [`crate::storage::epoch`]) and never lock.
 
 use std::marker::PhantomData;
 use std::sync::Arc;
 use std::sync::atomic::Ordering;
 
-use crate::arena::corrupted;
-use crate::epoch::pin;
+use crate::error::corrupted;
 use crate::error::{Error, Result};
-use crate::layout::{BLOCK_HDR, boxed, list, obj};
-use crate::manager::{Inner, Manager, find_or_create, register_type};
-use crate::types::{Pod, TypeTag};
-use crate::writer::Writer;
+use crate::objects::directory::{find_or_create, register_type};
+use crate::objects::types::{Pod, TypeTag};
+use crate::storage::epoch::pin;
+use crate::storage::inner::Inner;
+use crate::storage::layout::{BLOCK_HDR, boxed, list, obj};
+use crate::storage::recovery::list_array_cap;
+use crate::storage::txn;
+use crate::storage::writer::Writer;
 
 /// A shared list of `T`, found by name.
 ///
@@ -79,14 +82,14 @@ const fn inline<T>() -> bool {
     size_of::<T>() <= 8
 }
 
-impl Manager {
+impl<T: Pod> List<T> {
     /// The list called `name`, created empty if new. An existing list of
     /// another element type is an [`Error::WrongType`].
-    pub fn list<T: Pod>(&self, name: &str) -> Result<List<T>> {
-        crate::types::check_size::<T>()?;
+    pub(crate) fn find_or_create(inner: &Arc<Inner>, name: &str) -> Result<Self> {
+        crate::objects::types::check_size::<T>()?;
         let t = TypeTag::of::<T>();
         let size = Some(size_of::<T>() as u64);
-        let desc = find_or_create(self.inner(), name, obj::LIST, Some(&t), size, |w| {
+        let desc = find_or_create(inner, name, obj::LIST, Some(&t), size, |w| {
             register_type(w, &t)?;
             let b = w.alloc_zeroed(list::DATA_LEN)?;
             w.arena
@@ -96,15 +99,13 @@ impl Manager {
             Ok((b, b + BLOCK_HDR))
         })?;
         Ok(List {
-            inner: self.inner().clone(),
+            inner: inner.clone(),
             block: desc.block,
             name: name.into(),
             _t: PhantomData,
         })
     }
-}
 
-impl<T: Pod> List<T> {
     /// The list's name in the manager.
     pub fn name(&self) -> &str {
         &self.name
@@ -147,7 +148,7 @@ impl<T: Pod> List<T> {
         if a == 0 {
             return Err(corrupted("non-empty list without an array"));
         }
-        let cap = array_cap(arena, a)?;
+        let cap = list_array_cap(arena, a)?;
         if index >= cap {
             return Err(corrupted("list length past its array"));
         }
@@ -200,7 +201,7 @@ impl<T: Pod> List<T> {
         let arena = w.arena;
         let len = arena.word(self.block, list::LEN)?.load(Ordering::Relaxed);
         let mut a = arena.word(self.block, list::ARRAY)?.load(Ordering::Relaxed);
-        let cap = if a == 0 { 0 } else { array_cap(arena, a)? };
+        let cap = if a == 0 { 0 } else { list_array_cap(arena, a)? };
         if len > cap {
             return Err(corrupted("list length past its array"));
         }
@@ -211,7 +212,7 @@ impl<T: Pod> List<T> {
                 Ok(g) => g,
                 Err(e) => {
                     if !inline::<T>() {
-                        w.free_now(slot)?;
+                        w.heap().free_now(slot)?;
                     }
                     return Err(e);
                 }
@@ -219,7 +220,7 @@ impl<T: Pod> List<T> {
             arena
                 .word(grown, list::CAP)?
                 .store(new_cap, Ordering::Relaxed);
-            w.zero(grown, list::SLOTS, new_cap * 8)?;
+            w.heap().zero(grown, list::SLOTS, new_cap * 8)?;
             if a != 0 {
                 let old = arena.words(a, list::SLOTS, cap)?;
                 let new = arena.words(grown, list::SLOTS, new_cap)?;
@@ -246,7 +247,7 @@ impl<T: Pod> List<T> {
 
     /// Appends `v` (Python's `append`).
     pub fn push(&self, v: T) -> Result<()> {
-        self.inner.write(|w| self.push_locked(w, &v))
+        txn::write(&self.inner, |w| self.push_locked(w, &v))
     }
 
     /// Appends every element of `items` (each append is atomic on its own;
@@ -255,7 +256,7 @@ impl<T: Pod> List<T> {
         let mut items = items.into_iter().peekable();
         while items.peek().is_some() {
             let chunk: Vec<T> = items.by_ref().take(256).collect();
-            self.inner.write(|w| {
+            txn::write(&self.inner, |w| {
                 for v in &chunk {
                     self.push_locked(w, v)?;
                 }
@@ -267,14 +268,14 @@ impl<T: Pod> List<T> {
 
     /// Removes and returns the last element.
     pub fn pop(&self) -> Result<Option<T>> {
-        self.inner.write(|w| {
+        txn::write(&self.inner, |w| {
             let arena = w.arena;
             let len = arena.word(self.block, list::LEN)?.load(Ordering::Relaxed);
             if len == 0 {
                 return Ok(None);
             }
             let a = arena.word(self.block, list::ARRAY)?.load(Ordering::Relaxed);
-            if len > array_cap(arena, a)? {
+            if len > list_array_cap(arena, a)? {
                 return Err(corrupted("list length past its array"));
             }
             let slot = arena
@@ -293,14 +294,14 @@ impl<T: Pod> List<T> {
 
     /// Replaces the element at `index`; [`Error::IndexOutOfRange`] past the end.
     pub fn set(&self, index: u64, v: T) -> Result<()> {
-        self.inner.write(|w| {
+        txn::write(&self.inner, |w| {
             let arena = w.arena;
             let len = arena.word(self.block, list::LEN)?.load(Ordering::Relaxed);
             if index >= len {
                 return Err(Error::IndexOutOfRange { index, len });
             }
             let a = arena.word(self.block, list::ARRAY)?.load(Ordering::Relaxed);
-            if index >= array_cap(arena, a)? {
+            if index >= list_array_cap(arena, a)? {
                 return Err(corrupted("list length past its array"));
             }
             let cell = arena.word(a, list::SLOTS + index * 8)?;
@@ -315,7 +316,7 @@ impl<T: Pod> List<T> {
 
     /// Removes every element.
     pub fn clear(&self) -> Result<()> {
-        self.inner.write(|w| {
+        txn::write(&self.inner, |w| {
             let arena = w.arena;
             let len = arena.word(self.block, list::LEN)?.load(Ordering::Relaxed);
             arena
@@ -330,39 +331,4 @@ impl<T: Pod> List<T> {
             Ok(())
         })
     }
-}
-
-/// The capacity of slot array `a`, checked to be plausible (a damaged one
-/// could make index arithmetic overflow).
-fn array_cap(arena: &crate::arena::Arena, a: u64) -> Result<u64> {
-    let cap = arena.word(a, list::CAP)?.load(Ordering::Relaxed);
-    if cap > 1 << 36 {
-        return Err(corrupted(format!("list array capacity {cap} out of range")));
-    }
-    Ok(cap)
-}
-
-/// The blocks a list reaches: its array and, for boxed elements, the first
-/// `len` element blocks (for recovery's mark phase).
-pub(crate) fn reachable(inner: &Inner, block: u64, elem_size: u64) -> Result<Vec<u64>> {
-    let arena = &inner.arena;
-    let a = arena.word(block, list::ARRAY)?.load(Ordering::Acquire);
-    let len = arena.word(block, list::LEN)?.load(Ordering::Acquire);
-    if a == 0 {
-        return if len == 0 {
-            Ok(Vec::new())
-        } else {
-            Err(corrupted("non-empty list without an array"))
-        };
-    }
-    if len > array_cap(arena, a)? {
-        return Err(corrupted("list length past its array"));
-    }
-    let mut out = vec![a];
-    if elem_size > 8 {
-        for s in arena.words(a, list::SLOTS, len)? {
-            out.push(s.load(Ordering::Relaxed));
-        }
-    }
-    Ok(out)
 }

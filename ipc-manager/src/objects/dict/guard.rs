@@ -1,6 +1,6 @@
 //! Zero-copy access to a value in place: [`ValueRef`] and [`TypedRef`].
 //!
-//! A guard holds a pin (see [`crate::epoch`]): the entry it points to was
+//! A guard holds a pin (see [`crate::storage::epoch`]): the entry it points to was
 //! published, so it is immutable, and it stays allocated until the guard is
 //! dropped, even if the key is overwritten or removed meanwhile (the guard
 //! keeps showing the value as it was). Holding guards for long delays the
@@ -12,11 +12,12 @@ use std::sync::Arc;
 
 use zerocopy::{FromBytes, Immutable, KnownLayout};
 
-use crate::epoch::Pin;
 use crate::error::{Error, Result};
-use crate::manager::{Inner, describe_tag};
-use crate::shm::Span;
-use crate::types::{BYTES_TAG, TypeTag};
+use crate::objects::directory::describe_tag;
+use crate::objects::types::{BYTES_TAG, TypeTag};
+use crate::storage::arena::Span;
+use crate::storage::epoch::Pin;
+use crate::storage::inner::Inner;
 
 /// A value in shared memory, read in place (see the module docs). Derefs to
 /// its bytes. Not `Send`: the pin belongs to the thread.

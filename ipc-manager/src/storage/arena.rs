@@ -5,7 +5,7 @@
 //! Segment 0 is the root segment the manager was created or opened with.
 //! Named and file-backed managers grow by adding segments `<name>.1`,
 //! `<name>.2`, ... (files `<path>.1`, ...), each an ipc-core object segment
-//! of kind [`ARENA_KIND`] whose [`ArenaHeader`](crate::layout::ArenaHeader)
+//! of kind [`ARENA_KIND`] whose [`ArenaHeader`](crate::storage::layout::ArenaHeader)
 //! names the manager. A process maps a segment the first time it meets a ref
 //! into it (or notices a larger committed length), so growth made by another
 //! process is picked up on the next access, without any restart.
@@ -18,17 +18,39 @@
 //! Mappings are never unmapped while the arena lives, so an address handed
 //! out by [`Arena::translate`] stays valid as long as the `&Arena` it came
 //! from.
+//!
+//! # Raw access
+//!
+//! All raw access to shared memory is here, in one place.
+//!
+//! Every function here takes a ref (see [`crate::storage::layout`]), has
+//! [`Arena::translate`] check that the bytes it touches lie inside the
+//! committed part of a mapped segment, and only then dereferences. Memory
+//! that other processes may write is reached through atomics only: single
+//! words as `&AtomicU64`, byte strings copied in and out word by word with
+//! relaxed atomic loads and stores. So even a peer that scribbles over the
+//! arena, or a ref damaged on disk, can make a call fail with
+//! [`Error::Corrupted`] or read garbage, but never cause undefined behaviour
+//! in this process.
+//!
+//! Two exceptions create plain references, each behind an `unsafe fn` whose
+//! contract the caller argues: [`Span::as_slice`] (the zero-copy guard, over
+//! an entry that the epoch scheme keeps immutable and allocated while the
+//! guard lives) and [`Arena::init_object`] (writing a synchronisation
+//! primitive into a block no other process can reach yet).
+// Unsafe code is allowed here: the raw access to the manager's segments.
+#![allow(unsafe_code)]
 
 use std::ffi::OsString;
 use std::os::unix::fs::PermissionsExt;
 use std::path::PathBuf;
-use std::sync::atomic::{AtomicPtr, AtomicU64, Ordering};
+use std::sync::atomic::{AtomicPtr, AtomicU8, AtomicU64, Ordering};
 use std::sync::{Mutex, PoisonError};
 
-use ipc_core::segment::{ObjectSegment, Segment, SegmentOptions, TypeDesc};
+use ipc_core::segment::{ObjectSegment, Segment, SegmentOptions, ShmSafe, TypeDesc};
 
-use crate::error::{Error, Result};
-use crate::layout::{
+use crate::error::{Error, Result, corrupted};
+use crate::storage::layout::{
     ARENA_HEAP_START, ARENA_KIND, MAX_SEGMENTS, OFF_MASK, ROOT_OFF, Root, ref_off, ref_seg,
 };
 
@@ -150,12 +172,6 @@ impl std::fmt::Debug for Arena {
     }
 }
 
-pub(crate) fn corrupted(reason: impl Into<String>) -> Error {
-    Error::Corrupted {
-        reason: reason.into(),
-    }
-}
-
 impl Arena {
     /// Wraps a checked root segment. `committed` is segment 0's usable length.
     pub(crate) fn new(root_seg: ObjectSegment, backing: Backing) -> Result<Self> {
@@ -172,7 +188,7 @@ impl Arena {
                 base: AtomicPtr::new(std::ptr::null_mut()),
                 usable: AtomicU64::new(0),
                 mapped: AtomicU64::new(0),
-                low: crate::alloc::heap_start(seg),
+                low: crate::storage::layout::heap_start(seg),
             })
             .collect();
         let len = root_seg.segment().len() as u64;
@@ -339,7 +355,7 @@ impl Arena {
         let payload_len = ARENA_HEAP_START - ipc_core::segment::HEADER_LEN as u64 + heap_len;
         let create = || {
             ObjectSegment::create(&opts, ARENA_KIND, &arena_type(), payload_len, |p, len| {
-                crate::shm::init_arena_payload(p, len, manager_id, seg as u64)
+                crate::storage::format::init_arena_payload(p, len, manager_id, seg as u64)
             })
         };
         let object = match create() {
@@ -356,8 +372,8 @@ impl Arena {
     }
 
     fn check_arena_header(&self, object: &ObjectSegment, seg: usize) -> Result<()> {
-        let (magic, id, index) = crate::shm::read_arena_header(object);
-        if magic != crate::layout::MAGIC
+        let (magic, id, index) = crate::storage::format::read_arena_header(object);
+        if magic != crate::storage::layout::MAGIC
             || id != self.root().manager_id.load(Ordering::Relaxed)
             || index != seg as u64
         {
@@ -408,5 +424,200 @@ impl Arena {
         if let Some(old) = extra.live.get_mut(seg).and_then(Option::take) {
             extra.retired.push(old);
         }
+    }
+
+    // -- raw access ------------------------------------------------------------
+
+    /// The root.
+    #[inline]
+    pub(crate) fn root(&self) -> &Root {
+        // SAFETY: `Arena::new` checked that segment 0's payload, which starts
+        // at ROOT_OFF (a multiple of 64, as Root's alignment requires), holds
+        // at least size_of::<Root>() bytes; the mapping lives as long as
+        // `self`. Every field of Root is an atomic, a mutex built for shared
+        // memory, or padding nobody writes, and every bit pattern is a valid
+        // value of each, so a shared reference is sound while other
+        // processes write it.
+        unsafe { &*self.root_ptr() }
+    }
+
+    /// The 8-byte word at `r + off`, as an atomic.
+    #[inline]
+    pub(crate) fn word(&self, r: u64, off: u64) -> Result<&AtomicU64> {
+        let p = self.translate(r.wrapping_add(off), 8)?;
+        if !(p as usize).is_multiple_of(8) {
+            return Err(corrupted(format!("misaligned word at {r:#x}+{off}")));
+        }
+        // SAFETY: 8 bytes at `p` are mapped (translate) and 8-aligned (just
+        // checked), and stay mapped while `self` lives. AtomicU64 has u64's
+        // layout and permits concurrent access from any process.
+        Ok(unsafe { &*p.cast::<AtomicU64>() })
+    }
+
+    /// `n` consecutive 8-byte words from `r + off`, as atomics.
+    #[inline]
+    pub(crate) fn words(&self, r: u64, off: u64, n: u64) -> Result<&[AtomicU64]> {
+        let bytes = n
+            .checked_mul(8)
+            .ok_or_else(|| corrupted(format!("{n} words at {r:#x}")))?;
+        let p = self.translate(r.wrapping_add(off), bytes)?;
+        if !(p as usize).is_multiple_of(8) {
+            return Err(corrupted(format!("misaligned words at {r:#x}+{off}")));
+        }
+        // SAFETY: n * 8 bytes at `p` are mapped while `self` lives and `p` is
+        // 8-aligned (both checked); AtomicU64 has u64's layout and permits
+        // concurrent access from any process.
+        Ok(unsafe { std::slice::from_raw_parts(p.cast::<AtomicU64>(), n as usize) })
+    }
+
+    /// Copies `dst.len()` bytes from `r + off` with relaxed atomic loads.
+    pub(crate) fn read(&self, r: u64, off: u64, dst: &mut [u8]) -> Result<()> {
+        let p = self.translate(r.wrapping_add(off), dst.len() as u64)?;
+        let n = dst.len();
+        let mut i = 0;
+        while i < n && !(p as usize + i).is_multiple_of(8) {
+            // SAFETY: byte i < n of the checked range; AtomicU8 has no
+            // alignment requirement.
+            dst[i] = unsafe { (*p.add(i).cast::<AtomicU8>()).load(Ordering::Relaxed) };
+            i += 1;
+        }
+        while i + 8 <= n {
+            // SAFETY: bytes i..i+8 lie in the checked range and p+i is
+            // 8-aligned (the loop above aligned it).
+            let w = unsafe { (*p.add(i).cast::<AtomicU64>()).load(Ordering::Relaxed) };
+            dst[i..i + 8].copy_from_slice(&w.to_ne_bytes());
+            i += 8;
+        }
+        while i < n {
+            // SAFETY: as for the head bytes.
+            dst[i] = unsafe { (*p.add(i).cast::<AtomicU8>()).load(Ordering::Relaxed) };
+            i += 1;
+        }
+        Ok(())
+    }
+
+    /// Copies `src` to `r + off` with relaxed atomic stores.
+    pub(crate) fn write(&self, r: u64, off: u64, src: &[u8]) -> Result<()> {
+        let p = self.translate(r.wrapping_add(off), src.len() as u64)?;
+        let n = src.len();
+        let mut i = 0;
+        while i < n && !(p as usize + i).is_multiple_of(8) {
+            // SAFETY: byte i < n of the checked range.
+            unsafe { (*p.add(i).cast::<AtomicU8>()).store(src[i], Ordering::Relaxed) };
+            i += 1;
+        }
+        while i + 8 <= n {
+            let mut w = [0u8; 8];
+            w.copy_from_slice(&src[i..i + 8]);
+            // SAFETY: bytes i..i+8 in range, p+i 8-aligned.
+            unsafe {
+                (*p.add(i).cast::<AtomicU64>()).store(u64::from_ne_bytes(w), Ordering::Relaxed)
+            };
+            i += 8;
+        }
+        while i < n {
+            // SAFETY: as for the head bytes.
+            unsafe { (*p.add(i).cast::<AtomicU8>()).store(src[i], Ordering::Relaxed) };
+            i += 1;
+        }
+        Ok(())
+    }
+
+    /// Whether the `bytes.len()` bytes at `r + off` equal `bytes`, compared
+    /// with relaxed atomic loads.
+    #[inline]
+    pub(crate) fn equals(&self, r: u64, off: u64, bytes: &[u8]) -> Result<bool> {
+        let p = self.translate(r.wrapping_add(off), bytes.len() as u64)?;
+        let n = bytes.len();
+        let mut i = 0;
+        if (p as usize).is_multiple_of(8) {
+            while i + 8 <= n {
+                let mut w = [0u8; 8];
+                w.copy_from_slice(&bytes[i..i + 8]);
+                // SAFETY: bytes i..i+8 in the checked range, p+i 8-aligned.
+                let v = unsafe { (*p.add(i).cast::<AtomicU64>()).load(Ordering::Relaxed) };
+                if v != u64::from_ne_bytes(w) {
+                    return Ok(false);
+                }
+                i += 8;
+            }
+        }
+        while i < n {
+            // SAFETY: byte i < n of the checked range.
+            let b = unsafe { (*p.add(i).cast::<AtomicU8>()).load(Ordering::Relaxed) };
+            if b != bytes[i] {
+                return Ok(false);
+            }
+            i += 1;
+        }
+        Ok(true)
+    }
+
+    /// The `len` bytes at `r + off`, checked to be mapped, for
+    /// [`Span::as_slice`].
+    pub(crate) fn span(&self, r: u64, off: u64, len: u64) -> Result<Span> {
+        let p = self.translate(r.wrapping_add(off), len)?;
+        Ok(Span {
+            ptr: p,
+            len: len as usize,
+        })
+    }
+
+    /// The object of type `T` at ref `r` (a synchronisation primitive the
+    /// manager placed there).
+    pub(crate) fn object<T: ShmSafe>(&self, r: u64) -> Result<&T> {
+        let p = self.translate(r, size_of::<T>() as u64)?;
+        if !(p as usize).is_multiple_of(align_of::<T>()) {
+            return Err(corrupted(format!("misaligned object at {r:#x}")));
+        }
+        // SAFETY: size_of::<T>() bytes at `p` are mapped for as long as
+        // `self` lives, and `p` is aligned for T (both checked). T: ShmSafe
+        // promises that shared access from several processes is sound and
+        // that any bits another process leaves there are a valid T.
+        Ok(unsafe { &*p.cast::<T>() })
+    }
+
+    /// Moves `value` into the memory at ref `r`.
+    ///
+    /// # Safety
+    /// The memory must belong to a block that was just allocated under the
+    /// writer lock and that no other process can reach yet (no published ref
+    /// leads to it).
+    pub(crate) unsafe fn init_object<T: ShmSafe>(&self, r: u64, value: T) -> Result<()> {
+        let p = self.translate(r, size_of::<T>() as u64)?;
+        if !(p as usize).is_multiple_of(align_of::<T>()) {
+            return Err(corrupted(format!("misaligned object at {r:#x}")));
+        }
+        // SAFETY: in bounds and aligned (checked above); nobody else reads or
+        // writes this memory yet (the caller's contract), so a plain write
+        // races with nothing.
+        unsafe { p.cast::<T>().write(value) };
+        Ok(())
+    }
+}
+
+/// A byte range in shared memory, checked to be mapped.
+#[derive(Debug, Clone, Copy)]
+pub(crate) struct Span {
+    ptr: *const u8,
+    len: usize,
+}
+
+impl Span {
+    /// The bytes as a slice.
+    ///
+    /// # Safety
+    /// No process may write these bytes for `'a`, and the arena they came
+    /// from must stay alive (mapped) for `'a`.
+    pub(crate) unsafe fn as_slice<'a>(&self) -> &'a [u8] {
+        // SAFETY: `ptr..ptr+len` lies inside a live mapping (checked by
+        // `translate` when the span was made; the caller keeps the arena
+        // alive), and the caller guarantees nobody writes it meanwhile.
+        unsafe { std::slice::from_raw_parts(self.ptr, self.len) }
+    }
+
+    /// The length in bytes.
+    pub(crate) fn len(&self) -> usize {
+        self.len
     }
 }

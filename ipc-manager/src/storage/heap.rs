@@ -5,7 +5,7 @@
 //! Allocation takes the first fitting block of the smallest non-empty class
 //! and splits off the rest; freeing merges a block with free neighbours on
 //! both sides (the `PREV_FREE` flag and the footer find the one before).
-//! When nothing fits, reclamation runs and then the arena grows.
+//! When nothing fits, the writer reclaims and then the arena grows.
 //!
 //! # Crash safety
 //!
@@ -26,14 +26,14 @@
 
 use std::sync::atomic::{AtomicU64, Ordering};
 
-use crate::arena::corrupted;
+use crate::error::corrupted;
 use crate::error::{Error, Result};
-use crate::layout::{
+use crate::storage::arena::Arena;
+use crate::storage::layout::{
     ARENA_HEAP_START, BACKING_ANONYMOUS, BLOCK_ALIGN, BLOCK_HDR, FLAG_FREE, FLAG_PREV_FREE,
-    FREE_PREV, GROW_ADD, GROW_EXTEND, MAX_SEGMENTS, MIN_BLOCK, NCLASSES, OFF_MASK, ROOT_HEAP_START,
-    SENTINEL, SIZE_MASK, make_ref, ref_off, ref_seg,
+    FREE_PREV, GROW_ADD, GROW_EXTEND, MAX_SEGMENTS, MIN_BLOCK, NCLASSES, OFF_MASK, Root, SENTINEL,
+    SIZE_MASK, heap_start, make_ref, ref_off, ref_seg,
 };
-use crate::writer::Writer;
 
 /// Fault injection for tests: a pause at each step of a growth, so that a
 /// test can kill a writer in the middle of one.
@@ -80,16 +80,16 @@ pub(crate) fn block_size(data_len: u64) -> Result<u64> {
         .max(MIN_BLOCK))
 }
 
-/// Where the heap of segment `seg` starts.
-pub(crate) fn heap_start(seg: usize) -> u64 {
-    if seg == 0 {
-        ROOT_HEAP_START
-    } else {
-        ARENA_HEAP_START
-    }
+/// The allocator's view of the heap: the arena and its root. Allocation
+/// policy (reclaim before growing) is the writer's; this is the mechanism,
+/// used only while the writer mutex is held.
+#[derive(Clone, Copy)]
+pub(crate) struct Heap<'a> {
+    pub(crate) arena: &'a Arena,
+    pub(crate) root: &'a Root,
 }
 
-impl Writer<'_> {
+impl Heap<'_> {
     fn hdr(&self, b: u64) -> Result<u64> {
         Ok(self.arena.word(b, 0)?.load(Ordering::Acquire))
     }
@@ -203,31 +203,6 @@ impl Writer<'_> {
 
     // -- allocation ---------------------------------------------------------
 
-    /// Allocates a block with `data_len` bytes of data (from offset 16); its
-    /// contents are whatever the block held before. Reclaims and grows as
-    /// needed.
-    pub(crate) fn alloc(&mut self, data_len: u64) -> Result<u64> {
-        let size = block_size(data_len)?;
-        if let Some(b) = self.try_alloc(size)? {
-            return Ok(b);
-        }
-        if self.reclaim()? > 0
-            && let Some(b) = self.try_alloc(size)?
-        {
-            return Ok(b);
-        }
-        self.grow(size)?;
-        self.try_alloc(size)?
-            .ok_or_else(|| corrupted("no fitting block right after growing the arena".to_owned()))
-    }
-
-    /// Allocates a block and zeroes its data.
-    pub(crate) fn alloc_zeroed(&mut self, data_len: u64) -> Result<u64> {
-        let b = self.alloc(data_len)?;
-        self.zero(b, BLOCK_HDR, data_len)?;
-        Ok(b)
-    }
-
     /// Zeroes `len` bytes at `b + off`.
     pub(crate) fn zero(&self, b: u64, off: u64, len: u64) -> Result<()> {
         const CHUNK: [u8; 4096] = [0; 4096];
@@ -240,7 +215,7 @@ impl Writer<'_> {
         Ok(())
     }
 
-    fn try_alloc(&mut self, size: u64) -> Result<Option<u64>> {
+    pub(crate) fn try_alloc(&self, size: u64) -> Result<Option<u64>> {
         let c = class_of(size);
         // A range class may hold blocks both smaller and larger than `size`:
         // look at a few of its blocks first.
@@ -275,7 +250,7 @@ impl Writer<'_> {
     }
 
     /// Takes `size` bytes from the front of free block `b` (of `bsize`).
-    fn take(&mut self, b: u64, bsize: u64, flags: u64, size: u64) -> Result<u64> {
+    fn take(&self, b: u64, bsize: u64, flags: u64, size: u64) -> Result<u64> {
         self.remove_free(b, bsize)?;
         let keep = flags & FLAG_PREV_FREE;
         if bsize - size >= MIN_BLOCK {
@@ -301,7 +276,7 @@ impl Writer<'_> {
 
     /// Frees a used block now, merging it with free neighbours. Only for
     /// blocks no reader can reach: never published, or out of limbo.
-    pub(crate) fn free_now(&mut self, b: u64) -> Result<()> {
+    pub(crate) fn free_now(&self, b: u64) -> Result<()> {
         let (size, flags) = self.block(b)?;
         if flags & FLAG_FREE != 0 {
             return Err(corrupted(format!("double free of block {b:#x}")));
@@ -359,7 +334,7 @@ impl Writer<'_> {
 
     /// Makes room for a block of `size` bytes: extends an anonymous
     /// manager's segment, or adds a segment. On error nothing changed.
-    fn grow(&mut self, size: u64) -> Result<()> {
+    pub(crate) fn grow(&self, size: u64) -> Result<()> {
         let total = self.total_len();
         let max = self.root.max_len.load(Ordering::Relaxed);
         let want = (size + SENTINEL + MIN_BLOCK)
@@ -398,7 +373,7 @@ impl Writer<'_> {
     }
 
     /// Anonymous managers: commit `by` more bytes of segment 0.
-    fn extend_root(&mut self, by: u64) -> Result<()> {
+    fn extend_root(&self, by: u64) -> Result<()> {
         let old = self.root.seg_len[0].load(Ordering::Relaxed);
         let cap = self.arena.mapped_len(0) & SIZE_MASK;
         let new = old.saturating_add(by) & SIZE_MASK;
@@ -426,7 +401,7 @@ impl Writer<'_> {
     /// bytes, once the memory is reserved and the intent recorded; recovery
     /// repeats them (they are idempotent) if the writer died midway. Returns
     /// the old sentinel, now a used block spanning the new space.
-    pub(crate) fn publish_extend(&mut self, old: u64, new: u64) -> Result<u64> {
+    pub(crate) fn publish_extend(&self, old: u64, new: u64) -> Result<u64> {
         let old_sentinel = make_ref(0, old - SENTINEL);
         let new_sentinel = make_ref(0, new - SENTINEL);
         // The new sentinel lies past the published end, where `translate`
@@ -442,7 +417,7 @@ impl Writer<'_> {
     }
 
     /// Named and file-backed managers: add a segment with `len` heap bytes.
-    fn add_segment(&mut self, heap_len: u64) -> Result<()> {
+    fn add_segment(&self, heap_len: u64) -> Result<()> {
         let n = self.root.state.seg_count.load(Ordering::Relaxed) as usize;
         if n >= MAX_SEGMENTS {
             return Err(Error::CapacityExhausted {

@@ -1,7 +1,7 @@
 //! Recovery after a writer died holding the writer mutex, and the heap check.
 //!
 //! Because every change is published by one atomic store (see
-//! [`crate::dict::table`], [`crate::list`], [`crate::alloc`]), the published
+//! [`crate::storage::table`], [`crate::objects::list`], [`crate::storage::heap`]), the published
 //! state a dead writer leaves behind is always consistent: its operation
 //! happened entirely or not at all. What it may leave is *garbage*: blocks it
 //! allocated and never published, or unlinked and never retired, plus
@@ -35,16 +35,18 @@ use std::sync::Arc;
 use std::sync::OnceLock;
 use std::sync::atomic::Ordering;
 
-use crate::alloc::heap_start;
-use crate::arena::corrupted;
-use crate::dict::table;
 use crate::error::Result;
-use crate::layout::{
+use crate::error::corrupted;
+use crate::storage::arena::Arena;
+use crate::storage::inner::Inner;
+use crate::storage::layout::heap_start;
+use crate::storage::layout::{
     DIRECTORY_REF, FLAG_FREE, FLAG_PREV_FREE, GROW_ADD, GROW_EXTEND, MAX_SEGMENTS, MIN_BLOCK,
-    NBAGS, ObjectDesc, READER_SLOTS, REGISTRY_REF, SENTINEL, SIZE_MASK, make_ref, obj, ref_seg,
+    NBAGS, ObjectDesc, READER_SLOTS, REGISTRY_REF, Root, SENTINEL, SIZE_MASK, list, make_ref, obj,
+    ref_seg, value,
 };
-use crate::manager::{HeapReport, Inner};
-use crate::writer::Writer;
+use crate::storage::table;
+use crate::storage::writer::Writer;
 
 /// One block found by the walk.
 #[derive(Debug, Clone, Copy)]
@@ -164,12 +166,12 @@ fn mark(w: &Writer<'_>, scan: &mut Scan) -> Result<()> {
         match desc.kind {
             obj::DICT => mark_dict(inner, scan, desc.object)?,
             obj::LIST => {
-                for r in crate::list::reachable(inner, desc.block, desc.param)? {
+                for r in list_reachable(inner, desc.block, desc.param)? {
                     scan.mark(r)?;
                 }
             }
             obj::VALUE => {
-                if let Some(r) = crate::value::boxed_ref(inner, desc.block, desc.param)? {
+                if let Some(r) = value_boxed_ref(inner, desc.block, desc.param)? {
                     scan.mark(r)?;
                 }
             }
@@ -245,7 +247,7 @@ pub(crate) fn recover(w: &mut Writer<'_>) -> Result<()> {
         let new = root.grow_len.load(Ordering::Relaxed);
         let old = root.seg_len[0].load(Ordering::Relaxed);
         if new > old {
-            w.publish_extend(old, new)?;
+            w.heap().publish_extend(old, new)?;
         }
     }
     root.state.grow_intent.store(0, Ordering::Release);
@@ -289,7 +291,7 @@ pub(crate) fn recover(w: &mut Writer<'_>) -> Result<()> {
         .store(1 % NBAGS as u64, Ordering::Relaxed);
 
     // 5. Free space.
-    w.clear_free_lists();
+    w.heap().clear_free_lists();
     let mut i = 0;
     while i < s.blocks.len() {
         let b = s.blocks[i];
@@ -319,13 +321,13 @@ pub(crate) fn recover(w: &mut Writer<'_>) -> Result<()> {
         w.arena
             .word(b.r, total - 8)?
             .store(total, Ordering::Relaxed);
-        w.list_free_block(b.r, total)?;
+        w.heap().list_free_block(b.r, total)?;
         i = j;
     }
 
     // 6. Counters.
     for &d in &s.dicts {
-        w.dict_settle(d)?;
+        table::settle(w, d)?;
     }
     root.state.recoveries.fetch_add(1, Ordering::Relaxed);
     Ok(())
@@ -376,7 +378,7 @@ pub(crate) fn after_restart(inner: &Arc<Inner>) -> Result<()> {
             .compare_exchange(seen, RESETTING, Ordering::AcqRel, Ordering::Acquire)
             .is_ok()
         {
-            crate::shm::reset_after_reboot(root);
+            reset_after_reboot(root);
             for slot in &root.slots[..READER_SLOTS] {
                 slot.epoch.store(0, Ordering::Relaxed);
                 slot.start_time.store(0, Ordering::Relaxed);
@@ -388,4 +390,90 @@ pub(crate) fn after_restart(inner: &Arc<Inner>) -> Result<()> {
             return Ok(());
         }
     }
+}
+
+/// What [`Manager::check`](crate::Manager::check) found in the heap.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+#[non_exhaustive]
+pub struct HeapReport {
+    /// Used blocks reachable from the directory.
+    pub live_blocks: u64,
+    /// Their bytes.
+    pub live_bytes: u64,
+    /// Free blocks.
+    pub free_blocks: u64,
+    /// Their bytes.
+    pub free_bytes: u64,
+    /// Blocks waiting in limbo.
+    pub limbo_blocks: u64,
+    /// Used blocks reachable from nothing (0 unless a writer died; recovery
+    /// moves them to limbo).
+    pub leaked_blocks: u64,
+    /// Objects in the directory.
+    pub objects: u64,
+}
+
+/// The capacity of slot array `a`, checked to be plausible (a damaged one
+/// could make index arithmetic overflow).
+pub(crate) fn list_array_cap(arena: &Arena, a: u64) -> Result<u64> {
+    let cap = arena.word(a, list::CAP)?.load(Ordering::Relaxed);
+    if cap > 1 << 36 {
+        return Err(corrupted(format!("list array capacity {cap} out of range")));
+    }
+    Ok(cap)
+}
+
+/// The blocks a list reaches: its array and, for boxed elements, the first
+/// `len` element blocks (for recovery's mark phase).
+fn list_reachable(inner: &Inner, block: u64, elem_size: u64) -> Result<Vec<u64>> {
+    let arena = &inner.arena;
+    let a = arena.word(block, list::ARRAY)?.load(Ordering::Acquire);
+    let len = arena.word(block, list::LEN)?.load(Ordering::Acquire);
+    if a == 0 {
+        return if len == 0 {
+            Ok(Vec::new())
+        } else {
+            Err(corrupted("non-empty list without an array"))
+        };
+    }
+    if len > list_array_cap(arena, a)? {
+        return Err(corrupted("list length past its array"));
+    }
+    let mut out = vec![a];
+    if elem_size > 8 {
+        for s in arena.words(a, list::SLOTS, len)? {
+            out.push(s.load(Ordering::Relaxed));
+        }
+    }
+    Ok(out)
+}
+
+/// The block a value's slot points to, if boxed (for recovery's mark phase).
+fn value_boxed_ref(inner: &Inner, block: u64, param_size: u64) -> Result<Option<u64>> {
+    if param_size <= 8 {
+        return Ok(None);
+    }
+    Ok(Some(
+        inner
+            .arena
+            .word(block, value::SLOT)?
+            .load(Ordering::Acquire),
+    ))
+}
+
+/// Makes the writer mutex usable again after a reboot: if it is still
+/// marked held (by a thread of an earlier boot, which the kernel never got
+/// to release), re-initialises it in place.
+///
+/// Called only by the one opener that won the reset of a manager last used
+/// in an earlier boot, before any process of this boot can use the mutex.
+#[allow(unsafe_code)] // the reset of a mutex nobody alive can hold, argued inline
+pub(crate) fn reset_after_reboot(root: &Root) {
+    // SAFETY: the raw mutex is only used for `reset_if_held`, which leaves
+    // it unlocked: lock_api's bookkeeping is never bypassed in a way a
+    // guard could observe.
+    let raw = unsafe { root.writer.raw() };
+    // SAFETY: no live thread owns the mutex or waits on it: every process
+    // of the earlier boot is gone, and openers of this boot wait for us.
+    unsafe { raw.reset_if_held() };
 }
