@@ -3,32 +3,28 @@
 //! the same run. How: `benches/METHOD.md`.
 //!
 //! Layout: `harness` (registry types, workloads, interleaved runner,
-//! statistics), `report` (table, RESULT lines, progress, Markdown report,
-//! SVG chart), `registry` (all rows), one module per group (`limits`,
-//! `toolkit`, `queue`, `peers`), and the shared pieces the rows are built
-//! from: `shm` (shared mappings), `peer` (the second process), `wait`
-//! (bounded spin/futex waits), `pingpong` (the latency-row driver).
+//! statistics, progress; it knows no group), `report` (table, RESULT lines,
+//! Markdown report, SVG chart; it knows the harness's types only),
+//! `registry` (all rows: the only place that names the groups), and `rows`,
+//! everything that measures: one module per group under `rows/limits`,
+//! `rows/toolkit` (`core`, `queue`, `pipe`, `manager`, `pool`) and
+//! `rows/peers`, and the shared pieces the rows are built from in
+//! `rows/kit`: `shm` (shared mappings), `peer` (the second process), `wait`
+//! (bounded spin/futex waits), `pingpong` (the latency-row driver). This file
+//! wires them: cli → registry → harness → report.
 
 mod cli;
 mod harness;
-mod limits;
-mod manager;
-mod peer;
-mod peers;
-mod pingpong;
-mod pipe;
-mod pool;
-mod queue;
 mod registry;
 mod report;
-mod shm;
-mod toolkit;
-mod wait;
+mod rows;
 
 use std::process::ExitCode;
 
 use cli::{Options, USAGE};
 use harness::{Outcome, RunConfig};
+use report::Machine;
+use rows::peers::python;
 
 fn main() -> ExitCode {
     let opts = match Options::parse(std::env::args().skip(1)) {
@@ -68,7 +64,12 @@ fn main() -> ExitCode {
         report::table(&rows),
         report::result_lines(&rows, cfg)
     );
-    match report::write_files(&opts.out_dir(), &rows, cfg) {
+    // Facts only the rows know, for the report's heading.
+    let mut machine = Machine::now();
+    machine
+        .extra
+        .extend(python::version_seen().map(String::from));
+    match report::write_files(&opts.out_dir(), &rows, cfg, &machine) {
         Ok([md, svg]) => println!("\nreport: {}\nchart:  {}", md.display(), svg.display()),
         Err(e) => eprintln!("ipc-bench: writing the report: {e}"),
     }

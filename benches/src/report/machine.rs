@@ -11,6 +11,10 @@ pub struct Machine {
     /// Logical CPUs this process may run on.
     pub vcpus: usize,
     pub kernel: String,
+    /// Further facts about the run, each printed after the kernel in the
+    /// report (e.g. the Python version the peer rows ran with); filled in
+    /// by the caller, empty from [`Machine::now`].
+    pub extra: Vec<String>,
 }
 
 impl Machine {
@@ -24,6 +28,7 @@ impl Machine {
             cpu: cpu_model().unwrap_or_else(|| std::env::consts::ARCH.into()),
             vcpus: std::thread::available_parallelism().map_or(1, |n| n.get()),
             kernel: read_trimmed("/proc/sys/kernel/osrelease").unwrap_or_default(),
+            extra: Vec::new(),
         }
     }
 

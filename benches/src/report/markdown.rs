@@ -3,7 +3,8 @@
 
 use std::fmt::Write;
 
-use super::{Machine, Section, cells, section_units, sections, sig4};
+use super::machine::Machine;
+use super::sections::{Section, cells, section_units, sections, sig4};
 use crate::harness::{Kind, Row, RunConfig};
 
 /// The whole report; `chart` is the chart's path relative to the report.
@@ -14,13 +15,11 @@ pub fn report(rows: &[Row<'_>], cfg: RunConfig, machine: &Machine, chart: &str) 
     } else {
         "full"
     };
-    let python = crate::peers::python::version_seen()
-        .map(|v| format!(", {v}"))
-        .unwrap_or_default();
+    let extra: String = machine.extra.iter().map(|e| format!(", {e}")).collect();
     let _ = writeln!(out, "# ipc-bench report\n");
     let _ = writeln!(
         out,
-        "{}, Linux {}{python}. Mode: {mode}; every value is the median of {} interleaved runs, \
+        "{}, Linux {}{extra}. Mode: {mode}; every value is the median of {} interleaved runs, \
          with min..max beside it.\n",
         machine.summary(),
         machine.kernel,
@@ -65,7 +64,7 @@ fn write_section(out: &mut String, section: &Section<'_, '_>) {
             out,
             "| {} | {} | `{}` | {median} | {} | {spread} | {} |",
             row.bench.kind().label(),
-            row.bench.group,
+            row.bench.group.name,
             row.bench.id,
             row.bench.metric.display_unit().0,
             note.replace('|', "\\|"),

@@ -1,180 +1,19 @@
-//! Output: the progress line (stderr), the table and RESULT lines (stdout),
-//! and `--list`.
-
-use std::io::{IsTerminal, Write};
+//! Output: the table and RESULT lines (stdout), `--list`, and the report
+//! files (`report.md`, `chart.svg`). Knows the harness's types only; what
+//! it prints about the machine comes in as a [`Machine`].
+//!
+//! `sections` holds what the table, `markdown` and `svg` share.
 
 mod machine;
 mod markdown;
+mod sections;
 mod svg;
 
 use std::path::{Path, PathBuf};
-use std::time::Instant;
 
-use crate::harness::{Bench, Kind, Metric, Outcome, Row, RunConfig, Workload};
+use crate::harness::{Bench, Outcome, Row, RunConfig, Workload};
 pub use machine::Machine;
-
-/// One progress line on stderr. On a terminal it is rewritten in place; in a
-/// log (CI) each step is its own line, so a hang shows where it happened.
-pub struct Progress {
-    total: usize,
-    done: usize,
-    tty: bool,
-    start: Instant,
-}
-
-impl Progress {
-    pub fn new(total: usize) -> Self {
-        Progress {
-            total,
-            done: 0,
-            tty: std::io::stderr().is_terminal(),
-            start: Instant::now(),
-        }
-    }
-
-    /// Announces the sample about to be taken.
-    pub fn step(&mut self, workload: Workload, round: u32, runs: u32, id: &str) {
-        self.done += 1;
-        let line = format!(
-            "[{}/{}] {:>5.1}s  {} round {round}/{runs}: {id}",
-            self.done,
-            self.total,
-            self.start.elapsed().as_secs_f64(),
-            workload.slug()
-        );
-        if self.tty {
-            eprint!("\r\x1b[K{line}");
-        } else {
-            eprintln!("{line}");
-        }
-        let _ = std::io::stderr().flush();
-    }
-
-    /// Counts a sample that is not taken (its row failed or was skipped).
-    pub fn skip(&mut self) {
-        self.done += 1;
-    }
-
-    /// Prints a message on its own line without losing the progress line.
-    pub fn note(&mut self, msg: &str) {
-        if self.tty {
-            eprint!("\r\x1b[K");
-        }
-        eprintln!("{msg}");
-    }
-
-    /// Clears the progress line.
-    pub fn finish(&mut self) {
-        if self.tty {
-            eprint!("\r\x1b[K");
-        }
-    }
-}
-
-/// Formats a value with about four significant digits (values >= 1000 as
-/// integers), for both the table and the RESULT lines.
-pub fn sig4(v: f64) -> String {
-    if v.abs() >= 1000.0 {
-        return format!("{v:.0}");
-    }
-    let magnitude = if v == 0.0 {
-        0
-    } else {
-        v.abs().log10().floor() as i32
-    };
-    let decimals = (3 - magnitude).clamp(0, 6) as usize;
-    format!("{v:.decimals$}")
-}
-
-/// The rows of one workload, in plan order.
-pub struct Section<'r, 'a> {
-    pub workload: Workload,
-    pub rows: Vec<&'r Row<'a>>,
-}
-
-impl<'r, 'a> Section<'r, 'a> {
-    /// The row every other row of the section is drawn relative to: the limit
-    /// the section's rows compare to, else a limit of the workload, else its
-    /// first toolkit row, else its first row; only measured rows qualify.
-    pub fn reference(&self) -> Option<&'r Row<'a>> {
-        let measured = |r: &&Row<'_>| r.stats().is_some();
-        let by_id = |id: &str| {
-            self.rows
-                .iter()
-                .copied()
-                .filter(measured)
-                .find(|r| r.bench.id == id)
-        };
-        self.rows
-            .iter()
-            .filter(|r| r.bench.kind() != Kind::Limit)
-            .flat_map(|r| r.bench.compare_to.iter())
-            .find_map(|id| by_id(id))
-            .or_else(|| {
-                let of = |k: Kind| {
-                    self.rows
-                        .iter()
-                        .copied()
-                        .filter(measured)
-                        .find(|r| r.bench.kind() == k)
-                };
-                of(Kind::Limit).or_else(|| of(Kind::Toolkit))
-            })
-            .or_else(|| self.rows.iter().copied().find(measured))
-    }
-}
-
-/// Splits rows (in plan order, so grouped by workload) into sections.
-pub fn sections<'r, 'a>(rows: &'r [Row<'a>]) -> Vec<Section<'r, 'a>> {
-    let mut out: Vec<Section<'r, 'a>> = Vec::new();
-    for row in rows {
-        match out.last_mut() {
-            Some(s) if s.workload == row.bench.workload => s.rows.push(row),
-            _ => out.push(Section {
-                workload: row.bench.workload,
-                rows: vec![row],
-            }),
-        }
-    }
-    out
-}
-
-/// A list of speed factors: `1.234x limit_spin_pingpong; 0.5x other`.
-fn factors(row: &Row<'_>, ratios: &[(&str, f64)]) -> String {
-    ratios
-        .iter()
-        .map(|(r, x)| format!("{}x {r}", sig4(row.speedup(*x))))
-        .collect::<Vec<_>>()
-        .join("; ")
-}
-
-/// The metrics used by a section's rows, described once: "ns: one-way ...".
-fn section_units(section: &Section<'_, '_>) -> String {
-    let mut seen: Vec<Metric> = Vec::new();
-    for r in &section.rows {
-        if !seen.contains(&r.bench.metric) {
-            seen.push(r.bench.metric);
-        }
-    }
-    seen.iter()
-        .map(|m| format!("{}: {}", m.display_unit().0, m.describe()))
-        .collect::<Vec<_>>()
-        .join("; ")
-}
-
-/// The median, spread and note columns of a row.
-fn cells(row: &Row<'_>) -> (String, String, String) {
-    let (_, scale) = row.bench.metric.display_unit();
-    match &row.outcome {
-        Outcome::Measured(s) => (
-            sig4(s.median * scale),
-            format!("{}..{}", sig4(s.min * scale), sig4(s.max * scale)),
-            factors(row, &row.ratios),
-        ),
-        Outcome::Failed(e) => ("-".into(), "-".into(), format!("FAILED: {e}")),
-        Outcome::Skipped(why) => ("-".into(), "-".into(), format!("skipped: {why}")),
-    }
-}
+use sections::{cells, factors, section_units, sections, sig4};
 
 /// The aligned table, one section per workload: group, bench, median, unit,
 /// min..max and the speed relative to the row's limit; under each section,
@@ -192,7 +31,7 @@ pub fn table(rows: &[Row<'_>]) -> String {
     let line_of = |row: &Row<'_>| {
         let (median, spread, note) = cells(row);
         [
-            row.bench.group.to_string(),
+            row.bench.group.name.to_string(),
             row.bench.id.to_string(),
             median,
             row.bench.metric.display_unit().0.to_string(),
@@ -300,7 +139,11 @@ pub fn result_lines(rows: &[Row<'_>], cfg: RunConfig) -> String {
 /// `--list`: id, group, RESULT key, references, description; by workload.
 pub fn list(registry: &[Bench]) -> String {
     let w = registry.iter().map(|b| b.id.len()).max().unwrap_or(0);
-    let g = registry.iter().map(|b| b.group.len()).max().unwrap_or(0);
+    let g = registry
+        .iter()
+        .map(|b| b.group.name.len())
+        .max()
+        .unwrap_or(0);
     let mut out = String::new();
     for workload in Workload::ALL {
         let mut rows: Vec<&Bench> = registry.iter().filter(|b| b.workload == workload).collect();
@@ -331,7 +174,7 @@ fn list_line(b: &Bench, w: usize, g: usize) -> String {
     format!(
         "{:<w$}  {:<g$}  {:<10}  {}{refs}\n",
         b.id,
-        b.group,
+        b.group.name,
         b.metric.key(),
         b.about
     )
@@ -347,25 +190,47 @@ pub fn default_dir() -> PathBuf {
 }
 
 /// Writes `report.md` and `chart.svg` into `dir` (created if missing) and
-/// returns their paths.
-pub fn write_files(dir: &Path, rows: &[Row<'_>], cfg: RunConfig) -> std::io::Result<[PathBuf; 2]> {
-    let machine = Machine::now();
+/// returns their paths. `machine` is what their headings say about the run.
+pub fn write_files(
+    dir: &Path,
+    rows: &[Row<'_>],
+    cfg: RunConfig,
+    machine: &Machine,
+) -> std::io::Result<[PathBuf; 2]> {
     std::fs::create_dir_all(dir)?;
     let md = dir.join("report.md");
     let chart = dir.join("chart.svg");
-    std::fs::write(&md, markdown::report(rows, cfg, &machine, "chart.svg"))?;
-    std::fs::write(&chart, svg::chart(rows, cfg, &machine))?;
+    std::fs::write(&md, markdown::report(rows, cfg, machine, "chart.svg"))?;
+    std::fs::write(&chart, svg::chart(rows, cfg, machine))?;
     Ok([md, chart])
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::harness::{Iters, SampleError};
+    use crate::harness::{Group, Iters, Kind, Metric, SampleError};
+
+    /// Stand-ins for a limit, a toolkit group and two peers.
+    const LIMITS: Group = Group {
+        name: "limits",
+        kind: Kind::Limit,
+    };
+    const QUEUE: Group = Group {
+        name: "queue",
+        kind: Kind::Toolkit,
+    };
+    const ICEORYX2: Group = Group {
+        name: "iceoryx2",
+        kind: Kind::Peer,
+    };
+    const PYTHON: Group = Group {
+        name: "python",
+        kind: Kind::Peer,
+    };
 
     fn bench(
         id: &'static str,
-        group: &'static str,
+        group: &'static Group,
         workload: Workload,
         metric: Metric,
         compare_to: &'static [&'static str],
@@ -389,13 +254,13 @@ mod tests {
         use Metric::*;
         use Workload::*;
         vec![
-            bench("lim", "limits", Tput8B, MsgsPerS, &[], |_| Ok(100e6)),
-            bench("mine", "queue", Tput8B, MsgsPerS, &["lim"], |_| Ok(4e6)),
-            bench("ice", "iceoryx2", Tput8B, MsgsPerS, &["lim"], |_| Ok(2e6)),
-            bench("py", "python", Tput8B, MsgsPerS, &["lim"], |_| {
+            bench("lim", &LIMITS, Tput8B, MsgsPerS, &[], |_| Ok(100e6)),
+            bench("mine", &QUEUE, Tput8B, MsgsPerS, &["lim"], |_| Ok(4e6)),
+            bench("ice", &ICEORYX2, Tput8B, MsgsPerS, &["lim"], |_| Ok(2e6)),
+            bench("py", &PYTHON, Tput8B, MsgsPerS, &["lim"], |_| {
                 Err(SampleError::skipped("python3 not found"))
             }),
-            bench("pool", "python", PoolMap, Secs, &[], |_| Ok(0.25)),
+            bench("pool", &PYTHON, PoolMap, Secs, &[], |_| Ok(0.25)),
         ]
     }
 

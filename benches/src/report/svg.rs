@@ -8,7 +8,8 @@
 
 use std::fmt::Write;
 
-use super::{Machine, Section, sections, sig4};
+use super::machine::Machine;
+use super::sections::{Section, sections, sig4};
 use crate::harness::{Kind, Outcome, Row, RunConfig};
 
 const WIDTH: f64 = 980.0;

@@ -1,7 +1,8 @@
 //! The peers: the systems a user would pick instead of the toolkit, each run
 //! on the same workload with the same message counts as the toolkit's rows
 //! (see `benches/METHOD.md`). They are dependencies of this benchmark crate
-//! only; no library crate of the workspace depends on them.
+//! only; no library crate of the workspace depends on them. Each module is
+//! one group (`Kind::Peer`); `benches()` is all of their rows.
 
 mod iceoryx2;
 mod ipc_channel;
@@ -9,14 +10,6 @@ mod os;
 pub mod python;
 
 use crate::harness::Bench;
-
-/// The groups whose rows are peers (`Bench::kind`).
-pub const GROUPS: [&str; 4] = [
-    os::GROUP,
-    ipc_channel::GROUP,
-    iceoryx2::GROUP,
-    python::GROUP,
-];
 
 pub fn benches() -> Vec<Bench> {
     let mut all = os::benches();

@@ -1,21 +1,31 @@
 //! Rows measuring the toolkit (`ipc-core`), each compared to the limit it
-//! is built on.
+//! is built on: the `core` group. The other toolkit groups are its child
+//! modules: `queue` (`ipc_queue::Queue`), `pipe` (`ipc_queue::Pipe`),
+//! `manager` (`ipc_manager::Manager`), `pool` (`ipc_pool::Pool`).
+
+pub mod manager;
+pub mod pipe;
+pub mod pool;
+pub mod queue;
 
 use std::rc::Rc;
 
 use ipc_core::segment::{SegmentOptions, Shared};
 use ipc_core::sync::RobustMutex;
 
-use crate::harness::{Bench, Iters, Metric, SampleError, Workload, warmup_for};
-use crate::pingpong::{Baton, Side, one_way_ns};
-use crate::wait::{Stalled, spin_until};
+use crate::harness::{Bench, Group, Iters, Kind, Metric, SampleError, Workload, warmup_for};
+use crate::rows::kit::pingpong::{Baton, Side, one_way_ns};
+use crate::rows::kit::wait::{Stalled, spin_until};
 
-pub const GROUP: &str = "core";
+pub const GROUP: Group = Group {
+    name: "core",
+    kind: Kind::Toolkit,
+};
 
 pub fn benches() -> Vec<Bench> {
     vec![Bench {
         id: "core_mutex_pingpong",
-        group: GROUP,
+        group: &GROUP,
         workload: Workload::PingpongSpin,
         metric: Metric::OneWayNs,
         iters: Iters {

@@ -16,10 +16,14 @@ use ipc_core::sync::Event;
 use ipc_manager::bench::{Fixture, key, pick};
 use parking_lot::RwLock;
 
-use crate::harness::{Bench, Iters, Metric, SampleError, Workload, warmup_for};
-use crate::peer;
+use crate::harness::{Bench, Group, Iters, Kind, Metric, SampleError, Workload, warmup_for};
+use crate::rows::kit::peer;
+use crate::rows::limits;
 
-pub const GROUP: &str = "manager";
+pub const GROUP: Group = Group {
+    name: "manager",
+    kind: Kind::Toolkit,
+};
 
 /// Keys in the dictionary of the 8-byte rows.
 const KEYS: u64 = 10_000;
@@ -30,7 +34,7 @@ pub fn benches() -> Vec<Bench> {
     vec![
         Bench {
             id: "limit_inproc_map_get",
-            group: "limits",
+            group: &limits::GROUP,
             workload: Workload::DictGet,
             metric: Metric::OpsPerS,
             iters: Iters {
@@ -43,7 +47,7 @@ pub fn benches() -> Vec<Bench> {
         },
         Bench {
             id: "manager_get_8B",
-            group: GROUP,
+            group: &GROUP,
             workload: Workload::DictGet,
             metric: Metric::OpsPerS,
             iters: Iters {
@@ -56,7 +60,7 @@ pub fn benches() -> Vec<Bench> {
         },
         Bench {
             id: "manager_set_8B",
-            group: GROUP,
+            group: &GROUP,
             workload: Workload::DictGet,
             metric: Metric::OpsPerS,
             iters: Iters {
@@ -69,7 +73,7 @@ pub fn benches() -> Vec<Bench> {
         },
         Bench {
             id: "manager_mixed_2proc",
-            group: GROUP,
+            group: &GROUP,
             workload: Workload::DictGet,
             metric: Metric::OpsPerS,
             iters: Iters {
@@ -82,7 +86,7 @@ pub fn benches() -> Vec<Bench> {
         },
         Bench {
             id: "manager_get_4KiB_inplace",
-            group: GROUP,
+            group: &GROUP,
             workload: Workload::DictGet,
             metric: Metric::GbPerS,
             iters: Iters {

@@ -24,12 +24,15 @@ use std::time::{Duration, Instant};
 
 use ipc_queue::{Pipe, PipeEnd, Receiver, Sender};
 
-use crate::harness::{Bench, Iters, Metric, SampleError, Workload, warmup_for};
-use crate::peer;
-use crate::pingpong::round_trips_ns;
-use crate::shm::PAGE_BYTES;
+use crate::harness::{Bench, Group, Iters, Kind, Metric, SampleError, Workload, warmup_for};
+use crate::rows::kit::peer;
+use crate::rows::kit::pingpong::round_trips_ns;
+use crate::rows::kit::shm::PAGE_BYTES;
 
-pub const GROUP: &str = "pipe";
+pub const GROUP: Group = Group {
+    name: "pipe",
+    kind: Kind::Toolkit,
+};
 
 /// A 4 KiB message whose first word is its sequence number.
 type Page4K = [u64; PAGE_BYTES / 8];
@@ -38,7 +41,7 @@ pub fn benches() -> Vec<Bench> {
     vec![
         Bench {
             id: "pipe_pingpong_8B",
-            group: GROUP,
+            group: &GROUP,
             workload: Workload::PingpongSpin,
             metric: Metric::OneWayNs,
             iters: Iters {
@@ -51,7 +54,7 @@ pub fn benches() -> Vec<Bench> {
         },
         Bench {
             id: "pipe_blocking_pingpong_8B",
-            group: GROUP,
+            group: &GROUP,
             workload: Workload::PingpongBlocking,
             metric: Metric::OneWayNs,
             iters: Iters {
@@ -64,7 +67,7 @@ pub fn benches() -> Vec<Bench> {
         },
         Bench {
             id: "pipe_tput_8B",
-            group: GROUP,
+            group: &GROUP,
             workload: Workload::Tput8B,
             metric: Metric::MsgsPerS,
             iters: Iters {
@@ -77,7 +80,7 @@ pub fn benches() -> Vec<Bench> {
         },
         Bench {
             id: "pipe_duplex_tput_8B",
-            group: GROUP,
+            group: &GROUP,
             workload: Workload::Tput8B,
             metric: Metric::MsgsPerS,
             iters: Iters {
@@ -90,7 +93,7 @@ pub fn benches() -> Vec<Bench> {
         },
         Bench {
             id: "pipe_duplex_tput_8B_separate",
-            group: GROUP,
+            group: &GROUP,
             workload: Workload::Tput8B,
             metric: Metric::MsgsPerS,
             iters: Iters {
@@ -103,7 +106,7 @@ pub fn benches() -> Vec<Bench> {
         },
         Bench {
             id: "pipe_tput_4KiB",
-            group: GROUP,
+            group: &GROUP,
             workload: Workload::Tput4KiB,
             metric: Metric::GbPerS,
             iters: Iters {

@@ -5,9 +5,9 @@ use std::sync::atomic::Ordering::{Acquire, Release};
 use std::sync::atomic::{AtomicU32, AtomicU64};
 
 use crate::harness::{SampleError, warmup_for};
-use crate::pingpong::{Baton, Side, one_way_ns};
-use crate::shm::{CacheLine, ShmBox, ShmZeroed};
-use crate::wait::{Stalled, futex_wait_while, futex_wake_one, spin_until};
+use crate::rows::kit::pingpong::{Baton, Side, one_way_ns};
+use crate::rows::kit::shm::{CacheLine, ShmBox, ShmZeroed};
+use crate::rows::kit::wait::{Stalled, futex_wait_while, futex_wake_one, spin_until};
 
 /// `limit_spin_pingpong`: one-way latency with both sides busy-spinning.
 pub fn spin(round_trips: u64) -> Result<f64, SampleError> {

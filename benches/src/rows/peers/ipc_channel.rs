@@ -9,18 +9,21 @@ use std::time::Instant;
 
 use ipc_channel::ipc;
 
-use crate::harness::{Bench, Iters, Metric, SampleError, Workload, warmup_for};
-use crate::peer;
-use crate::pingpong::round_trips_ns;
-use crate::shm::PAGE_BYTES;
+use crate::harness::{Bench, Group, Iters, Kind, Metric, SampleError, Workload, warmup_for};
+use crate::rows::kit::peer;
+use crate::rows::kit::pingpong::round_trips_ns;
+use crate::rows::kit::shm::PAGE_BYTES;
 
-pub const GROUP: &str = "ipc-channel";
+pub const GROUP: Group = Group {
+    name: "ipc-channel",
+    kind: Kind::Peer,
+};
 
 pub fn benches() -> Vec<Bench> {
     vec![
         Bench {
             id: "ipc_channel_pingpong_8B",
-            group: GROUP,
+            group: &GROUP,
             workload: Workload::PingpongBlocking,
             metric: Metric::OneWayNs,
             iters: Iters {
@@ -33,7 +36,7 @@ pub fn benches() -> Vec<Bench> {
         },
         Bench {
             id: "ipc_channel_bytes_4KiB",
-            group: GROUP,
+            group: &GROUP,
             workload: Workload::Tput4KiB,
             metric: Metric::GbPerS,
             iters: Iters {

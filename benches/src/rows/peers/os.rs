@@ -9,12 +9,15 @@ use std::io::{Read, Write};
 use std::os::unix::net::UnixStream;
 use std::time::Instant;
 
-use crate::harness::{Bench, Iters, Metric, SampleError, Workload, warmup_for};
-use crate::peer;
-use crate::pingpong::round_trips_ns;
-use crate::shm::{PAGE_BYTES, Page};
+use crate::harness::{Bench, Group, Iters, Kind, Metric, SampleError, Workload, warmup_for};
+use crate::rows::kit::peer;
+use crate::rows::kit::pingpong::round_trips_ns;
+use crate::rows::kit::shm::{PAGE_BYTES, Page};
 
-pub const GROUP: &str = "os";
+pub const GROUP: Group = Group {
+    name: "os",
+    kind: Kind::Peer,
+};
 
 pub fn benches() -> Vec<Bench> {
     let pingpong = Iters {
@@ -28,7 +31,7 @@ pub fn benches() -> Vec<Bench> {
     vec![
         Bench {
             id: "os_pipe_pingpong_8B",
-            group: GROUP,
+            group: &GROUP,
             workload: Workload::PingpongBlocking,
             metric: Metric::OneWayNs,
             iters: pingpong,
@@ -38,7 +41,7 @@ pub fn benches() -> Vec<Bench> {
         },
         Bench {
             id: "uds_pingpong_8B",
-            group: GROUP,
+            group: &GROUP,
             workload: Workload::PingpongBlocking,
             metric: Metric::OneWayNs,
             iters: pingpong,
@@ -48,7 +51,7 @@ pub fn benches() -> Vec<Bench> {
         },
         Bench {
             id: "os_pipe_tput_4KiB",
-            group: GROUP,
+            group: &GROUP,
             workload: Workload::Tput4KiB,
             metric: Metric::GbPerS,
             iters: stream,
@@ -58,7 +61,7 @@ pub fn benches() -> Vec<Bench> {
         },
         Bench {
             id: "uds_tput_4KiB",
-            group: GROUP,
+            group: &GROUP,
             workload: Workload::Tput4KiB,
             metric: Metric::GbPerS,
             iters: stream,

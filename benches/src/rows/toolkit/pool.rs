@@ -1,14 +1,17 @@
 //! Rows measuring `ipc_pool::Pool` and process start-up.
 
-use crate::harness::{Bench, Iters, Metric, Workload};
+use crate::harness::{Bench, Group, Iters, Kind, Metric, Workload};
 
-pub const GROUP: &str = "pool";
+pub const GROUP: Group = Group {
+    name: "pool",
+    kind: Kind::Toolkit,
+};
 
 pub fn benches() -> Vec<Bench> {
     vec![
         Bench {
             id: "pool_map_1M",
-            group: GROUP,
+            group: &GROUP,
             workload: Workload::PoolMap,
             metric: Metric::Secs,
             iters: Iters {
@@ -21,7 +24,7 @@ pub fn benches() -> Vec<Bench> {
         },
         Bench {
             id: "process_spawn_join",
-            group: GROUP,
+            group: &GROUP,
             workload: Workload::ProcessStart,
             metric: Metric::Secs,
             iters: Iters {

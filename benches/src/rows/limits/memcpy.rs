@@ -5,7 +5,7 @@ use std::hint::black_box;
 use std::time::Instant;
 
 use crate::harness::{SampleError, warmup_for};
-use crate::shm::{PAGE_BYTES, Page};
+use crate::rows::kit::shm::{PAGE_BYTES, Page};
 
 pub fn gb_4kib(copies: u64) -> Result<f64, SampleError> {
     // Both page-aligned: same offset within the page for source and

@@ -9,9 +9,9 @@ use std::ops::Deref;
 use std::rc::Rc;
 use std::time::Instant;
 
+use super::peer;
+use super::wait::Stalled;
 use crate::harness::SampleError;
-use crate::peer;
-use crate::wait::Stalled;
 
 /// Which process acts on a turn.
 #[derive(Clone, Copy, PartialEq, Eq, Debug)]

@@ -6,15 +6,18 @@ mod memcpy;
 mod pingpong;
 mod ring;
 
-use crate::harness::{Bench, Iters, Metric, Workload};
+use crate::harness::{Bench, Group, Iters, Kind, Metric, Workload};
 
-pub const GROUP: &str = "limits";
+pub const GROUP: Group = Group {
+    name: "limits",
+    kind: Kind::Limit,
+};
 
 pub fn benches() -> Vec<Bench> {
     vec![
         Bench {
             id: "limit_spin_pingpong",
-            group: GROUP,
+            group: &GROUP,
             workload: Workload::PingpongSpin,
             metric: Metric::OneWayNs,
             iters: Iters {
@@ -27,7 +30,7 @@ pub fn benches() -> Vec<Bench> {
         },
         Bench {
             id: "limit_futex_pingpong",
-            group: GROUP,
+            group: &GROUP,
             workload: Workload::PingpongBlocking,
             metric: Metric::OneWayNs,
             iters: Iters {
@@ -40,7 +43,7 @@ pub fn benches() -> Vec<Bench> {
         },
         Bench {
             id: "limit_spsc_ring_8B",
-            group: GROUP,
+            group: &GROUP,
             workload: Workload::Tput8B,
             metric: Metric::MsgsPerS,
             iters: Iters {
@@ -53,7 +56,7 @@ pub fn benches() -> Vec<Bench> {
         },
         Bench {
             id: "limit_memcpy_4KiB",
-            group: GROUP,
+            group: &GROUP,
             workload: Workload::Tput4KiB,
             metric: Metric::GbPerS,
             iters: Iters {
@@ -66,7 +69,7 @@ pub fn benches() -> Vec<Bench> {
         },
         Bench {
             id: "limit_spsc_ring_4KiB",
-            group: GROUP,
+            group: &GROUP,
             workload: Workload::Tput4KiB,
             metric: Metric::GbPerS,
             iters: Iters {

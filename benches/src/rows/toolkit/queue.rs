@@ -12,13 +12,16 @@ use std::time::{Duration, Instant};
 
 use ipc_queue::Queue;
 
-use crate::harness::{Bench, Iters, Metric, SampleError, Workload, warmup_for};
-use crate::peer;
-use crate::pingpong::{Baton, Side, one_way_ns};
-use crate::shm::PAGE_BYTES;
-use crate::wait::Stalled;
+use crate::harness::{Bench, Group, Iters, Kind, Metric, SampleError, Workload, warmup_for};
+use crate::rows::kit::peer;
+use crate::rows::kit::pingpong::{Baton, Side, one_way_ns};
+use crate::rows::kit::shm::PAGE_BYTES;
+use crate::rows::kit::wait::Stalled;
 
-pub const GROUP: &str = "queue";
+pub const GROUP: Group = Group {
+    name: "queue",
+    kind: Kind::Toolkit,
+};
 
 /// A 4 KiB message whose first word is its sequence number.
 type Page4K = [u64; PAGE_BYTES / 8];
@@ -27,7 +30,7 @@ pub fn benches() -> Vec<Bench> {
     vec![
         Bench {
             id: "queue_tput_8B",
-            group: GROUP,
+            group: &GROUP,
             workload: Workload::Tput8B,
             metric: Metric::MsgsPerS,
             iters: Iters {
@@ -40,7 +43,7 @@ pub fn benches() -> Vec<Bench> {
         },
         Bench {
             id: "queue_tput_8B_batch",
-            group: GROUP,
+            group: &GROUP,
             workload: Workload::Tput8B,
             metric: Metric::MsgsPerS,
             iters: Iters {
@@ -53,7 +56,7 @@ pub fn benches() -> Vec<Bench> {
         },
         Bench {
             id: "queue_tput_4KiB",
-            group: GROUP,
+            group: &GROUP,
             workload: Workload::Tput4KiB,
             metric: Metric::GbPerS,
             iters: Iters {
@@ -66,7 +69,7 @@ pub fn benches() -> Vec<Bench> {
         },
         Bench {
             id: "queue_loan_4KiB",
-            group: GROUP,
+            group: &GROUP,
             workload: Workload::Tput4KiB,
             metric: Metric::GbPerS,
             iters: Iters {
@@ -79,7 +82,7 @@ pub fn benches() -> Vec<Bench> {
         },
         Bench {
             id: "queue_blocking_pingpong_8B",
-            group: GROUP,
+            group: &GROUP,
             workload: Workload::PingpongBlocking,
             metric: Metric::OneWayNs,
             iters: Iters {

@@ -24,13 +24,16 @@ use iceoryx2::port::update_connections::UpdateConnections;
 use iceoryx2::prelude::*;
 use iceoryx2::service::port_factory::publish_subscribe::PortFactory;
 
-use crate::harness::{Bench, Iters, Metric, SampleError, Workload, warmup_for};
-use crate::peer;
-use crate::pingpong::round_trips_ns;
-use crate::shm::{CacheLine, PAGE_BYTES, ShmBox, ShmZeroed};
-use crate::wait::spin_until;
+use crate::harness::{Bench, Group, Iters, Kind, Metric, SampleError, Workload, warmup_for};
+use crate::rows::kit::peer;
+use crate::rows::kit::pingpong::round_trips_ns;
+use crate::rows::kit::shm::{CacheLine, PAGE_BYTES, ShmBox, ShmZeroed};
+use crate::rows::kit::wait::spin_until;
 
-pub const GROUP: &str = "iceoryx2";
+pub const GROUP: Group = Group {
+    name: "iceoryx2",
+    kind: Kind::Peer,
+};
 
 /// A 4 KiB payload whose first word is its sequence number.
 type Page4K = [u64; PAGE_BYTES / 8];
@@ -42,7 +45,7 @@ pub fn benches() -> Vec<Bench> {
     vec![
         Bench {
             id: "iceoryx2_pingpong_8B",
-            group: GROUP,
+            group: &GROUP,
             workload: Workload::PingpongSpin,
             metric: Metric::OneWayNs,
             iters: Iters {
@@ -55,7 +58,7 @@ pub fn benches() -> Vec<Bench> {
         },
         Bench {
             id: "iceoryx2_tput_8B",
-            group: GROUP,
+            group: &GROUP,
             workload: Workload::Tput8B,
             metric: Metric::MsgsPerS,
             iters: Iters {
@@ -68,7 +71,7 @@ pub fn benches() -> Vec<Bench> {
         },
         Bench {
             id: "iceoryx2_tput_4KiB",
-            group: GROUP,
+            group: &GROUP,
             workload: Workload::Tput4KiB,
             metric: Metric::GbPerS,
             iters: Iters {

@@ -13,15 +13,18 @@ use std::process::{Command, Stdio};
 use std::sync::OnceLock;
 use std::time::{Duration, Instant};
 
-use crate::harness::{Bench, Iters, Metric, SampleError, Workload};
+use crate::harness::{Bench, Group, Iters, Kind, Metric, SampleError, Workload};
 
-pub const GROUP: &str = "python";
+pub const GROUP: Group = Group {
+    name: "python",
+    kind: Kind::Peer,
+};
 
 pub fn benches() -> Vec<Bench> {
     vec![
         Bench {
             id: "py_pipe_pingpong",
-            group: GROUP,
+            group: &GROUP,
             workload: Workload::PingpongBlocking,
             metric: Metric::OneWayNs,
             iters: Iters {
@@ -34,7 +37,7 @@ pub fn benches() -> Vec<Bench> {
         },
         Bench {
             id: "py_queue_tput_int",
-            group: GROUP,
+            group: &GROUP,
             workload: Workload::Tput8B,
             metric: Metric::MsgsPerS,
             iters: Iters {
@@ -47,7 +50,7 @@ pub fn benches() -> Vec<Bench> {
         },
         Bench {
             id: "py_manager_dict_get",
-            group: GROUP,
+            group: &GROUP,
             workload: Workload::DictGet,
             metric: Metric::OpsPerS,
             iters: Iters {
@@ -60,7 +63,7 @@ pub fn benches() -> Vec<Bench> {
         },
         Bench {
             id: "py_pool_map_1M",
-            group: GROUP,
+            group: &GROUP,
             workload: Workload::PoolMap,
             metric: Metric::Secs,
             iters: Iters {

@@ -16,9 +16,9 @@ use std::sync::atomic::Ordering::{Acquire, Relaxed, Release};
 use std::time::{Duration, Instant};
 
 use crate::harness::{SampleError, warmup_for};
-use crate::peer;
-use crate::shm::{CacheLine, PAGE_BYTES, Page, ShmBox, ShmZeroed};
-use crate::wait::spin_until;
+use crate::rows::kit::peer;
+use crate::rows::kit::shm::{CacheLine, PAGE_BYTES, Page, ShmBox, ShmZeroed};
+use crate::rows::kit::wait::spin_until;
 
 /// `limit_spsc_ring_8B`: messages per second through 8-byte slots.
 pub fn msgs_8b(msgs: u64) -> Result<f64, SampleError> {

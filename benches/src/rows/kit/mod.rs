@@ -1,0 +1,8 @@
+//! The shared pieces the rows are built from: `shm` (shared mappings),
+//! `peer` (the second process), `wait` (bounded spin/futex waits),
+//! `pingpong` (the latency-row driver).
+
+pub mod peer;
+pub mod pingpong;
+pub mod shm;
+pub mod wait;
