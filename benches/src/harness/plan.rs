@@ -3,7 +3,7 @@
 
 use std::collections::HashSet;
 
-use super::{Bench, Workload};
+use super::bench::{Bench, Workload};
 
 /// Which benchmarks to run; empty lists select everything.
 #[derive(Default, Debug)]

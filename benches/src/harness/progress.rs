@@ -3,7 +3,7 @@
 use std::io::{IsTerminal, Write};
 use std::time::Instant;
 
-use super::Workload;
+use super::bench::Workload;
 
 /// One progress line on stderr. On a terminal it is rewritten in place; in a
 /// log (CI) each step is its own line, so a hang shows where it happened.

@@ -1,8 +1,8 @@
 //! The runner: samples the plan workload by workload, interleaved, and
 //! reduces each row's samples to median / min / max and ratios.
 
+use super::bench::{Bench, Kind, SampleError};
 use super::progress::Progress;
-use super::{Bench, Kind, SampleError};
 
 /// How to run.
 #[derive(Clone, Copy, Debug)]

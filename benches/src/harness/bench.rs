@@ -1,0 +1,284 @@
+//! The types a benchmark row is declared with: [`Bench`], [`Group`],
+//! [`Kind`], [`Metric`], [`Workload`], [`Iters`], [`SampleError`] and
+//! [`warmup_for`].
+
+use std::error::Error;
+use std::fmt;
+
+/// What a benchmark measures; fixes the RESULT key and the table unit.
+#[derive(Clone, Copy, PartialEq, Eq, Debug)]
+pub enum Metric {
+    /// One-way latency of a two-process handoff, nanoseconds (lower is better).
+    OneWayNs,
+    /// Messages per second through a two-process channel (higher is better).
+    MsgsPerS,
+    /// Payload bytes per second, in 10^9 bytes (higher is better).
+    GbPerS,
+    /// Operations per second, e.g. dictionary reads (higher is better).
+    OpsPerS,
+    /// Wall-clock seconds for the whole job (lower is better).
+    Secs,
+}
+
+impl Metric {
+    /// The key on the RESULT line.
+    pub fn key(self) -> &'static str {
+        match self {
+            Metric::OneWayNs => "one_way_ns",
+            Metric::MsgsPerS => "msgs_per_s",
+            Metric::GbPerS => "gb_per_s",
+            Metric::OpsPerS => "ops_per_s",
+            Metric::Secs => "secs",
+        }
+    }
+
+    /// Whether a smaller value is the better one (latency, elapsed time).
+    pub fn lower_is_better(self) -> bool {
+        matches!(self, Metric::OneWayNs | Metric::Secs)
+    }
+
+    /// How many times faster a value `this` is than `reference`: above 1
+    /// means `this` is better, whichever direction the metric runs. Every
+    /// ratio in the table, the report and the chart is one of these.
+    pub fn speedup(self, this: f64, reference: f64) -> f64 {
+        if self.lower_is_better() {
+            reference / this
+        } else {
+            this / reference
+        }
+    }
+
+    /// What a value of this metric is, for table headings.
+    pub fn describe(self) -> &'static str {
+        match self {
+            Metric::OneWayNs => "one-way latency, lower is better",
+            Metric::MsgsPerS => "messages per second, higher is better",
+            Metric::GbPerS => "payload GB/s, higher is better",
+            Metric::OpsPerS => "operations per second, higher is better",
+            Metric::Secs => "seconds, lower is better",
+        }
+    }
+
+    /// The unit shown in the table, and the factor from the RESULT value to it.
+    pub fn display_unit(self) -> (&'static str, f64) {
+        match self {
+            Metric::OneWayNs => ("ns", 1.0),
+            Metric::MsgsPerS => ("M msg/s", 1e-6),
+            Metric::GbPerS => ("GB/s", 1.0),
+            Metric::OpsPerS => ("k op/s", 1e-3),
+            Metric::Secs => ("s", 1.0),
+        }
+    }
+}
+
+/// Iterations per sample: `full` is sized for ~50-200 ms per sample on this
+/// machine, `quick` for a few ms (CI smoke run).
+#[derive(Clone, Copy, Debug)]
+pub struct Iters {
+    pub full: u64,
+    pub quick: u64,
+}
+
+/// Untimed iterations a sample runs before timing: a tenth of the timed ones,
+/// enough to absorb the fork, page faults, and to wake the peer and the CPU.
+pub fn warmup_for(iters: u64) -> u64 {
+    (iters / 10).max(100)
+}
+
+/// The workload a row runs: the table, the report and the chart are grouped
+/// by it, and within one the toolkit's rows are compared to the peers' rows
+/// (the systems a user would pick instead) and to the machine's limit.
+#[derive(Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Debug)]
+pub enum Workload {
+    /// An 8-byte turn passed back and forth, both sides busy-polling.
+    PingpongSpin,
+    /// An 8-byte message passed back and forth, the receiver blocked (asleep).
+    PingpongBlocking,
+    /// A stream of 8-byte messages from one process to another.
+    Tput8B,
+    /// A stream of 4 KiB messages from one process to another.
+    Tput4KiB,
+    /// Reads of one key from a dictionary shared between processes.
+    DictGet,
+    /// A function mapped over a range by a pool of worker processes.
+    PoolMap,
+    /// Starting and joining a child process.
+    ProcessStart,
+}
+
+impl Workload {
+    /// Every workload, in table order.
+    pub const ALL: [Workload; 7] = [
+        Workload::PingpongSpin,
+        Workload::PingpongBlocking,
+        Workload::Tput8B,
+        Workload::Tput4KiB,
+        Workload::DictGet,
+        Workload::PoolMap,
+        Workload::ProcessStart,
+    ];
+
+    /// The name `--workload` takes.
+    pub fn slug(self) -> &'static str {
+        match self {
+            Workload::PingpongSpin => "pingpong-spin",
+            Workload::PingpongBlocking => "pingpong-blocking",
+            Workload::Tput8B => "tput-8B",
+            Workload::Tput4KiB => "tput-4KiB",
+            Workload::DictGet => "dict-get",
+            Workload::PoolMap => "pool-map",
+            Workload::ProcessStart => "process-start",
+        }
+    }
+
+    /// The heading in the table, the report and the chart.
+    pub fn title(self) -> &'static str {
+        match self {
+            Workload::PingpongSpin => "ping-pong 8 B, busy-polling",
+            Workload::PingpongBlocking => "ping-pong 8 B, blocking receive",
+            Workload::Tput8B => "throughput, 8 B messages",
+            Workload::Tput4KiB => "throughput, 4 KiB messages",
+            Workload::DictGet => "shared dictionary, get",
+            Workload::PoolMap => "process pool, map",
+            Workload::ProcessStart => "process start and join",
+        }
+    }
+
+    pub fn from_slug(s: &str) -> Option<Workload> {
+        Workload::ALL
+            .into_iter()
+            .find(|w| w.slug().eq_ignore_ascii_case(s))
+    }
+}
+
+/// Whose row it is; declared by its group (see [`Group::kind`]).
+#[derive(Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Debug)]
+pub enum Kind {
+    /// The machine's own limit (group `limits`).
+    Limit,
+    /// This toolkit.
+    Toolkit,
+    /// A system a user would pick instead (the groups of `rows/peers/`).
+    Peer,
+}
+
+impl Kind {
+    pub fn label(self) -> &'static str {
+        match self {
+            Kind::Limit => "limit",
+            Kind::Toolkit => "toolkit",
+            Kind::Peer => "peer",
+        }
+    }
+}
+
+/// A group of rows, declared once by the module that defines them
+/// (`pub const GROUP: Group`): the name `--group` takes and the table shows,
+/// and whose rows they are. The harness names no group.
+#[derive(Clone, Copy, PartialEq, Eq, Debug)]
+pub struct Group {
+    /// The name for `--group`, the table and `--list` (e.g. "limits", "core").
+    pub name: &'static str,
+    /// Limit, toolkit or peer: every row of the group is of this kind.
+    pub kind: Kind,
+}
+
+/// One registered benchmark.
+pub struct Bench {
+    /// Unique id, the `bench=` value on the RESULT line.
+    pub id: &'static str,
+    /// Its group: the name for `--group` and the table (e.g. "limits",
+    /// "core"), and whose row it is.
+    pub group: &'static Group,
+    /// The workload it measures: rows of one workload are run interleaved
+    /// and compared with each other.
+    pub workload: Workload,
+    pub metric: Metric,
+    pub iters: Iters,
+    /// Rows this one is divided by (same metric): each gives a ratio in the
+    /// table and a `ratio_to_<id>=` key. They are measured whenever this row
+    /// is. For toolkit and peer rows: the limit of their workload.
+    pub compare_to: &'static [&'static str],
+    /// One-line description for `--list`.
+    pub about: &'static str,
+    /// Measures one sample with the given iteration count (including its own
+    /// untimed warm-up) and returns it in `metric`'s RESULT unit.
+    pub sample: fn(u64) -> Result<f64, SampleError>,
+}
+
+impl Bench {
+    /// Limit, toolkit or peer: the kind its group declares.
+    pub fn kind(&self) -> Kind {
+        self.group.kind
+    }
+}
+
+/// Why a sample has no value. Usually the measurement went wrong (a peer
+/// stalled or crashed, a system call failed, a message arrived out of
+/// order): the row is reported as FAILED and the suite exits non-zero. A
+/// row that cannot run here at all (python3 missing) is *skipped* instead:
+/// it says why, and the rest of the suite counts as a success.
+pub struct SampleError {
+    error: Box<dyn Error + Send + Sync>,
+    skip: bool,
+}
+
+impl SampleError {
+    pub fn failed(msg: impl Into<String>) -> Self {
+        SampleError {
+            error: msg.into().into(),
+            skip: false,
+        }
+    }
+
+    /// The row cannot run on this machine; `why` is shown in its place.
+    pub fn skipped(why: impl Into<String>) -> Self {
+        SampleError {
+            error: why.into().into(),
+            skip: true,
+        }
+    }
+
+    pub fn is_skip(&self) -> bool {
+        self.skip
+    }
+}
+
+// Lets `?` turn io::Error, Stalled, ipc_core::Error, ... into a SampleError.
+// (SampleError itself is not an Error, so this does not overlap `From<T> for T`.)
+impl<E: Error + Send + Sync + 'static> From<E> for SampleError {
+    fn from(e: E) -> Self {
+        SampleError {
+            error: Box::new(e),
+            skip: false,
+        }
+    }
+}
+
+impl fmt::Display for SampleError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        self.error.fmt(f)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn speedup_points_the_same_way_for_every_metric() {
+        // Half the latency and twice the rate are both 2x faster.
+        assert_eq!(Metric::OneWayNs.speedup(50.0, 100.0), 2.0);
+        assert_eq!(Metric::Secs.speedup(1.0, 2.0), 2.0);
+        assert_eq!(Metric::MsgsPerS.speedup(2e6, 1e6), 2.0);
+        assert_eq!(Metric::OpsPerS.speedup(1.0, 4.0), 0.25);
+    }
+
+    #[test]
+    fn every_workload_has_a_slug_that_parses() {
+        for w in Workload::ALL {
+            assert_eq!(Workload::from_slug(w.slug()), Some(w));
+        }
+        assert!(Workload::ALL.is_sorted());
+    }
+}
