@@ -134,7 +134,7 @@ fn wrong_type_kind_and_version_are_refused_naming_both_sides() {
     let opts = SegmentOptions::named(&name);
     let _v = Shared::create(&opts, AtomicU64::new(1)).unwrap();
     match Shared::<AtomicU32>::open(&opts) {
-        Err(Error::WrongType { expected, found }) => {
+        Err(Error::WrongType { expected, found, .. }) => {
             assert!(expected.contains("AtomicU32"), "{expected}");
             assert!(found.contains("AtomicU64"), "{found}");
         }
@@ -154,6 +154,7 @@ fn wrong_type_kind_and_version_are_refused_naming_both_sides() {
     assert_eq!(
         ObjectSegment::open(&opts2, TEST_KIND, None).unwrap_err(),
         Error::WrongVersion {
+            object: name2.clone(),
             expected: 1,
             found: 2
         }
@@ -171,6 +172,7 @@ fn header_format_version_mismatch_is_refused() {
     assert_eq!(
         Shared::<u64>::open(&opts).unwrap_err(),
         Error::WrongVersion {
+            object: path.display().to_string(),
             expected: 1,
             found: 99
         }
@@ -296,7 +298,10 @@ fn opener_waits_for_initialising_creator_and_detects_its_death() {
     let t = Instant::now();
     assert_eq!(
         ObjectSegment::open(&opts.clone().init_timeout(PROMPT), TEST_KIND, None).unwrap_err(),
-        Error::CreatorDied { pid }
+        Error::CreatorDied {
+            object: name.clone(),
+            pid
+        }
     );
     assert!(t.elapsed() < PROMPT);
     assert!(ObjectSegment::remove_if_stale(&opts).unwrap());

@@ -1,7 +1,5 @@
 //! The one error type of `ipc-manager`.
 
-use std::fmt;
-
 /// A convenient alias for `Result<T, ipc_manager::Error>`.
 pub type Result<T, E = Error> = std::result::Result<T, E>;
 
@@ -11,10 +9,11 @@ pub type Result<T, E = Error> = std::result::Result<T, E>;
 /// [`Error::Core`]; those specific to the manager have their own variants.
 /// No error leaves a shared object half-changed: a failed call changed
 /// nothing.
-#[derive(Debug, Clone, PartialEq, Eq)]
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 #[non_exhaustive]
 pub enum Error {
     /// A key longer than [`MAX_KEY_LEN`](crate::storage::layout::MAX_KEY_LEN).
+    #[error("key of {len} bytes exceeds the limit of {max}")]
     KeyTooLarge {
         /// The key's length.
         len: usize,
@@ -23,6 +22,7 @@ pub enum Error {
     },
     /// A value longer than [`MAX_VALUE_LEN`](crate::storage::layout::MAX_VALUE_LEN) (or an
     /// element larger than a list or value accepts).
+    #[error("value of {len} bytes exceeds the limit of {max}")]
     ValueTooLarge {
         /// The value's length.
         len: usize,
@@ -31,6 +31,7 @@ pub enum Error {
     },
     /// An object name that is empty or longer than
     /// [`MAX_NAME_LEN`](crate::storage::layout::MAX_NAME_LEN).
+    #[error("invalid object name {name:?}: {reason}")]
     InvalidName {
         /// The rejected name.
         name: String,
@@ -39,6 +40,7 @@ pub enum Error {
     },
     /// A stored value (or a list's elements, or a `Value`) has a different
     /// type than the typed view that read it.
+    #[error("wrong type: expected {expected}, stored {found}")]
     WrongType {
         /// The caller's type.
         expected: String,
@@ -47,6 +49,7 @@ pub enum Error {
     },
     /// The name belongs to another kind of object (e.g. a list asked for as a
     /// dict), or the same kind created with other parameters.
+    #[error("`{name}` is a {found}, not a {expected}")]
     WrongKind {
         /// The object's name.
         name: String,
@@ -56,6 +59,7 @@ pub enum Error {
         found: String,
     },
     /// A list index past the end.
+    #[error("index {index} out of range for length {len}")]
     IndexOutOfRange {
         /// The index.
         index: u64,
@@ -65,6 +69,7 @@ pub enum Error {
     /// The manager cannot grow any further: an anonymous manager's capacity
     /// or the maximum segment count is used up. (A full filesystem is
     /// `Core(NoSpace)`.)
+    #[error("cannot find {requested} more bytes: {reason}")]
     CapacityExhausted {
         /// Bytes that could not be found.
         requested: u64,
@@ -74,27 +79,42 @@ pub enum Error {
     /// The manager's shared state is inconsistent (a ref out of bounds, a
     /// length that cannot be, a damaged block): someone wrote over it. The
     /// manager refuses to read through it.
+    #[error("corrupted manager state: {reason}")]
     Corrupted {
         /// What failed to check out.
         reason: String,
     },
     /// The manager has no free reader slot (more than
     /// [`MAX_READERS`](crate::storage::layout::MAX_READERS) threads read it at once).
+    #[error("no free reader slot")]
     TooManyReaders,
     /// An error of `ipc-core`: segments (including a full `/dev/shm` or disk,
     /// [`ipc_core::Error::NoSpace`]), headers, locks.
+    #[error(transparent)]
     Core(ipc_core::Error),
 }
 
 impl Error {
+    /// Whether a bounded wait ran out (only opening a manager waits: for its
+    /// creator, or for another opener's reset after a reboot).
+    pub fn is_timeout(&self) -> bool {
+        matches!(self, Error::Core(ipc_core::Error::Timeout))
+    }
+
+    /// Whether the other side is gone (never, for a manager's own calls:
+    /// there is no other side; present so every crate's error answers the
+    /// same questions).
+    pub fn is_disconnected(&self) -> bool {
+        matches!(self, Error::Core(ipc_core::Error::Disconnected))
+    }
+
     /// Whether this error reports damaged shared state (the manager's own
     /// structures, or a segment header).
     pub fn is_corruption(&self) -> bool {
         matches!(
             self,
             Error::Corrupted { .. }
-                | Error::Core(ipc_core::Error::Corrupted { .. })
-                | Error::Core(ipc_core::Error::CorruptHeader { .. })
+                | Error::Core(ipc_core::Error::Corrupted { .. } | ipc_core::Error::CorruptHeader { .. })
         )
     }
 
@@ -110,48 +130,6 @@ impl Error {
 impl From<ipc_core::Error> for Error {
     fn from(e: ipc_core::Error) -> Self {
         Error::Core(e)
-    }
-}
-
-impl fmt::Display for Error {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        match self {
-            Error::KeyTooLarge { len, max } => {
-                write!(f, "key of {len} bytes exceeds the limit of {max}")
-            }
-            Error::ValueTooLarge { len, max } => {
-                write!(f, "value of {len} bytes exceeds the limit of {max}")
-            }
-            Error::InvalidName { name, reason } => {
-                write!(f, "invalid object name {name:?}: {reason}")
-            }
-            Error::WrongType { expected, found } => {
-                write!(f, "wrong type: expected {expected}, stored {found}")
-            }
-            Error::WrongKind {
-                name,
-                expected,
-                found,
-            } => write!(f, "`{name}` is a {found}, not a {expected}"),
-            Error::IndexOutOfRange { index, len } => {
-                write!(f, "index {index} out of range for length {len}")
-            }
-            Error::CapacityExhausted { requested, reason } => {
-                write!(f, "cannot find {requested} more bytes: {reason}")
-            }
-            Error::Corrupted { reason } => write!(f, "corrupted manager state: {reason}"),
-            Error::TooManyReaders => write!(f, "no free reader slot"),
-            Error::Core(e) => e.fmt(f),
-        }
-    }
-}
-
-impl std::error::Error for Error {
-    fn source(&self) -> Option<&(dyn std::error::Error + 'static)> {
-        match self {
-            Error::Core(e) => Some(e),
-            _ => None,
-        }
     }
 }
 

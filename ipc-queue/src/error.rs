@@ -1,24 +1,34 @@
 //! The one error type of `ipc-queue`.
 
-use std::fmt;
-
 /// A convenient alias for `Result<T, ipc_queue::Error>`.
 pub type Result<T, E = Error> = std::result::Result<T, E>;
 
 /// Everything that can go wrong sending or receiving.
-#[derive(Debug, Clone, PartialEq, Eq)]
+///
+/// The outcomes of flow control (`Full`, `Empty`, `Timeout`,
+/// `Disconnected`) are this crate's own variants, also when the layer below
+/// reported them; every other error of `ipc-core` arrives as
+/// [`Error::Core`], printed as itself (so `anyhow` shows it once).
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 #[non_exhaustive]
 pub enum Error {
     /// A non-blocking send found no free slot.
+    #[error("full")]
     Full,
     /// A non-blocking receive found no message.
+    #[error("empty")]
     Empty,
     /// A bounded wait ran out.
+    #[error("timed out")]
     Timeout,
     /// The queue was closed, or the peer end dropped or died, and every
     /// message in flight has been received.
+    #[error("disconnected")]
     Disconnected,
     /// A message longer than the largest frame chosen at creation; nothing was sent.
+    #[error(
+        "message of {len} bytes exceeds the {max}-byte frame (the builder's `max_frame` sets it)"
+    )]
     TooLarge {
         /// The message length.
         len: usize,
@@ -27,6 +37,7 @@ pub enum Error {
     },
     /// A frame whose length is not the size of the receiver's message type
     /// (the sender used the byte interface). The frame was consumed.
+    #[error("frame of {found} bytes where a {expected}-byte message was expected")]
     WrongSize {
         /// `size_of` the expected type.
         expected: usize,
@@ -34,6 +45,7 @@ pub enum Error {
         found: usize,
     },
     /// The caller's buffer cannot hold the next frame; the frame stays queued.
+    #[error("buffer of {got} bytes cannot hold a {needed}-byte frame")]
     BufferTooSmall {
         /// The frame's length.
         needed: usize,
@@ -42,10 +54,28 @@ pub enum Error {
     },
     /// A segment, header, lock or shared-state error from `ipc-core`
     /// (wrong type, corrupted indices, not found, ...).
+    #[error(transparent)]
     Core(ipc_core::Error),
 }
 
 impl Error {
+    /// Whether a bounded wait ran out.
+    pub fn is_timeout(&self) -> bool {
+        matches!(self, Error::Timeout)
+    }
+
+    /// Whether the other side is gone (closed, dropped, or dead) and
+    /// nothing is left to receive.
+    pub fn is_disconnected(&self) -> bool {
+        matches!(self, Error::Disconnected)
+    }
+
+    /// Whether shared state failed its checks (corrupted indices or slot
+    /// states, a corrupt header).
+    pub fn is_corruption(&self) -> bool {
+        matches!(self, Error::Core(e) if e.is_corruption())
+    }
+
     /// Builds [`Error::Core`] with [`ipc_core::Error::Corrupted`].
     pub(crate) fn corrupted(reason: impl Into<String>) -> Self {
         Error::Core(ipc_core::Error::Corrupted {
@@ -64,35 +94,21 @@ impl From<ipc_core::Error> for Error {
     }
 }
 
-impl fmt::Display for Error {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        match self {
-            Error::Full => write!(f, "full"),
-            Error::Empty => write!(f, "empty"),
-            Error::Timeout => write!(f, "timed out"),
-            Error::Disconnected => write!(f, "disconnected"),
-            Error::TooLarge { len, max } => {
-                write!(f, "message of {len} bytes exceeds the {max}-byte frame")
+impl From<Error> for std::io::Error {
+    fn from(e: Error) -> Self {
+        use std::io::ErrorKind as K;
+        let kind = match &e {
+            Error::Core(_) => match e {
+                Error::Core(core) => return core.into(),
+                _ => unreachable!(),
+            },
+            Error::Full | Error::Empty => K::WouldBlock,
+            Error::Timeout => K::TimedOut,
+            Error::Disconnected => K::BrokenPipe,
+            Error::TooLarge { .. } | Error::WrongSize { .. } | Error::BufferTooSmall { .. } => {
+                K::InvalidData
             }
-            Error::WrongSize { expected, found } => {
-                write!(
-                    f,
-                    "frame of {found} bytes where a {expected}-byte message was expected"
-                )
-            }
-            Error::BufferTooSmall { needed, got } => {
-                write!(f, "buffer of {got} bytes cannot hold a {needed}-byte frame")
-            }
-            Error::Core(e) => e.fmt(f),
-        }
-    }
-}
-
-impl std::error::Error for Error {
-    fn source(&self) -> Option<&(dyn std::error::Error + 'static)> {
-        match self {
-            Error::Core(e) => Some(e),
-            _ => None,
-        }
+        };
+        std::io::Error::new(kind, e)
     }
 }

@@ -308,6 +308,7 @@ impl Header {
         mapped_len: usize,
     ) -> Result<CheckedLayout> {
         let corrupt = |reason: &str| Error::CorruptHeader {
+            object: String::new(),
             reason: reason.to_owned(),
         };
         if self.magic != MAGIC {
@@ -315,6 +316,7 @@ impl Header {
         }
         if self.format_version != FORMAT_VERSION {
             return Err(Error::WrongVersion {
+                object: String::new(),
                 expected: FORMAT_VERSION,
                 found: self.format_version,
             });
@@ -326,12 +328,14 @@ impl Header {
         }
         if self.kind_code != kind.code {
             return Err(Error::WrongKind {
+                object: String::new(),
                 expected: kind.name,
                 found: format!("{} (code {})", unpadded(&self.kind_name), self.kind_code),
             });
         }
         if self.kind_version != kind.version {
             return Err(Error::WrongVersion {
+                object: String::new(),
                 expected: kind.version,
                 found: self.kind_version,
             });
@@ -342,6 +346,7 @@ impl Header {
                 || self.type_align != ty.align)
         {
             return Err(Error::WrongType {
+                object: String::new(),
                 expected: ty.to_string(),
                 found: self.type_desc().to_string(),
             });
@@ -359,6 +364,7 @@ impl Header {
         }
         if self.segment_len > mapped_len as u64 {
             return Err(Error::CorruptHeader {
+                object: String::new(),
                 reason: format!(
                     "segment truncated: header records {} bytes, only {} present",
                     self.segment_len, mapped_len
@@ -440,7 +446,8 @@ mod tests {
             h.check(newer, None, 4096),
             Err(Error::WrongVersion {
                 expected: 4,
-                found: 3
+                found: 3,
+                ..
             })
         ));
     }

@@ -88,6 +88,10 @@ impl ObjectSegment {
     /// is given, its payload type. Waits (up to the options' init timeout) for
     /// a creator that is still initialising it.
     pub fn open(opts: &SegmentOptions, kind: ObjectKind, ty: Option<&TypeDesc>) -> Result<Self> {
+        Self::open_unnamed(opts, kind, ty).map_err(|e| e.about(&opts.display_name()))
+    }
+
+    fn open_unnamed(opts: &SegmentOptions, kind: ObjectKind, ty: Option<&TypeDesc>) -> Result<Self> {
         let deadline = Instant::now() + opts.init_timeout;
         loop {
             let segment = match Segment::open(opts) {
@@ -98,6 +102,7 @@ impl ObjectSegment {
                 }
                 Err(Error::InvalidSize { size: 0, .. }) => {
                     return Err(Error::CorruptHeader {
+                        object: String::new(),
                         reason: "the segment is empty".into(),
                     });
                 }
@@ -105,6 +110,7 @@ impl ObjectSegment {
             };
             if segment.len() < HEADER_LEN {
                 return Err(Error::CorruptHeader {
+                    object: String::new(),
                     reason: format!(
                         "segment of {} bytes is shorter than a header",
                         segment.len()
@@ -130,7 +136,10 @@ impl ObjectSegment {
                     // SAFETY: as above.
                     let creator = unsafe { Header::read_from(base) }.creator;
                     if !creator.is_alive() {
-                        return Err(Error::CreatorDied { pid: creator.pid });
+                        return Err(Error::CreatorDied {
+                            object: String::new(),
+                            pid: creator.pid,
+                        });
                     }
                     if Instant::now() >= deadline {
                         return Err(Error::Timeout);
@@ -152,6 +161,7 @@ impl ObjectSegment {
                     let blank = header.as_bytes().iter().all(|&b| b == 0);
                     if !blank {
                         return Err(Error::CorruptHeader {
+                            object: String::new(),
                             reason: "not a toolkit segment (bad magic)".into(),
                         });
                     }
@@ -159,6 +169,7 @@ impl ObjectSegment {
                     // its identity: microseconds, unless it died right there.
                     if Instant::now() >= deadline {
                         return Err(Error::CorruptHeader {
+                            object: String::new(),
                             reason: "the header was never initialised".into(),
                         });
                     }
@@ -166,6 +177,7 @@ impl ObjectSegment {
                 }
                 other => {
                     return Err(Error::CorruptHeader {
+                        object: String::new(),
                         reason: format!("unknown initialisation state {other:#x}"),
                     });
                 }
@@ -209,6 +221,7 @@ impl ObjectSegment {
         let segment = Segment::open(&opts.clone().read_only(true))?;
         if segment.len() < HEADER_LEN {
             return Err(Error::CorruptHeader {
+                object: String::new(),
                 reason: "shorter than a header".into(),
             });
         }
@@ -216,6 +229,7 @@ impl ObjectSegment {
         let header = unsafe { Header::read_from(segment.as_ptr()) };
         if !header.has_magic() {
             return Err(Error::CorruptHeader {
+                object: String::new(),
                 reason: "not a toolkit segment (bad magic)".into(),
             });
         }

@@ -104,4 +104,14 @@ impl SegmentOptions {
     pub fn backing(&self) -> &Backing {
         &self.backing
     }
+
+    /// A human-readable name for errors: the shm name, the path, or
+    /// `<anonymous>`.
+    pub fn display_name(&self) -> String {
+        match &self.backing {
+            Backing::Anonymous => "<anonymous>".to_owned(),
+            Backing::Named(n) => n.clone(),
+            Backing::File(p) => p.display().to_string(),
+        }
+    }
 }

@@ -90,6 +90,7 @@ impl<T: ShmSafe> Shared<T> {
     fn from_object(object: ObjectSegment) -> Result<Self> {
         if object.payload_len() < size_of::<T>() {
             return Err(Error::CorruptHeader {
+                object: String::new(),
                 reason: "payload shorter than its type".into(),
             });
         }
