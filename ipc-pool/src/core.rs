@@ -1,24 +1,20 @@
-//! The parent's side of the pool: workers, jobs, chunks, and the scheduler
-//! that moves chunks to workers and results back to jobs.
+//! The parent's side of the pool: the coordinator that ties the workers
+//! (`workers.rs`), the jobs (`jobs.rs`) and the chunks between them
+//! (`dispatch.rs`) together, and moves results back to jobs.
 //!
 //! Everything here runs in whichever thread of the parent is calling into
-//! the pool (there is no background thread), under the pool's mutex:
-//! [`Core::pump`] drains result frames, checks on the workers, replaces dead
-//! or retired ones, and dispatches pending chunks.
-//!
-//! # Dispatch
-//!
-//! Each worker has its own task queue, and the parent decides who runs what:
-//! a chunk goes to the least-loaded worker that knows its function, and at
-//! most [`DEPTH`] chunks wait for a worker at once (one running, the next
-//! ready so the worker never idles while the parent is busy). The parent
-//! therefore always knows which chunks a worker holds, and nothing is lost
-//! when one dies.
+//! the pool (there is no background thread), under the pool's mutex (see
+//! `engine.rs`): [`Core::pump`] drains result frames, checks on the workers,
+//! replaces dead or retired ones, and dispatches pending chunks. Each of
+//! those steps is one struct's own business; what is here is only what needs
+//! more than one of them: the pool's state, failing work when a worker dies
+//! or the pool breaks, and handing results to their job.
 //!
 //! # Worker death
 //!
 //! A worker that dies (any signal, or an exit in the middle of a task) is
-//! noticed by the next health check ([`HEALTH_PERIOD`], or sooner when a wait
+//! noticed by the next health check
+//! ([`HEALTH_PERIOD`](crate::workers::HEALTH_PERIOD), or sooner when a wait
 //! for results times out). Results it sent before dying are taken first.
 //! Then the chunk it was running (its id is in the worker's shared record)
 //! is charged with one attempt: retried if the pool's retry budget allows it,
@@ -28,51 +24,32 @@
 //!
 //! # Functions
 //!
-//! Workers get their functions by `fork` (see [`Registry`]). When a chunk
-//! needs a function no current worker has, the workers are retired (each
-//! once it is idle) and replaced by fresh forks, which have it.
+//! Workers get their functions by `fork` (see [`Registry`]). A job's function
+//! is registered when the job is created and released once the job is
+//! forgotten; [`Jobs`] reports which, since the registry is also read when
+//! workers are forked. When a chunk needs a function no current worker has,
+//! the workers are retired (each once it is idle) and replaced by fresh
+//! forks, which have it.
 
-use std::collections::{HashMap, VecDeque};
-use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::atomic::Ordering;
 use std::time::{Duration, Instant};
 
 use ipc_core::liveness::current_pid;
-use ipc_core::process::{ExitStatus, Process};
-use ipc_core::segment::{SegmentOptions, Shared};
+use ipc_core::process::ExitStatus;
 use ipc_queue::{Error as QueueError, Queue};
-use zerocopy::IntoBytes;
 
+use crate::dispatch::Dispatch;
+use crate::jobs::{Chunk, Job, Jobs};
 use crate::sink::Sink;
-use crate::task::{InitFn, Registry, TaskFn};
-use crate::wire::{
-    self, FAILED, FIXED, INIT_FAILED, ItemIter, PREFIX, PREFIXED, READY, RESULTS, ResultHeader,
-    TASK_HEADER, TaskHeader, failure,
-};
-use crate::worker::{self, WorkerSetup};
+use crate::task::{Registry, TaskFn};
+use crate::wire::{self, FAILED, INIT_FAILED, ItemIter, READY, RESULTS, ResultHeader, failure};
+use crate::workers::{Config, MAX_EARLY_DEATHS, Workers};
 use crate::{Error, Result};
 
-/// Chunks queued to one worker at most (the running one included).
-pub(crate) const DEPTH: usize = 2;
-/// How often the workers' liveness is checked while the pool is busy.
-pub(crate) const HEALTH_PERIOD: Duration = Duration::from_millis(10);
 /// Result frames handled per pump before dispatching again.
 const DRAIN_BUDGET: usize = 256;
 /// How long a dead worker's last results are waited for.
 const DEATH_DRAIN: Duration = Duration::from_millis(50);
-/// Workers in a row that may die before finishing their initializer before
-/// the pool gives up (instead of respawning forever, as Python's does).
-const MAX_EARLY_DEATHS: u32 = 3;
-/// How long `join` waits for an idle worker to exit before killing it.
-const EXIT_GRACE: Duration = Duration::from_secs(5);
-
-/// The pool's settings, fixed at build time.
-pub(crate) struct Config {
-    pub processes: usize,
-    pub initializer: Option<Box<dyn InitFn>>,
-    pub max_tasks: Option<u64>,
-    pub retries: u32,
-    pub max_message: usize,
-}
 
 /// Where the pool stands.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -87,133 +64,19 @@ pub(crate) enum State {
     Terminated,
 }
 
-/// One worker process and what the parent knows about it.
-struct Worker {
-    /// Distinguishes successive workers in one slot.
-    serial: u64,
-    process: Process,
-    /// The parent's end of the worker's own task queue.
-    tasks: Queue<TaskHeader>,
-    /// The id of the chunk the worker last started (written by the worker).
-    record: Shared<AtomicU64>,
-    /// The registry horizon at fork: the worker knows functions below it.
-    known: u64,
-    /// Chunks dispatched to it and not fully answered, oldest first.
-    inflight: VecDeque<u64>,
-    /// Chunks dispatched to it in all.
-    dispatched: u64,
-    /// It reported finishing its initializer.
-    ready: bool,
-    /// It gets no more work and is replaced once idle.
-    retiring: bool,
-}
-
-/// Consecutive items of a job, sent to one worker as one task.
-pub(crate) struct Chunk {
-    job: u64,
-    func: u64,
-    /// The job index of the first item.
-    first: usize,
-    count: usize,
-    /// Items answered so far (a prefix: a worker answers in order).
-    received: usize,
-    /// Executions that ended with the worker's death.
-    attempts: u32,
-    encoding: u32,
-    stride: u32,
-    /// The items' encoded bytes (kept until answered, to re-dispatch them
-    /// if the worker dies).
-    args: Vec<u8>,
-    /// The worker slot and serial it was dispatched to.
-    slot: usize,
-    serial: u64,
-}
-
-impl Chunk {
-    /// A chunk of `count` items from job index `first`, encoded in `args`.
-    pub fn new(first: usize, count: usize, encoding: u32, stride: usize, args: Vec<u8>) -> Self {
-        Self {
-            job: 0,
-            func: 0,
-            first,
-            count,
-            received: 0,
-            attempts: 0,
-            encoding,
-            stride: stride as u32,
-            args,
-            slot: usize::MAX,
-            serial: 0,
-        }
-    }
-
-    /// Items in the chunk.
-    pub fn len(&self) -> usize {
-        self.count
-    }
-
-    /// What is left to run: the unanswered items, as a chunk to dispatch
-    /// again (under a new id).
-    fn remainder(mut self) -> Chunk {
-        let skip = self.received;
-        if skip > 0 {
-            let at = match self.encoding {
-                FIXED => skip * self.stride as usize,
-                _ => ItemIter::new(PREFIXED, 0, skip, &self.args)
-                    .map(|item| item.map_or(0, |b| PREFIX + b.len()))
-                    .sum(),
-            };
-            self.args.drain(..at.min(self.args.len()));
-            self.first += skip;
-            self.count -= skip;
-            self.received = 0;
-        }
-        self
-    }
-}
-
-/// One call's worth of work (a `map`, an `apply_async`, an `imap`).
-pub(crate) struct Job {
-    func: u64,
-    pub sink: Box<dyn Sink>,
-    /// Chunks pending or in flight.
-    pub outstanding: usize,
-    /// A handle still wants the results.
-    owned: bool,
-    /// All of its input has been submitted.
-    pub fed: bool,
-}
-
-impl Job {
-    /// Whether every submitted item has been answered and no more will come.
-    pub fn is_complete(&self) -> bool {
-        self.fed && self.outstanding == 0
-    }
-}
-
 /// The parent's state, behind the pool's mutex.
 pub(crate) struct Core {
     pub cfg: Config,
     registry: Registry,
-    workers: Vec<Option<Worker>>,
-    /// Retired workers on their way out, reaped when they have exited.
-    exiting: Vec<Process>,
-    started: bool,
-    jobs: HashMap<u64, Job>,
-    pending: VecDeque<Chunk>,
-    inflight: HashMap<u64, Chunk>,
-    next_job: u64,
-    next_chunk: u64,
-    next_serial: u64,
+    workers: Workers,
+    jobs: Jobs,
+    dispatch: Dispatch,
     pub state: State,
     /// Set when the pool cannot go on (initializer failed, workers cannot be
     /// started, the result queue broke); every call reports it.
     pub broken: Option<Error>,
     /// A thread is blocked receiving results outside the mutex.
     pub receiving: bool,
-    health_due: bool,
-    last_health: Instant,
-    early_deaths: u32,
     /// The process that created the pool: the only one that may use it
     /// (a forked child has a copy, but not the workers).
     creator: u32,
@@ -221,25 +84,16 @@ pub(crate) struct Core {
 
 impl Core {
     pub fn new(cfg: Config) -> Self {
-        let workers = (0..cfg.processes).map(|_| None).collect();
+        let workers = Workers::new(cfg.processes);
         Self {
             cfg,
             registry: Registry::new(),
             workers,
-            exiting: Vec::new(),
-            started: false,
-            jobs: HashMap::new(),
-            pending: VecDeque::new(),
-            inflight: HashMap::new(),
-            next_job: 1,
-            next_chunk: 1,
-            next_serial: 1,
+            jobs: Jobs::new(),
+            dispatch: Dispatch::new(),
             state: State::Running,
             broken: None,
             receiving: false,
-            health_due: false,
-            last_health: Instant::now(),
-            early_deaths: 0,
             creator: current_pid(),
         }
     }
@@ -272,19 +126,7 @@ impl Core {
     /// Creates a job running `task`, with its results going to `sink`.
     pub fn new_job<T: TaskFn>(&mut self, task: T, sink: Box<dyn Sink>) -> u64 {
         let func = self.registry.register(task);
-        let id = self.next_job;
-        self.next_job += 1;
-        self.jobs.insert(
-            id,
-            Job {
-                func,
-                sink,
-                outstanding: 0,
-                owned: true,
-                fed: false,
-            },
-        );
-        id
+        self.jobs.new_job(func, sink)
     }
 
     /// Queues chunks of job `id`; `last` says the job's input ends here.
@@ -296,7 +138,7 @@ impl Core {
             (None, State::Joined) => Some(Error::NotRunning),
             _ => None,
         };
-        let Some(job) = self.jobs.get_mut(&id) else {
+        let Some(job) = self.jobs.job(id) else {
             return;
         };
         job.fed |= last;
@@ -307,42 +149,26 @@ impl Core {
         }
         job.outstanding += chunks.len();
         let func = job.func;
-        self.pending.extend(chunks.into_iter().map(|mut c| {
-            c.job = id;
-            c.func = func;
-            c
-        }));
+        self.dispatch.queue(id, func, chunks);
     }
 
     /// The job, while it exists.
     pub fn job(&mut self, id: u64) -> Option<&mut Job> {
-        self.jobs.get_mut(&id)
+        self.jobs.job(id)
     }
 
     /// The handle of job `id` is done with it: it is dropped now if nothing
     /// of it is in flight, else once its last chunk is answered. Input not
     /// yet submitted never will be.
     pub fn release_job(&mut self, id: u64) {
-        if let Some(job) = self.jobs.get_mut(&id) {
-            job.owned = false;
-            job.fed = true;
-        }
-        self.forget_if_done(id);
-    }
-
-    fn forget_if_done(&mut self, id: u64) {
-        let done = self
-            .jobs
-            .get(&id)
-            .is_some_and(|job| !job.owned && job.is_complete());
-        if done && let Some(job) = self.jobs.remove(&id) {
-            self.registry.release(job.func);
+        if let Some(func) = self.jobs.release_job(id) {
+            self.registry.release(func);
         }
     }
 
     /// Whether nothing is pending or in flight.
     pub fn is_idle(&self) -> bool {
-        self.pending.is_empty() && self.inflight.is_empty()
+        self.dispatch.is_idle()
     }
 
     // ----- workers -----
@@ -350,126 +176,59 @@ impl Core {
     /// Starts the workers if they are not running yet (they start lazily, on
     /// the first submission, so that they are forked knowing its function).
     pub fn ensure_started(&mut self, results: &Queue<ResultHeader>) -> Result<()> {
-        if self.started || self.broken.is_some() {
+        if self.workers.started() || self.broken.is_some() {
             return Ok(());
         }
         if !matches!(self.state, State::Running | State::Closed) {
             return Ok(());
         }
-        self.started = true;
-        for slot in 0..self.workers.len() {
-            if let Err(e) = self.fill_slot(slot, results)
-                && self.workers.iter().all(Option::is_none)
-            {
-                self.break_pool(e.clone());
-                return Err(e);
-            }
+        if let Err(e) = self.workers.start(&self.cfg, &self.registry, results) {
+            self.break_pool(e.clone());
+            return Err(e);
         }
         Ok(())
     }
 
     /// The pids of the current workers.
     pub fn pids(&self) -> Vec<u32> {
-        self.workers
-            .iter()
-            .flatten()
-            .map(|w| w.process.pid())
-            .collect()
+        self.workers.pids()
     }
 
-    fn spawn(&mut self, results: &Queue<ResultHeader>) -> Result<Worker> {
-        // Capacity DEPTH + 1: the worker keeps the slot of the chunk it is
-        // running until it has sent the results, and by then the parent may
-        // already have dispatched DEPTH newer ones.
-        let tasks = Queue::<TaskHeader>::builder()
-            .capacity(DEPTH + 1)
-            .max_frame(self.cfg.max_message)
-            .create()?;
-        let record = Shared::create(&SegmentOptions::anonymous(), AtomicU64::new(0))?;
-        let setup = WorkerSetup {
-            tasks: tasks.try_clone()?,
-            results: results.try_clone()?,
-            record: record.try_clone()?,
-            table: self.registry.snapshot(),
-            initializer: self.cfg.initializer.as_ref().map(|f| f.clone_box()),
-            max_tasks: self.cfg.max_tasks,
-            parent: std::process::id(),
-            max_frame: self.cfg.max_message,
-        };
-        let serial = self.next_serial;
-        self.next_serial += 1;
-        let process = Process::builder()
-            .daemon(true)
-            .name(format!("PoolWorker-{serial}"))
-            .spawn(move || worker::run(setup))?;
-        Ok(Worker {
-            serial,
-            process,
-            tasks,
-            record,
-            known: self.registry.horizon(),
-            inflight: VecDeque::new(),
-            dispatched: 0,
-            ready: false,
-            retiring: false,
-        })
+    /// Whether the pool wants its worker slots filled: it is neither broken
+    /// nor winding down.
+    fn wants_workers(&self) -> bool {
+        self.broken.is_none() && matches!(self.state, State::Running | State::Closed)
     }
 
     /// Puts a fresh worker in an empty slot, unless the pool is winding down.
     fn fill_slot(&mut self, slot: usize, results: &Queue<ResultHeader>) -> Result<()> {
-        let wanted = self.started
-            && self.broken.is_none()
-            && matches!(self.state, State::Running | State::Closed);
-        if !wanted || self.workers.get(slot).is_none_or(Option::is_some) {
-            return Ok(());
-        }
-        let worker = self.spawn(results)?;
-        self.workers[slot] = Some(worker);
-        Ok(())
+        let live = self.wants_workers();
+        self.workers
+            .fill_slot(slot, live, &self.cfg, &self.registry, results)
     }
 
     /// Replaces retiring workers that have nothing left to do, and fills
     /// empty slots. Returns whether a worker was started.
     fn replace_retired(&mut self, results: &Queue<ResultHeader>) -> bool {
-        let mut started = false;
-        for slot in 0..self.workers.len() {
-            let idle_retiree = self.workers[slot]
-                .as_ref()
-                .is_some_and(|w| w.retiring && w.inflight.is_empty());
-            if idle_retiree && let Some(w) = self.workers[slot].take() {
-                // Closing its queue ends its loop; it is reaped later.
-                let _ = w.tasks.close();
-                self.exiting.push(w.process);
-            }
-            if self.workers[slot].is_none() {
-                match self.fill_slot(slot, results) {
-                    Ok(()) => started |= self.workers[slot].is_some(),
-                    Err(e) => {
-                        if self.workers.iter().all(Option::is_none) {
-                            self.break_pool(e);
-                            return false;
-                        }
-                    }
-                }
+        let live = self.wants_workers();
+        match self
+            .workers
+            .replace_retired(live, &self.cfg, &self.registry, results)
+        {
+            Ok(started) => started,
+            Err(e) => {
+                self.break_pool(e);
+                false
             }
         }
-        started
     }
 
     /// Checks every worker; handles the dead ones; reaps exited retirees.
     fn check_health(&mut self, results: &Queue<ResultHeader>) {
-        self.last_health = Instant::now();
-        self.health_due = false;
-        self.exiting.retain(|p| p.is_alive());
-        for slot in 0..self.workers.len() {
-            let dead = self.workers[slot]
-                .as_ref()
-                .is_some_and(|w| !w.process.is_alive());
-            if dead {
-                self.on_death(slot, results);
-                if self.broken.is_some() {
-                    return;
-                }
+        for slot in self.workers.check_health() {
+            self.on_death(slot, results);
+            if self.broken.is_some() {
+                return;
             }
         }
     }
@@ -478,42 +237,29 @@ impl Core {
     fn on_death(&mut self, slot: usize, results: &Queue<ResultHeader>) {
         // Results it sent before dying count: take them first.
         self.drain_after_death(results);
-        let Some(w) = self.workers[slot].take() else {
+        let Some(w) = self.workers.take_dead(slot) else {
             return;
         };
         // `is_alive` reaped it; an unknown status means someone else did.
         let status = w.process.exit_status().unwrap_or(ExitStatus::Exited(-1));
         let pid = w.process.pid();
-        if !w.ready {
-            self.early_deaths += 1;
-        }
         let running = w.record.load(Ordering::SeqCst);
-        let mut requeue = Vec::new();
-        for id in &w.inflight {
-            let Some(mut chunk) = self.inflight.remove(id) else {
-                continue;
+        let spent = self
+            .dispatch
+            .requeue_dead(&w.inflight, running, self.cfg.retries);
+        for chunk in spent {
+            let first = chunk.first + chunk.received;
+            let err = Error::WorkerDied {
+                index: first,
+                pid,
+                status,
             };
-            if *id == running {
-                chunk.attempts += 1;
-                if chunk.attempts > self.cfg.retries {
-                    let first = chunk.first + chunk.received;
-                    let err = Error::WorkerDied {
-                        index: first,
-                        pid,
-                        status,
-                    };
-                    self.fail_items(&chunk, first, chunk.count - chunk.received, &err);
-                    self.chunk_done(chunk);
-                    continue;
-                }
-            }
-            requeue.push(chunk.remainder());
-        }
-        for chunk in requeue.into_iter().rev() {
-            self.pending.push_front(chunk);
+            self.jobs
+                .fail_items(&chunk, first, chunk.count - chunk.received, &err);
+            self.chunk_done(chunk);
         }
         drop(w);
-        if self.early_deaths >= MAX_EARLY_DEATHS {
+        if self.workers.too_many_early_deaths() {
             self.break_pool(Error::InitializerFailed {
                 message: format!(
                     "{MAX_EARLY_DEATHS} workers in a row died before finishing their \
@@ -523,7 +269,7 @@ impl Core {
             return;
         }
         if let Err(e) = self.fill_slot(slot, results)
-            && self.workers.iter().all(Option::is_none)
+            && self.workers.is_empty()
         {
             self.break_pool(e);
         }
@@ -554,41 +300,16 @@ impl Core {
             self.broken = Some(error.clone());
         }
         self.fail_everything(error);
-        self.kill_workers();
+        self.workers.kill_all();
     }
 
     /// Fails every unfinished job with `error` and forgets all chunks.
     fn fail_everything(&mut self, error: Error) {
-        self.pending.clear();
-        self.inflight.clear();
-        for w in self.workers.iter_mut().flatten() {
-            w.inflight.clear();
+        self.dispatch.clear();
+        self.workers.clear_inflight();
+        for func in self.jobs.fail_all(error) {
+            self.registry.release(func);
         }
-        for job in self.jobs.values_mut() {
-            if !job.is_complete() {
-                job.sink.fail_all(error.clone());
-                job.outstanding = 0;
-                job.fed = true;
-            }
-        }
-        let ids: Vec<u64> = self.jobs.keys().copied().collect();
-        for id in ids {
-            self.forget_if_done(id);
-        }
-    }
-
-    /// Kills (SIGKILL) and reaps every worker.
-    fn kill_workers(&mut self) {
-        let workers: Vec<Worker> = self.workers.iter_mut().filter_map(Option::take).collect();
-        for w in &workers {
-            let _ = w.process.kill();
-        }
-        for p in &self.exiting {
-            let _ = p.kill();
-        }
-        // Dropping a daemon handle reaps it.
-        drop(workers);
-        self.exiting.clear();
     }
 
     /// Python's `terminate`: kill the workers now, fail unfinished work.
@@ -597,32 +318,14 @@ impl Core {
             self.state = State::Terminated;
         }
         self.fail_everything(Error::Terminated);
-        self.kill_workers();
+        self.workers.kill_all();
     }
 
     /// For `join`, once no work is left: closes every worker's queue and
-    /// waits for it to exit (killing one that takes longer than
-    /// [`EXIT_GRACE`]).
+    /// waits for it to exit (see `Workers::shut_down`).
     pub fn shut_down_workers(&mut self) -> Result<()> {
         self.state = State::Joined;
-        let workers: Vec<Worker> = self.workers.iter_mut().filter_map(Option::take).collect();
-        for w in &workers {
-            let _ = w.tasks.close();
-        }
-        let mut outcome = Ok(());
-        let processes = workers
-            .into_iter()
-            .map(|w| w.process)
-            .chain(self.exiting.drain(..));
-        for p in processes {
-            if let Err(ipc_core::Error::Timeout) = p.join_timeout(EXIT_GRACE) {
-                let _ = p.kill();
-            }
-            if let Err(e) = p.join() {
-                outcome = Err(e.into());
-            }
-        }
-        outcome
+        self.workers.shut_down()
     }
 
     // ----- the pump -----
@@ -637,7 +340,7 @@ impl Core {
             return;
         }
         self.drain(results, DRAIN_BUDGET);
-        if self.health_due || self.last_health.elapsed() >= HEALTH_PERIOD {
+        if self.workers.health_due() {
             self.check_health(results);
         }
         if self.broken.is_some() {
@@ -649,7 +352,7 @@ impl Core {
 
     /// Asks for a health check at the next pump (a wait timed out).
     pub fn health_check_due(&mut self) {
-        self.health_due = true;
+        self.workers.health_check_due();
     }
 
     /// Handles up to `budget` frames that are ready now.
@@ -666,114 +369,41 @@ impl Core {
         }
     }
 
-    /// Sends pending chunks to workers, oldest first, while any worker has room.
+    /// Sends pending chunks to workers, oldest first, while any worker has
+    /// room. Coordination, not `Dispatch`'s own: it starts, retires and
+    /// replaces workers (which may break the pool) and fails the items of a
+    /// chunk that cannot be sent.
     fn dispatch(&mut self, results: &Queue<ResultHeader>) {
-        if self.pending.is_empty() {
+        if !self.dispatch.has_pending() {
             return;
         }
         if self.ensure_started(results).is_err() {
             return;
         }
-        while let Some(func) = self.pending.front().map(|c| c.func) {
-            if let Some(slot) = self.pick_worker(func) {
-                if let Some(chunk) = self.pending.pop_front() {
-                    self.send_chunk(slot, chunk);
+        while let Some(func) = self.dispatch.next_func() {
+            if let Some(slot) = self.workers.pick_worker(func) {
+                let misfit = self
+                    .dispatch
+                    .send_next(&mut self.workers, slot, self.cfg.max_tasks);
+                if let Some(chunk) = misfit {
+                    // Sizes are checked at submission; this would be a bug.
+                    // Fail the items rather than send garbage or wait forever.
+                    let err = Error::Protocol {
+                        reason: "a chunk did not fit its message".into(),
+                    };
+                    self.jobs.fail_items(&chunk, chunk.first, chunk.count, &err);
+                    self.chunk_done(chunk);
                 }
                 continue;
             }
             // Nobody has room, or nobody knows the function: in the second
             // case, retire the workers that do not know it, and replace those
             // that are idle right away.
-            let retired = self.retire_stale(func);
+            let retired = self.workers.retire_stale(func);
             if !(retired && self.replace_retired(results)) {
                 break;
             }
         }
-    }
-
-    /// The least-loaded worker with room that knows `func`.
-    fn pick_worker(&self, func: u64) -> Option<usize> {
-        self.workers
-            .iter()
-            .enumerate()
-            .filter_map(|(slot, w)| Some((slot, w.as_ref()?)))
-            .filter(|(_, w)| !w.retiring && func < w.known && w.inflight.len() < DEPTH)
-            .min_by_key(|(_, w)| w.inflight.len())
-            .map(|(slot, _)| slot)
-    }
-
-    /// If no active worker knows `func`, retires every worker (they predate
-    /// it). Returns whether any was retired.
-    fn retire_stale(&mut self, func: u64) -> bool {
-        let active = || self.workers.iter().flatten().filter(|w| !w.retiring);
-        if active().any(|w| func < w.known) {
-            return false;
-        }
-        let mut retired = false;
-        for w in self.workers.iter_mut().flatten() {
-            if !w.retiring && func >= w.known {
-                w.retiring = true;
-                retired = true;
-            }
-        }
-        retired
-    }
-
-    /// Writes `chunk` into worker `slot`'s queue, in place.
-    fn send_chunk(&mut self, slot: usize, mut chunk: Chunk) {
-        let id = self.next_chunk;
-        let Some(w) = self.workers.get_mut(slot).and_then(Option::as_mut) else {
-            self.pending.push_front(chunk);
-            return;
-        };
-        let header = TaskHeader {
-            func: chunk.func,
-            chunk: id,
-            first: chunk.first as u64,
-            count: chunk.count as u32,
-            encoding: chunk.encoding,
-            stride: chunk.stride,
-            _pad: 0,
-        };
-        let mut loan = match w.tasks.try_loan() {
-            Ok(loan) => loan,
-            Err(_) => {
-                // Cannot happen with DEPTH accounting; if the queue is
-                // unusable, replace the worker and send the chunk elsewhere.
-                w.retiring = true;
-                self.pending.push_front(chunk);
-                return;
-            }
-        };
-        let frame = loan.bytes_mut();
-        let (head, body) = frame.split_at_mut(TASK_HEADER);
-        head.copy_from_slice(header.as_bytes());
-        let written = body.get_mut(..chunk.args.len()).map(|dst| {
-            dst.copy_from_slice(&chunk.args);
-            chunk.args.len()
-        });
-        let Some(len) = written else {
-            // Sizes are checked at submission; this would be a bug. Fail
-            // the items rather than send garbage or wait forever.
-            drop(loan);
-            let err = Error::Protocol {
-                reason: "a chunk did not fit its message".into(),
-            };
-            self.fail_items(&chunk, chunk.first, chunk.count, &err);
-            self.chunk_done(chunk);
-            return;
-        };
-        loan.commit_bytes(TASK_HEADER + len);
-        self.next_chunk += 1;
-        w.inflight.push_back(id);
-        w.dispatched += 1;
-        if self.cfg.max_tasks.is_some_and(|max| w.dispatched >= max) {
-            // It exits by itself after this many; replaced once idle.
-            w.retiring = true;
-        }
-        chunk.slot = slot;
-        chunk.serial = w.serial;
-        self.inflight.insert(id, chunk);
     }
 
     // ----- results -----
@@ -785,17 +415,7 @@ impl Core {
         };
         let header: ResultHeader = header;
         match header.kind {
-            READY => {
-                if let Some(w) = self
-                    .workers
-                    .iter_mut()
-                    .flatten()
-                    .find(|w| w.process.pid() == header.pid)
-                {
-                    w.ready = true;
-                    self.early_deaths = 0;
-                }
-            }
+            READY => self.workers.mark_ready(header.pid),
             INIT_FAILED => {
                 let (message, location) = wire::decode_failure(payload);
                 let message = match location {
@@ -813,7 +433,7 @@ impl Core {
     fn on_result(&mut self, h: &ResultHeader, payload: &[u8]) {
         // Frames of a chunk that was re-dispatched or failed meanwhile are
         // late duplicates: the chunk's new id gets its own answers.
-        let Some(chunk) = self.inflight.get(&h.chunk) else {
+        let Some(chunk) = self.dispatch.in_flight(h.chunk) else {
             return;
         };
         let expected = chunk.first + chunk.received;
@@ -827,68 +447,46 @@ impl Core {
                     h.first
                 ),
             };
-            if let Some(chunk) = self.take_inflight(h.chunk) {
-                self.fail_items(&chunk, expected, left, &err);
+            if let Some(chunk) = self.dispatch.take_inflight(&mut self.workers, h.chunk) {
+                self.jobs.fail_items(&chunk, expected, left, &err);
                 self.chunk_done(chunk);
             }
             return;
         }
         let failed = if h.kind == RESULTS {
             let items = ItemIter::new(h.encoding, h.stride as usize, n, payload);
-            let stored = items
-                .validate()
-                .and_then(|()| match self.jobs.get_mut(&job_id) {
-                    Some(job) => job.sink.put(expected, items),
-                    None => Ok(()),
-                });
+            let stored = items.validate().and_then(|()| match self.jobs.job(job_id) {
+                Some(job) => job.sink.put(expected, items),
+                None => Ok(()),
+            });
             stored.err().map(|reason| Error::Protocol { reason })
         } else {
             Some(failure_error(h.failure, payload, expected))
         };
         if let Some(err) = failed
-            && let Some(job) = self.jobs.get_mut(&job_id)
+            && let Some(job) = self.jobs.job(job_id)
         {
             for index in expected..expected + n {
                 job.sink.fail(index, err.at_index(index));
             }
         }
-        let Some(chunk) = self.inflight.get_mut(&h.chunk) else {
+        let Some(chunk) = self.dispatch.in_flight_mut(h.chunk) else {
             return;
         };
         chunk.received += n;
         if chunk.received == chunk.count
-            && let Some(chunk) = self.take_inflight(h.chunk)
+            && let Some(chunk) = self.dispatch.take_inflight(&mut self.workers, h.chunk)
         {
             self.chunk_done(chunk);
         }
     }
 
-    /// Removes chunk `id` from the chunks in flight and from its worker's.
-    fn take_inflight(&mut self, id: u64) -> Option<Chunk> {
-        let chunk = self.inflight.remove(&id)?;
-        if let Some(w) = self.workers.get_mut(chunk.slot).and_then(Option::as_mut)
-            && w.serial == chunk.serial
-        {
-            w.inflight.retain(|&other| other != id);
-        }
-        Some(chunk)
-    }
-
-    /// Fails `n` items of `chunk` from job index `first`.
-    fn fail_items(&mut self, chunk: &Chunk, first: usize, n: usize, err: &Error) {
-        if let Some(job) = self.jobs.get_mut(&chunk.job) {
-            for index in first..first + n {
-                job.sink.fail(index, err.at_index(index));
-            }
-        }
-    }
-
-    /// A chunk is finished (answered or failed): its job has one less.
+    /// A chunk is finished (answered or failed): its job has one less, and
+    /// the job's function is released if that was the job's end.
     fn chunk_done(&mut self, chunk: Chunk) {
-        if let Some(job) = self.jobs.get_mut(&chunk.job) {
-            job.outstanding = job.outstanding.saturating_sub(1);
+        if let Some(func) = self.jobs.chunk_done(chunk) {
+            self.registry.release(func);
         }
-        self.forget_if_done(chunk.job);
     }
 }
 
@@ -911,17 +509,12 @@ fn failure_error(code: u32, payload: &[u8], index: usize) -> Error {
     }
 }
 
-impl Drop for Core {
-    fn drop(&mut self) {
-        // The workers are killed and reaped (Python's terminate on exit);
-        // the queues' anonymous segments go with the last handle.
-        self.kill_workers();
-    }
-}
-
 #[cfg(test)]
 mod tests {
+    use zerocopy::IntoBytes;
+
     use super::*;
+    use crate::wire::FIXED;
 
     fn core() -> Core {
         Core::new(Config {
@@ -955,25 +548,6 @@ mod tests {
         core.on_frame(&frame);
         assert!(core.is_idle());
         assert!(core.broken.is_none());
-    }
-
-    #[test]
-    fn remainder_skips_answered_items() {
-        let mut fixed = Chunk::new(10, 4, FIXED, 2, vec![1, 1, 2, 2, 3, 3, 4, 4]);
-        fixed.received = 3;
-        let rest = fixed.remainder();
-        assert_eq!((rest.first, rest.count, rest.args), (13, 1, vec![4, 4]));
-
-        let mut bytes = Vec::new();
-        for item in [&b"ab"[..], b"", b"xyz"] {
-            wire::push_prefixed(&mut bytes, item);
-        }
-        let mut prefixed = Chunk::new(0, 3, PREFIXED, 0, bytes);
-        prefixed.received = 2;
-        let rest = prefixed.remainder();
-        let mut expected = Vec::new();
-        wire::push_prefixed(&mut expected, b"xyz");
-        assert_eq!((rest.first, rest.count, rest.args), (2, 1, expected));
     }
 
     #[test]

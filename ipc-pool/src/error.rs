@@ -123,6 +123,14 @@ impl Error {
         }
         e
     }
+
+    /// A job that disappeared while its handle waited: a bug, reported rather
+    /// than waited on forever.
+    pub(crate) fn vanished() -> Error {
+        Error::InvalidState {
+            reason: "the job's state is gone",
+        }
+    }
 }
 
 impl From<ipc_queue::Error> for Error {

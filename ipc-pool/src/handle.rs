@@ -1,5 +1,11 @@
 //! Handles to submitted work: [`AsyncResult`] (`apply_async`) and [`Imap`]
 //! (`imap`, `imap_unordered`).
+//!
+//! A handle owns its job until it is dropped ([`JobGuard`]: the job is then
+//! released, and its results discarded) and waits through the pool's
+//! [`Engine`], which it borrows: every wait on a handle also keeps the whole
+//! pool going. The handles only read their job's sink; the waiting itself
+//! lives in `engine.rs`, below this file and the facade (`pool.rs`).
 
 use std::fmt;
 use std::marker::PhantomData;
@@ -8,27 +14,27 @@ use std::time::Duration;
 use ipc_core::wait::Deadline;
 use ipc_queue::Message;
 
-use crate::core::{Chunk, Core, DEPTH};
-use crate::pool::{Pool, vanished};
+use crate::core::Core;
+use crate::engine::{Engine, Feeder};
 use crate::sink::{Outcome, StreamSink};
 use crate::{Error, Result};
 
 /// Releases a job when the call or handle that owns it is done, however it
 /// ends (result, error, timeout, panic).
 pub(crate) struct JobGuard<'p> {
-    pool: &'p Pool,
+    engine: &'p Engine,
     job: u64,
 }
 
 impl<'p> JobGuard<'p> {
-    pub fn new(pool: &'p Pool, job: u64) -> Self {
-        Self { pool, job }
+    pub fn new(engine: &'p Engine, job: u64) -> Self {
+        Self { engine, job }
     }
 }
 
 impl Drop for JobGuard<'_> {
     fn drop(&mut self) {
-        self.pool.lock().release_job(self.job);
+        self.engine.lock().release_job(self.job);
     }
 }
 
@@ -49,7 +55,8 @@ fn stream(core: &mut Core, job: u64) -> Option<&mut StreamSink> {
     core.job(job)?.sink.as_any().downcast_mut::<StreamSink>()
 }
 
-/// The pending result of [`Pool::apply_async`] (Python's `AsyncResult`).
+/// The pending result of [`Pool::apply_async`](crate::Pool::apply_async)
+/// (Python's `AsyncResult`).
 ///
 /// Waiting on it also keeps the pool going (it feeds workers and collects
 /// results for every job). The result stays available: `get` can be called
@@ -68,9 +75,9 @@ impl<R> fmt::Debug for AsyncResult<'_, R> {
 }
 
 impl<'p, R: Message> AsyncResult<'p, R> {
-    pub(crate) fn new(pool: &'p Pool, job: u64) -> Self {
+    pub(crate) fn new(engine: &'p Engine, job: u64) -> Self {
         Self {
-            guard: JobGuard::new(pool, job),
+            guard: JobGuard::new(engine, job),
             _result: PhantomData,
         }
     }
@@ -78,7 +85,7 @@ impl<'p, R: Message> AsyncResult<'p, R> {
     /// The outcome, once known (pumps the pool once, without blocking).
     fn poll(&self, core: &mut Core) -> Option<Result<R>> {
         let Some(sink) = stream(core, self.guard.job) else {
-            return Some(Err(vanished()));
+            return Some(Err(Error::vanished()));
         };
         if let Some((_, outcome)) = sink.ready.front() {
             return Some(decode(outcome));
@@ -91,7 +98,7 @@ impl<'p, R: Message> AsyncResult<'p, R> {
     /// [`Error::Terminated`], ...).
     pub fn get(&self) -> Result<R> {
         self.guard
-            .pool
+            .engine
             .wait(Deadline::Forever, |core| self.poll(core))?
     }
 
@@ -99,7 +106,7 @@ impl<'p, R: Message> AsyncResult<'p, R> {
     /// [`Error::Timeout`] if it is not ready by then (the task goes on).
     pub fn get_timeout(&self, timeout: Duration) -> Result<R> {
         self.guard
-            .pool
+            .engine
             .wait(Deadline::after(timeout), |core| self.poll(core))?
     }
 
@@ -107,7 +114,7 @@ impl<'p, R: Message> AsyncResult<'p, R> {
     pub fn wait(&self) {
         let _ = self
             .guard
-            .pool
+            .engine
             .wait(Deadline::Forever, |core| self.poll(core).map(drop));
     }
 
@@ -115,7 +122,7 @@ impl<'p, R: Message> AsyncResult<'p, R> {
     /// `wait(timeout)`); returns whether it is.
     pub fn wait_timeout(&self, timeout: Duration) -> bool {
         self.guard
-            .pool
+            .engine
             .wait(Deadline::after(timeout), |core| self.poll(core).map(drop))
             .is_ok()
     }
@@ -123,7 +130,7 @@ impl<'p, R: Message> AsyncResult<'p, R> {
     /// Whether the result is ready, without waiting (Python's `ready()`).
     pub fn ready(&self) -> bool {
         self.guard
-            .pool
+            .engine
             .wait(Deadline::Now, |core| self.poll(core).map(drop))
             .is_ok()
     }
@@ -132,69 +139,14 @@ impl<'p, R: Message> AsyncResult<'p, R> {
     /// ready (where Python raises `ValueError`).
     pub fn successful(&self) -> Option<bool> {
         self.guard
-            .pool
+            .engine
             .wait(Deadline::Now, |core| self.poll(core).map(|r| r.is_ok()))
             .ok()
     }
 }
 
-/// Pulls a job's input a chunk at a time, keeping a window of chunks in
-/// flight ahead of the consumer.
-pub(crate) struct Feeder<'a> {
-    next: Box<dyn FnMut() -> Option<Chunk> + 'a>,
-    exhausted: bool,
-    items: usize,
-}
-
-impl<'a> Feeder<'a> {
-    pub fn new(next: impl FnMut() -> Option<Chunk> + 'a) -> Self {
-        Self {
-            next: Box::new(next),
-            exhausted: false,
-            items: 0,
-        }
-    }
-
-    /// Whether the input has ended.
-    pub fn exhausted(&self) -> bool {
-        self.exhausted
-    }
-
-    /// Items pulled so far.
-    pub fn items(&self) -> usize {
-        self.items
-    }
-
-    /// How many chunks to add now: enough to keep every worker busy (two
-    /// per worker beyond what the workers hold), few enough to bound memory.
-    pub fn wanted(&self, core: &mut Core, job: u64) -> usize {
-        let window = core.cfg.processes * DEPTH * 2;
-        match core.job(job) {
-            Some(job) if !self.exhausted => window.saturating_sub(job.outstanding),
-            _ => 0,
-        }
-    }
-
-    /// Pulls up to `n` chunks.
-    pub fn pull(&mut self, n: usize) -> Vec<Chunk> {
-        let mut chunks = Vec::with_capacity(n);
-        while chunks.len() < n {
-            match (self.next)() {
-                Some(chunk) => {
-                    self.items += chunk.len();
-                    chunks.push(chunk);
-                }
-                None => {
-                    self.exhausted = true;
-                    break;
-                }
-            }
-        }
-        chunks
-    }
-}
-
-/// The iterator of [`Pool::imap`] and [`Pool::imap_unordered`] (Python's
+/// The iterator of [`Pool::imap`](crate::Pool::imap) and
+/// [`Pool::imap_unordered`](crate::Pool::imap_unordered) (Python's
 /// `IMapIterator`): yields `Ok(result)` or the item's error, for every input
 /// item.
 ///
@@ -215,16 +167,16 @@ impl<R> fmt::Debug for Imap<'_, R> {
         f.debug_struct("Imap")
             .field("job", &self.guard.job)
             .field("ordered", &self.ordered)
-            .field("exhausted", &self.feeder.exhausted)
+            .field("exhausted", &self.feeder.exhausted())
             .field("finished", &self.finished)
             .finish_non_exhaustive()
     }
 }
 
 impl<'p, R: Message> Imap<'p, R> {
-    pub(crate) fn new(pool: &'p Pool, job: u64, feeder: Feeder<'p>, ordered: bool) -> Self {
+    pub(crate) fn new(engine: &'p Engine, job: u64, feeder: Feeder<'p>, ordered: bool) -> Self {
         Self {
-            guard: JobGuard::new(pool, job),
+            guard: JobGuard::new(engine, job),
             feeder,
             finished: false,
             ordered,
@@ -242,12 +194,12 @@ impl<'p, R: Message> Imap<'p, R> {
         if self.finished {
             return None;
         }
-        let pool = self.guard.pool;
+        let engine = self.guard.engine;
         let job = self.guard.job;
         let deadline = Deadline::from_timeout(timeout);
-        let got = pool.run_job(job, &mut self.feeder, deadline, |core| {
+        let got = engine.run_job(job, &mut self.feeder, deadline, |core| {
             let Some(job) = core.job(job) else {
-                return Some(Some((0, Err(vanished()))));
+                return Some(Some((0, Err(Error::vanished()))));
             };
             let complete = job.is_complete();
             let sink = job.sink.as_any().downcast_mut::<StreamSink>()?;

@@ -71,14 +71,22 @@
 //! (`memfd`) segments, so nothing is left in `/dev/shm`.
 #![deny(unsafe_code)]
 
+// Bottom to top; a module imports only from modules before it in this list:
+// error, wire, exec, task, sink, worker, jobs, workers, dispatch, core,
+// engine, handle, pool.
 mod core;
+mod dispatch;
+mod engine;
 mod error;
+mod exec;
 mod handle;
+mod jobs;
 mod pool;
 mod sink;
 mod task;
 mod wire;
 mod worker;
+mod workers;
 
 pub mod bench;
 

@@ -1,17 +1,26 @@
-//! [`Pool`], its builder, and the calls that submit work.
+//! The facade: [`Pool`], its builder, and the calls that submit work.
+//!
+//! Everything public about a pool is here; what happens behind it is not.
+//! The calls check their arguments, cut the input into chunks (sized to fit
+//! one message, `chunksize` or Python's default), create the job with the
+//! sink its results go to, and hand it to the pool's [`Engine`], which owns
+//! the result queue and the parent's state and does all the waiting
+//! (`engine.rs`). The handles a call returns (`handle.rs`) wait through the
+//! same engine.
 
 use std::fmt;
-use std::sync::{Condvar, Mutex, MutexGuard, PoisonError};
-use std::time::{Duration, Instant};
 
 use ipc_core::wait::Deadline;
-use ipc_queue::{Error as QueueError, Message, Queue};
+use ipc_queue::{Message, Queue};
 
-use crate::core::{Chunk, Config, Core, DEPTH, State};
-use crate::handle::{AsyncResult, Feeder, Imap, JobGuard};
+use crate::core::State;
+use crate::engine::{Engine, Feeder};
+use crate::handle::{AsyncResult, Imap, JobGuard};
+use crate::jobs::Chunk;
 use crate::sink::{CollectSink, StreamSink};
 use crate::task::{Args, BytesFn, InitFn, MapFn, StarCall, StarFn, TaskFn};
-use crate::wire::{FIXED, PREFIX, PREFIXED, RESULT_HEADER, ResultHeader, TASK_HEADER};
+use crate::wire::{FIXED, PREFIX, PREFIXED, ResultHeader, TASK_HEADER};
+use crate::workers::{Config, DEPTH};
 use crate::{Error, Result};
 
 /// The default largest message (task or result frame) of a pool: 64 KiB.
@@ -19,10 +28,6 @@ pub const DEFAULT_MAX_MESSAGE: usize = 64 << 10;
 
 /// The smallest `max_message` a pool accepts.
 const MIN_MAX_MESSAGE: usize = 256;
-
-/// The longest a waiting thread blocks on the result queue before checking
-/// on the workers again.
-const SLICE: Duration = Duration::from_millis(10);
 
 /// A pool of worker processes, Python's `multiprocessing.Pool`.
 ///
@@ -56,17 +61,13 @@ const SLICE: Duration = Duration::from_millis(10);
 /// Dropping the pool terminates it: workers are killed and reaped, and the
 /// queues (anonymous `memfd` segments) vanish with the last handle.
 pub struct Pool {
-    /// Results from every worker; outside the mutex so that one thread can
-    /// block on it while others use the pool.
-    results: Queue<ResultHeader>,
-    core: Mutex<Core>,
-    /// Signalled whenever the receiving thread handled a frame.
-    turn: Condvar,
+    /// The result queue, the parent's state and the waiting on them.
+    engine: Engine,
 }
 
 impl fmt::Debug for Pool {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        let core = self.lock();
+        let core = self.engine.lock();
         f.debug_struct("Pool")
             .field("processes", &core.cfg.processes)
             .field("state", &core.state)
@@ -204,9 +205,7 @@ impl PoolBuilder {
             max_message: self.max_message,
         };
         Ok(Pool {
-            results,
-            core: Mutex::new(Core::new(cfg)),
-            turn: Condvar::new(),
+            engine: Engine::new(results, cfg),
         })
     }
 }
@@ -243,17 +242,14 @@ impl Pool {
 
     /// The number of worker processes.
     pub fn processes(&self) -> usize {
-        self.lock().cfg.processes
+        self.engine.lock().cfg.processes
     }
 
     /// The pids of the current workers, starting them if they are not
     /// running yet. Workers replaced later (after a death, at
     /// `maxtasksperchild`, or to learn a new function) have new pids.
     pub fn pids(&self) -> Result<Vec<u32>> {
-        let mut core = self.lock();
-        core.check_accepting()?;
-        core.ensure_started(&self.results)?;
-        Ok(core.pids())
+        self.engine.pids()
     }
 
     /// Sets the chunksize for the next call: `pool.chunksize(n).map(..)`.
@@ -416,13 +412,15 @@ impl Pool {
         A: Message,
         R: Message,
     {
-        let max_items = self.max_items(size_of::<A>(), size_of::<R>())?;
+        let max_items = self.engine.max_items(size_of::<A>(), size_of::<R>())?;
         debug_assert!(max_items >= 1);
         let chunk = Chunk::new(0, 1, FIXED, size_of::<A>(), arg.as_bytes().to_vec());
-        let job = self.submit(MapFn::new(f), Box::new(StreamSink::new(true)), |_| {
-            vec![chunk]
-        })?;
-        Ok(AsyncResult::new(self, job))
+        let job = self
+            .engine
+            .submit(MapFn::new(f), Box::new(StreamSink::new(true)), |_| {
+                vec![chunk]
+            })?;
+        Ok(AsyncResult::new(&self.engine, job))
     }
 
     /// [`map`](Self::map) over byte messages: `f` takes each item's bytes and
@@ -450,7 +448,7 @@ impl Pool {
     /// Stops accepting work (Python's `close`); what was submitted still
     /// runs. Later submissions fail with [`Error::NotRunning`].
     pub fn close(&self) {
-        let mut core = self.lock();
+        let mut core = self.engine.lock();
         if core.state == State::Running {
             core.state = State::Closed;
         }
@@ -459,7 +457,7 @@ impl Pool {
     /// Kills the workers at once (`SIGKILL`) and reaps them (Python's
     /// `terminate`); unfinished work fails with [`Error::Terminated`].
     pub fn terminate(&self) {
-        self.lock().terminate();
+        self.engine.lock().terminate();
     }
 
     /// Waits for all submitted work to finish, then for the workers to exit
@@ -478,7 +476,7 @@ impl Pool {
     /// ```
     pub fn join(&self) -> Result<()> {
         let state = {
-            let core = self.lock();
+            let core = self.engine.lock();
             core.check_owner()?;
             core.state
         };
@@ -491,151 +489,14 @@ impl Pool {
             State::Joined | State::Terminated => return Ok(()),
             State::Closed => {}
         }
-        self.wait(Deadline::Forever, |core| {
+        self.engine.wait(Deadline::Forever, |core| {
             (core.is_idle() || core.broken.is_some() || core.state != State::Closed).then_some(())
         })?;
-        let mut core = self.lock();
+        let mut core = self.engine.lock();
         if core.state == State::Closed {
             core.shut_down_workers()?;
         }
         Ok(())
-    }
-
-    // ----- internals -----
-
-    pub(crate) fn lock(&self) -> MutexGuard<'_, Core> {
-        // A panic while holding the lock (a bug) leaves consistent-enough
-        // state: every mutation is a small step.
-        self.core.lock().unwrap_or_else(PoisonError::into_inner)
-    }
-
-    /// The most items of `in_size` and `out_size` bytes one chunk can carry.
-    fn max_items(&self, in_size: usize, out_size: usize) -> Result<usize> {
-        let max_message = self.lock().cfg.max_message;
-        let room_in = max_message - TASK_HEADER;
-        let room_out = max_message - RESULT_HEADER;
-        if in_size > room_in {
-            return Err(Error::TooLarge {
-                len: in_size,
-                max: room_in,
-            });
-        }
-        if out_size > room_out {
-            return Err(Error::TooLarge {
-                len: out_size,
-                max: room_out,
-            });
-        }
-        let by_in = room_in.checked_div(in_size).unwrap_or(usize::MAX);
-        let by_out = room_out.checked_div(out_size).unwrap_or(usize::MAX);
-        // `count` travels as a u32.
-        Ok(by_in.min(by_out).min(u32::MAX as usize))
-    }
-
-    /// Registers `task` and a job for it, queues all of its chunks (`make`
-    /// gets the pool's process count), and starts dispatching.
-    fn submit<T: TaskFn>(
-        &self,
-        task: T,
-        sink: Box<dyn crate::sink::Sink>,
-        make: impl FnOnce(usize) -> Vec<Chunk>,
-    ) -> Result<u64> {
-        let mut core = self.lock();
-        core.check_accepting()?;
-        let chunks = make(core.cfg.processes);
-        let job = core.new_job(task, sink);
-        core.add_chunks(job, chunks, true);
-        if let Err(e) = core.ensure_started(&self.results) {
-            core.release_job(job);
-            return Err(e);
-        }
-        core.pump(&self.results);
-        Ok(job)
-    }
-
-    /// Feeds job `job` from `feeder` (a window of chunks ahead, pulling the
-    /// input without holding the lock) while pumping, until `check` returns
-    /// a value or `deadline` passes ([`Error::Timeout`]).
-    pub(crate) fn run_job<T>(
-        &self,
-        job: u64,
-        feeder: &mut Feeder<'_>,
-        deadline: Deadline,
-        mut check: impl FnMut(&mut Core) -> Option<T>,
-    ) -> Result<T> {
-        let mut core = self.lock();
-        core.check_owner()?;
-        loop {
-            core.pump(&self.results);
-            if let Some(value) = check(&mut core) {
-                return Ok(value);
-            }
-            let wanted = feeder.wanted(&mut core, job);
-            if wanted > 0 {
-                // The input may be slow, or use this pool: never pulled
-                // under the lock.
-                drop(core);
-                let chunks = feeder.pull(wanted);
-                core = self.lock();
-                core.add_chunks(job, chunks, feeder.exhausted());
-                continue;
-            }
-            let until = deadline.slice_end(SLICE).ok_or(Error::Timeout)?;
-            core = self.wait_progress(core, until);
-        }
-    }
-
-    /// Pumps and waits until `check` returns a value, or `deadline` passes
-    /// ([`Error::Timeout`]).
-    pub(crate) fn wait<T>(
-        &self,
-        deadline: Deadline,
-        mut check: impl FnMut(&mut Core) -> Option<T>,
-    ) -> Result<T> {
-        let mut core = self.lock();
-        core.check_owner()?;
-        loop {
-            core.pump(&self.results);
-            if let Some(value) = check(&mut core) {
-                return Ok(value);
-            }
-            let until = deadline.slice_end(SLICE).ok_or(Error::Timeout)?;
-            core = self.wait_progress(core, until);
-        }
-    }
-
-    /// Blocks until a result frame was handled (by this thread or another)
-    /// or `until` passes; the lock is released while blocked. One thread
-    /// receives from the result queue; the others wait for it to signal.
-    pub(crate) fn wait_progress<'a>(
-        &'a self,
-        core: MutexGuard<'a, Core>,
-        until: Instant,
-    ) -> MutexGuard<'a, Core> {
-        let timeout = until.saturating_duration_since(Instant::now());
-        if timeout.is_zero() {
-            return core;
-        }
-        if core.receiving {
-            let (core, _) = self
-                .turn
-                .wait_timeout(core, timeout)
-                .unwrap_or_else(PoisonError::into_inner);
-            return core;
-        }
-        let mut core = core;
-        core.receiving = true;
-        drop(core);
-        let got = self.results.recv_guard_timeout(timeout);
-        let mut core = self.lock();
-        core.receiving = false;
-        match got {
-            Ok(guard) => core.on_frame(guard.bytes()),
-            Err(QueueError::Timeout | QueueError::Empty) => core.health_check_due(),
-            Err(e) => core.break_pool(e.into()),
-        }
-        self.turn.notify_all();
-        core
     }
 }
 
@@ -706,13 +567,13 @@ impl<'p> Chunked<'p> {
         R: Message,
         It: Iterator<Item = A> + 'p,
     {
-        let pool = self.pool;
-        let max_items = pool.max_items(in_size, size_of::<R>())?;
+        let engine = &self.pool.engine;
+        let max_items = engine.max_items(in_size, size_of::<R>())?;
         if len == 0 && iter.size_hint().1 == Some(0) {
             return Ok(Vec::new());
         }
         let job = {
-            let mut core = pool.lock();
+            let mut core = engine.lock();
             core.check_accepting()?;
             let processes = core.cfg.processes;
             let size = self
@@ -723,11 +584,11 @@ impl<'p> Chunked<'p> {
             (job, size)
         };
         let (job, size) = job;
-        let _guard = JobGuard::new(pool, job);
+        let _guard = JobGuard::new(engine, job);
         let mut feeder = Feeder::new(fixed_chunks(iter, size, in_size, encode));
-        let mut out = pool.run_job(job, &mut feeder, Deadline::Forever, |core| {
+        let mut out = engine.run_job(job, &mut feeder, Deadline::Forever, |core| {
             let Some(job) = core.job(job) else {
-                return Some(Err(vanished()));
+                return Some(Err(Error::vanished()));
             };
             let complete = job.is_complete();
             let sink = job.sink.as_any().downcast_mut::<CollectSink<R>>()?;
@@ -773,11 +634,11 @@ impl<'p> Chunked<'p> {
         I: IntoIterator<Item = A>,
         I::IntoIter: 'p,
     {
-        let pool = self.pool;
-        let max_items = pool.max_items(size_of::<A>(), size_of::<R>())?;
+        let engine = &self.pool.engine;
+        let max_items = engine.max_items(size_of::<A>(), size_of::<R>())?;
         let size = self.chunksize.unwrap_or(1).clamp(1, max_items);
         let job = {
-            let mut core = pool.lock();
+            let mut core = engine.lock();
             core.check_accepting()?;
             core.new_job(MapFn::new(f), Box::new(StreamSink::new(ordered)))
         };
@@ -788,7 +649,7 @@ impl<'p> Chunked<'p> {
             size_of::<A>(),
             encode,
         ));
-        Ok(Imap::new(pool, job, feeder, ordered))
+        Ok(Imap::new(engine, job, feeder, ordered))
     }
 
     /// [`Pool::map_bytes`] with this chunksize.
@@ -798,12 +659,12 @@ impl<'p> Chunked<'p> {
         I: IntoIterator,
         I::Item: AsRef<[u8]>,
     {
-        let pool = self.pool;
+        let engine = &self.pool.engine;
         let items: Vec<I::Item> = items.into_iter().collect();
         if items.is_empty() {
             return Ok(Vec::new());
         }
-        let room = pool.lock().cfg.max_message - TASK_HEADER;
+        let room = engine.lock().cfg.max_message - TASK_HEADER;
         if let Some(big) = items
             .iter()
             .map(|i| i.as_ref().len())
@@ -816,7 +677,7 @@ impl<'p> Chunked<'p> {
         }
         let len = items.len();
         let chunksize = self.chunksize;
-        let job = pool.submit(BytesFn(f), Box::new(StreamSink::new(true)), |processes| {
+        let job = engine.submit(BytesFn(f), Box::new(StreamSink::new(true)), |processes| {
             let size = chunksize
                 .unwrap_or_else(|| len.div_ceil(4 * processes))
                 .max(1);
@@ -838,11 +699,11 @@ impl<'p> Chunked<'p> {
             chunks.push(Chunk::new(first, count, PREFIXED, 0, bytes));
             chunks
         })?;
-        let _guard = JobGuard::new(pool, job);
+        let _guard = JobGuard::new(engine, job);
         let mut out = Vec::with_capacity(len);
-        pool.wait(Deadline::Forever, |core| {
+        engine.wait(Deadline::Forever, |core| {
             let Some(job) = core.job(job) else {
-                return Some(Err(vanished()));
+                return Some(Err(Error::vanished()));
             };
             let complete = job.is_complete();
             let sink = job.sink.as_any().downcast_mut::<StreamSink>()?;
@@ -885,17 +746,9 @@ fn fixed_chunks<'a, A>(
     }
 }
 
-/// A job that disappeared while its handle waited: a bug, reported rather
-/// than waited on forever.
-pub(crate) fn vanished() -> Error {
-    Error::InvalidState {
-        reason: "the job's state is gone",
-    }
-}
-
 impl Drop for Pool {
     /// Terminates: kills and reaps every worker (see [`Pool::terminate`]).
     fn drop(&mut self) {
-        self.lock().terminate();
+        self.engine.lock().terminate();
     }
 }

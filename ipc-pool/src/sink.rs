@@ -148,17 +148,6 @@ impl Sink for StreamSink {
     }
 }
 
-impl ItemIter<'_> {
-    /// The payload as one slice, when the items are `FIXED` with `size`
-    /// bytes each (then it holds exactly the items: the iterator was
-    /// validated).
-    fn fixed_payload(&self, size: usize) -> Option<&[u8]> {
-        self.fixed_parts()
-            .filter(|&(stride, _)| stride == size)
-            .map(|(_, payload)| payload)
-    }
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -6,7 +6,11 @@
 //! (closures and their captured state included; nothing is serialized). Tasks
 //! name their function by registry id. A worker forked before a function was
 //! registered cannot run it; the pool then replaces its workers (see
-//! `Registry` in `core.rs`).
+//! [`Registry`] below, and `Workers::retire_stale` in `workers.rs`).
+//!
+//! The functions run a chunk through what `exec.rs` gives a running task
+//! ([`TaskView`], [`Emit`], [`drive`]); the worker's main loop (`worker.rs`)
+//! sits above this file and calls them.
 
 use std::any::TypeId;
 use std::collections::{BTreeMap, HashMap};
@@ -14,8 +18,8 @@ use std::marker::PhantomData;
 
 use ipc_queue::Message;
 
+use crate::exec::{Emit, TaskView, drive};
 use crate::wire::{FIXED, PREFIXED};
-use crate::worker::{Emit, TaskView, drive};
 
 /// A function a worker can run over the items of a chunk.
 pub(crate) trait TaskFn: Send + 'static {

@@ -145,6 +145,15 @@ impl<'a> ItemIter<'a> {
         (self.encoding == FIXED).then_some((self.stride, self.rest))
     }
 
+    /// The payload as one slice, when the items are `FIXED` with `size`
+    /// bytes each (then it holds exactly the items: the iterator was
+    /// validated).
+    pub(crate) fn fixed_payload(&self, size: usize) -> Option<&[u8]> {
+        self.fixed_parts()
+            .filter(|&(stride, _)| stride == size)
+            .map(|(_, payload)| payload)
+    }
+
     fn malformed(&mut self) -> Option<Option<&'a [u8]>> {
         self.left = 0;
         Some(None)
