@@ -75,7 +75,10 @@ pub enum Error {
         requested: u64,
     },
     /// The segment holds a different kind of object than the caller expected.
-    #[error("{}wrong object kind: expected {expected}, segment holds {found}", prefix(object))]
+    #[error(
+        "{}wrong object kind: expected {expected}, segment holds {found}",
+        prefix(object)
+    )]
     WrongKind {
         /// The segment concerned.
         object: String,
@@ -85,7 +88,10 @@ pub enum Error {
         found: String,
     },
     /// The segment's payload type differs from the caller's type.
-    #[error("{}wrong payload type: expected {expected}, segment holds {found}", prefix(object))]
+    #[error(
+        "{}wrong payload type: expected {expected}, segment holds {found}",
+        prefix(object)
+    )]
     WrongType {
         /// The segment concerned.
         object: String,
@@ -95,7 +101,10 @@ pub enum Error {
         found: String,
     },
     /// The segment was written by an incompatible format version.
-    #[error("{}wrong format version: expected {expected}, segment has {found}", prefix(object))]
+    #[error(
+        "{}wrong format version: expected {expected}, segment has {found}",
+        prefix(object)
+    )]
     WrongVersion {
         /// The segment concerned.
         object: String,
@@ -121,7 +130,10 @@ pub enum Error {
         reason: String,
     },
     /// The process creating the segment died before it finished initialising it.
-    #[error("{}creator process {pid} died before initialising the segment", prefix(object))]
+    #[error(
+        "{}creator process {pid} died before initialising the segment",
+        prefix(object)
+    )]
     CreatorDied {
         /// The segment concerned.
         object: String,
@@ -232,8 +244,6 @@ impl Error {
         }
     }
 }
-
-
 
 impl From<Error> for std::io::Error {
     fn from(e: Error) -> Self {

@@ -134,7 +134,9 @@ fn wrong_type_kind_and_version_are_refused_naming_both_sides() {
     let opts = SegmentOptions::named(&name);
     let _v = Shared::create(&opts, AtomicU64::new(1)).unwrap();
     match Shared::<AtomicU32>::open(&opts) {
-        Err(Error::WrongType { expected, found, .. }) => {
+        Err(Error::WrongType {
+            expected, found, ..
+        }) => {
             assert!(expected.contains("AtomicU32"), "{expected}");
             assert!(found.contains("AtomicU64"), "{found}");
         }

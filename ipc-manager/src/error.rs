@@ -114,7 +114,9 @@ impl Error {
         matches!(
             self,
             Error::Corrupted { .. }
-                | Error::Core(ipc_core::Error::Corrupted { .. } | ipc_core::Error::CorruptHeader { .. })
+                | Error::Core(
+                    ipc_core::Error::Corrupted { .. } | ipc_core::Error::CorruptHeader { .. }
+                )
         )
     }
 

@@ -669,7 +669,9 @@ fn bad_configurations_and_wrong_types_are_typed_errors() {
     let name = unique_name("types");
     let _q = Queue::<u64>::builder().named(&name).create().unwrap();
     match Queue::<u32>::open(&SegmentOptions::named(&name)) {
-        Err(Error::Core(ipc_core::Error::WrongType { expected, found, .. })) => {
+        Err(Error::Core(ipc_core::Error::WrongType {
+            expected, found, ..
+        })) => {
             assert!(expected.contains("u32") && found.contains("u64"));
         }
         other => panic!("expected WrongType, got {other:?}"),

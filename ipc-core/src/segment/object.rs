@@ -91,7 +91,11 @@ impl ObjectSegment {
         Self::open_unnamed(opts, kind, ty).map_err(|e| e.about(&opts.display_name()))
     }
 
-    fn open_unnamed(opts: &SegmentOptions, kind: ObjectKind, ty: Option<&TypeDesc>) -> Result<Self> {
+    fn open_unnamed(
+        opts: &SegmentOptions,
+        kind: ObjectKind,
+        ty: Option<&TypeDesc>,
+    ) -> Result<Self> {
         let deadline = Instant::now() + opts.init_timeout;
         loop {
             let segment = match Segment::open(opts) {
