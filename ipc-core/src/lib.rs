@@ -19,6 +19,7 @@ compile_error!("ipc-core supports Linux with glibc only");
 
 pub mod error;
 pub mod liveness;
+mod message;
 mod os;
 pub mod process;
 pub mod segment;
@@ -27,7 +28,10 @@ pub mod sync;
 pub mod wait;
 
 pub use error::{Error, Result};
+pub use message::Message;
 pub use segment::{ObjectSegment, Segment, SegmentOptions, Shared};
 pub use shm_safe::ShmSafe;
 pub use sync::{Barrier, Condvar, Event, RawRobustMutex, RobustMutex, RobustMutexExt, Semaphore};
 pub use wait::{Deadline, Waitable};
+/// The `zerocopy` crate this toolkit is built on, for its derives (see [`Message`]).
+pub use zerocopy;

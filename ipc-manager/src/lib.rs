@@ -109,11 +109,13 @@ mod storage;
 pub mod testing;
 
 pub use error::{Error, Result};
+pub use ipc_core::Message;
+/// The `zerocopy` crate, for its derives (see [`Message`]).
+pub use ipc_core::zerocopy;
 pub use manager::{Manager, ManagerConfig, Stats};
 pub use objects::dict::{Dict, TypedDict, TypedRef, ValueRef};
 pub use objects::list::List;
 pub use objects::sync::{Handle, Lock};
-pub use objects::types::Pod;
 pub use objects::value::{AtomicInt, Value};
 pub use storage::layout::{MAX_KEY_LEN, MAX_NAME_LEN, MAX_READERS, MAX_SEGMENTS, MAX_VALUE_LEN};
 pub use storage::recovery::HeapReport;

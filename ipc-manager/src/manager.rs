@@ -20,7 +20,6 @@ use crate::objects::dict::Dict;
 use crate::objects::directory;
 use crate::objects::list::List;
 use crate::objects::sync::{Handle, Lock};
-use crate::objects::types::Pod;
 use crate::objects::value::Value;
 use crate::storage::arena::{Arena, Backing};
 use crate::storage::inner::Inner;
@@ -30,6 +29,7 @@ use crate::storage::layout::{
 };
 use crate::storage::recovery::HeapReport;
 use crate::storage::{recovery, txn};
+use ipc_core::Message;
 
 /// Sizes chosen when a manager is created.
 ///
@@ -335,13 +335,13 @@ impl Manager {
 
     /// The list called `name`, created empty if new. An existing list of
     /// another element type is an [`Error::WrongType`].
-    pub fn list<T: Pod>(&self, name: &str) -> Result<List<T>> {
+    pub fn list<T: Message>(&self, name: &str) -> Result<List<T>> {
         List::find_or_create(&self.inner, name)
     }
 
     /// The value called `name`, created holding `initial` if new. An
     /// existing value of another type is an [`Error::WrongType`].
-    pub fn value<T: Pod>(&self, name: &str, initial: T) -> Result<Value<T>> {
+    pub fn value<T: Message>(&self, name: &str, initial: T) -> Result<Value<T>> {
         Value::find_or_create(&self.inner, name, initial)
     }
 

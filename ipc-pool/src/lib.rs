@@ -92,7 +92,9 @@ pub mod bench;
 
 pub use error::{Error, Result};
 pub use handle::{AsyncResult, Imap};
+pub use ipc_core::Message;
 pub use ipc_core::process::ExitStatus;
-pub use ipc_queue::Message;
+/// The `zerocopy` crate, for its derives (see [`Message`]).
+pub use ipc_core::zerocopy;
 pub use pool::{Chunked, DEFAULT_MAX_MESSAGE, Pool, PoolBuilder};
 pub use task::{Args, StarCall};

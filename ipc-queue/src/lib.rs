@@ -24,6 +24,8 @@ pub mod queue;
 mod select;
 
 pub use error::{Error, Result};
+/// The `zerocopy` crate, for its derives (see [`Message`]).
+pub use ipc_core::zerocopy;
 pub use message::Message;
 pub use pipe::{Pipe, PipeEnd, Receiver, Sender, channel};
 pub use queue::Queue;

@@ -25,13 +25,14 @@ use std::sync::atomic::Ordering;
 use crate::error::corrupted;
 use crate::error::{Error, Result};
 use crate::objects::directory::{find_or_create, register_type};
-use crate::objects::types::{Pod, TypeTag};
+use crate::objects::types::TypeTag;
 use crate::storage::epoch::pin;
 use crate::storage::inner::Inner;
 use crate::storage::layout::{BLOCK_HDR, boxed, list, obj};
 use crate::storage::recovery::list_array_cap;
 use crate::storage::txn;
 use crate::storage::writer::Writer;
+use ipc_core::Message;
 
 /// A shared list of `T`, found by name.
 ///
@@ -50,7 +51,7 @@ use crate::storage::writer::Writer;
 /// assert_eq!(l.to_vec()?, vec![1, 20]);
 /// # Ok::<(), ipc_manager::Error>(())
 /// ```
-pub struct List<T: Pod> {
+pub struct List<T: Message> {
     inner: Arc<Inner>,
     /// The list's block.
     block: u64,
@@ -58,7 +59,7 @@ pub struct List<T: Pod> {
     _t: PhantomData<fn() -> T>,
 }
 
-impl<T: Pod> Clone for List<T> {
+impl<T: Message> Clone for List<T> {
     fn clone(&self) -> Self {
         Self {
             inner: self.inner.clone(),
@@ -69,7 +70,7 @@ impl<T: Pod> Clone for List<T> {
     }
 }
 
-impl<T: Pod> std::fmt::Debug for List<T> {
+impl<T: Message> std::fmt::Debug for List<T> {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.debug_struct("List")
             .field("name", &self.name)
@@ -82,7 +83,7 @@ const fn inline<T>() -> bool {
     size_of::<T>() <= 8
 }
 
-impl<T: Pod> List<T> {
+impl<T: Message> List<T> {
     /// The list called `name`, created empty if new. An existing list of
     /// another element type is an [`Error::WrongType`].
     pub(crate) fn find_or_create(inner: &Arc<Inner>, name: &str) -> Result<Self> {

@@ -1,6 +1,6 @@
 //! The shared objects users hold: typed handles over the store.
 //!
-//! - `types`: the plain-bytes bound ([`Pod`](types::Pod)) and the type tags
+//! - `types`: the type tags
 //!   recorded beside typed data.
 //! - `directory`: the name → object directory and the type registry.
 //! - `dict`, `list`, `value`, `sync`: the objects; each is found or created

@@ -10,8 +10,6 @@
 //! As with ipc-core's `TypeDesc`, type names come from the compiler:
 //! processes sharing a manager should be built by the same toolchain.
 
-use zerocopy::{FromBytes, Immutable, IntoBytes, KnownLayout};
-
 /// The tag of untyped byte values.
 pub(crate) const BYTES_TAG: u64 = 0;
 /// The tag of directory entries (object descriptors).
@@ -30,17 +28,6 @@ const fn fnv1a(mut h: u64, bytes: &[u8]) -> u64 {
     }
     h
 }
-
-/// Types a dictionary, list or `Value` can store as typed values: plain old
-/// data in the `zerocopy` sense (every byte pattern of the right length is
-/// a value, and a value is just its bytes).
-///
-/// Implemented for every type that is `FromBytes + IntoBytes + Immutable +
-/// KnownLayout` (integers, floats, arrays of them, `#[derive]`d structs
-/// without padding).
-pub trait Pod: FromBytes + IntoBytes + Immutable + KnownLayout + Sized {}
-
-impl<T: FromBytes + IntoBytes + Immutable + KnownLayout + Sized> Pod for T {}
 
 /// Refuses element and value types larger than
 /// [`MAX_VALUE_LEN`](crate::storage::layout::MAX_VALUE_LEN).

@@ -17,11 +17,12 @@ use std::sync::atomic::{AtomicU8, AtomicU16, AtomicU32, AtomicU64, Ordering};
 use crate::error::Result;
 use crate::error::corrupted;
 use crate::objects::directory::{find_or_create, register_type};
-use crate::objects::types::{Pod, TypeTag};
+use crate::objects::types::TypeTag;
 use crate::storage::epoch::pin;
 use crate::storage::inner::Inner;
 use crate::storage::layout::{BLOCK_HDR, boxed, obj, value};
 use crate::storage::txn;
+use ipc_core::Message;
 
 /// A shared value of type `T`, found by name.
 ///
@@ -48,14 +49,14 @@ use crate::storage::txn;
 /// assert_eq!(hits.load()?, 2000);
 /// # Ok::<(), ipc_manager::Error>(())
 /// ```
-pub struct Value<T: Pod> {
+pub struct Value<T: Message> {
     inner: Arc<Inner>,
     block: u64,
     name: Arc<str>,
     _t: PhantomData<fn() -> T>,
 }
 
-impl<T: Pod> Clone for Value<T> {
+impl<T: Message> Clone for Value<T> {
     fn clone(&self) -> Self {
         Self {
             inner: self.inner.clone(),
@@ -66,7 +67,7 @@ impl<T: Pod> Clone for Value<T> {
     }
 }
 
-impl<T: Pod> std::fmt::Debug for Value<T> {
+impl<T: Message> std::fmt::Debug for Value<T> {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.debug_struct("Value")
             .field("name", &self.name)
@@ -80,18 +81,18 @@ const fn inline<T>() -> bool {
     size_of::<T>() <= 8
 }
 
-fn to_word<T: Pod>(v: &T) -> u64 {
+fn to_word<T: Message>(v: &T) -> u64 {
     let mut w = [0u8; 8];
     w[..size_of::<T>()].copy_from_slice(v.as_bytes());
     u64::from_le_bytes(w)
 }
 
-fn from_word<T: Pod>(w: u64) -> Result<T> {
+fn from_word<T: Message>(w: u64) -> Result<T> {
     T::read_from_bytes(&w.to_le_bytes()[..size_of::<T>()])
         .map_err(|_| corrupted("value of the wrong size"))
 }
 
-impl<T: Pod> Value<T> {
+impl<T: Message> Value<T> {
     /// The value called `name`, created holding `initial` if new. An
     /// existing value of another type is an [`Error::WrongType`](crate::Error::WrongType).
     pub(crate) fn find_or_create(inner: &Arc<Inner>, name: &str, initial: T) -> Result<Self> {
@@ -192,7 +193,7 @@ mod sealed {
 }
 
 /// Integer types whose [`Value`] supports atomic read-modify-write.
-pub trait AtomicInt: Pod + Copy + sealed::Sealed {}
+pub trait AtomicInt: Message + Copy + sealed::Sealed {}
 
 /// A read-modify-write operation.
 #[doc(hidden)]

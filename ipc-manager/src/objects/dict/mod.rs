@@ -21,13 +21,14 @@ pub use guard::{TypedRef, ValueRef};
 
 use crate::error::{Error, Result};
 use crate::objects::directory::{describe_tag, find_or_create, register_type, type_registered};
-use crate::objects::types::{BYTES_TAG, Pod, TypeTag};
+use crate::objects::types::{BYTES_TAG, TypeTag};
 use crate::storage::epoch::pin;
 use crate::storage::hash::hash;
 use crate::storage::inner::Inner;
 use crate::storage::layout::{BLOCK_HDR, dict_hdr, obj};
 use crate::storage::layout::{MAX_KEY_LEN, MAX_VALUE_LEN};
 use crate::storage::{table, txn};
+use ipc_core::Message;
 
 /// How many items [`Dict::update`] applies per lock hold.
 const UPDATE_CHUNK: usize = 256;
@@ -148,7 +149,7 @@ impl Dict {
     }
 
     /// Reads a typed value out of entry `e`, checking its tag.
-    fn read_typed<V: Pod>(&self, e: u64, meta: &table::EntryMeta, t: &TypeTag) -> Result<V> {
+    fn read_typed<V: Message>(&self, e: u64, meta: &table::EntryMeta, t: &TypeTag) -> Result<V> {
         if meta.tag != t.tag || meta.val_len != size_of::<V>() as u64 {
             return Err(Error::WrongType {
                 expected: t.describe(),
@@ -416,7 +417,7 @@ impl Dict {
     // -- typed ---------------------------------------------------------------
 
     /// Sets `key` to the typed value `value`, stored with `V`'s type tag.
-    pub fn insert_as<K, V: Pod>(&self, key: &K, value: &V) -> Result<()>
+    pub fn insert_as<K, V: Message>(&self, key: &K, value: &V) -> Result<()>
     where
         K: IntoBytes + Immutable + ?Sized,
     {
@@ -426,7 +427,7 @@ impl Dict {
 
     /// The value of `key` as a `V`; [`Error::WrongType`] if it was stored
     /// as bytes or as another type.
-    pub fn get_as<K, V: Pod>(&self, key: &K) -> Result<Option<V>>
+    pub fn get_as<K, V: Message>(&self, key: &K) -> Result<Option<V>>
     where
         K: IntoBytes + Immutable + ?Sized,
     {
@@ -443,7 +444,7 @@ impl Dict {
     pub fn typed<K, V>(&self) -> Result<TypedDict<K, V>>
     where
         K: IntoBytes + Immutable + ?Sized,
-        V: Pod,
+        V: Message,
     {
         let t = TypeTag::of::<V>();
         if !type_registered(&self.inner, &t)? {
@@ -504,7 +505,7 @@ impl<K: ?Sized, V> std::fmt::Debug for TypedDict<K, V> {
 impl<K, V> TypedDict<K, V>
 where
     K: IntoBytes + Immutable + ?Sized,
-    V: Pod,
+    V: Message,
 {
     /// The untyped dictionary beneath.
     pub fn dict(&self) -> &Dict {
