@@ -6,7 +6,6 @@
 //! ```
 
 use ipc_core::process::Process;
-use ipc_core::segment::SegmentOptions;
 use ipc_manager::{Dict, Manager};
 
 fn worker(d: &Dict) {
@@ -15,7 +14,7 @@ fn worker(d: &Dict) {
 
 fn main() -> Result<(), Box<dyn std::error::Error>> {
     // Anonymous: shared with the children forked from here on.
-    let manager = Manager::create(&SegmentOptions::anonymous())?;
+    let manager = Manager::new()?;
     let d = manager.dict("d")?;
     let theirs = d.clone();
     let p = Process::spawn(move || worker(&theirs))?;

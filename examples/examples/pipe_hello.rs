@@ -22,7 +22,7 @@ fn receiver(pipe: PipeEnd<u8>) {
 
 fn main() -> Result<(), Box<dyn std::error::Error>> {
     // Strings travel as byte frames of up to 64 bytes.
-    let (parent_conn, child_conn) = Pipe::builder().max_frame(64).create::<u8>()?;
+    let (parent_conn, child_conn) = Pipe::<u8>::builder().max_frame(64).create()?;
     let p1 = Process::spawn(move || sender(child_conn))?;
     let p2 = Process::spawn(move || receiver(parent_conn))?;
     p1.join()?;

@@ -23,7 +23,7 @@ fn square(li: Range<u64>, con2: &PipeEnd<u64>) {
 
 fn main() -> Result<(), Box<dyn std::error::Error>> {
     let li = 0..5;
-    let (con1, con2) = Pipe::new::<u64>()?;
+    let (con1, con2) = Pipe::<u64>::new()?;
     let process = Process::spawn(move || square(li, &con2))?;
     for _ in 0..5 {
         println!("{}", con1.recv()?);

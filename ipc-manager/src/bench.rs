@@ -64,7 +64,10 @@ impl Fixture {
             anonymous_capacity: (bytes * 4).max(1 << 30),
             ..ManagerConfig::default()
         };
-        Manager::create_with(&SegmentOptions::anonymous(), &config)
+        Manager::builder()
+            .options(SegmentOptions::anonymous())
+            .config(config.clone())
+            .create()
     }
 
     /// `n` keys with `u64` values (`manager_get_8B`, `manager_set_8B`,

@@ -27,7 +27,7 @@
 //! use ipc_manager::Manager;
 //!
 //! let name = format!("doc-manager-{}", std::process::id());
-//! let m = Manager::create(&SegmentOptions::named(&name))?;
+//! let m = Manager::builder().named(&name).create()?;
 //! let scores = m.dict("scores")?.typed::<str, u64>()?;
 //! scores.insert("alice", &10)?;
 //!
@@ -35,7 +35,7 @@
 //! let child = Process::spawn({
 //!     let name = name.clone();
 //!     move || {
-//!         let m = Manager::open(&SegmentOptions::named(&name)).unwrap();
+//!         let m = Manager::builder().named(&name).open().unwrap();
 //!         let scores = m.dict("scores").unwrap().typed::<str, u64>().unwrap();
 //!         assert_eq!(scores.get("alice").unwrap(), Some(10));
 //!         scores.insert("bob", &7).unwrap();
@@ -112,7 +112,7 @@ pub use error::{Error, Result};
 pub use ipc_core::Message;
 /// The `zerocopy` crate, for its derives (see [`Message`]).
 pub use ipc_core::zerocopy;
-pub use manager::{Manager, ManagerConfig, Stats};
+pub use manager::{Manager, ManagerBuilder, ManagerConfig, Stats};
 pub use objects::dict::{Dict, TypedDict, TypedRef, ValueRef};
 pub use objects::list::List;
 pub use objects::sync::{Handle, Lock};

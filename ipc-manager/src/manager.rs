@@ -41,7 +41,7 @@ use ipc_core::Message;
 ///     initial_size: 256 * 1024,
 ///     ..ManagerConfig::default()
 /// };
-/// let m = Manager::create_with(&SegmentOptions::anonymous(), &config)?;
+/// let m = Manager::builder().config(config).create()?;
 /// m.dict("d")?.insert("k", b"v")?;
 /// # Ok::<(), ipc_manager::Error>(())
 /// ```
@@ -67,6 +67,96 @@ impl Default for ManagerConfig {
             anonymous_capacity: 1 << 30,
             max_size: 0,
         }
+    }
+}
+
+/// Configures and creates or opens a [`Manager`]; every shared object of the
+/// toolkit is built this way (`docs/api-guidelines.md` in the repository).
+///
+/// ```
+/// use ipc_manager::Manager;
+///
+/// let name = format!("doc-manager-builder-{}", std::process::id());
+/// let builder = Manager::builder().named(&name).initial_size(256 * 1024);
+/// let m = builder.create()?;
+/// m.dict("d")?.insert("k", b"v")?;
+/// // Another process opens it by the same builder (here: the same one).
+/// let again = builder.open()?;
+/// assert!(again.dict("d")?.contains("k")?);
+/// # Ok::<(), ipc_manager::Error>(())
+/// ```
+#[derive(Debug, Clone)]
+#[must_use = "a builder does nothing until create, open or open_or_create is called"]
+pub struct ManagerBuilder {
+    options: SegmentOptions,
+    config: ManagerConfig,
+}
+
+impl Default for ManagerBuilder {
+    fn default() -> Self {
+        Self {
+            options: SegmentOptions::anonymous(),
+            config: ManagerConfig::default(),
+        }
+    }
+}
+
+impl ManagerBuilder {
+    /// Where the manager lives (default: anonymous, shared with forked
+    /// children).
+    pub fn options(mut self, options: SegmentOptions) -> Self {
+        self.options = options;
+        self
+    }
+
+    /// Shorthand for `.options(SegmentOptions::named(name))`.
+    pub fn named(self, name: &str) -> Self {
+        self.options(SegmentOptions::named(name))
+    }
+
+    /// All the sizes at once.
+    pub fn config(mut self, config: ManagerConfig) -> Self {
+        self.config = config;
+        self
+    }
+
+    /// Bytes of heap in the first segment ([`ManagerConfig::initial_size`]).
+    pub fn initial_size(mut self, bytes: u64) -> Self {
+        self.config.initial_size = bytes;
+        self
+    }
+
+    /// The most an anonymous manager may grow to
+    /// ([`ManagerConfig::anonymous_capacity`]).
+    pub fn anonymous_capacity(mut self, bytes: u64) -> Self {
+        self.config.anonymous_capacity = bytes;
+        self
+    }
+
+    /// An upper bound on the total size of all segments
+    /// ([`ManagerConfig::max_size`]).
+    pub fn max_size(mut self, bytes: u64) -> Self {
+        self.config.max_size = bytes;
+        self
+    }
+
+    /// Creates the manager; fails with `AlreadyExists` if the name or file
+    /// is taken.
+    pub fn create(&self) -> Result<Manager> {
+        Manager::create_with(&self.options, &self.config)
+    }
+
+    /// Opens an existing named or file-backed manager (the sizes are the
+    /// creator's). Growth made by other processes since it was created is
+    /// mapped as it is met.
+    pub fn open(&self) -> Result<Manager> {
+        Manager::open_with(&self.options)
+    }
+
+    /// Opens the manager if it exists, creates it otherwise (race-free
+    /// between processes; the sizes apply only if it creates).
+    pub fn open_or_create(&self) -> Result<Manager> {
+        Manager::open_or_create_with(&self.options, &self.config)
     }
 }
 
@@ -97,7 +187,7 @@ impl Default for ManagerConfig {
 /// use ipc_core::segment::SegmentOptions;
 /// use ipc_manager::Manager;
 ///
-/// let m = Manager::create(&SegmentOptions::anonymous())?;
+/// let m = Manager::new()?;
 /// let d = m.dict("config")?;
 /// d.insert("mode", b"fast")?;
 /// let child = Process::spawn({
@@ -178,14 +268,19 @@ fn plan(config: &ManagerConfig, anonymous: bool) -> Result<(u64, u64)> {
 }
 
 impl Manager {
-    /// Creates a manager with the default [`ManagerConfig`]. Fails with
-    /// `Core(AlreadyExists)` if the name or path is taken.
-    pub fn create(opts: &SegmentOptions) -> Result<Self> {
-        Self::create_with(opts, &ManagerConfig::default())
+    /// An anonymous manager with the default sizes, shared with children
+    /// forked after its creation (the shortcut for
+    /// `Manager::builder().create()`).
+    pub fn new() -> Result<Self> {
+        Self::builder().create()
     }
 
-    /// Creates a manager with the given sizes.
-    pub fn create_with(opts: &SegmentOptions, config: &ManagerConfig) -> Result<Self> {
+    /// A [`ManagerBuilder`]: where the manager lives and how large it starts.
+    pub fn builder() -> ManagerBuilder {
+        ManagerBuilder::default()
+    }
+
+    fn create_with(opts: &SegmentOptions, config: &ManagerConfig) -> Result<Self> {
         let (backing, kind) = backing_of(opts);
         let (mapped, committed) = plan(config, kind == BACKING_ANONYMOUS)?;
         let seg_opts = if kind == BACKING_ANONYMOUS {
@@ -217,9 +312,7 @@ impl Manager {
         Ok(Self { inner })
     }
 
-    /// Opens an existing named or file-backed manager. Growth made by other
-    /// processes since it was created is mapped as it is met.
-    pub fn open(opts: &SegmentOptions) -> Result<Self> {
+    fn open_with(opts: &SegmentOptions) -> Result<Self> {
         let (backing, _) = backing_of(opts);
         if matches!(backing, Backing::Anonymous) {
             return Err(ipc_core::Error::InvalidArgument {
@@ -232,15 +325,7 @@ impl Manager {
         Ok(Self { inner })
     }
 
-    /// Opens the manager if it exists, creates it otherwise (race-free
-    /// between processes).
-    pub fn open_or_create(opts: &SegmentOptions) -> Result<Self> {
-        Self::open_or_create_with(opts, &ManagerConfig::default())
-    }
-
-    /// [`open_or_create`](Self::open_or_create) with the given sizes (used
-    /// only if it creates).
-    pub fn open_or_create_with(opts: &SegmentOptions, config: &ManagerConfig) -> Result<Self> {
+    fn open_or_create_with(opts: &SegmentOptions, config: &ManagerConfig) -> Result<Self> {
         let (backing, kind) = backing_of(opts);
         if kind == BACKING_ANONYMOUS {
             return Self::create_with(opts, config);

@@ -10,7 +10,7 @@ use ipc_manager::{Error, MAX_KEY_LEN, MAX_VALUE_LEN, Manager, ManagerConfig};
 use ipc_test_support::{Rng, TempDir, unique_name};
 
 fn anon() -> Manager {
-    Manager::create(&SegmentOptions::anonymous()).unwrap()
+    Manager::new().unwrap()
 }
 
 #[test]
@@ -99,11 +99,14 @@ fn invalid_names_are_refused() {
     ));
     assert!(m.dict(&long[1..]).is_ok());
     assert!(matches!(
-        Manager::open(&SegmentOptions::named("no/such")).unwrap_err(),
+        Manager::builder().named("no/such").open().unwrap_err(),
         Error::Core(ipc_core::Error::InvalidName { .. })
     ));
     assert!(matches!(
-        Manager::open(&SegmentOptions::named(&unique_name("missing"))).unwrap_err(),
+        Manager::builder()
+            .options(SegmentOptions::named(&unique_name("missing")))
+            .open()
+            .unwrap_err(),
         Error::Core(ipc_core::Error::NotFound { .. })
     ));
 }
@@ -121,7 +124,11 @@ fn full_manager_refuses_writes_and_loses_nothing() {
             anonymous_capacity: 1 << 20,
             max_size: 1 << 20,
         };
-        let m = Manager::create_with(&opts, &config).unwrap();
+        let m = Manager::builder()
+            .options(opts.clone())
+            .config(config.clone())
+            .create()
+            .unwrap();
         let d = m.dict("d").unwrap();
         let value = vec![5u8; 16 * 1024];
         let mut stored = 0u64;
@@ -177,7 +184,11 @@ fn populated(path: &std::path::Path) {
         initial_size: 64 * 1024,
         ..ManagerConfig::default()
     };
-    let m = Manager::create_with(&SegmentOptions::file(path), &config).unwrap();
+    let m = Manager::builder()
+        .options(SegmentOptions::file(path))
+        .config(config.clone())
+        .create()
+        .unwrap();
     let d = m.dict("d").unwrap();
     for k in 0..150u64 {
         let len = if k % 5 == 0 { 3000 } else { 8 + k as usize };
@@ -203,7 +214,7 @@ fn damaged_header_or_root_is_refused() {
     let opts = SegmentOptions::file(&path);
     // The ipc-core header: its checksum catches any change.
     poke(&path, 100, b"garbage");
-    let e = Manager::open(&opts).unwrap_err();
+    let e = Manager::builder().options(opts.clone()).open().unwrap_err();
     assert!(e.is_corruption(), "{e}");
     assert!(
         matches!(e, Error::Core(ipc_core::Error::CorruptHeader { .. })),
@@ -214,22 +225,31 @@ fn damaged_header_or_root_is_refused() {
     populated(&path);
     // The root's magic.
     poke(&path, ROOT_OFF, &[0xFF; 8]);
-    let e = Manager::open(&opts).unwrap_err();
+    let e = Manager::builder().options(opts.clone()).open().unwrap_err();
     assert!(matches!(e, Error::Corrupted { .. }), "{e}");
 
     Manager::remove_files(&path).unwrap();
     populated(&path);
     // An impossible segment count (root offset 192 + 0).
     poke(&path, ROOT_OFF + 192, &1000u64.to_le_bytes());
-    let e = Manager::open(&opts).unwrap_err();
+    let e = Manager::builder().options(opts.clone()).open().unwrap_err();
     assert!(matches!(e, Error::Corrupted { .. }), "{e}");
 
     Manager::remove_files(&path).unwrap();
     populated(&path);
     // A growth segment that vanished: refs into it are refused, typed.
-    assert!(Manager::open(&opts).unwrap().stats().unwrap().segments > 1);
+    assert!(
+        Manager::builder()
+            .options(opts.clone())
+            .open()
+            .unwrap()
+            .stats()
+            .unwrap()
+            .segments
+            > 1
+    );
     std::fs::remove_file(format!("{}.1", path.display())).unwrap();
-    let m = Manager::open(&opts).unwrap();
+    let m = Manager::builder().options(opts.clone()).open().unwrap();
     let d = m.dict("d").unwrap();
     let results: Vec<_> = (0..150u64).map(|k| d.get(&k)).collect();
     assert!(
@@ -310,7 +330,10 @@ fn random_damage_gives_errors_not_crashes() {
 
 /// Uses a (possibly damaged) manager every way there is, ignoring results.
 fn exercise(path: &std::path::Path) {
-    let Ok(m) = Manager::open(&SegmentOptions::file(path)) else {
+    let Ok(m) = Manager::builder()
+        .options(SegmentOptions::file(path))
+        .open()
+    else {
         std::process::exit(3);
     };
     let mut errors = 0;
@@ -360,7 +383,11 @@ fn full_filesystem_is_no_space_and_loses_nothing() {
             initial_size: 64 * 1024,
             ..ManagerConfig::default()
         };
-        let m = Manager::create_with(&SegmentOptions::file(&path), &config).unwrap();
+        let m = Manager::builder()
+            .options(SegmentOptions::file(&path))
+            .config(config.clone())
+            .create()
+            .unwrap();
         let d = m.dict("d").unwrap();
         let value = vec![5u8; 8 * 1024];
         let mut stored = 0u64;

@@ -61,7 +61,7 @@ proptest! {
     #[test]
     fn dict_matches_hashmap(ops in prop::collection::vec(op(), 1..250)) {
         let config = ManagerConfig { initial_size: 64 * 1024, anonymous_capacity: 64 << 20, ..ManagerConfig::default() };
-        let m = Manager::create_with(&SegmentOptions::anonymous(), &config).unwrap();
+        let m = Manager::builder().options(SegmentOptions::anonymous()).config(config.clone()).create().unwrap();
         let d = m.dict("model").unwrap();
         let mut model: Model = HashMap::new();
         for op in ops {
@@ -158,7 +158,7 @@ proptest! {
 /// A typed view refuses values of other types and round-trips its own.
 #[test]
 fn typed_view_round_trip() {
-    let m = Manager::create(&SegmentOptions::anonymous()).unwrap();
+    let m = Manager::new().unwrap();
     let d = m.dict("t").unwrap();
     let t = d.typed::<str, [u32; 3]>().unwrap();
     t.insert("a", &[1, 2, 3]).unwrap();

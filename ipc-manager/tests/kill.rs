@@ -137,7 +137,11 @@ fn kill_loop_timed(
     seed: u64,
     timing: Timing,
 ) -> (ipc_manager::Stats, u64) {
-    let m = Manager::create_with(&opts, &config).unwrap();
+    let m = Manager::builder()
+        .options(opts.clone())
+        .config(config.clone())
+        .create()
+        .unwrap();
     let d = m.dict("kv").unwrap();
     // [0] committed, [1] started (both "index + 1"), [2] ops done this life.
     let log = slots::<3>();
@@ -161,7 +165,7 @@ fn kill_loop_timed(
                     timing.growth_pause_us,
                 ));
                 let m = if reopen {
-                    Manager::open(&opts).unwrap()
+                    Manager::builder().options(opts.clone()).open().unwrap()
                 } else {
                     m
                 };
@@ -254,7 +258,7 @@ fn kill_loop_named_growth() {
     let name = unique_name("kill-growth");
     kill_loop(SegmentOptions::named(&name), small(), Mix::Growth, 120, 2);
     // No unpublished segment is left behind in /dev/shm.
-    let m = Manager::open(&SegmentOptions::named(&name));
+    let m = Manager::builder().named(&name).open();
     drop(m);
 }
 
@@ -311,7 +315,7 @@ fn kill_loop_anonymous_growth() {
 /// owner and free its slot.
 #[test]
 fn killed_pinned_reader_does_not_block_reclamation() {
-    let m = Manager::create(&SegmentOptions::anonymous()).unwrap();
+    let m = Manager::new().unwrap();
     let d = m.dict("d").unwrap();
     d.insert("k", vec![1u8; 1000]).unwrap();
     let pinned = slots::<1>();

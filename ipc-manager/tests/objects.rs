@@ -11,7 +11,7 @@ use ipc_test_support::{PROMPT, TempDir, daemon, join_ok, slots, unique_name};
 
 #[test]
 fn list_push_pop_set_across_processes() {
-    let m = Manager::create(&SegmentOptions::anonymous()).unwrap();
+    let m = Manager::new().unwrap();
     let small = m.list::<u16>("small").unwrap();
     let big = m.list::<[u64; 3]>("big").unwrap();
     let children: Vec<_> = (0..2u64)
@@ -62,7 +62,7 @@ fn list_push_pop_set_across_processes() {
 
 #[test]
 fn values_load_store_and_atomic_ops() {
-    let m = Manager::create(&SegmentOptions::anonymous()).unwrap();
+    let m = Manager::new().unwrap();
     let counter = m.value::<i32>("counter", 0).unwrap();
     let wide = m.value::<[u64; 4]>("wide", [1, 2, 3, 4]).unwrap();
     let byte = m.value::<u8>("byte", 250).unwrap();
@@ -103,7 +103,7 @@ fn values_load_store_and_atomic_ops() {
 #[test]
 fn lock_event_semaphore_barrier_across_processes() {
     let name = unique_name("sync");
-    let m = Manager::create(&SegmentOptions::named(&name)).unwrap();
+    let m = Manager::builder().named(&name).create().unwrap();
     let lock = m.lock("lock").unwrap();
     let total = m.value::<u64>("total", 0).unwrap();
     let started = m.event("started").unwrap();
@@ -113,7 +113,7 @@ fn lock_event_semaphore_barrier_across_processes() {
         .map(|_| {
             let name = name.clone();
             daemon(move || {
-                let m = Manager::open(&SegmentOptions::named(&name)).unwrap();
+                let m = Manager::builder().named(&name).open().unwrap();
                 let lock = m.lock("lock").unwrap();
                 let total = m.value::<u64>("total", 0).unwrap();
                 m.event("started").unwrap().wait_for(PROMPT).unwrap();
@@ -154,7 +154,7 @@ fn lock_event_semaphore_barrier_across_processes() {
 /// A process killed while holding a manager lock: the next locker is told.
 #[test]
 fn killed_lock_holder_is_reported() {
-    let m = Manager::create(&SegmentOptions::anonymous()).unwrap();
+    let m = Manager::new().unwrap();
     let lock = m.lock("l").unwrap();
     let held = slots::<1>();
     let child = daemon({
@@ -190,7 +190,11 @@ fn file_backed_manager_after_a_reboot() {
         initial_size: 64 * 1024,
         ..ManagerConfig::default()
     };
-    let m = Manager::create_with(&SegmentOptions::file(&path), &config).unwrap();
+    let m = Manager::builder()
+        .options(SegmentOptions::file(&path))
+        .config(config.clone())
+        .create()
+        .unwrap();
     let d = m.dict("d").unwrap();
     for k in 0..200u64 {
         d.insert(&k, vec![k as u8; 700]).unwrap();
@@ -250,7 +254,10 @@ fn file_backed_manager_after_a_reboot() {
     f.write_all(&12345u64.to_le_bytes()).unwrap();
     drop(f);
 
-    let m = Manager::open(&SegmentOptions::file(&copy)).unwrap();
+    let m = Manager::builder()
+        .options(SegmentOptions::file(&copy))
+        .open()
+        .unwrap();
     let d = m.dict("d").unwrap();
     assert_eq!(d.len().unwrap(), 200);
     d.insert("after", b"reboot").unwrap();

@@ -76,7 +76,7 @@ fn run_writer(d: &TypedDict<[u8; 16], [u64; 4]>, w: u64) {
 #[test]
 fn concurrent_writers_and_readers_match_model() {
     let name = unique_name("concurrent");
-    let m = Manager::create(&SegmentOptions::named(&name)).unwrap();
+    let m = Manager::builder().named(&name).create().unwrap();
     let d = m.dict("kv").unwrap().typed::<[u8; 16], [u64; 4]>().unwrap();
     // [0] writers done, [1] reads checked, [2] errors, [3] snapshots checked
     let report = slots::<4>();
@@ -85,7 +85,7 @@ fn concurrent_writers_and_readers_match_model() {
         .map(|r| {
             let (name, report) = (name.clone(), report.try_clone().unwrap());
             daemon(move || {
-                let m = Manager::open(&SegmentOptions::named(&name)).unwrap();
+                let m = Manager::builder().named(&name).open().unwrap();
                 let d = m.dict("kv").unwrap().typed::<[u8; 16], [u64; 4]>().unwrap();
                 let mut last: HashMap<u64, u64> = HashMap::new();
                 let mut rng = Rng(7 + r);
@@ -175,7 +175,11 @@ fn growth_while_another_process_reads() {
         initial_size: 64 * 1024,
         ..ManagerConfig::default()
     };
-    let m = Manager::create_with(&SegmentOptions::named(&name), &config).unwrap();
+    let m = Manager::builder()
+        .named(&name)
+        .config(config.clone())
+        .create()
+        .unwrap();
     let d = m.dict("d").unwrap();
     let progress = m.value::<u64>("progress", 0).unwrap();
     for k in 0..100u64 {
@@ -187,7 +191,7 @@ fn growth_while_another_process_reads() {
     let reader = daemon({
         let (name, report) = (name.clone(), report.try_clone().unwrap());
         move || {
-            let m = Manager::open(&SegmentOptions::named(&name)).unwrap();
+            let m = Manager::builder().named(&name).open().unwrap();
             let d = m.dict("d").unwrap();
             let progress = m.value::<u64>("progress", 0).unwrap();
             let mut bad = 0;
@@ -243,7 +247,11 @@ fn file_backed_manager_survives_all_processes() {
         Process::spawn({
             let path = path.clone();
             move || {
-                let m = Manager::create_with(&SegmentOptions::file(&path), &config).unwrap();
+                let m = Manager::builder()
+                    .options(SegmentOptions::file(&path))
+                    .config(config.clone())
+                    .create()
+                    .unwrap();
                 let d = m.dict("d").unwrap();
                 for k in 0..300u64 {
                     d.insert(&k, vec![k as u8; 1000]).unwrap();
@@ -266,7 +274,10 @@ fn file_backed_manager_survives_all_processes() {
         Process::spawn({
             let path = path.clone();
             move || {
-                let m = Manager::open(&SegmentOptions::file(&path)).unwrap();
+                let m = Manager::builder()
+                    .options(SegmentOptions::file(&path))
+                    .open()
+                    .unwrap();
                 let d = m.dict("d").unwrap();
                 for k in 0..100u64 {
                     assert!(d.remove(&k).unwrap());
@@ -277,7 +288,10 @@ fn file_backed_manager_survives_all_processes() {
         })
         .unwrap(),
     );
-    let m = Manager::open(&SegmentOptions::file(&path)).unwrap();
+    let m = Manager::builder()
+        .options(SegmentOptions::file(&path))
+        .open()
+        .unwrap();
     let d = m.dict("d").unwrap();
     assert_eq!(d.len().unwrap(), 201);
     for k in 0..300u64 {
@@ -323,7 +337,7 @@ fn ipc_manager_files(path: &std::path::Path) -> usize {
 /// process overwrites and removes the key; once dropped, the space is reused.
 #[test]
 fn guard_pins_its_entry_against_other_processes() {
-    let m = Manager::create(&SegmentOptions::anonymous()).unwrap();
+    let m = Manager::new().unwrap();
     let d = m.dict("d").unwrap();
     d.insert("k", vec![0xAB; 4096]).unwrap();
     let guard = d.get_ref("k").unwrap().unwrap();
@@ -356,13 +370,19 @@ fn guard_pins_its_entry_against_other_processes() {
 fn racing_creators_share_one_object() {
     let name = unique_name("race");
     let opts = SegmentOptions::named(&name);
-    let m = Manager::open_or_create(&opts).unwrap();
+    let m = Manager::builder()
+        .options(opts.clone())
+        .open_or_create()
+        .unwrap();
     let go = m.event("go").unwrap();
     let children: Vec<Process> = (0..4u64)
         .map(|c| {
             let opts = opts.clone();
             daemon(move || {
-                let m = Manager::open_or_create(&opts).unwrap();
+                let m = Manager::builder()
+                    .options(opts.clone())
+                    .open_or_create()
+                    .unwrap();
                 m.event("go").unwrap().wait_for(PROMPT).unwrap();
                 let d = m.dict("shared").unwrap();
                 let l = m.list::<u64>("list").unwrap();

@@ -53,7 +53,7 @@ impl Msg {
 #[test]
 fn duplex_pingpong_with_a_forked_child() {
     const N: u64 = 20_000;
-    let (parent, child) = Pipe::new::<u64>().unwrap();
+    let (parent, child) = Pipe::<u64>::new().unwrap();
     let peer = daemon(move || {
         for _ in 0..N {
             let n = child.recv().unwrap();
@@ -89,7 +89,7 @@ fn channel_streams_100k_in_order() {
 #[test]
 fn batches_cross_processes_in_order() {
     const N: u64 = 100_000;
-    let (tx, rx) = Pipe::builder().capacity(64).channel::<u64>().unwrap();
+    let (tx, rx) = Pipe::<u64>::builder().capacity(64).channel().unwrap();
     let peer = daemon(move || {
         let all: Vec<u64> = (0..N).collect();
         let mut rest = &all[..];
@@ -121,10 +121,10 @@ fn pattern(len: usize) -> Vec<u8> {
 fn byte_frames_of_every_length_including_zero_and_max() {
     const MAX: usize = 300;
     let lens = [0, 1, 7, 8, 9, 63, 64, 65, 255, 299, MAX];
-    let (a, b) = Pipe::builder()
+    let (a, b) = Pipe::<u64>::builder()
         .capacity(4)
         .max_frame(MAX)
-        .create::<u64>()
+        .create()
         .unwrap();
     assert_eq!(a.max_frame(), MAX);
     let peer = daemon(move || {
@@ -149,7 +149,7 @@ fn byte_frames_of_every_length_including_zero_and_max() {
 
 #[test]
 fn oversized_frame_is_refused_and_nothing_sent() {
-    let (a, b) = Pipe::builder().max_frame(16).create::<u64>().unwrap();
+    let (a, b) = Pipe::<u64>::builder().max_frame(16).create().unwrap();
     assert_eq!(
         a.send_bytes(&[1; 17]),
         Err(Error::TooLarge { len: 17, max: 16 })
@@ -166,7 +166,7 @@ fn oversized_frame_is_refused_and_nothing_sent() {
 
 #[test]
 fn small_buffer_leaves_the_frame_queued() {
-    let (a, b) = Pipe::builder().max_frame(64).create::<u64>().unwrap();
+    let (a, b) = Pipe::<u64>::builder().max_frame(64).create().unwrap();
     a.send_bytes(&pattern(40)).unwrap();
     let mut small = [0u8; 39];
     assert_eq!(
@@ -187,7 +187,7 @@ fn small_buffer_leaves_the_frame_queued() {
 
 #[test]
 fn typed_receive_of_a_wrong_length_frame_consumes_it() {
-    let (a, b) = Pipe::builder().max_frame(32).create::<u64>().unwrap();
+    let (a, b) = Pipe::<u64>::builder().max_frame(32).create().unwrap();
     a.send_bytes(&[9; 5]).unwrap();
     a.send(&77).unwrap();
     assert_eq!(
@@ -205,7 +205,7 @@ fn typed_receive_of_a_wrong_length_frame_consumes_it() {
 
 #[test]
 fn timeouts_full_and_empty() {
-    let (a, b) = Pipe::builder().capacity(2).create::<u32>().unwrap();
+    let (a, b) = Pipe::<u32>::builder().capacity(2).create().unwrap();
     assert_eq!(b.try_recv(), Err(Error::Empty));
     let start = Instant::now();
     assert_eq!(
@@ -234,7 +234,7 @@ fn timeouts_full_and_empty() {
 
 #[test]
 fn wait_on_several_pipe_ends() {
-    let (a1, b1) = Pipe::new::<u64>().unwrap();
+    let (a1, b1) = Pipe::<u64>::new().unwrap();
     let (tx, rx) = channel::<u64>().unwrap();
     assert!(wait(&[&b1, &rx], Some(Duration::from_millis(20))).is_empty());
     let peer = daemon(move || {
@@ -258,8 +258,8 @@ fn wait_on_several_pipe_ends() {
 
 #[test]
 fn absurd_sizes_are_typed_errors() {
-    let size_err = |b: PipeBuilder| {
-        let e = b.create::<u64>().unwrap_err();
+    let size_err = |b: PipeBuilder<u64>| {
+        let e = b.create().unwrap_err();
         assert!(
             matches!(core_err(&e), ipc_core::Error::InvalidSize { .. }),
             "{e:?}"
@@ -273,18 +273,18 @@ fn absurd_sizes_are_typed_errors() {
     size_err(Pipe::builder().max_frame(usize::MAX));
     // Each limit alone is fine, together they exceed a segment.
     size_err(Pipe::builder().capacity(MAX_CAPACITY).max_frame(MAX_FRAME));
-    let e = Pipe::builder().max_frame(7).create::<u64>().unwrap_err();
+    let e = Pipe::<u64>::builder().max_frame(7).create().unwrap_err();
     assert!(
         matches!(core_err(&e), ipc_core::Error::InvalidArgument { .. }),
         "{e:?}"
     );
-    let e = Pipe::builder().capacity(0).channel::<u64>().unwrap_err();
+    let e = Pipe::<u64>::builder().capacity(0).channel().unwrap_err();
     assert!(matches!(core_err(&e), ipc_core::Error::InvalidSize { .. }));
 
     // Rounded up to a power of two; one slot works.
-    let (a, _b) = Pipe::builder().capacity(100).create::<u64>().unwrap();
+    let (a, _b) = Pipe::<u64>::builder().capacity(100).create().unwrap();
     assert_eq!(a.capacity(), 128);
-    let (a, b) = Pipe::builder().capacity(1).create::<u64>().unwrap();
+    let (a, b) = Pipe::<u64>::builder().capacity(1).create().unwrap();
     a.send(&1).unwrap();
     assert_eq!(a.try_send(&2), Err(Error::Full));
     assert_eq!(b.recv(), Ok(1));
@@ -299,31 +299,37 @@ fn absurd_sizes_are_typed_errors() {
 #[test]
 fn wrong_type_or_kind_on_open_is_refused() {
     let name = unique_name("type");
-    let builder = Pipe::builder().named(&name);
-    let (_a, _b) = builder.create::<u64>().unwrap();
-    let e = builder.open::<u32>(Side::B).unwrap_err();
+    let builder = Pipe::<u64>::builder().named(&name);
+    let (_a, _b) = builder.create().unwrap();
+    let e = Pipe::<u32>::builder()
+        .named(&name)
+        .open(Side::B)
+        .unwrap_err();
     assert!(
         matches!(core_err(&e), ipc_core::Error::WrongType { .. }),
         "{e:?}"
     );
     // Same size, different type: still refused.
-    let e = builder.open::<[u8; 8]>(Side::B).unwrap_err();
+    let e = Pipe::<[u8; 8]>::builder()
+        .named(&name)
+        .open(Side::B)
+        .unwrap_err();
     assert!(
         matches!(core_err(&e), ipc_core::Error::WrongType { .. }),
         "{e:?}"
     );
-    let e = builder.open_receiver::<u64>().unwrap_err();
+    let e = builder.open_receiver().unwrap_err();
     assert!(
         matches!(core_err(&e), ipc_core::Error::WrongKind { .. }),
         "{e:?}"
     );
-    builder.open::<u64>(Side::B).unwrap();
+    builder.open(Side::B).unwrap();
 
     // And from another process.
     let peer = daemon(move || {
-        let e = Pipe::builder()
+        let e = Pipe::<i64>::builder()
             .named(&name)
-            .open::<i64>(Side::A)
+            .open(Side::A)
             .unwrap_err();
         let ok = matches!(e, Error::Core(ipc_core::Error::WrongType { .. }));
         std::process::exit(if ok { 0 } else { 1 });
@@ -334,12 +340,15 @@ fn wrong_type_or_kind_on_open_is_refused() {
 #[test]
 fn named_pipe_opened_by_another_process() {
     let name = unique_name("named");
-    let builder = Pipe::builder().named(&name).capacity(8).max_frame(64);
+    let builder = Pipe::<u64>::builder()
+        .named(&name)
+        .capacity(8)
+        .max_frame(64);
     // Our handle on end B stays unused (dropping it would close B until
     // another process claims it).
-    let (a, _b) = builder.create::<u64>().unwrap();
+    let (a, _b) = builder.create().unwrap();
     let peer = daemon(move || {
-        let b = Pipe::builder().named(&name).open::<u64>(Side::B).unwrap();
+        let b = Pipe::<u64>::builder().named(&name).open(Side::B).unwrap();
         assert_eq!(b.capacity(), 8);
         assert_eq!(b.max_frame(), 64);
         let n = b.recv().unwrap();
@@ -357,7 +366,7 @@ fn named_pipe_opened_by_another_process() {
 
 #[test]
 fn dropping_an_unused_end_disconnects_at_once() {
-    let (a, b) = Pipe::new::<u64>().unwrap();
+    let (a, b) = Pipe::<u64>::new().unwrap();
     drop(b);
     assert_eq!(a.recv_timeout(PROMPT), Err(Error::Disconnected));
     assert_eq!(a.send(&1), Err(Error::Disconnected));
@@ -372,7 +381,7 @@ fn dropping_an_unused_end_disconnects_at_once() {
 
 #[test]
 fn peer_dropped_in_child_drains_then_disconnects() {
-    let (a, b) = Pipe::builder().capacity(16).create::<u64>().unwrap();
+    let (a, b) = Pipe::<u64>::builder().capacity(16).create().unwrap();
     let peer = daemon(move || {
         for n in 0..10 {
             b.send(&n).unwrap();
@@ -390,7 +399,7 @@ fn peer_dropped_in_child_drains_then_disconnects() {
 
 #[test]
 fn parent_dropping_its_copy_after_spawn_keeps_the_pipe_open() {
-    let (a, b) = Pipe::new::<u64>().unwrap();
+    let (a, b) = Pipe::<u64>::new().unwrap();
     // `spawn` drops the parent's copy of the closure, and with it of `b`,
     // before the child has used `b`.
     let peer = daemon(move || {
@@ -412,7 +421,7 @@ fn parent_dropping_its_copy_after_spawn_keeps_the_pipe_open() {
 
 #[test]
 fn sigkill_of_a_blocked_receiver_disconnects_promptly() {
-    let (a, b) = Pipe::builder().capacity(8).create::<u64>().unwrap();
+    let (a, b) = Pipe::<u64>::builder().capacity(8).create().unwrap();
     let peer = daemon(move || {
         b.send(&1).unwrap(); // claims end B and tells the parent
         let _ = b.recv(); // blocks: nobody sends
@@ -445,7 +454,7 @@ fn sigkill_of_a_blocked_receiver_disconnects_promptly() {
 
 #[test]
 fn sigkill_after_sending_drains_then_disconnects() {
-    let (tx, rx) = Pipe::builder().capacity(64).channel::<Msg>().unwrap();
+    let (tx, rx) = Pipe::<Msg>::builder().capacity(64).channel().unwrap();
     let sent = counter();
     let sent2 = sent.try_clone().unwrap();
     let peer = daemon(move || {
@@ -480,8 +489,8 @@ fn sigkill_after_sending_drains_then_disconnects() {
 fn kill_loop_delivers_every_committed_message_exactly_once() {
     const ROUNDS: u32 = 150;
     let name = unique_name("killloop");
-    let builder = Pipe::builder().named(&name).capacity(16);
-    let (tx, rx) = builder.channel::<Msg>().unwrap();
+    let builder = Pipe::<Msg>::builder().named(&name).capacity(16);
+    let (tx, rx) = builder.channel().unwrap();
     let tx = Rc::new(tx);
     let mut rng = Rng(0x5EED_1234_ABCD_0001);
     let mut next = 0u64;
@@ -500,7 +509,7 @@ fn kill_loop_delivers_every_committed_message_exactly_once() {
             let tx = if inherit {
                 &*mine
             } else {
-                reopened = Pipe::builder().named(&name2).open_sender::<Msg>().unwrap();
+                reopened = Pipe::<Msg>::builder().named(&name2).open_sender().unwrap();
                 &reopened
             };
             let mut seq = start;
@@ -570,7 +579,7 @@ fn kill_loop_delivers_every_committed_message_exactly_once() {
 
 #[test]
 fn idle_receiver_does_not_burn_cpu() {
-    let (_a, b) = Pipe::new::<u64>().unwrap();
+    let (_a, b) = Pipe::<u64>::new().unwrap();
     let peer = daemon(move || {
         let before = cpu_time();
         let r = b.recv_timeout(Duration::from_millis(300));
@@ -599,7 +608,7 @@ fn corrupted_indices_and_slots_are_errors_not_crashes() {
     // Ring 0 carries A -> B. u64 frames: slots of 16 bytes, payload at 0,
     // `len` at 8, `seq` at 12.
     let fresh = || {
-        let (a, b) = Pipe::builder().capacity(8).create::<u64>().unwrap();
+        let (a, b) = Pipe::<u64>::builder().capacity(8).create().unwrap();
         let p = a.object().payload();
         (a, b, p)
     };
@@ -667,12 +676,12 @@ fn corrupted_indices_and_slots_are_errors_not_crashes() {
 #[test]
 fn corrupted_config_is_refused_on_open() {
     let name = unique_name("config");
-    let builder = Pipe::builder().named(&name);
-    let (a, _b) = builder.create::<u64>().unwrap();
+    let builder = Pipe::<u64>::builder().named(&name);
+    let (a, _b) = builder.create().unwrap();
     let p = a.object().payload();
     // capacity word of the config line (magic, rings, capacity, ...)
     word(p, 8).store(1 << 20, Ordering::SeqCst);
-    let e = builder.open::<u64>(Side::B).unwrap_err();
+    let e = builder.open(Side::B).unwrap_err();
     assert!(
         matches!(core_err(&e), ipc_core::Error::Corrupted { .. }),
         "{e:?}"
@@ -735,11 +744,11 @@ proptest! {
         ops in prop::collection::vec(op(), 1..120),
     ) {
         let cap = 1usize << cap_log;
-        let (tx, rx) = Pipe::builder()
+        let (tx, rx) = Pipe::<u64>::builder()
             .capacity(cap)
             .max_frame(MODEL_MAX_FRAME)
             .start_position(start)
-            .channel::<u64>()
+            .channel()
             .unwrap();
         let mut model: VecDeque<Frame> = VecDeque::new();
         for op in ops {
@@ -848,10 +857,10 @@ proptest! {
 
 #[test]
 fn a_pipe_that_never_spins_still_hands_off() {
-    let (a, b) = Pipe::builder()
+    let (a, b) = Pipe::<u64>::builder()
         .capacity(2)
         .spin(Duration::ZERO)
-        .create::<u64>()
+        .create()
         .unwrap();
     assert_eq!((a.spin(), b.spin()), (Duration::ZERO, Duration::ZERO));
     let peer = daemon(move || {
@@ -880,12 +889,15 @@ fn a_pipe_that_never_spins_still_hands_off() {
 #[test]
 fn separate_ring_layout_works_and_is_learnt_by_openers() {
     let name = unique_name("separate");
-    let builder = Pipe::builder().named(&name).capacity(8).interleave(false);
-    let (a, _b) = builder.create::<u64>().unwrap();
+    let builder = Pipe::<u64>::builder()
+        .named(&name)
+        .capacity(8)
+        .interleave(false);
+    let (a, _b) = builder.create().unwrap();
     // The opener does not say; it reads the layout from the pipe.
-    let opener = Pipe::builder().named(&name);
+    let opener = Pipe::<u64>::builder().named(&name);
     let peer = daemon(move || {
-        let b = opener.open::<u64>(Side::B).unwrap();
+        let b = opener.open(Side::B).unwrap();
         for _ in 0..100 {
             let n = b.recv_timeout(PROMPT).unwrap();
             b.send(&(n * 3)).unwrap();

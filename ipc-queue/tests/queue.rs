@@ -668,7 +668,7 @@ fn bad_configurations_and_wrong_types_are_typed_errors() {
     ));
     let name = unique_name("types");
     let _q = Queue::<u64>::builder().named(&name).create().unwrap();
-    match Queue::<u32>::open(&SegmentOptions::named(&name)) {
+    match Queue::<u32>::builder().named(&name).open() {
         Err(Error::Core(ipc_core::Error::WrongType {
             expected, found, ..
         })) => {
@@ -677,7 +677,9 @@ fn bad_configurations_and_wrong_types_are_typed_errors() {
         other => panic!("expected WrongType, got {other:?}"),
     }
     assert!(matches!(
-        Queue::<u64>::open(&SegmentOptions::named(&unique_name("missing"))),
+        Queue::<u64>::builder()
+            .named(&unique_name("missing"))
+            .open(),
         Err(Error::Core(ipc_core::Error::NotFound { .. }))
     ));
 }
@@ -693,7 +695,7 @@ fn named_queue_between_unrelated_openers() {
     let child = daemon({
         let name = name.clone();
         move || {
-            let q = Queue::<u64>::open(&SegmentOptions::named(&name)).unwrap();
+            let q = Queue::<u64>::builder().named(&name).open().unwrap();
             q.put(&99).unwrap();
         }
     });

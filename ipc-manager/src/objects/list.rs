@@ -40,7 +40,7 @@ use ipc_core::Message;
 /// use ipc_core::segment::SegmentOptions;
 /// use ipc_manager::Manager;
 ///
-/// let m = Manager::create(&SegmentOptions::anonymous())?;
+/// let m = Manager::new()?;
 /// let l = m.list::<u32>("queue")?;
 /// l.push(1)?;
 /// l.extend([2, 3])?;

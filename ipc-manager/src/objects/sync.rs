@@ -27,7 +27,7 @@ use crate::storage::inner::Inner;
 /// use ipc_core::sync::RobustMutexExt;
 /// use ipc_manager::Manager;
 ///
-/// let m = Manager::create(&SegmentOptions::anonymous())?;
+/// let m = Manager::new()?;
 /// let lock = m.lock("stats")?;
 /// {
 ///     let _guard = lock.lock_robust().map_err(ipc_core::Error::from)?;

@@ -31,7 +31,7 @@ use ipc_core::Message;
 /// use ipc_core::segment::SegmentOptions;
 /// use ipc_manager::Manager;
 ///
-/// let m = Manager::create(&SegmentOptions::anonymous())?;
+/// let m = Manager::new()?;
 /// let hits = m.value::<u64>("hits", 0)?;
 /// let children: Vec<_> = (0..2)
 ///     .map(|_| {

@@ -12,7 +12,7 @@
 //! use ipc_core::process::Process;
 //! use ipc_queue::Pipe;
 //!
-//! let (parent, child) = Pipe::new::<u64>()?;
+//! let (parent, child) = Pipe::<u64>::new()?;
 //! let worker = Process::spawn(move || {
 //!     // The child owns `child` now; the parent's copy was dropped by spawn
 //!     // without closing it.
@@ -109,29 +109,31 @@ impl Side {
     }
 }
 
-/// Namespace of the duplex pipe: [`Pipe::new`] and [`Pipe::builder`].
+/// The duplex pipe carrying `T`, as a name for its constructors:
+/// [`Pipe::new`] and [`Pipe::builder`]. A pipe is used through its two
+/// [`PipeEnd`]s.
 #[derive(Debug)]
-pub struct Pipe;
+pub struct Pipe<T: Message>(PhantomData<fn() -> T>);
 
-impl Pipe {
+impl<T: Message> Pipe<T> {
     /// Two connected ends of an anonymous pipe (shared with forked children)
     /// carrying `T`, with [`DEFAULT_CAPACITY`] slots per direction.
     ///
     /// ```
-    /// let (a, b) = ipc_queue::Pipe::new::<u32>()?;
+    /// let (a, b) = ipc_queue::Pipe::<u32>::new()?;
     /// a.send(&1)?;
     /// b.send(&2)?;
     /// assert_eq!((b.recv()?, a.recv()?), (1, 2));
     /// # Ok::<(), ipc_queue::Error>(())
     /// ```
     #[allow(clippy::new_ret_no_self)] // Python's `Pipe()`: a pair, not a `Pipe`.
-    pub fn new<T: Message>() -> Result<(PipeEnd<T>, PipeEnd<T>)> {
+    pub fn new() -> Result<(PipeEnd<T>, PipeEnd<T>)> {
         Self::builder().create()
     }
 
     /// A [`PipeBuilder`] to choose the capacity, the largest byte frame and
     /// the backing (e.g. a name other processes can open).
-    pub fn builder() -> PipeBuilder {
+    pub fn builder() -> PipeBuilder<T> {
         PipeBuilder::new()
     }
 }
@@ -149,7 +151,7 @@ impl Pipe {
 /// # Ok::<(), ipc_queue::Error>(())
 /// ```
 pub fn channel<T: Message>() -> Result<(Sender<T>, Receiver<T>)> {
-    PipeBuilder::new().channel()
+    PipeBuilder::<T>::new().channel()
 }
 
 /// Configures a pipe or channel before creating or opening it.
@@ -159,37 +161,48 @@ pub fn channel<T: Message>() -> Result<(Sender<T>, Receiver<T>)> {
 /// use ipc_queue::pipe::{Pipe, Side};
 /// use ipc_queue::Error;
 ///
-/// let builder = Pipe::builder()
+/// let builder = Pipe::<u64>::builder()
 ///     .capacity(100) // rounded up to 128
 ///     .max_frame(256)
 ///     .options(SegmentOptions::named(&format!("doc-pipe-{}", std::process::id())));
-/// let (a, _b) = builder.create::<u64>()?;
+/// let (a, _b) = builder.create()?;
 /// // Another process would do this (here: the same one, for the example).
-/// let b = builder.open::<u64>(Side::B)?;
+/// let b = builder.open(Side::B)?;
 /// a.send_bytes(b"hello")?;
 /// assert_eq!(b.recv_bytes()?, b"hello");
 /// assert_eq!(a.capacity(), 128);
 /// assert!(matches!(a.send_bytes(&[0; 257]), Err(Error::TooLarge { len: 257, max: 256 })));
 /// # Ok::<(), Error>(())
 /// ```
-#[derive(Debug, Clone)]
+#[derive(Debug)]
 #[must_use = "a builder does nothing until create, open or channel is called"]
-pub struct PipeBuilder {
+pub struct PipeBuilder<T: Message> {
     capacity: usize,
     max_frame: Option<usize>,
     options: SegmentOptions,
     spin: Duration,
     interleave: bool,
     start: u32,
+    _message: PhantomData<fn() -> T>,
 }
 
-impl Default for PipeBuilder {
+impl<T: Message> Clone for PipeBuilder<T> {
+    fn clone(&self) -> Self {
+        Self {
+            options: self.options.clone(),
+            _message: PhantomData,
+            ..*self
+        }
+    }
+}
+
+impl<T: Message> Default for PipeBuilder<T> {
     fn default() -> Self {
         Self::new()
     }
 }
 
-impl PipeBuilder {
+impl<T: Message> PipeBuilder<T> {
     /// Defaults: anonymous, [`DEFAULT_CAPACITY`] slots, frames of
     /// `size_of::<T>()` bytes.
     pub fn new() -> Self {
@@ -200,6 +213,7 @@ impl PipeBuilder {
             spin: ipc_core::wait::SPIN_FOR,
             interleave: true,
             start: 0,
+            _message: PhantomData,
         }
     }
 
@@ -259,7 +273,7 @@ impl PipeBuilder {
         self
     }
 
-    fn geometry<T: Message>(&self, rings: u32) -> Result<Geometry> {
+    fn geometry(&self, rings: u32) -> Result<Geometry> {
         let capacity = match self.capacity {
             0 => {
                 return Err(ipc_core::Error::InvalidSize {
@@ -287,14 +301,14 @@ impl PipeBuilder {
         Geometry::new(rings, capacity, max_frame, self.interleave)
     }
 
-    fn create_region<T: Message>(&self, rings: u32) -> Result<Arc<Region>> {
-        let geo = self.geometry::<T>(rings)?;
+    fn create_region(&self, rings: u32) -> Result<Arc<Region>> {
+        let geo = self.geometry(rings)?;
         let kind = if rings == 2 { PIPE_KIND } else { CHANNEL_KIND };
         let region = Region::create(&self.options, kind, &TypeDesc::of::<T>(), geo, self.start)?;
         Ok(Arc::new(region))
     }
 
-    fn open_region<T: Message>(&self, rings: u32) -> Result<Arc<Region>> {
+    fn open_region(&self, rings: u32) -> Result<Arc<Region>> {
         let kind = if rings == 2 { PIPE_KIND } else { CHANNEL_KIND };
         Ok(Arc::new(Region::open(
             &self.options,
@@ -322,8 +336,8 @@ impl PipeBuilder {
     /// [`MAX_CAPACITY`], a frame above [`MAX_FRAME`] or a ring beyond the
     /// segment limit; [`ipc_core::Error::InvalidArgument`] for a `max_frame`
     /// below `size_of::<T>()`; segment errors (a name that exists, ...).
-    pub fn create<T: Message>(&self) -> Result<(PipeEnd<T>, PipeEnd<T>)> {
-        let region = self.create_region::<T>(2)?;
+    pub fn create(&self) -> Result<(PipeEnd<T>, PipeEnd<T>)> {
+        let region = self.create_region(2)?;
         Ok((
             PipeEnd::new(Arc::clone(&region), Side::A, self.spin),
             PipeEnd::new(region, Side::B, self.spin),
@@ -335,13 +349,13 @@ impl PipeBuilder {
     /// the pipe; a different `T` than its creator's is refused with
     /// [`ipc_core::Error::WrongType`], a channel with
     /// [`ipc_core::Error::WrongKind`].
-    pub fn open<T: Message>(&self, side: Side) -> Result<PipeEnd<T>> {
-        Ok(PipeEnd::new(self.open_region::<T>(2)?, side, self.spin))
+    pub fn open(&self, side: Side) -> Result<PipeEnd<T>> {
+        Ok(PipeEnd::new(self.open_region(2)?, side, self.spin))
     }
 
     /// Creates a one-way channel.
-    pub fn channel<T: Message>(&self) -> Result<(Sender<T>, Receiver<T>)> {
-        let region = self.create_region::<T>(1)?;
+    pub fn channel(&self) -> Result<(Sender<T>, Receiver<T>)> {
+        let region = self.create_region(1)?;
         Ok((
             Sender {
                 ep: self.endpoint(Arc::clone(&region), 0, Some(0), None),
@@ -355,17 +369,17 @@ impl PipeBuilder {
     }
 
     /// Opens the sending half of an existing named channel.
-    pub fn open_sender<T: Message>(&self) -> Result<Sender<T>> {
+    pub fn open_sender(&self) -> Result<Sender<T>> {
         Ok(Sender {
-            ep: self.endpoint(self.open_region::<T>(1)?, 0, Some(0), None),
+            ep: self.endpoint(self.open_region(1)?, 0, Some(0), None),
             _t: PhantomData,
         })
     }
 
     /// Opens the receiving half of an existing named channel.
-    pub fn open_receiver<T: Message>(&self) -> Result<Receiver<T>> {
+    pub fn open_receiver(&self) -> Result<Receiver<T>> {
         Ok(Receiver {
-            ep: self.endpoint(self.open_region::<T>(1)?, 1, None, Some(0)),
+            ep: self.endpoint(self.open_region(1)?, 1, None, Some(0)),
             _t: PhantomData,
         })
     }

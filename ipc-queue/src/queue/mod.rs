@@ -62,8 +62,10 @@ impl<T: Message> std::fmt::Debug for Queue<T> {
     }
 }
 
-/// Configures and creates or opens a [`Queue`].
+/// Configures and creates or opens a [`Queue`]; the terminals borrow the
+/// builder, so one builder can create a queue and open it again.
 #[derive(Debug)]
+#[must_use = "a builder does nothing until create, open or open_or_create is called"]
 pub struct QueueBuilder<T: Message> {
     capacity: usize,
     max_frame: usize,
@@ -119,7 +121,7 @@ impl<T: Message> QueueBuilder<T> {
     }
 
     /// Creates the queue.
-    pub fn create(self) -> Result<Queue<T>> {
+    pub fn create(&self) -> Result<Queue<T>> {
         let geometry = Geometry::new(
             self.capacity,
             self.max_frame.max(size_of::<T>()),
@@ -135,20 +137,20 @@ impl<T: Message> QueueBuilder<T> {
     }
 
     /// Opens an existing queue; refuses one created for another message type.
-    pub fn open(self) -> Result<Queue<T>> {
+    pub fn open(&self) -> Result<Queue<T>> {
         let q = Queue::wrap(RawQueue::open(&self.options, &TypeDesc::of::<T>())?);
         q.set_spin(self.spin);
         Ok(q)
     }
 
     /// Opens the queue if it exists, creates it otherwise (race-free).
-    pub fn open_or_create(self) -> Result<Queue<T>> {
+    pub fn open_or_create(&self) -> Result<Queue<T>> {
         for _ in 0..64 {
-            match self.clone().create() {
+            match self.create() {
                 Err(Error::Core(ipc_core::Error::AlreadyExists { .. })) => {}
                 other => return other,
             }
-            match self.clone().open() {
+            match self.open() {
                 Err(Error::Core(ipc_core::Error::NotFound { .. })) => std::thread::yield_now(),
                 other => return other,
             }
@@ -173,11 +175,6 @@ impl<T: Message> Queue<T> {
             spin: ipc_core::wait::SPIN_FOR,
             _message: PhantomData,
         }
-    }
-
-    /// Opens an existing queue by its segment options.
-    pub fn open(options: &SegmentOptions) -> Result<Self> {
-        Self::builder().options(options.clone()).open()
     }
 
     fn wrap(raw: RawQueue) -> Self {

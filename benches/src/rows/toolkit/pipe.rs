@@ -121,13 +121,13 @@ pub fn benches() -> Vec<Bench> {
 }
 
 fn pingpong_8b(round_trips: u64) -> Result<f64, SampleError> {
-    pingpong(Pipe::new::<u64>()?, round_trips)
+    pingpong(Pipe::<u64>::new()?, round_trips)
 }
 
 /// No spinning before the sleep: each receiver really is asleep in `recv`
 /// when the message comes.
 fn blocking_pingpong_8b(round_trips: u64) -> Result<f64, SampleError> {
-    let ends = Pipe::builder().spin(Duration::ZERO).create::<u64>()?;
+    let ends = Pipe::<u64>::builder().spin(Duration::ZERO).create()?;
     pingpong(ends, round_trips)
 }
 
@@ -169,7 +169,7 @@ fn transfer<T: ipc_queue::Message>(
     produce: fn(&Sender<T>, u64),
     mut consume: impl FnMut(&Receiver<T>, u64) -> Result<(), SampleError>,
 ) -> Result<Duration, SampleError> {
-    let (tx, rx) = Pipe::builder().capacity(slots).channel::<T>()?;
+    let (tx, rx) = Pipe::<T>::builder().capacity(slots).channel()?;
     let warmup = warmup_for(msgs);
     let total = warmup + msgs;
     let producer = peer::spawn("pipe-sender", move || produce(&tx, total))?;
@@ -234,11 +234,11 @@ fn stream_both_ways(end: &PipeEnd<u64>, total: u64) -> Result<(), SampleError> {
 }
 
 fn duplex_tput_8b(msgs: u64) -> Result<f64, SampleError> {
-    duplex_tput(Pipe::new::<u64>()?, msgs)
+    duplex_tput(Pipe::<u64>::new()?, msgs)
 }
 
 fn duplex_tput_8b_separate(msgs: u64) -> Result<f64, SampleError> {
-    duplex_tput(Pipe::builder().interleave(false).create::<u64>()?, msgs)
+    duplex_tput(Pipe::<u64>::builder().interleave(false).create()?, msgs)
 }
 
 /// `msgs` in each direction; the warm-up is untimed traffic before the

@@ -65,7 +65,7 @@ fn check_value(value: &[u8]) -> Result<()> {
 /// use ipc_core::segment::SegmentOptions;
 /// use ipc_manager::Manager;
 ///
-/// let m = Manager::create(&SegmentOptions::anonymous())?;
+/// let m = Manager::new()?;
 /// let d = m.dict("inventory")?;
 /// d.insert("apples", b"3")?;
 /// assert_eq!(d.get("apples")?, Some(b"3".to_vec()));
@@ -466,7 +466,7 @@ impl Dict {
 /// use ipc_core::segment::SegmentOptions;
 /// use ipc_manager::Manager;
 ///
-/// let m = Manager::create(&SegmentOptions::anonymous())?;
+/// let m = Manager::new()?;
 /// let prices = m.dict("prices")?.typed::<[u8; 4], f64>()?;
 /// prices.insert(b"AAPL", &189.5)?;
 /// assert_eq!(prices.get(b"AAPL")?, Some(189.5));
