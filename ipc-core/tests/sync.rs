@@ -360,6 +360,32 @@ fn condvar_signals_across_processes() {
     assert_eq!(*m.lock(), 40);
 }
 
+/// A bounded `wait_while` returns once another process makes the condition
+/// false, and times out (never early, lock held again) when nobody does.
+#[test]
+fn condvar_wait_while_for_is_bounded() {
+    let m = anon(RobustMutex::new(0u64));
+    let cv = anon(Condvar::new());
+    let child = daemon({
+        let (m, cv) = (m.try_clone().unwrap(), cv.try_clone().unwrap());
+        move || {
+            std::thread::sleep(Duration::from_millis(50));
+            *m.lock() = 7;
+            cv.notify_all();
+        }
+    });
+    let mut g = m.lock();
+    cv.wait_while_for(&mut g, PROMPT, |v| *v != 7).unwrap();
+    assert_eq!(*g, 7);
+    let start = Instant::now();
+    let r = cv.wait_while_for(&mut g, Duration::from_millis(30), |v| *v != 8);
+    assert_eq!(r, Err(ipc_core::Error::Timeout));
+    assert!(start.elapsed() >= Duration::from_millis(30));
+    assert_eq!(*g, 7, "the lock is held again");
+    drop(g);
+    assert!(child.join_timeout(PROMPT).unwrap().success());
+}
+
 /// An idle waiter sleeps instead of spinning: its CPU time stays tiny while it
 /// waits a long while.
 #[test]

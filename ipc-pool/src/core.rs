@@ -43,7 +43,7 @@ use crate::jobs::{Chunk, Job, Jobs};
 use crate::sink::Sink;
 use crate::task::{Registry, TaskFn};
 use crate::wire::{self, FAILED, INIT_FAILED, ItemIter, READY, RESULTS, ResultHeader, failure};
-use crate::workers::{Config, MAX_EARLY_DEATHS, Workers};
+use crate::workers::{MAX_EARLY_DEATHS, PoolConfig, Workers};
 use crate::{Error, Result};
 
 /// Result frames handled per pump before dispatching again.
@@ -66,7 +66,7 @@ pub(crate) enum State {
 
 /// The parent's state, behind the pool's mutex.
 pub(crate) struct Core {
-    pub cfg: Config,
+    pub cfg: PoolConfig,
     registry: Registry,
     workers: Workers,
     jobs: Jobs,
@@ -83,7 +83,7 @@ pub(crate) struct Core {
 }
 
 impl Core {
-    pub fn new(cfg: Config) -> Self {
+    pub fn new(cfg: PoolConfig) -> Self {
         let workers = Workers::new(cfg.processes);
         Self {
             cfg,
@@ -517,7 +517,7 @@ mod tests {
     use crate::wire::FIXED;
 
     fn core() -> Core {
-        Core::new(Config {
+        Core::new(PoolConfig {
             processes: 1,
             initializer: None,
             max_tasks: None,

@@ -34,7 +34,7 @@ use crate::jobs::Chunk;
 use crate::sink::Sink;
 use crate::task::TaskFn;
 use crate::wire::{RESULT_HEADER, ResultHeader, TASK_HEADER};
-use crate::workers::{Config, DEPTH};
+use crate::workers::{DEPTH, PoolConfig};
 use crate::{Error, Result};
 
 /// The longest a waiting thread blocks on the result queue before checking
@@ -54,7 +54,7 @@ pub(crate) struct Engine {
 
 impl Engine {
     /// An engine over the result queue `results`, for a pool set up by `cfg`.
-    pub(crate) fn new(results: Queue<ResultHeader>, cfg: Config) -> Self {
+    pub(crate) fn new(results: Queue<ResultHeader>, cfg: PoolConfig) -> Self {
         Self {
             results,
             core: Mutex::new(Core::new(cfg)),

@@ -184,19 +184,19 @@ impl<'p, R: Message> Imap<'p, R> {
         }
     }
 
-    /// The next result and its input position, waiting at most `timeout`
-    /// (`None`: as long as it takes). `None` at the end; `Some(Err(Timeout))`
-    /// if nothing arrived in time (the iterator goes on).
-    pub fn next_indexed_timeout(
-        &mut self,
-        timeout: Option<Duration>,
-    ) -> Option<(usize, Result<R>)> {
+    /// The next result and its input position, waiting at most `timeout`.
+    /// `None` at the end; `Some(Err(Timeout))` if nothing arrived in time
+    /// (the iterator goes on).
+    pub fn next_indexed_timeout(&mut self, timeout: Duration) -> Option<(usize, Result<R>)> {
+        self.next_indexed_by(Deadline::after(timeout))
+    }
+
+    fn next_indexed_by(&mut self, deadline: Deadline) -> Option<(usize, Result<R>)> {
         if self.finished {
             return None;
         }
         let engine = self.guard.engine;
         let job = self.guard.job;
-        let deadline = Deadline::from_timeout(timeout);
         let got = engine.run_job(job, &mut self.feeder, deadline, |core| {
             let Some(job) = core.job(job) else {
                 return Some(Some((0, Err(Error::vanished()))));
@@ -230,13 +230,13 @@ impl<'p, R: Message> Imap<'p, R> {
     /// The next result with its position in the input (useful with
     /// `imap_unordered`).
     pub fn next_indexed(&mut self) -> Option<(usize, Result<R>)> {
-        self.next_indexed_timeout(None)
+        self.next_indexed_by(Deadline::Forever)
     }
 
     /// The next result, waiting at most `timeout` (Python's
     /// `next(timeout)`); `Some(Err(Error::Timeout))` if none arrived in time.
     pub fn next_timeout(&mut self, timeout: Duration) -> Option<Result<R>> {
-        self.next_indexed_timeout(Some(timeout)).map(|(_, r)| r)
+        self.next_indexed_timeout(timeout).map(|(_, r)| r)
     }
 }
 

@@ -20,7 +20,7 @@ use crate::jobs::Chunk;
 use crate::sink::{CollectSink, StreamSink};
 use crate::task::{Args, BytesFn, InitFn, MapFn, StarCall, StarFn, TaskFn};
 use crate::wire::{FIXED, PREFIX, PREFIXED, ResultHeader, TASK_HEADER};
-use crate::workers::{Config, DEPTH};
+use crate::workers::{DEPTH, PoolConfig};
 use crate::{Error, Result};
 
 /// The default largest message (task or result frame) of a pool: 64 KiB.
@@ -197,7 +197,7 @@ impl PoolBuilder {
             .capacity((processes * (DEPTH + 1)).max(8))
             .max_frame(self.max_message)
             .create()?;
-        let cfg = Config {
+        let cfg = PoolConfig {
             processes,
             initializer: self.initializer,
             max_tasks: self.max_tasks,

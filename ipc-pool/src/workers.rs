@@ -1,6 +1,6 @@
 //! The worker processes as the parent sees them: forking them, checking
 //! their health, retiring and replacing them, picking one for a chunk, and
-//! killing them. Also the pool's settings ([`Config`]), which all concern the
+//! killing them. Also the pool's settings ([`PoolConfig`]), which all concern the
 //! workers: how many, their initializer, their task budget, their message
 //! size, and how often their chunks are retried when one dies.
 //!
@@ -55,7 +55,7 @@ pub(crate) const MAX_EARLY_DEATHS: u32 = 3;
 const EXIT_GRACE: Duration = Duration::from_secs(5);
 
 /// The pool's settings, fixed at build time.
-pub(crate) struct Config {
+pub(crate) struct PoolConfig {
     pub processes: usize,
     pub initializer: Option<Box<dyn InitFn>>,
     pub max_tasks: Option<u64>,
@@ -137,7 +137,7 @@ impl Workers {
     /// Starts a worker in every slot. Fails only if none could be started.
     pub fn start(
         &mut self,
-        cfg: &Config,
+        cfg: &PoolConfig,
         registry: &Registry,
         results: &Queue<ResultHeader>,
     ) -> Result<()> {
@@ -154,7 +154,7 @@ impl Workers {
 
     fn spawn(
         &mut self,
-        cfg: &Config,
+        cfg: &PoolConfig,
         registry: &Registry,
         results: &Queue<ResultHeader>,
     ) -> Result<Worker> {
@@ -202,7 +202,7 @@ impl Workers {
         &mut self,
         slot: usize,
         live: bool,
-        cfg: &Config,
+        cfg: &PoolConfig,
         registry: &Registry,
         results: &Queue<ResultHeader>,
     ) -> Result<()> {
@@ -222,7 +222,7 @@ impl Workers {
     pub fn replace_retired(
         &mut self,
         live: bool,
-        cfg: &Config,
+        cfg: &PoolConfig,
         registry: &Registry,
         results: &Queue<ResultHeader>,
     ) -> Result<bool> {

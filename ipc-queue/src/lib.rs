@@ -29,4 +29,4 @@ pub use ipc_core::zerocopy;
 pub use message::Message;
 pub use pipe::{Pipe, PipeEnd, Receiver, Sender, channel};
 pub use queue::Queue;
-pub use select::{PEER_CHECK_PERIOD, Waitable, wait};
+pub use select::{PEER_CHECK_PERIOD, Waitable, wait, wait_timeout};

@@ -12,7 +12,7 @@ use ipc_queue::pipe::{
     HEAD_OFFSET, MAX_CAPACITY, MAX_FRAME, Pipe, PipeBuilder, SLOTS_OFFSET, Side, TAIL_OFFSET,
     ring_ctl_offset,
 };
-use ipc_queue::{Error, channel, wait};
+use ipc_queue::{Error, channel, wait, wait_timeout};
 use ipc_test_support::{PROMPT, Rng, counter, cpu_time, daemon, unique_name};
 use proptest::prelude::*;
 use zerocopy::{FromBytes, Immutable, IntoBytes, KnownLayout};
@@ -159,7 +159,7 @@ fn oversized_frame_is_refused_and_nothing_sent() {
         Err(Error::TooLarge { len: 1000, max: 16 })
     );
     assert_eq!(b.try_recv_bytes(), Err(Error::Empty));
-    assert!(!b.poll(Some(Duration::ZERO)));
+    assert!(!b.poll());
     a.send_bytes(&[2; 16]).unwrap();
     assert_eq!(b.recv_bytes().unwrap(), vec![2; 16]);
 }
@@ -213,7 +213,7 @@ fn timeouts_full_and_empty() {
         Err(Error::Timeout)
     );
     assert!(start.elapsed() >= Duration::from_millis(60));
-    assert!(!b.poll(Some(Duration::from_millis(30))));
+    assert!(!b.poll_timeout(Duration::from_millis(30)));
     a.send(&1).unwrap();
     a.try_send(&2).unwrap();
     assert_eq!(a.try_send(&3), Err(Error::Full));
@@ -223,7 +223,7 @@ fn timeouts_full_and_empty() {
         Err(Error::Timeout)
     );
     assert!(start.elapsed() >= Duration::from_millis(60));
-    assert!(b.poll(None));
+    assert!(b.poll_timeout(PROMPT));
     assert_eq!(b.recv(), Ok(1));
     a.send_timeout(&3, PROMPT).unwrap();
     assert_eq!((b.recv(), b.recv()), (Ok(2), Ok(3)));
@@ -236,21 +236,21 @@ fn timeouts_full_and_empty() {
 fn wait_on_several_pipe_ends() {
     let (a1, b1) = Pipe::<u64>::new().unwrap();
     let (tx, rx) = channel::<u64>().unwrap();
-    assert!(wait(&[&b1, &rx], Some(Duration::from_millis(20))).is_empty());
+    assert!(wait_timeout(&[&b1, &rx], Duration::from_millis(20)).is_empty());
     let peer = daemon(move || {
         std::thread::sleep(Duration::from_millis(50));
         tx.send(&5).unwrap();
         std::thread::sleep(Duration::from_secs(30));
     });
-    assert_eq!(wait(&[&b1, &rx], Some(PROMPT)), vec![1]);
+    assert_eq!(wait_timeout(&[&b1, &rx], PROMPT), vec![1]);
     assert_eq!(rx.recv(), Ok(5));
     a1.send(&6).unwrap();
-    assert_eq!(wait(&[&b1, &rx], None), vec![0]);
+    assert_eq!(wait(&[&b1, &rx]), vec![0]);
     // A killed peer makes its receiver ready (disconnected).
     assert_eq!(b1.recv(), Ok(6));
     peer.kill().unwrap();
     peer.join().unwrap();
-    assert_eq!(wait(&[&rx], Some(PROMPT)), vec![0]);
+    assert_eq!(wait_timeout(&[&rx], PROMPT), vec![0]);
     assert_eq!(rx.try_recv(), Err(Error::Disconnected));
 }
 
@@ -370,7 +370,7 @@ fn dropping_an_unused_end_disconnects_at_once() {
     drop(b);
     assert_eq!(a.recv_timeout(PROMPT), Err(Error::Disconnected));
     assert_eq!(a.send(&1), Err(Error::Disconnected));
-    assert!(a.poll(Some(Duration::ZERO)));
+    assert!(a.poll());
 
     let (tx, rx) = channel::<u64>().unwrap();
     tx.send(&1).unwrap();
@@ -410,7 +410,7 @@ fn parent_dropping_its_copy_after_spawn_keeps_the_pipe_open() {
         }
     });
     std::thread::sleep(Duration::from_millis(20));
-    assert!(!a.poll(Some(Duration::ZERO)), "the pipe looks disconnected");
+    assert!(!a.poll(), "the pipe looks disconnected");
     for n in 1..=3 {
         a.send(&n).unwrap();
         assert_eq!(a.recv_timeout(PROMPT), Ok(n * 2));
@@ -432,7 +432,7 @@ fn sigkill_of_a_blocked_receiver_disconnects_promptly() {
     peer.kill().unwrap();
     let start = Instant::now();
     assert_eq!(a.recv_timeout(PROMPT), Err(Error::Disconnected));
-    assert!(a.poll(Some(PROMPT)));
+    assert!(a.poll_timeout(PROMPT));
     assert!(
         start.elapsed() < Duration::from_secs(2),
         "{:?}",
@@ -623,7 +623,7 @@ fn corrupted_indices_and_slots_are_errors_not_crashes() {
         let r = b.try_recv();
         assert!(is_corrupted(&r), "head {garbage:#x}: {r:?}");
         assert!(is_corrupted(&b.recv_timeout(PROMPT)));
-        assert!(b.poll(Some(Duration::ZERO)), "corruption counts as ready");
+        assert!(b.poll(), "corruption counts as ready");
     }
 
     // A scribbled tail: the sender refuses to write through it.
@@ -821,7 +821,7 @@ proptest! {
                 }
                 Op::RecvBatch(k) => {
                     if model.is_empty() {
-                        prop_assert!(!rx.poll(Some(Duration::ZERO)));
+                        prop_assert!(!rx.poll());
                         continue;
                     }
                     let mut out = vec![0u64; k];
@@ -841,7 +841,7 @@ proptest! {
                     }
                 }
                 Op::Poll => {
-                    prop_assert_eq!(rx.poll(Some(Duration::ZERO)), !model.is_empty());
+                    prop_assert_eq!(rx.poll(), !model.is_empty());
                 }
             }
         }

@@ -6,7 +6,7 @@ use std::time::{Duration, Instant};
 
 use ipc_core::process::Process;
 use ipc_core::segment::{SegmentOptions, Shared};
-use ipc_queue::{Error, Queue, wait};
+use ipc_queue::{Error, Queue, wait_timeout};
 use ipc_test_support::{PROMPT, cpu_time, daemon, slots, unique_name};
 use zerocopy::{FromBytes, Immutable, IntoBytes, KnownLayout};
 
@@ -769,19 +769,19 @@ fn timeouts_are_never_early() {
 fn wait_on_several_queues_across_processes() {
     let a = Queue::<u64>::new(4).unwrap();
     let b = Queue::<u64>::new(4).unwrap();
-    assert!(wait(&[&a, &b], Some(Duration::from_millis(10))).is_empty());
+    assert!(wait_timeout(&[&a, &b], Duration::from_millis(10)).is_empty());
     let b2 = b.try_clone().unwrap();
     let child = daemon(move || {
         std::thread::sleep(Duration::from_millis(30));
         b2.put(&1).unwrap();
     });
     let t = Instant::now();
-    assert_eq!(wait(&[&a, &b], Some(PROMPT)), vec![1]);
+    assert_eq!(wait_timeout(&[&a, &b], PROMPT), vec![1]);
     assert!(t.elapsed() >= Duration::from_millis(20));
     assert!(child.join().unwrap().success());
     a.close().unwrap();
     assert_eq!(
-        wait(&[&a, &b], Some(PROMPT)),
+        wait_timeout(&[&a, &b], PROMPT),
         vec![0, 1],
         "closed counts as ready"
     );

@@ -77,6 +77,40 @@ impl Condvar {
         Ok(())
     }
 
+    /// [`wait_while`](Self::wait_while), giving up after `timeout` with
+    /// [`Error::Timeout`] (the lock is held again either way; the condition
+    /// may still hold).
+    pub fn wait_while_for<T>(
+        &self,
+        guard: &mut RobustMutexGuard<'_, T>,
+        timeout: Duration,
+        condition: impl FnMut(&mut T) -> bool,
+    ) -> Result<()> {
+        self.wait_while_deadline(guard, Deadline::after(timeout), condition)
+    }
+
+    /// [`wait_while`](Self::wait_while), giving up at `deadline`.
+    pub fn wait_while_until<T>(
+        &self,
+        guard: &mut RobustMutexGuard<'_, T>,
+        deadline: Instant,
+        condition: impl FnMut(&mut T) -> bool,
+    ) -> Result<()> {
+        self.wait_while_deadline(guard, Deadline::At(deadline), condition)
+    }
+
+    fn wait_while_deadline<T>(
+        &self,
+        guard: &mut RobustMutexGuard<'_, T>,
+        deadline: Deadline,
+        mut condition: impl FnMut(&mut T) -> bool,
+    ) -> Result<()> {
+        while condition(&mut *guard) {
+            self.wait_inner(guard, deadline)?;
+        }
+        Ok(())
+    }
+
     fn wait_inner<T>(&self, guard: &mut RobustMutexGuard<'_, T>, deadline: Deadline) -> Result<()> {
         // Read under the lock: a notification after this read changes the
         // word, so the sleep below cannot miss it.

@@ -41,7 +41,7 @@ use ipc_core::liveness::{forks_made, packed_current, packed_is_alive};
 use ipc_core::wait::{Check, Deadline, PEER_CHECK_PERIOD, SPIN_FOR, Waitable, Waiter, coarse_now};
 
 use super::layout::Region;
-use super::ring::Ring;
+use super::ring::SpscRing;
 use crate::{Error, Result};
 
 /// Whether the process recorded in an owner word has exited (slow: reads
@@ -111,12 +111,12 @@ impl Endpoint {
         self.side
     }
 
-    fn tx(&self) -> Ring<'_> {
-        Ring::new(&self.region, self.tx.unwrap_or(0))
+    fn tx(&self) -> SpscRing<'_> {
+        SpscRing::new(&self.region, self.tx.unwrap_or(0))
     }
 
-    fn rx(&self) -> Ring<'_> {
-        Ring::new(&self.region, self.rx.unwrap_or(0))
+    fn rx(&self) -> SpscRing<'_> {
+        SpscRing::new(&self.region, self.rx.unwrap_or(0))
     }
 
     pub fn max_frame(&self) -> usize {
@@ -396,10 +396,10 @@ impl Endpoint {
         }
         end.closed.store(1, Ordering::SeqCst);
         if let Some(r) = self.tx {
-            Ring::new(&self.region, r).wake_everyone();
+            SpscRing::new(&self.region, r).wake_everyone();
         }
         if let Some(r) = self.rx {
-            Ring::new(&self.region, r).wake_everyone();
+            SpscRing::new(&self.region, r).wake_everyone();
         }
     }
 }

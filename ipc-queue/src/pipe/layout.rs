@@ -26,12 +26,12 @@
 //! `pipe_duplex_tput_8B` row); such pipes are created with separate arrays
 //! (`PipeBuilder::interleave(false)`).
 //!
-//! Ring 0 carries A → B (a channel's sender is A), ring 1 carries B → A.
+//! SpscRing 0 carries A → B (a channel's sender is A), ring 1 carries B → A.
 //! Each index word has 128 bytes to itself, so that neither a cache line
 //! nor the pair of lines Intel's adjacent-line prefetcher fetches together
 //! is written by both sides.
 //!
-//! Every address is computed from the [`Geometry`] this process validated
+//! Every address is computed from the [`PipeGeometry`] this process validated
 //! when it created or opened the pipe, never from words other processes can
 //! change afterwards: a slot position is masked with `capacity - 1`, a frame
 //! length is clamped to `max_frame`. A scribbled index or length in shared
@@ -79,7 +79,7 @@ pub(crate) const CHANNEL_KIND: ObjectKind = ObjectKind {
 
 /// Immutable after creation; copied into each handle and validated there.
 #[repr(C, align(128))]
-pub(crate) struct Config {
+pub(crate) struct PipeConfig {
     magic: AtomicU32,
     rings: AtomicU32,
     capacity: AtomicU32,
@@ -88,7 +88,7 @@ pub(crate) struct Config {
     flags: AtomicU32,
 }
 
-/// `Config::flags`: each ring has its own slot array (not interleaved).
+/// `PipeConfig::flags`: each ring has its own slot array (not interleaved).
 const SEPARATE_RINGS: u32 = 1;
 
 /// One end's ownership and liveness record.
@@ -125,14 +125,14 @@ pub(crate) struct RingCtl {
 /// The fixed part of the payload; `#[repr(C)]`, 1280 bytes.
 #[repr(C)]
 pub(crate) struct PipeShared {
-    pub config: Config,
+    pub config: PipeConfig,
     pub ends: [EndState; 2],
     pub rings: [RingCtl; 2],
 }
 
 /// Bytes before the first slot.
 pub(crate) const SHARED_LEN: usize = 1280;
-const _: () = assert!(size_of::<Config>() == 128);
+const _: () = assert!(size_of::<PipeConfig>() == 128);
 const _: () = assert!(size_of::<EndState>() == 64);
 const _: () = assert!(size_of::<Line>() == 128);
 const _: () = assert!(size_of::<RingCtl>() == 512);
@@ -160,7 +160,7 @@ pub const HEAD_OFFSET: usize = 128;
 /// The shape of a pipe, validated once per handle; every address derives
 /// from it.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub(crate) struct Geometry {
+pub(crate) struct PipeGeometry {
     /// 1 (channel) or 2 (duplex pipe).
     pub rings: u32,
     /// Slots per ring, a power of two in `1..=MAX_CAPACITY`.
@@ -182,7 +182,7 @@ pub(crate) struct Geometry {
     ring_step: usize,
 }
 
-impl Geometry {
+impl PipeGeometry {
     /// The shape of a new pipe. `capacity` must already be a power of two.
     pub fn new(rings: u32, capacity: usize, max_frame: usize, interleaved: bool) -> Result<Self> {
         if !(1..=MAX_CAPACITY).contains(&capacity) || !capacity.is_power_of_two() {
@@ -278,7 +278,7 @@ impl Geometry {
 pub(crate) struct Region {
     seg: ObjectSegment,
     base: NonNull<u8>,
-    pub geo: Geometry,
+    pub geo: PipeGeometry,
     /// The process that created or opened this mapping handle: a forked child
     /// that drops its inherited copy must not remove the creator's name.
     home_pid: u32,
@@ -302,7 +302,7 @@ impl Region {
         opts: &SegmentOptions,
         kind: ObjectKind,
         ty: &TypeDesc,
-        geo: Geometry,
+        geo: PipeGeometry,
         start: u32,
     ) -> Result<Self> {
         let payload_len = geo.payload_len().ok_or_else(|| {
@@ -345,9 +345,9 @@ impl Region {
             return Err(bad("payload too short or misaligned"));
         }
         // SAFETY: at least SHARED_LEN bytes are mapped at the 128-aligned
-        // payload (checked above), and the Config at its start consists of
+        // payload (checked above), and the PipeConfig at its start consists of
         // atomics, which tolerate concurrent writes by other processes.
-        let config = unsafe { &*base.as_ptr().cast::<Config>() };
+        let config = unsafe { &*base.as_ptr().cast::<PipeConfig>() };
         let load = |w: &AtomicU32| w.load(Ordering::Acquire);
         if load(&config.magic) != MAGIC {
             return Err(bad("bad magic"));
@@ -359,7 +359,7 @@ impl Region {
         if flags & !SEPARATE_RINGS != 0 {
             return Err(bad("unknown flags"));
         }
-        let geo = Geometry::new(
+        let geo = PipeGeometry::new(
             rings,
             load(&config.capacity) as usize,
             load(&config.max_frame) as usize,
@@ -375,7 +375,7 @@ impl Region {
         Self::from_segment(seg, geo)
     }
 
-    fn from_segment(seg: ObjectSegment, geo: Geometry) -> Result<Self> {
+    fn from_segment(seg: ObjectSegment, geo: PipeGeometry) -> Result<Self> {
         let base = seg.payload();
         if seg.payload_len() as u64 != geo.payload_len().unwrap_or(u64::MAX)
             || !(base.as_ptr() as usize).is_multiple_of(align_of::<PipeShared>())
@@ -544,7 +544,7 @@ impl Drop for Region {
 /// # Safety
 /// `base` must point to `geo.payload_len()` zeroed, writable bytes aligned
 /// to 128 that no other process can see yet.
-unsafe fn init(base: NonNull<u8>, geo: Geometry, start: u32) {
+unsafe fn init(base: NonNull<u8>, geo: PipeGeometry, start: u32) {
     // SAFETY: the caller guarantees SHARED_LEN writable, aligned bytes; all
     // fields are atomics, valid when zeroed.
     let shared = unsafe { base.cast::<PipeShared>().as_ref() };

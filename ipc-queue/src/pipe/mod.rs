@@ -74,7 +74,7 @@ use ipc_core::segment::{ObjectSegment, SegmentOptions, TypeDesc};
 use crate::{Error, Message, Result, Waitable};
 use end::Endpoint;
 use ipc_core::wait::Deadline;
-use layout::{CHANNEL_KIND, Geometry, PIPE_KIND, Region};
+use layout::{CHANNEL_KIND, PIPE_KIND, PipeGeometry, Region};
 
 #[doc(hidden)]
 pub use layout::{HEAD_OFFSET, SLOTS_OFFSET, TAIL_OFFSET, ring_ctl_offset};
@@ -273,7 +273,7 @@ impl<T: Message> PipeBuilder<T> {
         self
     }
 
-    fn geometry(&self, rings: u32) -> Result<Geometry> {
+    fn geometry(&self, rings: u32) -> Result<PipeGeometry> {
         let capacity = match self.capacity {
             0 => {
                 return Err(ipc_core::Error::InvalidSize {
@@ -298,7 +298,7 @@ impl<T: Message> PipeBuilder<T> {
             }
             .into());
         }
-        Geometry::new(rings, capacity, max_frame, self.interleave)
+        PipeGeometry::new(rings, capacity, max_frame, self.interleave)
     }
 
     fn create_region(&self, rings: u32) -> Result<Arc<Region>> {
@@ -534,18 +534,19 @@ macro_rules! recv_methods {
             }
         }
 
-        /// Python's `poll`: whether a receive would return without waiting,
-        /// because a message is ready or the peer is gone. Waits up to
-        /// `timeout` for that (`None`: forever; `Some(Duration::ZERO)`:
-        /// not at all). A shared-state error also counts as ready: the next
-        /// receive reports it.
-        pub fn poll(&self, timeout: Option<Duration>) -> bool {
-            let wait = match timeout {
-                None => Deadline::Forever,
-                Some(t) if t.is_zero() => Deadline::Now,
-                Some(t) => Deadline::after(t),
-            };
-            self.ep.poll(wait).unwrap_or(true)
+        /// Python's `poll()`: whether a receive would return without
+        /// waiting, because a message is ready or the peer is gone; does not
+        /// wait. A shared-state error also counts as ready: the next receive
+        /// reports it. To wait without a limit, use
+        /// [`wait`](crate::wait) on this end.
+        pub fn poll(&self) -> bool {
+            self.ep.poll(Deadline::Now).unwrap_or(true)
+        }
+
+        /// Python's `poll(timeout)`: [`poll`](Self::poll), waiting up to
+        /// `timeout` for a message or the peer's end.
+        pub fn poll_timeout(&self, timeout: Duration) -> bool {
+            self.ep.poll(Deadline::after(timeout)).unwrap_or(true)
         }
     };
 }

@@ -56,7 +56,7 @@
 //! into [`ipc_core::Error::Corrupted`] with high probability. The consumer
 //! does not read `tail` on its fast path (that would pull the producer's
 //! line over on every message); it cross-checks it on slow paths only,
-//! before sleeping on an empty ring ([`Ring::check_indices`]).
+//! before sleeping on an empty ring ([`SpscRing::check_indices`]).
 
 use std::cell::Cell;
 use std::sync::atomic::{AtomicU32, Ordering, fence};
@@ -68,13 +68,13 @@ use crate::{Error, Result};
 
 /// One direction of a mapped pipe.
 #[derive(Clone, Copy)]
-pub(crate) struct Ring<'a> {
+pub(crate) struct SpscRing<'a> {
     region: &'a Region,
     ring: usize,
 }
 
-impl<'a> Ring<'a> {
-    /// Ring `ring` of `region`.
+impl<'a> SpscRing<'a> {
+    /// SpscRing `ring` of `region`.
     pub fn new(region: &'a Region, ring: usize) -> Self {
         Self { region, ring }
     }

@@ -17,7 +17,7 @@
 //! ```
 //!
 //! Every slot address is computed from the geometry this process validated
-//! when it created or opened the queue ([`Geometry`]), never from words that
+//! when it created or opened the queue ([`QueueGeometry`]), never from words that
 //! other processes can change afterwards, so a corrupted index or length in
 //! shared memory can produce an error but never an out-of-bounds access.
 // Unsafe code is allowed here: the only raw access to a queue segment.
@@ -42,7 +42,7 @@ pub(crate) struct QueueShared {
     pub not_empty: WaitLine,
     pub not_full: WaitLine,
     pub all_done: WaitLine,
-    pub config: Config,
+    pub config: QueueConfig,
 }
 
 /// The producers' line: written under the producer lock.
@@ -79,7 +79,7 @@ pub(crate) struct WaitLine {
 
 /// Immutable after creation; copied into each handle and validated there.
 #[repr(C, align(64))]
-pub(crate) struct Config {
+pub(crate) struct QueueConfig {
     pub capacity: u64,
     pub max_frame: u64,
     pub stride: u64,
@@ -122,7 +122,7 @@ pub const MAX_CAPACITY: usize = 1 << 32;
 
 /// The ring's shape, validated once per handle.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub(crate) struct Geometry {
+pub(crate) struct QueueGeometry {
     pub capacity: u64,
     pub max_frame: usize,
     pub stride: usize,
@@ -134,7 +134,7 @@ pub(crate) struct Geometry {
 /// Largest message alignment a queue supports (a cache line).
 pub const MAX_ALIGN: usize = 64;
 
-impl Geometry {
+impl QueueGeometry {
     /// The shape of a new queue; `align` is the message type's alignment.
     pub fn new(capacity: usize, max_frame: usize, align: usize) -> Result<Self> {
         if capacity == 0 || capacity > MAX_CAPACITY {
@@ -188,7 +188,7 @@ impl Geometry {
     }
 
     /// Reads and checks the geometry recorded in an opened queue.
-    pub fn from_config(c: &Config, payload_len: usize, align: usize) -> Result<Self> {
+    pub fn from_config(c: &QueueConfig, payload_len: usize, align: usize) -> Result<Self> {
         let bad = || Error::corrupted("queue configuration is inconsistent with its segment");
         let capacity = usize::try_from(c.capacity).map_err(|_| bad())?;
         let max_frame = usize::try_from(c.max_frame).map_err(|_| bad())?;
@@ -213,23 +213,23 @@ impl Geometry {
 /// A handle's view of the mapped queue: the validated geometry plus the base
 /// pointer. All raw access goes through its methods.
 #[derive(Debug, Clone, Copy)]
-pub(crate) struct Ring {
+pub(crate) struct SlotRing {
     base: NonNull<u8>,
-    pub geometry: Geometry,
+    pub geometry: QueueGeometry,
 }
 
-// SAFETY: `Ring` is a pointer into a MAP_SHARED mapping owned by the handle;
+// SAFETY: `SlotRing` is a pointer into a MAP_SHARED mapping owned by the handle;
 // every access through it is atomic or confined to a slot the protocol gives
 // the caller exclusively, so it may be used from any thread.
-unsafe impl Send for Ring {}
+unsafe impl Send for SlotRing {}
 // SAFETY: as above.
-unsafe impl Sync for Ring {}
+unsafe impl Sync for SlotRing {}
 
-impl Ring {
+impl SlotRing {
     /// # Safety
     /// `base` must point to a mapped payload of at least
-    /// `geometry.payload_len()` bytes, aligned to 64, that outlives the `Ring`.
-    pub unsafe fn new(base: NonNull<u8>, geometry: Geometry) -> Self {
+    /// `geometry.payload_len()` bytes, aligned to 64, that outlives the `SlotRing`.
+    pub unsafe fn new(base: NonNull<u8>, geometry: QueueGeometry) -> Self {
         Self { base, geometry }
     }
 
@@ -341,7 +341,7 @@ impl Ring {
             all_done: WaitLine {
                 w: WaitWord::new(0),
             },
-            config: Config {
+            config: QueueConfig {
                 capacity: g.capacity,
                 max_frame: g.max_frame as u64,
                 stride: g.stride as u64,

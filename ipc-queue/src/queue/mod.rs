@@ -15,7 +15,7 @@ use std::time::Duration;
 use ipc_core::segment::{ObjectSegment, SegmentOptions, TypeDesc};
 
 use ipc_core::wait::Deadline;
-use layout::Geometry;
+use layout::QueueGeometry;
 pub use layout::{MAX_ALIGN, MAX_CAPACITY, MAX_FRAME};
 use raw::RawQueue;
 
@@ -122,7 +122,7 @@ impl<T: Message> QueueBuilder<T> {
 
     /// Creates the queue.
     pub fn create(&self) -> Result<Queue<T>> {
-        let geometry = Geometry::new(
+        let geometry = QueueGeometry::new(
             self.capacity,
             self.max_frame.max(size_of::<T>()),
             align_of::<T>(),
@@ -265,6 +265,11 @@ impl<T: Message> Queue<T> {
         self.loan_wait(Deadline::Now)
     }
 
+    /// Reserves a slot, waiting at most `timeout` for room.
+    pub fn loan_timeout(&self, timeout: Duration) -> Result<Loan<'_, T>> {
+        self.loan_wait(Deadline::after(timeout))
+    }
+
     fn loan_wait(&self, wait: Deadline) -> Result<Loan<'_, T>> {
         let (pos, _) = self.raw.reserve(1, wait)?;
         Ok(Loan {
@@ -332,6 +337,12 @@ impl<T: Message> Queue<T> {
     /// ```
     pub fn get_with<R>(&self, f: impl FnOnce(&T) -> R) -> Result<R> {
         self.get_with_wait(Deadline::Forever, f)
+    }
+
+    /// [`get_with`](Self::get_with) if a message is ready now;
+    /// [`Error::Empty`] otherwise.
+    pub fn try_get_with<R>(&self, f: impl FnOnce(&T) -> R) -> Result<R> {
+        self.get_with_wait(Deadline::Now, f)
     }
 
     /// [`get_with`](Self::get_with), waiting at most `timeout`.

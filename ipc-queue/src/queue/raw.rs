@@ -56,7 +56,7 @@ use ipc_core::segment::{ObjectKind, ObjectSegment, SegmentOptions, TypeDesc};
 use ipc_core::sync::{LockError, RobustMutex, RobustMutexExt, RobustMutexGuard};
 use ipc_core::wait::{Check, Deadline, PEER_CHECK_PERIOD, SPIN_FOR, Waitable, Waiter};
 
-use super::layout::{Geometry, Ring, state};
+use super::layout::{QueueGeometry, SlotRing, state};
 use crate::{Error, Result};
 
 /// The segment kind of a queue.
@@ -70,7 +70,7 @@ pub(crate) const QUEUE_KIND: ObjectKind = ObjectKind {
 #[derive(Debug)]
 pub(crate) struct RawQueue {
     object: ObjectSegment,
-    pub ring: Ring,
+    pub ring: SlotRing,
     /// This handle's last view of `head` (never ahead of the real one).
     cached_head: AtomicU64,
     /// This handle's last view of `tail` (never ahead of the real one).
@@ -106,12 +106,12 @@ fn alive(owner: u64) -> bool {
 impl RawQueue {
     /// Creates a queue segment for frames laid out as `ty`.
     #[allow(unsafe_code)] // a protocol step on a raw slot or block, argued inline
-    pub fn create(opts: &SegmentOptions, ty: &TypeDesc, geometry: Geometry) -> Result<Self> {
+    pub fn create(opts: &SegmentOptions, ty: &TypeDesc, geometry: QueueGeometry) -> Result<Self> {
         let len = geometry.payload_len()?;
         let object = ObjectSegment::create(opts, QUEUE_KIND, ty, len, |p, _| {
             // SAFETY: the payload is `len` = payload_len() bytes, page-aligned,
             // and private to us until `create` publishes it.
-            unsafe { Ring::new(p, geometry).init() };
+            unsafe { SlotRing::new(p, geometry).init() };
             Ok(())
         })?;
         Ok(Self::wrap(object, geometry))
@@ -138,16 +138,17 @@ impl RawQueue {
                 .config,
             )
         };
-        let geometry = Geometry::from_config(&config, object.payload_len(), ty.align as usize)?;
+        let geometry =
+            QueueGeometry::from_config(&config, object.payload_len(), ty.align as usize)?;
         Ok(Self::wrap(object, geometry))
     }
 
     #[allow(unsafe_code)] // a protocol step on a raw slot or block, argued inline
-    fn wrap(object: ObjectSegment, geometry: Geometry) -> Self {
+    fn wrap(object: ObjectSegment, geometry: QueueGeometry) -> Self {
         // SAFETY: the payload holds payload_len() bytes (checked at open or
         // planned at create), page-aligned, mapped while `object` lives, and
         // `object` is stored beside the ring.
-        let ring = unsafe { Ring::new(object.payload(), geometry) };
+        let ring = unsafe { SlotRing::new(object.payload(), geometry) };
         Self {
             object,
             ring,
