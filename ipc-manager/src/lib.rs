@@ -100,11 +100,11 @@
 // - `objects`: the typed handles (dict, list, value, sync objects) and the
 //   directory of names; they know storage, never the manager.
 // - `manager`: the `Manager` that opens a store and hands out objects.
-pub mod bench;
 mod error;
 mod manager;
 mod objects;
 mod storage;
+#[cfg(feature = "testing")]
 #[doc(hidden)]
 pub mod testing;
 

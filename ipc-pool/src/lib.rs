@@ -88,8 +88,6 @@ mod wire;
 mod worker;
 mod workers;
 
-pub mod bench;
-
 pub use error::{Error, Result};
 pub use handle::{AsyncResult, Imap};
 pub use ipc_core::Message;

@@ -24,7 +24,9 @@
 //! (`fallocate`), a new sentinel is written past the old end, the old
 //! sentinel grows over the new space, and the committed length is stored.
 
-use std::sync::atomic::{AtomicU64, Ordering};
+#[cfg(feature = "testing")]
+use std::sync::atomic::AtomicU64;
+use std::sync::atomic::Ordering;
 
 use crate::error::corrupted;
 use crate::error::{Error, Result};
@@ -35,21 +37,30 @@ use crate::storage::layout::{
     SIZE_MASK, heap_start, make_ref, ref_off, ref_seg,
 };
 
-/// Fault injection for tests: a pause at each step of a growth, so that a
-/// test can kill a writer in the middle of one.
+/// Fault injection for the crate's tests (feature `testing`): a pause at
+/// each step of a growth, so that a test can kill a writer in the middle of
+/// one.
+#[cfg(feature = "testing")]
 static GROWTH_PAUSE_US: AtomicU64 = AtomicU64::new(0);
 
-/// Sets the pause [`growth_pause`] takes (tests only; 0 turns it off).
+/// Sets the pause [`growth_pause`] takes (0 turns it off).
+#[cfg(feature = "testing")]
 pub(crate) fn set_growth_pause(d: std::time::Duration) {
     GROWTH_PAUSE_US.store(d.as_micros() as u64, Ordering::Relaxed);
 }
 
+#[cfg(feature = "testing")]
 fn growth_pause() {
     let us = GROWTH_PAUSE_US.load(Ordering::Relaxed);
     if us != 0 {
         std::thread::sleep(std::time::Duration::from_micros(us));
     }
 }
+
+/// Without the `testing` feature, growth never pauses.
+#[cfg(not(feature = "testing"))]
+#[inline(always)]
+fn growth_pause() {}
 
 /// The size class of a block of `size` bytes (a multiple of 16, >= 32).
 pub(crate) fn class_of(size: u64) -> usize {

@@ -26,7 +26,7 @@
 //! `pipe_duplex_tput_8B` row); such pipes are created with separate arrays
 //! (`PipeBuilder::interleave(false)`).
 //!
-//! SpscRing 0 carries A → B (a channel's sender is A), ring 1 carries B → A.
+//! Ring 0 carries A → B (a channel's sender is A), ring 1 carries B → A.
 //! Each index word has 128 bytes to itself, so that neither a cache line
 //! nor the pair of lines Intel's adjacent-line prefetcher fetches together
 //! is written by both sides.

@@ -74,7 +74,7 @@ pub(crate) struct SpscRing<'a> {
 }
 
 impl<'a> SpscRing<'a> {
-    /// SpscRing `ring` of `region`.
+    /// Ring `ring` of `region`.
     pub fn new(region: &'a Region, ring: usize) -> Self {
         Self { region, ring }
     }

@@ -11,9 +11,9 @@ use std::hint::black_box;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::Instant;
 
+use super::manager_fixture::{Fixture, key, pick};
 use ipc_core::segment::{SegmentOptions, Shared};
 use ipc_core::sync::Event;
-use ipc_manager::bench::{Fixture, key, pick};
 use parking_lot::RwLock;
 
 use crate::harness::{Bench, Group, Iters, Kind, Metric, SampleError, Workload, warmup_for};

@@ -4,6 +4,7 @@
 //! `manager` (`ipc_manager::Manager`), `pool` (`ipc_pool::Pool`).
 
 pub mod manager;
+mod manager_fixture;
 pub mod pipe;
 pub mod pool;
 pub mod queue;

@@ -1,29 +1,14 @@
-//! Building blocks for benchmarks: a populated dictionary and the timed
-//! loops, so that a benchmark harness only forks, times and reports.
+//! The manager rows' fixture: a populated dictionary and the timed loops,
+//! through the public API, so that a row only forks, times and reports.
 //!
 //! The fixture's keys are 16 bytes ([`key`]), its values either 8-byte
 //! `u64`s ([`Fixture::small`]) or byte blobs ([`Fixture::blobs`]). Every loop
 //! returns a checksum of what it read, so the compiler cannot drop the
 //! reads; loops never allocate.
-//!
-//! ```
-//! use ipc_manager::bench::Fixture;
-//!
-//! let f = Fixture::small(1000)?;          // anonymous manager, 1000 keys
-//! let reader = f.clone();                 // move this into a forked child
-//! assert_ne!(reader.get_loop(10_000)?, 0);
-//! f.set_loop(1_000)?;
-//! f.mixed_loop(1_000, 10)?;               // 10% writes
-//!
-//! let blobs = Fixture::blobs(16, 4096)?;
-//! assert!(blobs.get_inplace_loop(100)? > 0);
-//! # Ok::<(), ipc_manager::Error>(())
-//! ```
 
 use ipc_core::segment::SegmentOptions;
 
-use crate::error::Result;
-use crate::{Dict, Manager, ManagerConfig, TypedDict};
+use ipc_manager::{Dict, Manager, ManagerConfig, Result, TypedDict};
 
 /// The 16-byte key number `i` (little-endian `i`, then a fixed tail).
 pub fn key(i: u64) -> [u8; 16] {
@@ -37,16 +22,12 @@ pub fn key(i: u64) -> [u8; 16] {
 /// forked after it is made). Cloning is cheap and shares the dictionary.
 #[derive(Clone, Debug)]
 pub struct Fixture {
-    /// The manager.
-    pub manager: Manager,
     /// The dictionary `"bench"`, untyped.
     pub dict: Dict,
     /// The same dictionary viewed as `[u8; 16] -> u64`.
     pub typed: TypedDict<[u8; 16], u64>,
     /// Number of keys (`key(0)` .. `key(keys - 1)`).
     pub keys: u64,
-    /// Length of each value in bytes.
-    pub value_len: usize,
 }
 
 /// The key number the loops use at iteration `i` of `n` keys: a cheap,
@@ -78,11 +59,9 @@ impl Fixture {
         let typed = dict.typed::<[u8; 16], u64>()?;
         typed.update((0..n).map(|i| (key(i), i)))?;
         Ok(Self {
-            manager,
             dict,
             typed,
             keys: n,
-            value_len: 8,
         })
     }
 
@@ -94,11 +73,9 @@ impl Fixture {
         let blob: Vec<u8> = (0..len).map(|i| i as u8).collect();
         dict.update((0..n).map(|i| (key(i), blob.as_slice())))?;
         Ok(Self {
-            manager,
             dict,
             typed,
             keys: n,
-            value_len: len,
         })
     }
 
