@@ -1,6 +1,7 @@
 //! Bad input: oversize keys and values, wrong types, a full manager, and
 //! damaged segments give typed errors, change nothing, and never panic.
 
+use ipc_manager::offsets::{BOOKKEEPING, HEAP_START, ROOT, SEG_COUNT, WRITER_MUTEX};
 use std::io::{Read, Seek, SeekFrom, Write};
 use std::time::Duration;
 
@@ -159,12 +160,6 @@ fn full_manager_refuses_writes_and_loses_nothing() {
 
 // -- damaged segments ---------------------------------------------------------
 
-/// Offset of the manager root in the root file, and where its heap starts.
-const ROOT_OFF: u64 = 256;
-const HEAP_START: u64 = 256 + 2752 + 64 * 1024;
-/// The writer mutex (not fuzzed: a forged "held" mutex would just block).
-const MUTEX: std::ops::Range<u64> = ROOT_OFF + 64..ROOT_OFF + 128;
-
 fn poke(path: &std::path::Path, off: u64, bytes: &[u8]) {
     let mut f = std::fs::OpenOptions::new().write(true).open(path).unwrap();
     f.seek(SeekFrom::Start(off)).unwrap();
@@ -213,7 +208,7 @@ fn damaged_header_or_root_is_refused() {
     populated(&path);
     let opts = SegmentOptions::file(&path);
     // The ipc-core header: its checksum catches any change.
-    poke(&path, 100, b"garbage");
+    poke(&path, 100, b"garbage"); // inside the checksummed header
     let e = Manager::builder().options(opts.clone()).open().unwrap_err();
     assert!(e.is_corruption(), "{e}");
     assert!(
@@ -224,14 +219,14 @@ fn damaged_header_or_root_is_refused() {
     std::fs::remove_file(&path).unwrap();
     populated(&path);
     // The root's magic.
-    poke(&path, ROOT_OFF, &[0xFF; 8]);
+    poke(&path, ROOT, &[0xFF; 8]);
     let e = Manager::builder().options(opts.clone()).open().unwrap_err();
     assert!(matches!(e, Error::Corrupted { .. }), "{e}");
 
     Manager::remove_files(&path).unwrap();
     populated(&path);
     // An impossible segment count (root offset 192 + 0).
-    poke(&path, ROOT_OFF + 192, &1000u64.to_le_bytes());
+    poke(&path, SEG_COUNT, &1000u64.to_le_bytes());
     let e = Manager::builder().options(opts.clone()).open().unwrap_err();
     assert!(matches!(e, Error::Corrupted { .. }), "{e}");
 
@@ -286,8 +281,8 @@ fn random_damage_gives_errors_not_crashes() {
             let off = if rng.below(4) == 0 {
                 // Root bookkeeping: epoch, state, segment lengths, bags,
                 // free lists, directory (not the mutex).
-                let o = ROOT_OFF + 128 + rng.below(2624 - 128) / 8 * 8;
-                if MUTEX.contains(&o) {
+                let o = BOOKKEEPING.start + rng.below(BOOKKEEPING.end - BOOKKEEPING.start) / 8 * 8;
+                if WRITER_MUTEX.contains(&o) {
                     continue;
                 }
                 o

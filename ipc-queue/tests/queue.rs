@@ -6,6 +6,7 @@ use std::time::{Duration, Instant};
 
 use ipc_core::process::Process;
 use ipc_core::segment::{SegmentOptions, Shared};
+use ipc_queue::queue::offsets;
 use ipc_queue::{Error, Queue, wait_timeout};
 use ipc_test_support::{PROMPT, cpu_time, daemon, slots, unique_name};
 use zerocopy::{FromBytes, Immutable, IntoBytes, KnownLayout};
@@ -386,11 +387,11 @@ fn consumer_killed_mid_get_redelivers() {
     assert_eq!(q.get_timeout(PROMPT).unwrap(), 12);
 }
 
-/// A process killed while holding one of the queue's locks (producer lock at
-/// offset 0, consumer lock at 64): the next locker repairs and carries on.
+/// A process killed while holding one of the queue's locks (the producers'
+/// or the consumers'): the next locker repairs and carries on.
 #[test]
 fn lock_holder_killed_does_not_wedge_the_queue() {
-    for offset in [0usize, 64] {
+    for offset in [offsets::PRODUCER_LOCK, offsets::CONSUMER_LOCK] {
         lock_holder_killed(offset);
     }
 }
@@ -406,8 +407,8 @@ fn lock_holder_killed(offset: usize) {
         let (q2, locked) = (q.try_clone().unwrap(), locked.try_clone().unwrap());
         move || {
             let p = q2.object().payload().as_ptr() as usize + offset;
-            // SAFETY: bytes 0..64 and 64..128 of a queue payload are its two
-            // RobustMutex<()> (see layout.rs).
+            // SAFETY: at both offsets a queue payload holds a
+            // RobustMutex<()> (`offsets`, computed from the layout).
             let m = unsafe { &*(p as *const ipc_core::sync::RobustMutex<()>) };
             let _g = m.lock();
             locked[0].store(1, Ordering::SeqCst);
@@ -710,9 +711,9 @@ fn corrupted_indices_are_errors() {
     let q = Queue::<u64>::new(4).unwrap();
     q.put(&1).unwrap();
     let base = q.object().payload().as_ptr();
-    // SAFETY: offset 128 of the payload is the `tail` index (see layout.rs);
-    // we scribble over it on purpose, as a buggy process might.
-    unsafe { (*base.add(128).cast::<AtomicU64>()).store(u64::MAX / 3, Ordering::SeqCst) };
+    // SAFETY: `offsets::TAIL` is the `tail` index, an aligned u64 inside the
+    // payload; we scribble over it on purpose, as a buggy process might.
+    unsafe { (*base.add(offsets::TAIL).cast::<AtomicU64>()).store(u64::MAX / 3, Ordering::SeqCst) };
     assert!(matches!(
         q.get(),
         Err(Error::Core(ipc_core::Error::Corrupted { .. }))
@@ -725,9 +726,12 @@ fn corrupted_indices_are_errors() {
     let q = Queue::<u64>::new(4).unwrap();
     q.put(&1).unwrap();
     let base = q.object().payload().as_ptr();
-    // SAFETY: slot 0 starts at offset 576; its `len` word is at +4.
+    // SAFETY: slot 0's `len` word: an aligned u32 inside the payload.
     unsafe {
-        (*base.add(576 + 4).cast::<std::sync::atomic::AtomicU32>()).store(1 << 30, Ordering::SeqCst)
+        (*base
+            .add(offsets::SLOTS + offsets::SLOT_LEN)
+            .cast::<std::sync::atomic::AtomicU32>())
+        .store(1 << 30, Ordering::SeqCst)
     };
     assert!(matches!(
         q.get(),
@@ -737,9 +741,13 @@ fn corrupted_indices_are_errors() {
     let q = Queue::<u64>::new(4).unwrap();
     q.put(&1).unwrap();
     let base = q.object().payload().as_ptr();
-    // SAFETY: slot 0's `state` word is at offset 576; scribbled on purpose.
+    // SAFETY: slot 0's `state` word: an aligned u32 inside the payload;
+    // scribbled on purpose.
     unsafe {
-        (*base.add(576).cast::<std::sync::atomic::AtomicU32>()).store(0xdead, Ordering::SeqCst)
+        (*base
+            .add(offsets::SLOTS + offsets::SLOT_STATE)
+            .cast::<std::sync::atomic::AtomicU32>())
+        .store(0xdead, Ordering::SeqCst)
     };
     assert!(matches!(
         q.get(),

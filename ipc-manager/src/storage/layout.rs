@@ -382,6 +382,28 @@ pub(crate) const REGISTRY_REF: u64 =
 /// Where segment 0's heap starts.
 pub(crate) const ROOT_HEAP_START: u64 = (ROOT_OFF + size_of::<Root>() as u64).next_multiple_of(64);
 
+/// Byte offsets in a manager's root file, for tests that damage it on
+/// purpose; computed from the layout above, so they cannot drift.
+#[doc(hidden)]
+pub mod offsets {
+    use super::{ROOT_HEAP_START, ROOT_OFF, Root};
+    use core::mem::offset_of;
+
+    /// The root (its first word is the magic number).
+    pub const ROOT: u64 = ROOT_OFF;
+    /// The writer mutex: never to be scribbled over (a forged "held" mutex
+    /// would only block).
+    pub const WRITER_MUTEX: core::ops::Range<u64> = ROOT_OFF + offset_of!(Root, writer) as u64
+        ..ROOT_OFF + (offset_of!(Root, writer) + 64) as u64;
+    /// The writer state; its first word is the segment count.
+    pub const SEG_COUNT: u64 = ROOT_OFF + offset_of!(Root, state) as u64;
+    /// The root's bookkeeping from the epoch to the directory.
+    pub const BOOKKEEPING: core::ops::Range<u64> =
+        ROOT_OFF + offset_of!(Root, epoch) as u64..ROOT_OFF + offset_of!(Root, directory) as u64;
+    /// Where segment 0's heap starts.
+    pub const HEAP_START: u64 = ROOT_HEAP_START;
+}
+
 // ---------------------------------------------------------------------------
 // Directory entries
 

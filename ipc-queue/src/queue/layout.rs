@@ -105,6 +105,27 @@ const _: () = assert!(core::mem::offset_of!(QueueShared, config) == 512);
 const _: () = assert!(size_of::<SlotHeader>() == SLOT_HEADER);
 const _: () = assert!(size_of::<RobustMutex<()>>() == 64);
 
+/// Byte offsets in a queue's payload, for tests that damage it or kill a
+/// lock holder on purpose; computed from the layout above.
+#[doc(hidden)]
+pub mod offsets {
+    use super::{QueueShared, SHARED_LEN, SlotHeader};
+    use core::mem::offset_of;
+
+    /// The producers' lock.
+    pub const PRODUCER_LOCK: usize = offset_of!(QueueShared, producer_lock);
+    /// The consumers' lock.
+    pub const CONSUMER_LOCK: usize = offset_of!(QueueShared, consumer_lock);
+    /// The free-running `tail` index (a `u64`).
+    pub const TAIL: usize = offset_of!(QueueShared, tail);
+    /// Slot 0.
+    pub const SLOTS: usize = SHARED_LEN;
+    /// A slot's `state` word (a `u32`), from the slot's start.
+    pub const SLOT_STATE: usize = offset_of!(SlotHeader, state);
+    /// A slot's `len` word (a `u32`), from the slot's start.
+    pub const SLOT_LEN: usize = offset_of!(SlotHeader, len);
+}
+
 /// Slot states. See the protocol at the top of `raw.rs`.
 pub(crate) mod state {
     pub const EMPTY: u32 = 0;

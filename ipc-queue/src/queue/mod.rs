@@ -16,6 +16,8 @@ use ipc_core::segment::{ObjectSegment, SegmentOptions, TypeDesc};
 
 use ipc_core::wait::Deadline;
 use layout::QueueGeometry;
+#[doc(hidden)]
+pub use layout::offsets;
 pub use layout::{MAX_ALIGN, MAX_CAPACITY, MAX_FRAME};
 use raw::RawQueue;
 
