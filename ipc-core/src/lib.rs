@@ -1,7 +1,16 @@
 //! Shared-memory building blocks for processes on one Linux machine.
 //!
-//! The crate is layered, from the bottom up:
+//! The crate is layered, from the bottom up (a module imports only from
+//! modules above it in this list):
 //!
+//! - `os`: the operating-system boundary, the only code of the workspace
+//!   that calls libc (thin wrappers over the system calls).
+//! - [`error`]: the crate's error type.
+//! - [`liveness`], [`ShmSafe`], [`Message`]: who a process is (and whether it
+//!   still runs), which types may live in shared memory, which travel as
+//!   plain bytes.
+//! - [`wait`]: the waiting core: deadlines, futex words with sleeper counts,
+//!   the one blocking loop, waiting on several objects.
 //! - [`segment`]: named (POSIX `shm_open`), anonymous (`memfd`) and file-backed
 //!   memory segments behind one mapping type, and segments that hold a toolkit
 //!   object behind a checked header.

@@ -56,7 +56,7 @@ pub struct ManagerConfig {
     /// [`Error::CapacityExhausted`].
     pub anonymous_capacity: u64,
     /// An upper bound on the total size of all segments (0, the default:
-    /// none but the segment count, [`MAX_SEGMENTS`](crate::storage::layout::MAX_SEGMENTS)).
+    /// none but the segment count, [`MAX_SEGMENTS`]).
     pub max_size: u64,
 }
 
@@ -177,7 +177,7 @@ impl ManagerBuilder {
 ///   `keep(true)`.
 /// - **file** ([`SegmentOptions::file`]): the files `<path>`, `<path>.1`,
 ///   ...; the contents survive every process exiting (and a reboot) and are
-///   found again by [`Manager::open`].
+///   found again by [`ManagerBuilder::open`].
 /// - **anonymous** ([`SegmentOptions::anonymous`]): no name; shared with
 ///   children forked after creation. It is one segment of fixed capacity
 ///   ([`ManagerConfig::anonymous_capacity`]), committed as it grows.

@@ -30,7 +30,7 @@
 //! reader slot whose process died (SIGKILL while pinned) would hold
 //! reclamation back forever, so when limbo grows large the writer checks
 //! the owners of the slots in the way (pid plus start time, see
-//! [`ProcessIdentity`]) and frees the slots of dead ones. Slots are also
+//! [`ProcessIdentity`](ipc_core::liveness::ProcessIdentity)) and frees the slots of dead ones. Slots are also
 //! given back by thread exit, by dropping the last handle, and reclaimed
 //! from dead processes when a new reader finds none free.
 

@@ -1,4 +1,8 @@
-//! The queue's bytes in shared memory, and the only raw access to them.
+//! The queue's bytes in shared memory, and the raw access to them: every
+//! pointer into a queue segment is made here. The protocol modules
+//! (`raw.rs`, `mod.rs`) call the few `unsafe fn`s below (`SlotRing::new`,
+//! `init`, `payload_slice`) with the slot-state arguments that make them
+//! sound.
 //!
 //! ```text
 //! payload of the ObjectSegment (offsets from its start):
@@ -20,7 +24,7 @@
 //! when it created or opened the queue ([`QueueGeometry`]), never from words that
 //! other processes can change afterwards, so a corrupted index or length in
 //! shared memory can produce an error but never an out-of-bounds access.
-// Unsafe code is allowed here: the only raw access to a queue segment.
+// Unsafe code is allowed here: the raw access to a queue segment.
 #![allow(unsafe_code)]
 
 use std::ptr::NonNull;
