@@ -29,8 +29,9 @@
 //! Writers never wait for readers: garbage just stays in limbo longer. A
 //! reader slot whose process died (SIGKILL while pinned) would hold
 //! reclamation back forever, so when limbo grows large the writer checks
-//! the owners of the slots in the way (pid plus start time, see
-//! [`ProcessIdentity`](ipc_core::liveness::ProcessIdentity)) and frees the slots of dead ones. Slots are also
+//! the owners of the slots in the way (their packed identity, pid and start
+//! time in one word, see [`packed_is_alive`](ipc_core::liveness::packed_is_alive))
+//! and frees the slots of dead ones. Slots are also
 //! given back by thread exit, by dropping the last handle, and reclaimed
 //! from dead processes when a new reader finds none free.
 

@@ -1,11 +1,14 @@
 //! [`Inner`]: the handle set shared by all handles of one open manager in
 //! one process, and its reader-slot registry in the root.
 //!
-//! A reader slot's claim word holds a generation in its high half and the
-//! owner's pid in its low half, with the owner's start time in a word of its
-//! own and the handle set's id as a nonce: a slot whose owner process died
-//! (SIGKILL while pinned) is recognised by pid and start time and taken back
-//! by a CAS on the claim word, so a slot claimed again in between is never
+//! A reader slot's claim word holds its owner's process identity, packed
+//! in one word as everywhere in the toolkit (`pid << 32 | start time`, see
+//! `ipc_core::liveness::packed_current`; 0: free), with the handle set's id
+//! as a nonce beside it. One atomic load reads a whole identity, so a reused
+//! pid is never taken for the dead owner. A slot whose owner died (SIGKILL
+//! while pinned) is taken back by a CAS of that word to [`CLEANING`]: a dead
+//! process never claims again, so a word that still names it can only be
+//! its own claim, and a slot claimed by someone else in between is never
 //! disturbed. See `epoch` for what the slots are for.
 
 use std::sync::atomic::AtomicU64;
@@ -13,17 +16,16 @@ use std::sync::atomic::Ordering;
 use std::sync::{Arc, Mutex, PoisonError};
 use std::time::{Duration, Instant};
 
-use ipc_core::liveness::{ProcessIdentity, fork_generation};
+use ipc_core::liveness::{packed_current, packed_is_alive};
 use ipc_core::segment::Segment;
 
 use crate::error::{Error, Result};
 use crate::storage::arena::{Arena, Backing};
 use crate::storage::layout::{MAX_SEGMENTS, READER_SLOTS, ReaderSlot, Root};
 
-/// A slot's claim word: generation in the high half, owner pid in the low.
-const PID_MASK: u64 = 0xFFFF_FFFF;
-/// The pid part of a slot being cleaned up after its dead owner.
-const CLEANING: u64 = 0xFFFF_FFFF;
+/// The claim word of a slot being cleaned up after its dead owner (no
+/// packed identity is all ones: pids stay below 2^31).
+const CLEANING: u64 = u64::MAX;
 
 /// Numbers handle sets within this process (thread-local slot records are
 /// keyed by it).
@@ -144,56 +146,28 @@ impl Inner {
     }
 }
 
-/// The identity of this process, computed once per fork generation.
-fn me() -> ProcessIdentity {
-    use std::sync::Mutex;
-    static ME: Mutex<Option<(u64, ProcessIdentity)>> = Mutex::new(None);
-    let generation = fork_generation();
-    let mut me = ME.lock().unwrap_or_else(std::sync::PoisonError::into_inner);
-    match *me {
-        Some((g, id)) if g == generation => id,
-        _ => {
-            let id = ProcessIdentity::current();
-            *me = Some((generation, id));
-            id
-        }
-    }
-}
-
 /// Whether the process owning `slot` is certainly gone.
 fn owner_is_dead(slot: &ReaderSlot) -> bool {
     let claim = slot.claim.load(Ordering::Acquire);
-    let pid = claim & PID_MASK;
-    if pid == 0 || pid == CLEANING {
+    if claim == 0 || claim == CLEANING {
         return false;
     }
-    let owner = ProcessIdentity {
-        pid: pid as u32,
-        _pad: 0,
-        start_time: slot.start_time.load(Ordering::Acquire),
-    };
-    // A claim whose start time is not written yet is checked by pid only,
-    // which can only err towards "alive".
-    !owner.is_alive() && slot.claim.load(Ordering::Acquire) == claim
+    !packed_is_alive(claim) && slot.claim.load(Ordering::Acquire) == claim
 }
 
-/// Frees `slot` if its claim is still `claim` and its owner is dead. Only the
-/// CAS winner touches the slot's epoch, so a slot claimed again in between
-/// is never disturbed.
+/// Frees `slot` if its claim is still `claim` (a dead owner's). Only the
+/// CAS winner touches the slot's epoch.
 fn clean_dead(slot: &ReaderSlot, claim: u64) -> bool {
-    let cleaning = (claim & !PID_MASK) | CLEANING;
     if slot
         .claim
-        .compare_exchange(claim, cleaning, Ordering::AcqRel, Ordering::Acquire)
+        .compare_exchange(claim, CLEANING, Ordering::AcqRel, Ordering::Acquire)
         .is_err()
     {
         return false;
     }
     slot.epoch.store(0, Ordering::Release);
-    slot.start_time.store(0, Ordering::Relaxed);
     slot.nonce.store(0, Ordering::Relaxed);
-    let next_generation = ((claim >> 32) + 1) << 32;
-    slot.claim.store(next_generation, Ordering::Release);
+    slot.claim.store(0, Ordering::Release);
     true
 }
 
@@ -201,22 +175,19 @@ impl Inner {
     /// Claims a free reader slot for the calling thread.
     pub(crate) fn claim_slot(&self) -> Result<usize> {
         let root = self.arena.root();
-        let me = me();
+        let me = packed_current();
         for attempt in 0..2 {
             for (i, slot) in root.slots.iter().enumerate() {
-                let claim = slot.claim.load(Ordering::Acquire);
-                if claim & PID_MASK != 0 {
+                if slot.claim.load(Ordering::Acquire) != 0 {
                     continue;
                 }
-                let mine = (claim & !PID_MASK) | u64::from(me.pid);
                 if slot
                     .claim
-                    .compare_exchange(claim, mine, Ordering::AcqRel, Ordering::Acquire)
+                    .compare_exchange(0, me, Ordering::AcqRel, Ordering::Acquire)
                     .is_ok()
                 {
                     slot.epoch.store(0, Ordering::Relaxed);
-                    slot.nonce.store(self.id, Ordering::Relaxed);
-                    slot.start_time.store(me.start_time, Ordering::Release);
+                    slot.nonce.store(self.id, Ordering::Release);
                     root.state.slot_hw.fetch_max(i as u64 + 1, Ordering::AcqRel);
                     return Ok(i);
                 }
@@ -234,17 +205,14 @@ impl Inner {
         let Some(slot) = root.slots.get(i) else {
             return;
         };
-        let claim = slot.claim.load(Ordering::Acquire);
-        if claim & PID_MASK != u64::from(std::process::id())
+        if slot.claim.load(Ordering::Acquire) != packed_current()
             || slot.nonce.load(Ordering::Relaxed) != self.id
         {
             return;
         }
         slot.epoch.store(0, Ordering::Release);
-        slot.start_time.store(0, Ordering::Relaxed);
         slot.nonce.store(0, Ordering::Relaxed);
-        slot.claim
-            .store(((claim >> 32) + 1) << 32, Ordering::Release);
+        slot.claim.store(0, Ordering::Release);
     }
 
     /// Gives back every slot this handle set claimed in this process.

@@ -43,7 +43,8 @@ use ipc_core::sync::RobustMutex;
 /// The root segment's kind in the ipc-core header.
 pub(crate) const ROOT_KIND: ObjectKind = ObjectKind {
     code: 300,
-    version: 1,
+    // 2: reader slots record their owner as one packed identity word.
+    version: 2,
     name: "ipc-manager root",
 };
 
@@ -236,13 +237,12 @@ pub(crate) mod boxed {
 pub(crate) struct ReaderSlot {
     /// 0 when not pinned, else the global epoch the reader pinned.
     pub epoch: AtomicU64,
-    /// 0 when free, else `generation << 32 | pid` of the claiming process.
+    /// 0 when free, else the claiming process's packed identity (`pid << 32
+    /// | start time`, `ipc_core::liveness::packed_current`), or all ones
+    /// while a dead owner's slot is being cleaned.
     pub claim: AtomicU64,
-    /// Start time of the claiming process (its [`ProcessIdentity`]), 0 while
-    /// the claim is being set up.
-    ///
-    /// [`ProcessIdentity`]: ipc_core::liveness::ProcessIdentity
-    pub start_time: AtomicU64,
+    /// Unused (format 1 kept the owner's start time here).
+    _unused: AtomicU64,
     /// Which handle set of the claiming process owns it (process-local id).
     pub nonce: AtomicU64,
     _reserved: [AtomicU64; 4],

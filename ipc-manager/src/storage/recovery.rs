@@ -381,7 +381,6 @@ pub(crate) fn after_restart(inner: &Arc<Inner>) -> Result<()> {
             reset_after_reboot(root);
             for slot in &root.slots[..READER_SLOTS] {
                 slot.epoch.store(0, Ordering::Relaxed);
-                slot.start_time.store(0, Ordering::Relaxed);
                 slot.nonce.store(0, Ordering::Relaxed);
                 slot.claim.store(0, Ordering::Relaxed);
             }
