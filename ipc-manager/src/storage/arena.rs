@@ -471,6 +471,7 @@ impl Arena {
     }
 
     /// Copies `dst.len()` bytes from `r + off` with relaxed atomic loads.
+    #[inline]
     pub(crate) fn read(&self, r: u64, off: u64, dst: &mut [u8]) -> Result<()> {
         let p = self.translate(r.wrapping_add(off), dst.len() as u64)?;
         let n = dst.len();

@@ -121,6 +121,7 @@ impl Dict {
         &self.name
     }
 
+    #[inline]
     fn hash(&self, key: &[u8]) -> u64 {
         hash(self.inner.seed, key)
     }
@@ -140,6 +141,7 @@ impl Dict {
     }
 
     /// Finds `key` (pinned by the caller) and returns its entry and meta.
+    #[inline]
     fn find(&self, key: &[u8]) -> Result<Option<(u64, table::EntryMeta)>> {
         if key.len() > MAX_KEY_LEN {
             return Ok(None);
