@@ -13,38 +13,13 @@ use ipc_queue::pipe::{
     ring_ctl_offset,
 };
 use ipc_queue::{Error, channel, wait, wait_timeout};
-use ipc_test_support::{PROMPT, Rng, counter, cpu_time, daemon, unique_name};
+use ipc_test_support::{PROMPT, Rng, Stamped, counter, cpu_time, daemon, unique_name};
 use proptest::prelude::*;
-use zerocopy::{FromBytes, Immutable, IntoBytes, KnownLayout};
 
 fn core_err(e: &Error) -> &ipc_core::Error {
     match e {
         Error::Core(c) => c,
         other => panic!("expected Error::Core, got {other:?}"),
-    }
-}
-
-/// A message that detects tearing: every word derives from `seq`.
-#[derive(FromBytes, IntoBytes, Immutable, KnownLayout, Clone, Copy, Debug, PartialEq)]
-#[repr(C)]
-struct Msg {
-    seq: u64,
-    body: [u64; 6],
-    check: u64,
-}
-
-impl Msg {
-    fn new(seq: u64) -> Self {
-        let body = std::array::from_fn(|i| {
-            seq.wrapping_mul(0x9E37_79B9_7F4A_7C15)
-                .rotate_left(i as u32 * 11)
-        });
-        let check = body.iter().fold(seq, |a, b| a.rotate_left(5) ^ b);
-        Msg { seq, body, check }
-    }
-
-    fn intact(&self) -> bool {
-        *self == Msg::new(self.seq)
     }
 }
 
@@ -454,12 +429,12 @@ fn sigkill_of_a_blocked_receiver_disconnects_promptly() {
 
 #[test]
 fn sigkill_after_sending_drains_then_disconnects() {
-    let (tx, rx) = Pipe::<Msg>::builder().capacity(64).channel().unwrap();
+    let (tx, rx) = Pipe::<Stamped>::builder().capacity(64).channel().unwrap();
     let sent = counter();
     let sent2 = sent.try_clone().unwrap();
     let peer = daemon(move || {
         for n in 0..50 {
-            tx.send(&Msg::new(n)).unwrap();
+            tx.send(&Stamped::new(0, n)).unwrap();
         }
         sent2.store(1, Ordering::SeqCst);
         std::thread::sleep(Duration::from_secs(60));
@@ -489,7 +464,7 @@ fn sigkill_after_sending_drains_then_disconnects() {
 fn kill_loop_delivers_every_committed_message_exactly_once() {
     const ROUNDS: u32 = 150;
     let name = unique_name("killloop");
-    let builder = Pipe::<Msg>::builder().named(&name).capacity(16);
+    let builder = Pipe::<Stamped>::builder().named(&name).capacity(16);
     let (tx, rx) = builder.channel().unwrap();
     let tx = Rc::new(tx);
     let mut rng = Rng(0x5EED_1234_ABCD_0001);
@@ -509,12 +484,15 @@ fn kill_loop_delivers_every_committed_message_exactly_once() {
             let tx = if inherit {
                 &*mine
             } else {
-                reopened = Pipe::<Msg>::builder().named(&name2).open_sender().unwrap();
+                reopened = Pipe::<Stamped>::builder()
+                    .named(&name2)
+                    .open_sender()
+                    .unwrap();
                 &reopened
             };
             let mut seq = start;
             loop {
-                if tx.send(&Msg::new(seq)).is_err() {
+                if tx.send(&Stamped::new(0, seq)).is_err() {
                     std::process::exit(2);
                 }
                 if seq == start {
@@ -563,7 +541,7 @@ fn kill_loop_delivers_every_committed_message_exactly_once() {
     let (mine, start) = (Rc::clone(&tx), next);
     let peer = daemon(move || {
         for seq in start..start + 100 {
-            mine.send(&Msg::new(seq)).unwrap();
+            mine.send(&Stamped::new(0, seq)).unwrap();
         }
     });
     for _ in 0..100 {

@@ -8,40 +8,7 @@ use ipc_core::process::Process;
 use ipc_core::segment::{SegmentOptions, Shared};
 use ipc_queue::queue::offsets;
 use ipc_queue::{Error, Queue, wait_timeout};
-use ipc_test_support::{PROMPT, cpu_time, daemon, slots, unique_name};
-use zerocopy::{FromBytes, Immutable, IntoBytes, KnownLayout};
-
-/// A message that detects tearing: every word derives from (source, seq).
-#[derive(FromBytes, IntoBytes, Immutable, KnownLayout, Clone, Copy, Debug, PartialEq)]
-#[repr(C)]
-struct Msg {
-    source: u64,
-    seq: u64,
-    body: [u64; 5],
-    check: u64,
-}
-
-impl Msg {
-    fn new(source: u64, seq: u64) -> Self {
-        let body = std::array::from_fn(|i| {
-            (source << 40)
-                ^ seq
-                    .wrapping_mul(0x9E37_79B9_7F4A_7C15)
-                    .rotate_left(i as u32 * 7)
-        });
-        let check = body.iter().fold(source ^ seq, |a, b| a.rotate_left(5) ^ b);
-        Msg {
-            source,
-            seq,
-            body,
-            check,
-        }
-    }
-
-    fn intact(&self) -> bool {
-        *self == Msg::new(self.source, self.seq)
-    }
-}
+use ipc_test_support::{PROMPT, Stamped, cpu_time, daemon, slots, unique_name};
 
 /// Byte-sized delivery counters in an anonymous segment (too many for the stack).
 struct ByteCounters {
@@ -132,7 +99,7 @@ fn many_producers_many_consumers_exactly_once_in_order() {
     const P: u64 = 3;
     const C: usize = 2;
     const PER: u64 = 3000;
-    let q = Queue::<Msg>::new(32).unwrap();
+    let q = Queue::<Stamped>::new(32).unwrap();
     // seen[p * PER + seq] counts deliveries; bad[0] counts violations.
     let seen = Shared::create(
         &SegmentOptions::anonymous(),
@@ -145,7 +112,7 @@ fn many_producers_many_consumers_exactly_once_in_order() {
             let q = q.try_clone().unwrap();
             daemon(move || {
                 for seq in 0..PER {
-                    q.put(&Msg::new(p, seq)).unwrap();
+                    q.put(&Stamped::new(p, seq)).unwrap();
                 }
             })
         })
@@ -297,7 +264,7 @@ fn loans_commit_or_give_back() {
 /// and the messages after it still flow.
 #[test]
 fn producer_killed_holding_a_loan_is_stepped_over() {
-    let q = Queue::<Msg>::new(4).unwrap();
+    let q = Queue::<Stamped>::new(4).unwrap();
     let ready = slots::<1>();
     let child = daemon({
         let (q, ready) = (q.try_clone().unwrap(), ready.try_clone().unwrap());
@@ -313,12 +280,16 @@ fn producer_killed_holding_a_loan_is_stepped_over() {
     while ready[0].load(Ordering::SeqCst) == 0 {
         std::thread::sleep(Duration::from_millis(1));
     }
-    q.put(&Msg::new(1, 1)).unwrap();
+    q.put(&Stamped::new(1, 1)).unwrap();
     child.kill().unwrap();
     child.join().unwrap();
     let t = Instant::now();
     let m = q.get_timeout(PROMPT).unwrap();
-    assert_eq!(m, Msg::new(1, 1), "the dead loan is skipped, nothing torn");
+    assert_eq!(
+        m,
+        Stamped::new(1, 1),
+        "the dead loan is skipped, nothing torn"
+    );
     assert!(t.elapsed() < PROMPT);
     assert_eq!(q.try_get(), Err(Error::Empty));
 }
@@ -438,7 +409,7 @@ fn kill_loop_keeps_every_committed_message() {
     const INCARNATIONS: usize = 512;
     const MAX_SEQ: usize = 4096;
     const KILLS: usize = 200;
-    let q = Queue::<Msg>::new(16).unwrap();
+    let q = Queue::<Stamped>::new(16).unwrap();
     // Per incarnation: [0] last seq whose put returned + 1.
     let returned = Shared::create(
         &SegmentOptions::anonymous(),
@@ -471,7 +442,7 @@ fn kill_loop_keeps_every_committed_message() {
                     if stop[0].load(Ordering::SeqCst) != 0 {
                         break;
                     }
-                    let m = Msg::new(inc as u64, seq);
+                    let m = Stamped::new(inc as u64, seq);
                     if seq % 3 == 0 {
                         let mut l = q.loan().unwrap();
                         *l.as_mut().unwrap() = m;
