@@ -130,28 +130,9 @@ impl Engine {
         job: u64,
         feeder: &mut Feeder<'_>,
         deadline: Deadline,
-        mut check: impl FnMut(&mut Core) -> Option<T>,
+        check: impl FnMut(&mut Core) -> Option<T>,
     ) -> Result<T> {
-        let mut core = self.lock();
-        core.check_owner()?;
-        loop {
-            core.pump(&self.results);
-            if let Some(value) = check(&mut core) {
-                return Ok(value);
-            }
-            let wanted = feeder.wanted(&mut core, job);
-            if wanted > 0 {
-                // The input may be slow, or use this pool: never pulled
-                // under the lock.
-                drop(core);
-                let chunks = feeder.pull(wanted);
-                core = self.lock();
-                core.add_chunks(job, chunks, feeder.exhausted());
-                continue;
-            }
-            let until = deadline.slice_end(SLICE).ok_or(Error::Timeout)?;
-            core = self.wait_progress(core, until);
-        }
+        self.pump_until(deadline, Some((job, feeder)), check)
     }
 
     /// Pumps and waits until `check` returns a value, or `deadline` passes
@@ -159,6 +140,19 @@ impl Engine {
     pub(crate) fn wait<T>(
         &self,
         deadline: Deadline,
+        check: impl FnMut(&mut Core) -> Option<T>,
+    ) -> Result<T> {
+        self.pump_until(deadline, None, check)
+    }
+
+    /// The pool's one waiting loop: handle the results that arrived, ask
+    /// `check`, feed the job's input when the workers want more (never under
+    /// the lock: the input may be slow, or use this pool), else wait for
+    /// progress in slices of the caller's deadline.
+    fn pump_until<T>(
+        &self,
+        deadline: Deadline,
+        mut feed: Option<(u64, &mut Feeder<'_>)>,
         mut check: impl FnMut(&mut Core) -> Option<T>,
     ) -> Result<T> {
         let mut core = self.lock();
@@ -167,6 +161,16 @@ impl Engine {
             core.pump(&self.results);
             if let Some(value) = check(&mut core) {
                 return Ok(value);
+            }
+            if let Some((job, feeder)) = feed.as_mut() {
+                let wanted = feeder.wanted(&mut core, *job);
+                if wanted > 0 {
+                    drop(core);
+                    let chunks = feeder.pull(wanted);
+                    core = self.lock();
+                    core.add_chunks(*job, chunks, feeder.exhausted());
+                    continue;
+                }
             }
             let until = deadline.slice_end(SLICE).ok_or(Error::Timeout)?;
             core = self.wait_progress(core, until);
