@@ -351,3 +351,42 @@ fn killed_pinned_reader_does_not_block_reclamation() {
     // And the heap did not grow by the 12 MiB written.
     assert!(stats.committed_bytes < 8 << 20, "{stats:?}");
 }
+
+/// A writer killed inside `clear`, after it unlinked the table and before
+/// it zeroed the length: the next writer's recovery recounts the length
+/// from the table (it used to keep the stale count: `len` said 16 of an
+/// empty dictionary).
+#[test]
+fn writer_killed_inside_clear_leaves_a_true_len() {
+    let name = unique_name("clear");
+    let m = Manager::builder().named(&name).create().unwrap();
+    let d = m.dict("d").unwrap();
+    for k in 0..16u64 {
+        d.insert(&k, b"value").unwrap();
+    }
+    let entered = slots::<1>();
+    let child = daemon({
+        let (d, entered) = (d.clone(), entered.try_clone().unwrap());
+        move || {
+            ipc_manager::testing::set_clear_pause(Duration::from_secs(30));
+            entered[0].store(1, Ordering::SeqCst);
+            d.clear().unwrap();
+        }
+    });
+    assert!(ipc_test_support::eventually(
+        ipc_test_support::PROMPT,
+        || { entered[0].load(Ordering::SeqCst) == 1 }
+    ));
+    // The child is inside `clear` within microseconds of the flag; the pause
+    // holds it there for 30 s.
+    std::thread::sleep(Duration::from_millis(100));
+    child.kill().unwrap();
+    assert_eq!(child.join().unwrap(), ExitStatus::Signaled(SIGKILL));
+    let items = d.items().unwrap().len() as u64;
+    assert_eq!(d.len().unwrap(), items, "len agrees with the contents");
+    assert_eq!(items, 0, "the unlinked table was the commit");
+    assert!(m.stats().unwrap().recoveries > 0, "the kill held the lock");
+    d.insert(&1u64, b"again").unwrap();
+    assert_eq!(d.len().unwrap(), 1);
+    assert_eq!(m.check().unwrap().leaked_blocks, 0);
+}

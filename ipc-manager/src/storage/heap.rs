@@ -24,43 +24,17 @@
 //! (`fallocate`), a new sentinel is written past the old end, the old
 //! sentinel grows over the new space, and the committed length is stored.
 
-#[cfg(feature = "testing")]
-use std::sync::atomic::AtomicU64;
 use std::sync::atomic::Ordering;
 
 use crate::error::corrupted;
 use crate::error::{Error, Result};
 use crate::storage::arena::Arena;
+use crate::storage::fault::{self, Point};
 use crate::storage::layout::{
     ARENA_HEAP_START, BACKING_ANONYMOUS, BLOCK_ALIGN, BLOCK_HDR, FLAG_FREE, FLAG_PREV_FREE,
     FREE_PREV, GROW_ADD, GROW_EXTEND, MAX_SEGMENTS, MIN_BLOCK, NCLASSES, OFF_MASK, Root, SENTINEL,
     SIZE_MASK, heap_start, make_ref, ref_off, ref_seg,
 };
-
-/// Fault injection for the crate's tests (feature `testing`): a pause at
-/// each step of a growth, so that a test can kill a writer in the middle of
-/// one.
-#[cfg(feature = "testing")]
-static GROWTH_PAUSE_US: AtomicU64 = AtomicU64::new(0);
-
-/// Sets the pause [`growth_pause`] takes (0 turns it off).
-#[cfg(feature = "testing")]
-pub(crate) fn set_growth_pause(d: std::time::Duration) {
-    GROWTH_PAUSE_US.store(d.as_micros() as u64, Ordering::Relaxed);
-}
-
-#[cfg(feature = "testing")]
-fn growth_pause() {
-    let us = GROWTH_PAUSE_US.load(Ordering::Relaxed);
-    if us != 0 {
-        std::thread::sleep(std::time::Duration::from_micros(us));
-    }
-}
-
-/// Without the `testing` feature, growth never pauses.
-#[cfg(not(feature = "testing"))]
-#[inline(always)]
-fn growth_pause() {}
 
 /// The size class of a block of `size` bytes (a multiple of 16, >= 32).
 pub(crate) fn class_of(size: u64) -> usize {
@@ -400,9 +374,9 @@ impl Heap<'_> {
             .state
             .grow_intent
             .store(GROW_EXTEND, Ordering::Release);
-        growth_pause();
+        fault::pause(Point::Growth);
         let old_sentinel = self.publish_extend(old, new)?;
-        growth_pause();
+        fault::pause(Point::Growth);
         self.root.state.grow_intent.store(0, Ordering::Release);
         // The old sentinel is now an ordinary used block over the new space.
         self.free_now(old_sentinel)
@@ -422,7 +396,7 @@ impl Heap<'_> {
         self.set_hdr(new_sentinel, SENTINEL)?;
         let oh = self.hdr(old_sentinel)?;
         self.set_hdr(old_sentinel, (new - old) | (oh & FLAG_PREV_FREE))?;
-        growth_pause();
+        fault::pause(Point::Growth);
         self.root.seg_len[0].store(new, Ordering::Release);
         Ok(old_sentinel)
     }
@@ -447,14 +421,14 @@ impl Heap<'_> {
             .state
             .grow_intent
             .store(GROW_ADD | n as u64, Ordering::Release);
-        growth_pause();
+        fault::pause(Point::Growth);
         if let Err(e) = self.arena.create_segment(n, heap_len, id) {
             self.arena.forget_unpublished(n);
             let _ = self.arena.backing().remove_segment(n);
             self.root.state.grow_intent.store(0, Ordering::Release);
             return Err(e);
         }
-        growth_pause();
+        fault::pause(Point::Growth);
         let len = ARENA_HEAP_START + (heap_len & SIZE_MASK);
         self.root.seg_len[n].store(len, Ordering::Release);
         self.root

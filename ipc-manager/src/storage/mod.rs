@@ -3,6 +3,7 @@
 //!
 //! Bottom up (a file imports only from files above it in this list):
 //!
+//! - `fault`: test-only pauses inside writes (feature `testing`).
 //! - `layout`: every `#[repr(C)]` structure in shared memory, with its
 //!   compile-time checked offsets, and the limits.
 //! - `hash`: the keyed hash of dictionary keys.
@@ -23,6 +24,7 @@
 
 pub(crate) mod arena;
 pub(crate) mod epoch;
+pub(crate) mod fault;
 pub(crate) mod format;
 pub(crate) mod hash;
 pub(crate) mod heap;

@@ -34,6 +34,7 @@ use std::sync::atomic::{Ordering, fence};
 use crate::error::Result;
 use crate::error::corrupted;
 use crate::storage::arena::Arena;
+use crate::storage::fault::{self, Point};
 use crate::storage::layout::{BLOCK_HDR, FLAG_FREE, REF_MASK, SIZE_MASK, dict_hdr, entry, table};
 use crate::storage::layout::{MAX_KEY_LEN, MAX_VALUE_LEN};
 use crate::storage::writer::Writer;
@@ -421,6 +422,7 @@ pub(crate) fn clear(w: &mut Writer<'_>, d: u64) -> Result<()> {
         .word(d, dict_hdr::TABLE)?
         .store(0, Ordering::Release);
     bump_version(w, d)?;
+    fault::pause(Point::Clear);
     w.arena.word(d, dict_hdr::LEN)?.store(0, Ordering::Release);
     w.arena.word(d, dict_hdr::USED)?.store(0, Ordering::Relaxed);
     for s in w.arena.words(t, table::SLOTS, cap)? {
@@ -438,5 +440,32 @@ pub(crate) fn settle(w: &Writer<'_>, d: u64) -> Result<()> {
     if v.load(Ordering::Relaxed) % 2 == 1 {
         v.fetch_add(1, Ordering::Release);
     }
+    // Every change is published before it is counted (an insert stores its
+    // slot, then bumps `LEN`; a clear unlinks the table, then zeroes it), so
+    // a writer killed in between leaves the counters stale: recount them
+    // from the table, the published truth.
+    let (len, used) = match current_table(w.arena, d)? {
+        None => (0, 0),
+        Some((t, cap)) => {
+            let (mut len, mut used) = (0u64, 0u64);
+            for s in w.arena.words(t, table::SLOTS, cap)? {
+                match s.load(Ordering::Relaxed) {
+                    0 => {}
+                    table::TOMBSTONE => used += 1,
+                    _ => {
+                        used += 1;
+                        len += 1;
+                    }
+                }
+            }
+            (len, used)
+        }
+    };
+    w.arena
+        .word(d, dict_hdr::LEN)?
+        .store(len, Ordering::Release);
+    w.arena
+        .word(d, dict_hdr::USED)?
+        .store(used, Ordering::Relaxed);
     Ok(())
 }
