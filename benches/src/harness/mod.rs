@@ -12,6 +12,8 @@
 //! interleaved runner and its statistics), `progress` (the progress line).
 
 mod bench;
+#[cfg(test)]
+pub(crate) mod fixtures;
 mod plan;
 mod progress;
 mod run;

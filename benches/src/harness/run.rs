@@ -191,7 +191,9 @@ pub fn run<'a>(plan: &[&'a Bench], cfg: RunConfig) -> Vec<Row<'a>> {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::harness::{Group, Iters, Metric, Workload};
+    use crate::harness::fixtures::{LIMITS, OS, PYTHON, QUEUE, bench};
+
+    use crate::harness::{Metric, Workload};
 
     #[test]
     fn median_odd_even() {
@@ -199,43 +201,6 @@ mod tests {
         assert_eq!((s.median, s.min, s.max), (3.0, 1.0, 5.0));
         assert_eq!(Stats::of(&[4.0, 1.0, 2.0, 3.0]).unwrap().median, 2.5);
         assert!(Stats::of(&[]).is_none());
-    }
-
-    /// Stand-ins for a limit, a toolkit group and two peers.
-    const LIMITS: Group = Group {
-        name: "limits",
-        kind: Kind::Limit,
-    };
-    const QUEUE: Group = Group {
-        name: "queue",
-        kind: Kind::Toolkit,
-    };
-    const OS: Group = Group {
-        name: "os",
-        kind: Kind::Peer,
-    };
-    const PYTHON: Group = Group {
-        name: "python",
-        kind: Kind::Peer,
-    };
-
-    fn bench(
-        id: &'static str,
-        group: &'static Group,
-        metric: Metric,
-        compare_to: &'static [&'static str],
-        sample: fn(u64) -> Result<f64, SampleError>,
-    ) -> Bench {
-        Bench {
-            id,
-            group,
-            workload: Workload::PingpongBlocking,
-            metric,
-            iters: Iters { full: 1, quick: 1 },
-            compare_to,
-            about: "",
-            sample,
-        }
     }
 
     #[test]
@@ -246,16 +211,28 @@ mod tests {
         static MINE: AtomicUsize = AtomicUsize::new(0);
         const BAND: [f64; 3] = [1.0, 25.0, 25.0];
         let reg = [
-            bench("lim", &LIMITS, Metric::OneWayNs, &[], |_| {
-                Ok(1000.0 * BAND[LIM.fetch_add(1, Ordering::Relaxed) % 3])
-            }),
-            bench("mine", &QUEUE, Metric::OneWayNs, &["lim"], |_| {
-                // 1.1x the limit in each round but one, where it caught the
-                // quiet band: the medians alone (1100 / 25000) would make it
-                // 23 times faster than the limit.
-                let k = MINE.fetch_add(1, Ordering::Relaxed);
-                Ok(1100.0 * [1.0, 1.0, 25.0][k % 3])
-            }),
+            bench(
+                "lim",
+                &LIMITS,
+                Workload::PingpongBlocking,
+                Metric::OneWayNs,
+                &[],
+                |_| Ok(1000.0 * BAND[LIM.fetch_add(1, Ordering::Relaxed) % 3]),
+            ),
+            bench(
+                "mine",
+                &QUEUE,
+                Workload::PingpongBlocking,
+                Metric::OneWayNs,
+                &["lim"],
+                |_| {
+                    // 1.1x the limit in each round but one, where it caught the
+                    // quiet band: the medians alone (1100 / 25000) would make it
+                    // 23 times faster than the limit.
+                    let k = MINE.fetch_add(1, Ordering::Relaxed);
+                    Ok(1100.0 * [1.0, 1.0, 25.0][k % 3])
+                },
+            ),
         ];
         let plan: Vec<&Bench> = reg.iter().collect();
         let cfg = RunConfig {
@@ -272,15 +249,46 @@ mod tests {
     #[test]
     fn run_computes_limit_and_peer_ratios_and_skips() {
         let reg = [
-            bench("lim", &LIMITS, Metric::OneWayNs, &[], |_| Ok(100.0)),
-            bench("mine", &QUEUE, Metric::OneWayNs, &["lim"], |_| Ok(400.0)),
-            bench("pipe", &OS, Metric::OneWayNs, &["lim"], |_| Ok(200.0)),
-            bench("py", &PYTHON, Metric::OneWayNs, &[], |_| {
-                Err(SampleError::skipped("python3 not found"))
-            }),
-            bench("bad", &OS, Metric::OneWayNs, &[], |_| {
-                Err(SampleError::failed("boom"))
-            }),
+            bench(
+                "lim",
+                &LIMITS,
+                Workload::PingpongBlocking,
+                Metric::OneWayNs,
+                &[],
+                |_| Ok(100.0),
+            ),
+            bench(
+                "mine",
+                &QUEUE,
+                Workload::PingpongBlocking,
+                Metric::OneWayNs,
+                &["lim"],
+                |_| Ok(400.0),
+            ),
+            bench(
+                "pipe",
+                &OS,
+                Workload::PingpongBlocking,
+                Metric::OneWayNs,
+                &["lim"],
+                |_| Ok(200.0),
+            ),
+            bench(
+                "py",
+                &PYTHON,
+                Workload::PingpongBlocking,
+                Metric::OneWayNs,
+                &[],
+                |_| Err(SampleError::skipped("python3 not found")),
+            ),
+            bench(
+                "bad",
+                &OS,
+                Workload::PingpongBlocking,
+                Metric::OneWayNs,
+                &[],
+                |_| Err(SampleError::failed("boom")),
+            ),
         ];
         let plan: Vec<&Bench> = reg.iter().collect();
         let rows = run(

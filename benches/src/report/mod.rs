@@ -208,45 +208,8 @@ pub fn write_files(
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::harness::{Group, Iters, Kind, Metric, SampleError};
-
-    /// Stand-ins for a limit, a toolkit group and two peers.
-    const LIMITS: Group = Group {
-        name: "limits",
-        kind: Kind::Limit,
-    };
-    const QUEUE: Group = Group {
-        name: "queue",
-        kind: Kind::Toolkit,
-    };
-    const ICEORYX2: Group = Group {
-        name: "iceoryx2",
-        kind: Kind::Peer,
-    };
-    const PYTHON: Group = Group {
-        name: "python",
-        kind: Kind::Peer,
-    };
-
-    fn bench(
-        id: &'static str,
-        group: &'static Group,
-        workload: Workload,
-        metric: Metric,
-        compare_to: &'static [&'static str],
-        sample: fn(u64) -> Result<f64, SampleError>,
-    ) -> Bench {
-        Bench {
-            id,
-            group,
-            workload,
-            metric,
-            iters: Iters { full: 1, quick: 1 },
-            compare_to,
-            about: "",
-            sample,
-        }
-    }
+    use crate::harness::fixtures::{ICEORYX2, LIMITS, PYTHON, QUEUE, bench};
+    use crate::harness::{Metric, SampleError};
 
     /// Two workloads: one with a limit, a toolkit row and two peers (one
     /// skipped), one with only a peer.
