@@ -399,6 +399,60 @@ fn lock_holder_killed(offset: usize) {
     assert_eq!(q.get().unwrap(), 2);
 }
 
+/// Every bounded call returns by its deadline while another process holds
+/// the lock it needs (a stopped or wedged process, here one that sits on it
+/// for 3 s): `put_timeout`/`get_timeout` report `Timeout`, `try_put`/`try_get`
+/// report `Full`/`Empty`, all within a fraction of the hold. (The locks used
+/// to be taken without a deadline: each call waited out the whole hold.)
+#[test]
+fn timeouts_hold_while_another_process_holds_a_lock() {
+    const HOLD: Duration = Duration::from_secs(3);
+    const BOUND: Duration = Duration::from_secs(1);
+    for offset in [offsets::PRODUCER_LOCK, offsets::CONSUMER_LOCK] {
+        let q = Queue::<u64>::new(4).unwrap();
+        q.put(&1).unwrap();
+        let locked = slots::<1>();
+        let holder = daemon({
+            let (q2, locked) = (q.try_clone().unwrap(), locked.try_clone().unwrap());
+            move || {
+                let p = q2.object().payload().as_ptr() as usize + offset;
+                // SAFETY: at both offsets a queue payload holds a
+                // RobustMutex<()> (`offsets`, computed from the layout).
+                let m = unsafe { &*(p as *const ipc_core::sync::RobustMutex<()>) };
+                let _g = m.lock();
+                locked[0].store(1, Ordering::SeqCst);
+                std::thread::sleep(HOLD);
+            }
+        });
+        assert!(ipc_test_support::eventually(PROMPT, || locked[0]
+            .load(Ordering::SeqCst)
+            == 1));
+        let t = Instant::now();
+        let (timed, tried) = if offset == offsets::PRODUCER_LOCK {
+            (q.put_timeout(&2, Duration::from_millis(20)), q.try_put(&2))
+        } else {
+            (
+                q.get_timeout(Duration::from_millis(20)).map(drop),
+                q.try_get().map(drop),
+            )
+        };
+        let took = t.elapsed();
+        assert_eq!(timed, Err(Error::Timeout), "lock at {offset}");
+        let busy = if offset == offsets::PRODUCER_LOCK {
+            Error::Full
+        } else {
+            Error::Empty
+        };
+        assert_eq!(tried, Err(busy));
+        assert!(took < BOUND, "lock at {offset}: {took:?} for a 20 ms call");
+        holder.kill().unwrap();
+        holder.join().unwrap();
+        // The holder died with the lock: the next call repairs and goes on.
+        q.put_timeout(&3, PROMPT).unwrap();
+        assert_eq!(q.get_timeout(PROMPT), Ok(1));
+    }
+}
+
 /// Producers and consumers SIGKILLed at random points, hundreds of times, while
 /// traffic flows. Every committed message is delivered, none torn; the only
 /// duplicates allowed are messages a killed consumer was still processing

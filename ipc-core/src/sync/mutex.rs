@@ -108,14 +108,15 @@ impl RawRobustMutex {
         if let Some(a) = self.try_acquire()? {
             return Ok(Some(a));
         }
-        if deadline == Deadline::Now {
-            return Ok(None);
-        }
         let mut backoff = Backoff::new();
         while backoff.spin() {
             if let Some(a) = self.try_acquire()? {
                 return Ok(Some(a));
             }
+        }
+        if deadline == Deadline::Now {
+            // Waited out a hand-off between busy processes; no sleep.
+            return Ok(None);
         }
         // SAFETY: as in `try_acquire`.
         let locked = unsafe { pthread::lock(self.ptr(), deadline.instant()) };
@@ -286,8 +287,10 @@ pub trait RobustMutexExt<T> {
     /// Locks, giving up at `deadline` (never earlier).
     fn lock_robust_until(&self, deadline: Instant) -> LockResult<RobustMutexGuard<'_, T>>;
     /// Locks as `deadline` allows: the form a blocking operation uses to
-    /// carry its caller's deadline into the lock it takes
-    /// ([`Deadline::Now`] behaves as [`try_lock_robust`](Self::try_lock_robust)).
+    /// carry its caller's deadline into the lock it takes.
+    /// [`Deadline::Now`] spins for up to [`SPIN_FOR`](crate::wait::SPIN_FOR)
+    /// (a hand-off between busy processes) but never sleeps, and then
+    /// reports [`LockError::WouldBlock`].
     fn lock_robust_deadline(&self, deadline: Deadline) -> LockResult<RobustMutexGuard<'_, T>>;
     /// Whether a previous owner died and the data was not marked repaired.
     fn is_inconsistent(&self) -> bool;

@@ -222,12 +222,16 @@ impl<T: Message> Queue<T> {
         self.put_wait(msg, Deadline::Forever)
     }
 
-    /// Puts a message if there is room now; [`Error::Full`] otherwise.
+    /// Puts a message if there is room now; [`Error::Full`] otherwise, also
+    /// when another producer holds the producers' lock past a brief spin
+    /// (it may be stopped or wedged: a `try_` call never sleeps).
     pub fn try_put(&self, msg: &T) -> Result<()> {
         self.put_wait(msg, Deadline::Now)
     }
 
-    /// Puts a message, waiting at most `timeout` for room.
+    /// Puts a message, waiting at most `timeout` for room and for the
+    /// producers' lock ([`Error::Timeout`] either way): the deadline holds
+    /// whatever other processes do.
     pub fn put_timeout(&self, msg: &T, timeout: Duration) -> Result<()> {
         self.put_wait(msg, Deadline::after(timeout))
     }
@@ -313,12 +317,14 @@ impl<T: Message> Queue<T> {
         self.get_wait(Deadline::Forever)
     }
 
-    /// Takes a message if one is ready now; [`Error::Empty`] otherwise.
+    /// Takes a message if one is ready now; [`Error::Empty`] otherwise, also
+    /// when another consumer holds the consumers' lock past a brief spin.
     pub fn try_get(&self) -> Result<T> {
         self.get_wait(Deadline::Now)
     }
 
-    /// Takes a message, waiting at most `timeout`.
+    /// Takes a message, waiting at most `timeout` for one and for the
+    /// consumers' lock ([`Error::Timeout`] either way).
     pub fn get_timeout(&self, timeout: Duration) -> Result<T> {
         self.get_wait(Deadline::after(timeout))
     }

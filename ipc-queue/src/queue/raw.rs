@@ -191,26 +191,30 @@ impl RawQueue {
 
     // ----- the locks and recovery -----
 
-    /// Takes the producer or the consumer lock, repairing that side first if
-    /// its previous holder died.
-    fn lock(&self, side: Side) -> Result<RobustMutexGuard<'_, ()>> {
+    /// Takes the producer or the consumer lock as `deadline` allows,
+    /// repairing that side first if its previous holder died. `Ok(None)`
+    /// once the deadline passed with the lock still held by another
+    /// process (running, stopped, or wedged): a call's deadline covers its
+    /// locks too. A call that is not to wait ([`Deadline::Now`]) still
+    /// waits out a hand-off between two busy processes, up to [`SPIN_FOR`].
+    fn lock(&self, side: Side, deadline: Deadline) -> Result<Option<RobustMutexGuard<'_, ()>>> {
         let shared = self.ring.shared();
         let lock = match side {
             Side::Producer => &shared.producer_lock,
             Side::Consumer => &shared.consumer_lock,
         };
-        match lock.lock_robust() {
-            Ok(g) => Ok(g),
+        match lock.lock_robust_deadline(deadline) {
+            Ok(g) => Ok(Some(g)),
             Err(LockError::OwnerDied(g)) => {
                 match side {
                     Side::Producer => self.recover_tail_side()?,
                     Side::Consumer => self.recover_head_side()?,
                 }
                 RobustMutex::mark_consistent(&g);
-                Ok(g)
+                Ok(Some(g))
             }
             Err(LockError::Corrupted(e)) => Err(e.into()),
-            Err(LockError::Timeout | LockError::WouldBlock) => Err(Error::Timeout),
+            Err(LockError::Timeout | LockError::WouldBlock) => Ok(None),
         }
     }
 
@@ -276,9 +280,11 @@ impl RawQueue {
 
     /// Reserves up to `want` consecutive slots at the tail. `slow` enables
     /// liveness checks of slots held by other processes.
-    fn claim_put(&self, want: u64, slow: bool) -> Result<Claim> {
+    fn claim_put(&self, want: u64, slow: bool, deadline: Deadline) -> Result<Claim> {
         let shared = self.ring.shared();
-        let _g = self.lock(Side::Producer)?;
+        let Some(_g) = self.lock(Side::Producer, deadline)? else {
+            return Ok(None);
+        };
         if shared.flags.closed.load(Ordering::Acquire) != 0 {
             return Err(Error::Disconnected);
         }
@@ -333,7 +339,9 @@ impl RawQueue {
     /// an older one is marked SKIP, and consumers step over it.
     pub fn abandon(&self, pos: u64) {
         let shared = self.ring.shared();
-        if let Ok(_g) = self.lock(Side::Producer) {
+        // Bounded: a drop must not hang on a stopped lock holder; without
+        // the lock the slot is simply marked SKIP below.
+        if let Ok(Some(_g)) = self.lock(Side::Producer, Deadline::after(PEER_CHECK_PERIOD)) {
             let slot = self.ring.slot(pos);
             if self.tail() == pos.wrapping_add(1)
                 && slot.state.load(Ordering::Acquire) == state::WRITING
@@ -359,7 +367,7 @@ impl RawQueue {
         let room = self.ring.shared().not_full.w.until(|_| self.has_room());
         self.waiter()
             .block(&room, deadline, |check| {
-                self.claim_put(want, check == Check::Slow)
+                self.claim_put(want, check == Check::Slow, deadline)
             })?
             .ok_or_else(|| expired(deadline, Error::Full))
     }
@@ -376,9 +384,11 @@ impl RawQueue {
 
     /// Claims up to `want` READY slots from head: as COPYING (`hold = false`,
     /// head stays) or HELD (`hold = true`, head advances now).
-    fn claim_get(&self, want: u64, hold: bool, slow: bool) -> Result<Claim> {
+    fn claim_get(&self, want: u64, hold: bool, slow: bool, deadline: Deadline) -> Result<Claim> {
         let shared = self.ring.shared();
-        let _g = self.lock(Side::Consumer)?;
+        let Some(_g) = self.lock(Side::Consumer, deadline)? else {
+            return Ok(None);
+        };
         let mut h = self.head();
         let mut t = self.cached_tail.load(Ordering::Relaxed);
         let avail = t.wrapping_sub(h);
@@ -466,7 +476,7 @@ impl RawQueue {
         let messages = self.ring.shared().not_empty.w.until(|_| self.is_ready());
         self.waiter()
             .block(&messages, deadline, |check| {
-                self.claim_get(want, hold, check == Check::Slow)
+                self.claim_get(want, hold, check == Check::Slow, deadline)
             })?
             .ok_or_else(|| expired(deadline, Error::Empty))
     }
@@ -533,7 +543,7 @@ impl RawQueue {
         let shared = self.ring.shared();
         {
             // Under the producer lock: no claim at the tail is halfway through.
-            let _g = self.lock(Side::Producer)?;
+            let _g = self.lock(Side::Producer, Deadline::Forever)?;
             shared.flags.closed.store(1, Ordering::SeqCst);
         }
         for line in [&shared.not_empty, &shared.not_full, &shared.all_done] {
