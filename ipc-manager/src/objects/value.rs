@@ -189,6 +189,7 @@ mod sealed {
     pub trait Sealed: Sized {
         type Atomic: ipc_core::segment::ShmSafe;
         fn apply(a: &Self::Atomic, op: super::Rmw<Self>) -> Result<Self, Self>;
+        fn wrapping_add(a: Self, b: Self) -> Self;
     }
 }
 
@@ -218,6 +219,9 @@ macro_rules! atomic_int {
                         a.compare_exchange(cur, new, Ordering::AcqRel, Ordering::Acquire)
                     }
                 }
+            }
+            fn wrapping_add(a: Self, b: Self) -> Self {
+                a.wrapping_add(b)
             }
         }
         impl AtomicInt for $t {}

@@ -22,6 +22,7 @@ pub use guard::{TypedRef, ValueRef};
 use crate::error::{Error, Result};
 use crate::objects::directory::{describe_tag, find_or_create, register_type, type_registered};
 use crate::objects::types::{BYTES_TAG, TypeTag};
+use crate::objects::value::AtomicInt;
 use crate::storage::epoch::pin;
 use crate::storage::hash::hash;
 use crate::storage::inner::Inner;
@@ -44,9 +45,13 @@ fn check_key(key: &[u8]) -> Result<()> {
 }
 
 fn check_value(value: &[u8]) -> Result<()> {
-    if value.len() > MAX_VALUE_LEN {
+    check_value_len(value.len())
+}
+
+fn check_value_len(len: usize) -> Result<()> {
+    if len > MAX_VALUE_LEN {
         return Err(Error::ValueTooLarge {
-            len: value.len(),
+            len,
             max: MAX_VALUE_LEN,
         });
     }
@@ -276,6 +281,80 @@ impl Dict {
             let v = read(e, &meta)?;
             table::remove(w, self.d, key, h)?;
             Ok(Some(v))
+        })
+    }
+
+    /// Atomically replaces the value of `key` with `f(current)` (`None` when
+    /// absent) and returns the new value; the bytes form of
+    /// [`TypedDict::update_with`] (same rules: `f` runs under the writer
+    /// lock, keep it short, do not call into this manager from it).
+    ///
+    /// ```
+    /// use ipc_manager::Manager;
+    ///
+    /// let m = Manager::new()?;
+    /// let log = m.dict("log")?;
+    /// log.update_with("line", |old| [old.unwrap_or(b""), b"a"].concat())?;
+    /// log.update_with("line", |old| [old.unwrap_or(b""), b"b"].concat())?;
+    /// assert_eq!(log.get("line")?.as_deref(), Some(&b"ab"[..]));
+    /// # Ok::<(), ipc_manager::Error>(())
+    /// ```
+    pub fn update_with<K>(
+        &self,
+        key: &K,
+        f: impl FnOnce(Option<&[u8]>) -> Vec<u8>,
+    ) -> Result<Vec<u8>>
+    where
+        K: IntoBytes + Immutable + ?Sized,
+    {
+        let key = key.as_bytes();
+        check_key(key)?;
+        let h = self.hash(key);
+        txn::write(&self.inner, |w| {
+            let current = match table::find(w, self.d, key, h)? {
+                Some(e) => {
+                    let meta = table::entry_meta(w.arena, e)?;
+                    Some(table::read_value(w.arena, e, &meta)?)
+                }
+                None => None,
+            };
+            let new = f(current.as_deref());
+            check_value(&new)?;
+            table::insert(w, self.d, key, h, &new, BYTES_TAG)?;
+            Ok(new)
+        })
+    }
+
+    /// Atomically stores `new` if the value of `key` is `current` (`None`:
+    /// if `key` is absent); `Ok(Err(actual))` with what is stored otherwise,
+    /// and nothing changes.
+    pub fn compare_and_swap<K>(
+        &self,
+        key: &K,
+        current: Option<&[u8]>,
+        new: impl AsRef<[u8]>,
+    ) -> Result<std::result::Result<(), Option<Vec<u8>>>>
+    where
+        K: IntoBytes + Immutable + ?Sized,
+    {
+        let key = key.as_bytes();
+        let new = new.as_ref();
+        check_key(key)?;
+        check_value(new)?;
+        let h = self.hash(key);
+        txn::write(&self.inner, |w| {
+            let actual = match table::find(w, self.d, key, h)? {
+                Some(e) => {
+                    let meta = table::entry_meta(w.arena, e)?;
+                    Some(table::read_value(w.arena, e, &meta)?)
+                }
+                None => None,
+            };
+            if actual.as_deref() != current {
+                return Ok(Err(actual));
+            }
+            table::insert(w, self.d, key, h, new, BYTES_TAG)?;
+            Ok(Ok(()))
         })
     }
 
@@ -561,6 +640,77 @@ where
         })
     }
 
+    /// Atomically replaces the value of `key` with `f(current)` (`None` when
+    /// absent) and returns the new value. The read, `f` and the write happen
+    /// under the manager's writer lock, so no other process's change falls
+    /// in between: `insert(k, &(get(k)? + 1))` from several processes loses
+    /// updates, this does not. `f` runs holding the lock: keep it short, and
+    /// do not call into this manager from it (the lock is not reentrant). A
+    /// stored value of another type is an [`Error::WrongType`], and `f` is
+    /// not called.
+    ///
+    /// ```
+    /// use ipc_manager::Manager;
+    ///
+    /// let m = Manager::new()?;
+    /// let hits = m.dict("hits")?.typed::<str, u64>()?;
+    /// assert_eq!(hits.update_with("/", |n| n.unwrap_or(0) + 1)?, 1);
+    /// assert_eq!(hits.update_with("/", |n| n.unwrap_or(0) + 1)?, 2);
+    /// # Ok::<(), ipc_manager::Error>(())
+    /// ```
+    pub fn update_with(&self, key: &K, f: impl FnOnce(Option<V>) -> V) -> Result<V> {
+        let key = key.as_bytes();
+        check_key(key)?;
+        check_value_len(size_of::<V>())?;
+        let h = self.dict.hash(key);
+        txn::write(&self.dict.inner, |w| {
+            let current = match table::find(w, self.dict.d, key, h)? {
+                Some(e) => {
+                    let meta = table::entry_meta(w.arena, e)?;
+                    Some(self.dict.read_typed(e, &meta, &self.t)?)
+                }
+                None => None,
+            };
+            let new = f(current);
+            table::insert(w, self.dict.d, key, h, new.as_bytes(), self.t.tag)?;
+            Ok(new)
+        })
+    }
+
+    /// Atomically stores `new` if the value of `key` is `current` (`None`:
+    /// if `key` is absent); `Ok(Err(actual))` with what is stored otherwise,
+    /// and nothing changes. Compares bytes.
+    pub fn compare_and_swap(
+        &self,
+        key: &K,
+        current: Option<&V>,
+        new: &V,
+    ) -> Result<std::result::Result<(), Option<V>>> {
+        let key = key.as_bytes();
+        check_key(key)?;
+        check_value(new.as_bytes())?;
+        let h = self.dict.hash(key);
+        txn::write(&self.dict.inner, |w| {
+            let actual: Option<V> = match table::find(w, self.dict.d, key, h)? {
+                Some(e) => {
+                    let meta = table::entry_meta(w.arena, e)?;
+                    Some(self.dict.read_typed(e, &meta, &self.t)?)
+                }
+                None => None,
+            };
+            let matches = match (&actual, current) {
+                (None, None) => true,
+                (Some(a), Some(c)) => a.as_bytes() == c.as_bytes(),
+                _ => false,
+            };
+            if !matches {
+                return Ok(Err(actual));
+            }
+            table::insert(w, self.dict.d, key, h, new.as_bytes(), self.t.tag)?;
+            Ok(Ok(()))
+        })
+    }
+
     /// The value of `key`, inserting `default` first if absent (setdefault).
     pub fn get_or_insert(&self, key: &K, default: &V) -> Result<V> {
         if let Some(v) = self.get(key)? {
@@ -650,5 +800,35 @@ where
     /// A snapshot of all values.
     pub fn values(&self) -> Result<Vec<V>> {
         Ok(self.items()?.into_iter().map(|(_, v)| v).collect())
+    }
+}
+
+impl<K, V> TypedDict<K, V>
+where
+    K: IntoBytes + Immutable + ?Sized,
+    V: AtomicInt,
+{
+    /// Atomically adds `delta` (wrapping) to the integer stored under `key`
+    /// (an absent key counts as 0) and returns the previous value: a shared
+    /// counter that loses no increment, whatever the number of processes.
+    ///
+    /// ```
+    /// use ipc_manager::Manager;
+    ///
+    /// let m = Manager::new()?;
+    /// let hits = m.dict("hits")?.typed::<str, u64>()?;
+    /// assert_eq!(hits.fetch_add("/index.html", 1)?, 0);
+    /// assert_eq!(hits.fetch_add("/index.html", 1)?, 1);
+    /// assert_eq!(hits.get("/index.html")?, Some(2));
+    /// # Ok::<(), ipc_manager::Error>(())
+    /// ```
+    pub fn fetch_add(&self, key: &K, delta: V) -> Result<V> {
+        let mut previous = None;
+        self.update_with(key, |current| {
+            let current = current.unwrap_or_else(V::new_zeroed);
+            previous = Some(current);
+            V::wrapping_add(current, delta)
+        })?;
+        Ok(previous.unwrap_or_else(V::new_zeroed))
     }
 }
