@@ -399,6 +399,40 @@ fn lock_holder_killed(offset: usize) {
     assert_eq!(q.get().unwrap(), 2);
 }
 
+/// A queue opened through a read-only mapping is refused at open with a
+/// typed error; nothing writes to the mapping (it used to open, and the
+/// first `try_get` killed the process with SIGSEGV taking the lock). The
+/// attempt runs in a child so a fault would show as its signal.
+#[test]
+fn read_only_open_is_refused_not_a_crash() {
+    let name = unique_name("ro");
+    let q = Queue::<u64>::builder()
+        .named(&name)
+        .capacity(4)
+        .create()
+        .unwrap();
+    q.put(&7).unwrap();
+    let child = daemon(move || {
+        let ro = Queue::<u64>::builder()
+            .options(SegmentOptions::named(&name).read_only(true))
+            .open();
+        match ro {
+            Err(Error::Core(ipc_core::Error::InvalidArgument { .. })) => {}
+            Err(e) => panic!("wrong error: {e:?}"),
+            Ok(q) => {
+                // What used to happen: this faulted.
+                let _ = q.try_get();
+                panic!("a read-only queue opened");
+            }
+        }
+    });
+    assert_eq!(
+        child.join().unwrap(),
+        ipc_core::process::ExitStatus::Exited(0)
+    );
+    assert_eq!(q.try_get(), Ok(7), "nothing was taken");
+}
+
 /// Every bounded call returns by its deadline while another process holds
 /// the lock it needs (a stopped or wedged process, here one that sits on it
 /// for 3 s): `put_timeout`/`get_timeout` report `Timeout`, `try_put`/`try_get`

@@ -121,6 +121,14 @@ impl RawQueue {
     #[allow(unsafe_code)] // a protocol step on a raw slot or block, argued inline
     pub fn open(opts: &SegmentOptions, ty: &TypeDesc) -> Result<Self> {
         let object = ObjectSegment::open(opts, QUEUE_KIND, Some(ty))?;
+        if object.segment().is_read_only() {
+            // Every call, `len` aside, takes one of the queue's locks, which
+            // writes: a read-only mapping would fault on the first one.
+            return Err(ipc_core::Error::InvalidArgument {
+                reason: "a queue cannot be opened read-only: its calls take its locks",
+            }
+            .into());
+        }
         if object.payload_len() < super::layout::SHARED_LEN {
             return Err(Error::corrupted(
                 "queue payload shorter than its control block",
