@@ -284,7 +284,9 @@ impl Core {
         while !results.is_empty() && Instant::now() < deadline {
             match results.recv_guard_timeout(Duration::from_millis(5)) {
                 Ok(guard) => self.on_frame(guard.bytes()),
-                Err(QueueError::Timeout | QueueError::Empty) => {}
+                // Disconnected: every worker is gone for now; the health
+                // check replaces them.
+                Err(QueueError::Timeout | QueueError::Empty | QueueError::Disconnected) => {}
                 Err(e) => {
                     self.break_pool(e.into());
                     return;
@@ -360,7 +362,7 @@ impl Core {
         for _ in 0..budget {
             match results.try_recv_guard() {
                 Ok(guard) => self.on_frame(guard.bytes()),
-                Err(QueueError::Empty | QueueError::Timeout) => return,
+                Err(QueueError::Empty | QueueError::Timeout | QueueError::Disconnected) => return,
                 Err(e) => {
                     self.break_pool(e.into());
                     return;

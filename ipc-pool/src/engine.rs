@@ -204,7 +204,11 @@ impl Engine {
         core.receiving = false;
         match got {
             Ok(guard) => core.on_frame(guard.bytes()),
-            Err(QueueError::Timeout | QueueError::Empty) => core.health_check_due(),
+            // Disconnected: every worker exited or died (retired, killed);
+            // the health check replaces them.
+            Err(QueueError::Timeout | QueueError::Empty | QueueError::Disconnected) => {
+                core.health_check_due()
+            }
             Err(e) => core.break_pool(e.into()),
         }
         self.turn.notify_all();

@@ -15,7 +15,9 @@
 //!   384  not_full       seq + sleepers (producers wait here)
 //!   448  all_done       seq + sleepers (JoinableQueue::join waits here)
 //!   512  config         capacity, max_frame, stride (immutable after creation)
-//!   576  slots          capacity × stride
+//!   576  roles          ever, overflow | producers[32] | consumers[32]:
+//!                       the packed identities of the registered handles
+//!   1152 slots          capacity × stride
 //! slot: state u32 | len u32 | owner u64 (pid, start time) | padding to the
 //!       message alignment | payload (max_frame) | padding to the stride
 //! ```
@@ -35,7 +37,7 @@ use ipc_core::wait::WaitWord;
 
 use crate::{Error, Result};
 
-/// The locks and the words they protect; `#[repr(C)]`, 576 bytes.
+/// The locks and the words they protect; `#[repr(C)]`, 1152 bytes.
 #[repr(C)]
 pub(crate) struct QueueShared {
     pub producer_lock: RobustMutex<()>,
@@ -47,7 +49,35 @@ pub(crate) struct QueueShared {
     pub not_full: WaitLine,
     pub all_done: WaitLine,
     pub config: QueueConfig,
+    pub roles: Roles,
 }
+
+/// How many handles per role the queue tracks; with more, tracking is off
+/// for that role (the queue never reports it gone).
+pub(crate) const ROLE_SLOTS: usize = 32;
+
+/// Who uses the queue: the registered producers and consumers (see `raw.rs`,
+/// "Disconnection"). Written only when a handle registers, leaves, or is
+/// found dead; read on the empty and full paths.
+#[repr(C, align(64))]
+pub(crate) struct Roles {
+    /// Bit per role ([`PRODUCER`], [`CONSUMER`]): some handle of that role
+    /// registered since the queue last had no registered handle at all.
+    pub ever: AtomicU32,
+    /// Bit per role: more handles than [`ROLE_SLOTS`] registered at once.
+    pub overflow: AtomicU32,
+    _pad: [u32; 14],
+    /// Packed identities (`ipc_core::liveness::packed_current`) of the
+    /// producing handles; 0 is a free slot.
+    pub producers: [AtomicU64; ROLE_SLOTS],
+    /// The same for consuming handles.
+    pub consumers: [AtomicU64; ROLE_SLOTS],
+}
+
+/// [`Roles::ever`] and [`Roles::overflow`] bit of producers.
+pub(crate) const PRODUCER: u32 = 1;
+/// [`Roles::ever`] and [`Roles::overflow`] bit of consumers.
+pub(crate) const CONSUMER: u32 = 2;
 
 /// The producers' line: written under the producer lock.
 #[repr(C, align(64))]
@@ -100,12 +130,14 @@ pub(crate) struct SlotHeader {
     pub owner: AtomicU64,
 }
 
-pub(crate) const SHARED_LEN: usize = 576;
+pub(crate) const SHARED_LEN: usize = 1152;
 pub(crate) const SLOT_HEADER: usize = 16;
 const _: () = assert!(size_of::<QueueShared>() == SHARED_LEN);
 const _: () = assert!(core::mem::offset_of!(QueueShared, tail) == 128);
 const _: () = assert!(core::mem::offset_of!(QueueShared, head) == 192);
 const _: () = assert!(core::mem::offset_of!(QueueShared, config) == 512);
+const _: () = assert!(core::mem::offset_of!(QueueShared, roles) == 576);
+const _: () = assert!(size_of::<Roles>() == 576);
 const _: () = assert!(size_of::<SlotHeader>() == SLOT_HEADER);
 const _: () = assert!(size_of::<RobustMutex<()>>() == 64);
 
@@ -370,6 +402,13 @@ impl SlotRing {
                 capacity: g.capacity,
                 max_frame: g.max_frame as u64,
                 stride: g.stride as u64,
+            },
+            roles: Roles {
+                ever: AtomicU32::new(0),
+                overflow: AtomicU32::new(0),
+                _pad: [0; 14],
+                producers: std::array::from_fn(|_| AtomicU64::new(0)),
+                consumers: std::array::from_fn(|_| AtomicU64::new(0)),
             },
         };
         // SAFETY: the payload is at least SHARED_LEN bytes, 64-aligned, and

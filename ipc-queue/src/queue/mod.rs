@@ -9,6 +9,7 @@ mod layout;
 mod raw;
 
 use std::marker::PhantomData;
+use std::sync::Arc;
 use std::sync::atomic::AtomicU32;
 use std::time::Duration;
 
@@ -33,6 +34,31 @@ pub const DEFAULT_CAPACITY: usize = 1024;
 /// instant — mid-put, mid-get, holding the lock, holding a loan — never makes
 /// another process deliver a torn message, lose a committed one, or hang.
 ///
+/// **Disconnection.** A handle becomes a producer at its first put and a
+/// consumer at its first get; it stops being one when it is dropped (its
+/// last clone, in its process) or its process dies (noticed within about
+/// [`PEER_CHECK_PERIOD`](crate::PEER_CHECK_PERIOD) of a blocked call's
+/// sleep).
+///
+/// - A get on an **empty** queue whose producers are all gone returns
+///   [`Error::Disconnected`] (a blocked get wakes for it). A consumer that
+///   starts before any producer waits: no producer has come and gone yet.
+/// - A put into a **full** queue whose consumers are all gone returns
+///   [`Error::Disconnected`] instead of waiting. While there is room,
+///   messages are queued: producers may fill a queue before its consumers
+///   start (Python's usual order), and a consumer that comes later gets them.
+/// - A named queue re-opened after every user left (or died), with nothing
+///   left in it, starts afresh: which roles it had is forgotten. (With
+///   messages left, a consumer drains them and then hears the producers are
+///   gone.)
+/// - [`close`](Self::close) stays the explicit, global end: every put fails,
+///   every get drains and then reports `Disconnected`.
+///
+/// Handles are cheap to [`Clone`] (clones share one mapping and one
+/// registration); [`try_clone`](Self::try_clone) maps the queue again.
+/// [`iter`](Self::iter) receives until the queue is disconnected, so
+/// `for msg in &q` works.
+///
 /// ```
 /// use ipc_core::process::Process;
 /// use ipc_queue::Queue;
@@ -50,8 +76,19 @@ pub const DEFAULT_CAPACITY: usize = 1024;
 /// # Ok::<(), Box<dyn std::error::Error>>(())
 /// ```
 pub struct Queue<T: Message> {
-    raw: RawQueue,
+    raw: Arc<RawQueue>,
     _message: PhantomData<fn() -> T>,
+}
+
+impl<T: Message> Clone for Queue<T> {
+    /// Another handle on the same mapping and registration, for this
+    /// process's threads or to move into a forked child.
+    fn clone(&self) -> Self {
+        Self {
+            raw: Arc::clone(&self.raw),
+            _message: PhantomData,
+        }
+    }
 }
 
 impl<T: Message> std::fmt::Debug for Queue<T> {
@@ -181,12 +218,13 @@ impl<T: Message> Queue<T> {
 
     fn wrap(raw: RawQueue) -> Self {
         Self {
-            raw,
+            raw: Arc::new(raw),
             _message: PhantomData,
         }
     }
 
-    /// A second handle on the same queue, e.g. to move into a child's closure.
+    /// A second handle on the same queue with a mapping of its own (and a
+    /// registration of its own); [`Clone`] is the cheap way.
     pub fn try_clone(&self) -> Result<Self> {
         Ok(Self::wrap(self.raw.try_clone()?))
     }
@@ -738,5 +776,75 @@ impl<T: Message> RecvGuard<'_, T> {
 impl<T: Message> Drop for RecvGuard<'_, T> {
     fn drop(&mut self) {
         self.queue.raw.release_held(self.pos);
+    }
+}
+
+/// A blocking iterator over a queue's messages: [`Queue::iter`].
+#[derive(Debug)]
+pub struct Iter<'a, T: Message> {
+    queue: &'a Queue<T>,
+}
+
+impl<T: Message> Iterator for Iter<'_, T> {
+    type Item = T;
+
+    /// The next message, waiting for one; `None` once the queue is
+    /// disconnected (closed, or every producer gone) and drained, or on an
+    /// error.
+    fn next(&mut self) -> Option<T> {
+        self.queue.get().ok()
+    }
+}
+
+/// A non-blocking iterator over the messages ready now:
+/// [`Queue::try_iter`].
+#[derive(Debug)]
+pub struct TryIter<'a, T: Message> {
+    queue: &'a Queue<T>,
+}
+
+impl<T: Message> Iterator for TryIter<'_, T> {
+    type Item = T;
+
+    fn next(&mut self) -> Option<T> {
+        self.queue.try_get().ok()
+    }
+}
+
+impl<T: Message> Queue<T> {
+    /// Receives messages until the queue is disconnected (see the type's
+    /// docs): the consumer loop of a worker whose producers finish.
+    ///
+    /// ```
+    /// use ipc_core::process::Process;
+    /// use ipc_queue::Queue;
+    ///
+    /// let q = Queue::<u64>::new(8)?;
+    /// let producer = Process::spawn({
+    ///     let q = q.clone();
+    ///     move || (1..=3u64).for_each(|i| q.put(&i).unwrap())
+    /// })?;
+    /// // Ends when the producer is gone and everything it put was received.
+    /// let sum: u64 = q.iter().sum();
+    /// assert_eq!(sum, 6);
+    /// assert!(producer.join()?.success());
+    /// # Ok::<(), Box<dyn std::error::Error>>(())
+    /// ```
+    pub fn iter(&self) -> Iter<'_, T> {
+        Iter { queue: self }
+    }
+
+    /// The messages ready now, without waiting.
+    pub fn try_iter(&self) -> TryIter<'_, T> {
+        TryIter { queue: self }
+    }
+}
+
+impl<'a, T: Message> IntoIterator for &'a Queue<T> {
+    type Item = T;
+    type IntoIter = Iter<'a, T>;
+
+    fn into_iter(self) -> Iter<'a, T> {
+        self.iter()
     }
 }

@@ -43,6 +43,30 @@
 //! consumers `tail`) and re-reads it only when the cached value says full or
 //! empty, so the steady state touches the other side's cache line rarely.
 //!
+//! # Disconnection
+//!
+//! A handle registers as a producer at its first put and as a consumer at
+//! its first get, by storing its packed process identity
+//! (`ipc_core::liveness::packed_current`: pid and start time in one word) in
+//! a free slot of the queue's role table; it leaves when dropped, and a dead
+//! process's slots are taken back by whoever finds them dead (the slow form
+//! of a blocked call, once per sleep slice). A role is *gone* when some
+//! handle of that role registered since the queue was last empty with no
+//! registered handle at all, and none is registered now:
+//!
+//! - a get on an **empty** queue whose producers are gone reports
+//!   `Disconnected` (a producer that registers later connects it again);
+//! - a put into a **full** queue whose consumers are gone reports
+//!   `Disconnected` instead of waiting; while there is room, messages are
+//!   queued for a consumer that comes later.
+//!
+//! So a queue whose other side has not attached yet waits for it (a
+//! consumer started before any producer blocks; producers may fill the
+//! queue before any consumer starts), and a queue re-opened after its last
+//! user left starts afresh. A leaving handle wakes the other side's
+//! sleepers. With more than `ROLE_SLOTS` handles of one role at once,
+//! tracking is off for that role: it is never reported gone.
+//!
 //! Waiting goes through `ipc_core::wait`: three wait words (not empty, not
 //! full, all done), each bumped by wakers only when its sleepers count is
 //! non-zero, so the hot path makes no system call when nobody sleeps. A
@@ -51,18 +75,21 @@
 
 use std::sync::atomic::{AtomicU32, AtomicU64, Ordering};
 
+use std::sync::Mutex;
+
 use ipc_core::liveness::{packed_current, packed_is_alive};
 use ipc_core::segment::{ObjectKind, ObjectSegment, SegmentOptions, TypeDesc};
 use ipc_core::sync::{LockError, RobustMutex, RobustMutexExt, RobustMutexGuard};
 use ipc_core::wait::{Check, Deadline, PEER_CHECK_PERIOD, SPIN_FOR, Waitable, Waiter};
 
-use super::layout::{QueueGeometry, SlotRing, state};
+use super::layout::{CONSUMER, PRODUCER, QueueGeometry, ROLE_SLOTS, Roles, SlotRing, state};
 use crate::{Error, Result};
 
 /// The segment kind of a queue.
 pub(crate) const QUEUE_KIND: ObjectKind = ObjectKind {
     code: 100,
-    version: 2,
+    // 3: the roles block (registered producers and consumers).
+    version: 3,
     name: "ipc-queue Queue",
 };
 
@@ -77,6 +104,63 @@ pub(crate) struct RawQueue {
     cached_tail: AtomicU64,
     /// How long a blocked call spins before it sleeps, in nanoseconds.
     spin_ns: AtomicU64,
+    /// This handle's registration as producer and as consumer.
+    claims: [RoleClaim; 2],
+    /// Serialises this handle's registrations (threads sharing it).
+    registering: Mutex<()>,
+    /// When a non-blocking call on an empty or full queue may next look for
+    /// dead peers, on `coarse_now`'s clock (nanoseconds).
+    next_peer_check: AtomicU64,
+}
+
+/// A role a handle takes on by its first put or get.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum Role {
+    Producer,
+    Consumer,
+}
+
+impl Role {
+    fn bit(self) -> u32 {
+        match self {
+            Role::Producer => PRODUCER,
+            Role::Consumer => CONSUMER,
+        }
+    }
+
+    fn index(self) -> usize {
+        match self {
+            Role::Producer => 0,
+            Role::Consumer => 1,
+        }
+    }
+
+    fn table(self, roles: &Roles) -> &[AtomicU64; ROLE_SLOTS] {
+        match self {
+            Role::Producer => &roles.producers,
+            Role::Consumer => &roles.consumers,
+        }
+    }
+}
+
+/// A handle's registration in one role: the slot it holds, and the identity
+/// it holds it under (a forked child's copy of the handle registers anew).
+#[derive(Debug)]
+struct RoleClaim {
+    slot: AtomicU64,
+    identity: AtomicU64,
+}
+
+/// [`RoleClaim::slot`] when the handle holds none (tracking overflowed).
+const NO_SLOT: u64 = u64::MAX;
+
+impl RoleClaim {
+    const fn new() -> Self {
+        Self {
+            slot: AtomicU64::new(NO_SLOT),
+            identity: AtomicU64::new(0),
+        }
+    }
 }
 
 /// The error for a wait that is over: `busy` (`Full`, `Empty`) for a call
@@ -163,7 +247,149 @@ impl RawQueue {
             cached_head: AtomicU64::new(0),
             cached_tail: AtomicU64::new(0),
             spin_ns: AtomicU64::new(SPIN_FOR.as_nanos() as u64),
+            claims: [RoleClaim::new(), RoleClaim::new()],
+            registering: Mutex::new(()),
+            next_peer_check: AtomicU64::new(0),
         }
+    }
+
+    // ----- roles (see "Disconnection" above) -----
+
+    /// Registers this handle in `role` unless it already is, in this
+    /// process: on the hot path, one compare.
+    #[inline]
+    fn register(&self, role: Role) {
+        let me = packed_current();
+        if self.claims[role.index()].identity.load(Ordering::Relaxed) != me {
+            self.register_slow(role, me);
+        }
+    }
+
+    #[cold]
+    fn register_slow(&self, role: Role, me: u64) {
+        let _g = self
+            .registering
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner);
+        let claim = &self.claims[role.index()];
+        if claim.identity.load(Ordering::Relaxed) == me {
+            return;
+        }
+        let roles = &self.ring.shared().roles;
+        // Only an empty queue can start afresh, so only then is it worth
+        // reading `/proc` for the liveness of every registered handle.
+        if self.head() == self.tail() {
+            self.reclaim_dead(Role::Producer);
+            self.reclaim_dead(Role::Consumer);
+            let unused = [Role::Producer, Role::Consumer].iter().all(|r| {
+                r.table(roles)
+                    .iter()
+                    .all(|w| w.load(Ordering::Acquire) == 0)
+            });
+            if unused && self.head() == self.tail() {
+                // Nobody uses the queue any more and nothing is left in it:
+                // it starts afresh. (Messages left behind mean a producer
+                // was here: a consumer that comes after it left must drain
+                // them and then hear that it is gone.)
+                roles.ever.store(0, Ordering::SeqCst);
+                roles.overflow.store(0, Ordering::SeqCst);
+            }
+        }
+        let take = || {
+            role.table(roles).iter().position(|w| {
+                w.compare_exchange(0, me, Ordering::AcqRel, Ordering::Acquire)
+                    .is_ok()
+            })
+        };
+        let slot = take().or_else(|| {
+            // A full table may hold dead processes' slots.
+            self.reclaim_dead(role);
+            take()
+        });
+        match slot {
+            Some(i) => claim.slot.store(i as u64, Ordering::Relaxed),
+            None => {
+                roles.overflow.fetch_or(role.bit(), Ordering::SeqCst);
+                claim.slot.store(NO_SLOT, Ordering::Relaxed);
+            }
+        }
+        claim.identity.store(me, Ordering::Relaxed);
+        roles.ever.fetch_or(role.bit(), Ordering::SeqCst);
+    }
+
+    /// Gives this handle's slot in `role` back (the handle is dropped) and
+    /// wakes the other side, which may now find this role gone.
+    fn unregister(&self, role: Role) {
+        let claim = &self.claims[role.index()];
+        let me = packed_current();
+        if claim.identity.load(Ordering::Relaxed) != me {
+            return;
+        }
+        let slot = claim.slot.load(Ordering::Relaxed);
+        if let Some(word) = role.table(&self.ring.shared().roles).get(slot as usize) {
+            let _ = word.compare_exchange(me, 0, Ordering::AcqRel, Ordering::Acquire);
+        }
+        self.wake_other_side(role);
+    }
+
+    fn wake_other_side(&self, leaving: Role) {
+        let shared = self.ring.shared();
+        match leaving {
+            Role::Producer => shared.not_empty.w.bump_and_wake_all(),
+            Role::Consumer => shared.not_full.w.bump_and_wake_all(),
+        }
+    }
+
+    /// Takes back the slots of `role` whose processes died (reads `/proc`);
+    /// wakes the other side if it freed one.
+    fn reclaim_dead(&self, role: Role) {
+        let mut freed = false;
+        for word in role.table(&self.ring.shared().roles) {
+            let id = word.load(Ordering::Acquire);
+            if id != 0
+                && !packed_is_alive(id)
+                && word
+                    .compare_exchange(id, 0, Ordering::AcqRel, Ordering::Acquire)
+                    .is_ok()
+            {
+                freed = true;
+            }
+        }
+        if freed {
+            self.wake_other_side(role);
+        }
+    }
+
+    /// Whether every handle of `role` is gone (see "Disconnection"); `slow`
+    /// first takes back the slots of dead processes.
+    fn role_gone(&self, role: Role, slow: bool) -> bool {
+        let roles = &self.ring.shared().roles;
+        let bit = role.bit();
+        if roles.ever.load(Ordering::Acquire) & bit == 0
+            || roles.overflow.load(Ordering::Acquire) & bit != 0
+        {
+            return false;
+        }
+        if slow {
+            self.reclaim_dead(role);
+        }
+        role.table(roles)
+            .iter()
+            .all(|w| w.load(Ordering::Acquire) == 0)
+    }
+
+    /// Whether a call that found the queue empty or full should look for
+    /// dead peers now: always after a sleep slice ran out (`slow`), else at
+    /// most once per [`PEER_CHECK_PERIOD`] (a polling `try_` loop).
+    fn peer_check_due(&self, slow: bool) -> bool {
+        let now = ipc_core::wait::coarse_now().as_nanos() as u64;
+        let next = self.next_peer_check.load(Ordering::Relaxed);
+        if !slow && now < next {
+            return false;
+        }
+        self.next_peer_check
+            .store(now + PEER_CHECK_PERIOD.as_nanos() as u64, Ordering::Relaxed);
+        true
     }
 
     /// How long a blocked call of this handle spins before it sleeps.
@@ -321,6 +547,9 @@ impl RawQueue {
             n += 1;
         }
         if n == 0 {
+            if self.role_gone(Role::Consumer, self.peer_check_due(slow)) {
+                return Err(Error::Disconnected);
+            }
             return Ok(None);
         }
         shared.tail.unfinished.fetch_add(n, Ordering::Relaxed);
@@ -372,6 +601,7 @@ impl RawQueue {
 
     /// Reserves between 1 and `want` slots, waiting for room until `deadline`.
     pub fn reserve(&self, want: u64, deadline: Deadline) -> Result<(u64, u64)> {
+        self.register(Role::Producer);
         let room = self.ring.shared().not_full.w.until(|_| self.has_room());
         self.waiter()
             .block(&room, deadline, |check| {
@@ -386,6 +616,7 @@ impl RawQueue {
         self.is_closed()
             || (t.wrapping_sub(h) < self.ring.geometry.capacity
                 && self.ring.slot(t).state.load(Ordering::SeqCst) != state::HELD)
+            || self.role_gone(Role::Consumer, false)
     }
 
     // ----- consuming -----
@@ -471,6 +702,9 @@ impl RawQueue {
             if closed && h == self.tail() {
                 return Err(Error::Disconnected);
             }
+            if h == self.tail() && self.role_gone(Role::Producer, self.peer_check_due(slow)) {
+                return Err(Error::Disconnected);
+            }
             return Ok(None);
         }
         if hold {
@@ -481,6 +715,7 @@ impl RawQueue {
 
     /// Claims between 1 and `want` messages, waiting until `deadline`.
     pub fn acquire(&self, want: u64, hold: bool, deadline: Deadline) -> Result<(u64, u64)> {
+        self.register(Role::Consumer);
         let messages = self.ring.shared().not_empty.w.until(|_| self.is_ready());
         self.waiter()
             .block(&messages, deadline, |check| {
@@ -621,7 +856,7 @@ impl Waitable for RawQueue {
     fn is_ready(&self) -> bool {
         let (h, t) = (self.head(), self.tail());
         if h == t {
-            return self.is_closed();
+            return self.is_closed() || self.role_gone(Role::Producer, false);
         }
         matches!(
             self.ring.slot(h).state.load(Ordering::SeqCst),
@@ -632,12 +867,19 @@ impl Waitable for RawQueue {
     fn check_peer(&self) -> bool {
         let (h, t) = (self.head(), self.tail());
         if h == t {
-            return false;
+            return self.role_gone(Role::Producer, true);
         }
         let slot = self.ring.slot(h);
         matches!(
             slot.state.load(Ordering::SeqCst),
             state::WRITING | state::COPYING
         ) && !alive(slot.owner.load(Ordering::Relaxed))
+    }
+}
+
+impl Drop for RawQueue {
+    fn drop(&mut self) {
+        self.unregister(Role::Producer);
+        self.unregister(Role::Consumer);
     }
 }
