@@ -52,6 +52,13 @@ pub enum Error {
         /// The buffer's length.
         got: usize,
     },
+    /// The pipe end is held by another live process (a second opener of the
+    /// same end); the end stays with its holder.
+    #[error("the pipe end is in use by process {pid}")]
+    InUse {
+        /// The holder's process id.
+        pid: u32,
+    },
     /// A segment, header, lock or shared-state error from `ipc-core`
     /// (wrong type, corrupted indices, not found, ...).
     #[error(transparent)]
@@ -105,6 +112,7 @@ impl From<Error> for std::io::Error {
             Error::Full | Error::Empty => K::WouldBlock,
             Error::Timeout => K::TimedOut,
             Error::Disconnected => K::BrokenPipe,
+            Error::InUse { .. } => K::ResourceBusy,
             Error::TooLarge { .. } | Error::WrongSize { .. } | Error::BufferTooSmall { .. } => {
                 K::InvalidData
             }

@@ -893,3 +893,66 @@ fn separate_ring_layout_works_and_is_learnt_by_openers() {
         97
     );
 }
+
+/// A pipe end is exclusive: a second live opener gets `InUse` naming the
+/// holder (two replicas opening the same end used to both succeed, and
+/// messages came out duplicated or the pipe reported corruption). A dead
+/// holder's end is taken over, and one that dropped its handle frees it.
+#[test]
+fn a_pipe_end_is_exclusive() {
+    let name = unique_name("exclusive");
+    let builder = Pipe::<u64>::builder().named(&name).capacity(8);
+    let (a, _b) = builder.create().unwrap();
+    a.send(&1).unwrap();
+    let held = counter();
+    let holder = daemon({
+        let (builder, held) = (builder.clone(), held.try_clone().unwrap());
+        move || {
+            let b = builder.open(Side::B).unwrap();
+            assert_eq!(b.recv(), Ok(1));
+            held.store(1, Ordering::SeqCst);
+            ipc_test_support::park();
+        }
+    });
+    assert!(ipc_test_support::eventually(PROMPT, || held
+        .load(Ordering::SeqCst)
+        == 1));
+    let second = builder.open(Side::B).map(drop);
+    assert_eq!(second, Err(Error::InUse { pid: holder.pid() }));
+    // The holder dies: its end is taken over, and works.
+    holder.kill().unwrap();
+    holder.join().unwrap();
+    let b = builder.open(Side::B).unwrap();
+    a.send(&2).unwrap();
+    assert_eq!(b.recv_timeout(PROMPT), Ok(2));
+    // A holder that drops its handle (and lives on) frees the end.
+    drop(b);
+    held.store(0, Ordering::SeqCst);
+    let polite = daemon({
+        let (builder, held) = (builder.clone(), held.try_clone().unwrap());
+        move || {
+            drop(builder.open(Side::B).unwrap());
+            held.store(1, Ordering::SeqCst);
+            ipc_test_support::park();
+        }
+    });
+    assert!(ipc_test_support::eventually(PROMPT, || held
+        .load(Ordering::SeqCst)
+        == 1));
+    assert!(builder.open(Side::B).is_ok());
+    drop(polite);
+
+    // A channel's ends too.
+    let cname = unique_name("exclusive-ch");
+    let cb = Pipe::<u64>::builder().named(&cname);
+    let (_tx, _rx) = cb.channel().unwrap();
+    let rx = cb.open_receiver().unwrap();
+    let other = daemon({
+        let cb = cb.clone();
+        move || {
+            assert!(matches!(cb.open_receiver(), Err(Error::InUse { .. })));
+        }
+    });
+    assert!(other.join().unwrap().success());
+    drop(rx);
+}

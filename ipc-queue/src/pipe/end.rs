@@ -9,7 +9,10 @@
 //! own identity, clears `closed` and, for the producing direction, recovers
 //! the ring's `tail` (see `ring.rs`). So an end handed to a forked child, or
 //! re-opened by name after its previous user was killed, simply continues.
-//! An end must be used by one process at a time.
+//! An end is used by one process at a time: a claim fails with
+//! `Error::InUse` while another live process holds the end, unless that
+//! process is where this very handle came from (a forked child continuing
+//! its parent's handle). A dead owner's end is taken over.
 //!
 //! Dropping (or [`close`](super::PipeEnd::close)-ing) a handle marks the end
 //! closed, and wakes the peer, only if
@@ -69,6 +72,11 @@ pub(crate) struct Endpoint {
     /// When a non-blocking call may next check whether the peer died, on
     /// `coarse_now`'s clock.
     next_peer_check: Cell<Duration>,
+    /// The process this handle came from: the one that created or opened
+    /// it, or last claimed the end through it. A forked child's copy of the
+    /// handle may take the end over from that process (the hand-off); any
+    /// other live owner makes the end exclusive (`Error::InUse`).
+    origin: Cell<u64>,
 }
 
 impl Endpoint {
@@ -83,6 +91,7 @@ impl Endpoint {
             forks_seen: Cell::new(forks_made()),
             spin: Cell::new(SPIN_FOR),
             next_peer_check: Cell::new(Duration::ZERO),
+            origin: Cell::new(packed_current()),
         }
     }
 
@@ -138,12 +147,35 @@ impl Endpoint {
     #[cold]
     fn claim(&self, me: u64) -> Result<()> {
         let end = self.region.end(self.side);
-        end.owner.store(me, Ordering::SeqCst);
+        loop {
+            let owner = end.owner.load(Ordering::SeqCst);
+            // An end is exclusive: another live process holds it unless it
+            // handed this very handle over by forking (the origin).
+            if owner != 0 && owner != self.origin.get() && packed_is_alive(owner) {
+                return Err(Error::InUse {
+                    pid: (owner >> 32) as u32,
+                });
+            }
+            if end
+                .owner
+                .compare_exchange(owner, me, Ordering::SeqCst, Ordering::SeqCst)
+                .is_ok()
+            {
+                break;
+            }
+        }
+        self.origin.set(me);
         end.closed.store(0, Ordering::SeqCst);
         if self.tx.is_some() {
             self.cached_head.set(self.tx().recover_tail()?);
         }
         Ok(())
+    }
+
+    /// Claims the end for this process at once (an open by name), so that a
+    /// second live opener is refused instead of sharing it.
+    pub fn claim_now(&self) -> Result<()> {
+        self.enter()
     }
 
     /// Whether the peer end was closed (cheap: one load).
@@ -395,6 +427,10 @@ impl Endpoint {
             return;
         }
         end.closed.store(1, Ordering::SeqCst);
+        // Free for the next opener (the peer sees `closed` first).
+        let _ = end
+            .owner
+            .compare_exchange(owner, 0, Ordering::SeqCst, Ordering::SeqCst);
         if let Some(r) = self.tx {
             SpscRing::new(&self.region, r).wake_everyone();
         }

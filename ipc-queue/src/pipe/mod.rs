@@ -350,7 +350,9 @@ impl<T: Message> PipeBuilder<T> {
     /// [`ipc_core::Error::WrongType`], a channel with
     /// [`ipc_core::Error::WrongKind`].
     pub fn open(&self, side: Side) -> Result<PipeEnd<T>> {
-        Ok(PipeEnd::new(self.open_region(2)?, side, self.spin))
+        let end = PipeEnd::new(self.open_region(2)?, side, self.spin);
+        end.ep.claim_now()?;
+        Ok(end)
     }
 
     /// Creates a one-way channel.
@@ -370,16 +372,20 @@ impl<T: Message> PipeBuilder<T> {
 
     /// Opens the sending half of an existing named channel.
     pub fn open_sender(&self) -> Result<Sender<T>> {
+        let ep = self.endpoint(self.open_region(1)?, 0, Some(0), None);
+        ep.claim_now()?;
         Ok(Sender {
-            ep: self.endpoint(self.open_region(1)?, 0, Some(0), None),
+            ep,
             _t: PhantomData,
         })
     }
 
     /// Opens the receiving half of an existing named channel.
     pub fn open_receiver(&self) -> Result<Receiver<T>> {
+        let ep = self.endpoint(self.open_region(1)?, 1, None, Some(0));
+        ep.claim_now()?;
         Ok(Receiver {
-            ep: self.endpoint(self.open_region(1)?, 1, None, Some(0)),
+            ep,
             _t: PhantomData,
         })
     }
