@@ -110,6 +110,10 @@ impl ManagerBuilder {
     }
 
     /// Shorthand for `.options(SegmentOptions::named(name))`.
+    ///
+    /// Growth adds segments `name.1` .. `name.63`, so a name (or a backing
+    /// file's name) may be at most 252 bytes; a longer one is refused with
+    /// `InvalidName` when the manager is created.
     pub fn named(self, name: &str) -> Self {
         self.options(SegmentOptions::named(name))
     }
@@ -233,6 +237,33 @@ fn backing_of(opts: &SegmentOptions) -> (Backing, u64) {
     }
 }
 
+/// Refuses, at create, a name whose heap segments could not be named later.
+///
+/// Growth adds segments called `NAME.1` .. `NAME.63` beside the manager (or
+/// files `PATH.1` ..); the kernel's `NAME_MAX` (255 bytes) bounds each one.
+/// A name that fits alone but not with its longest suffix would be accepted
+/// here and fail only at the first growth, in the middle of a caller's write.
+fn check_growth_names(backing: &Backing) -> Result<()> {
+    const NAME_MAX: usize = 255;
+    let suffix = format!(".{}", MAX_SEGMENTS - 1).len();
+    let (shown, len) = match backing {
+        Backing::Anonymous => return Ok(()),
+        Backing::Named(base) => (base.clone(), base.len()),
+        Backing::File(path) => match path.file_name() {
+            Some(file) => (path.display().to_string(), file.len()),
+            None => return Ok(()),
+        },
+    };
+    if len + suffix > NAME_MAX {
+        return Err(ipc_core::Error::InvalidName {
+            name: shown,
+            reason: "too long for the manager's heap segments: NAME.63 must fit in 255 bytes, so at most 252",
+        }
+        .into());
+    }
+    Ok(())
+}
+
 /// Segment 0's layout for a configuration: (mapped length, committed length).
 fn plan(config: &ManagerConfig, anonymous: bool) -> Result<(u64, u64)> {
     let limit = ipc_core::segment::MAX_SEGMENT_LEN / 2;
@@ -282,6 +313,7 @@ impl Manager {
 
     fn create_with(opts: &SegmentOptions, config: &ManagerConfig) -> Result<Self> {
         let (backing, kind) = backing_of(opts);
+        check_growth_names(&backing)?;
         let (mapped, committed) = plan(config, kind == BACKING_ANONYMOUS)?;
         let seg_opts = if kind == BACKING_ANONYMOUS {
             // Only address space up front; memory is reserved as it grows.
@@ -330,6 +362,7 @@ impl Manager {
         if kind == BACKING_ANONYMOUS {
             return Self::create_with(opts, config);
         }
+        check_growth_names(&backing)?;
         let (mapped, committed) = plan(config, false)?;
         let object = ObjectSegment::open_or_create(
             opts,

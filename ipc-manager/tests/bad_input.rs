@@ -112,6 +112,59 @@ fn invalid_names_are_refused() {
     ));
 }
 
+/// A name too long for the heap segments growth adds (`NAME.63`) is refused
+/// at create, not at the first growth in the middle of a write; the longest
+/// name that fits creates, grows into new segments and is removed whole.
+#[test]
+fn names_too_long_for_heap_segments_are_refused_at_create() {
+    let padded = |len: usize| {
+        let base = unique_name("long");
+        format!("{base}{}", "x".repeat(len - base.len()))
+    };
+    let config = ManagerConfig {
+        initial_size: 64 * 1024,
+        ..ManagerConfig::default()
+    };
+    for len in [253, 254, 255] {
+        let name = padded(len);
+        for result in [
+            Manager::builder()
+                .named(&name)
+                .config(config.clone())
+                .create(),
+            Manager::builder()
+                .named(&name)
+                .config(config.clone())
+                .open_or_create(),
+        ] {
+            let err = result.err().expect("a name without room for NAME.63");
+            assert!(
+                matches!(err, Error::Core(ipc_core::Error::InvalidName { .. })),
+                "{err}"
+            );
+        }
+        assert!(!std::path::Path::new("/dev/shm").join(&name).exists());
+    }
+    let name = padded(252);
+    let m = Manager::builder()
+        .named(&name)
+        .config(config)
+        .create()
+        .unwrap();
+    let d = m.dict("d").unwrap();
+    let value = vec![3u8; 32 * 1024];
+    for k in 0..64u64 {
+        d.insert(&k, &value).unwrap();
+    }
+    assert!(m.stats().unwrap().segments > 1, "the test must grow");
+    assert_eq!(d.len().unwrap(), 64);
+    let shm = std::path::Path::new("/dev/shm");
+    assert!(shm.join(format!("{name}.1")).exists());
+    drop((d, m)); // the creator's last handle removes every segment
+    assert!(!shm.join(&name).exists());
+    assert!(!shm.join(format!("{name}.1")).exists());
+}
+
 /// A manager that cannot grow any further refuses the write and keeps
 /// everything it had; freeing space makes writes possible again.
 #[test]
