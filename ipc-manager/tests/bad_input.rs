@@ -137,7 +137,7 @@ fn names_too_long_for_heap_segments_are_refused_at_create() {
                 .config(config.clone())
                 .open_or_create(),
         ] {
-            let err = result.err().expect("a name without room for NAME.63");
+            let err = result.expect_err("a name without room for NAME.63");
             assert!(
                 matches!(err, Error::Core(ipc_core::Error::InvalidName { .. })),
                 "{err}"
