@@ -15,7 +15,7 @@ fn compute() {
 fn main() -> Result<(), Box<dyn std::error::Error>> {
     let p1 = Process::spawn(compute)?;
     let p2 = Process::spawn(compute)?;
-    p1.join()?;
-    p2.join()?;
+    p1.join_ok()?;
+    p2.join_ok()?;
     Ok(())
 }

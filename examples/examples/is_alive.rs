@@ -29,7 +29,7 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
     println!("The process is alive:{alive}");
     let process = Process::spawn(test)?;
     println!("The process is alive:{}", process.is_alive());
-    process.join()?;
+    process.join_ok()?;
     println!("The process is alive:{}", process.is_alive());
     Ok(())
 }

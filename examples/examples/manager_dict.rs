@@ -18,7 +18,7 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
     let d = manager.dict("d")?;
     let theirs = d.clone();
     let p = Process::spawn(move || worker(&theirs))?;
-    p.join()?;
+    p.join_ok()?;
     let text = |bytes: &[u8]| String::from_utf8_lossy(bytes).into_owned();
     let shown: Vec<String> = d
         .items()?

@@ -25,7 +25,7 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
     let (parent_conn, child_conn) = Pipe::<u8>::builder().max_frame(64).create()?;
     let p1 = Process::spawn(move || sender(child_conn))?;
     let p2 = Process::spawn(move || receiver(parent_conn))?;
-    p1.join()?;
-    p2.join()?;
+    p1.join_ok()?;
+    p2.join_ok()?;
     Ok(())
 }

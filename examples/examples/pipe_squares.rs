@@ -28,6 +28,6 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
     for _ in 0..5 {
         println!("{}", con1.recv()?);
     }
-    process.join()?;
+    process.join_ok()?;
     Ok(())
 }

@@ -30,6 +30,6 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
     println!("Id of the parent process {}", std::process::id());
     let process = Process::spawn(test)?;
     println!("Id of the child process {}", process.pid());
-    process.join()?;
+    process.join_ok()?;
     Ok(())
 }

@@ -17,6 +17,6 @@ fn worker() {
 
 fn main() -> Result<(), Box<dyn std::error::Error>> {
     let p = Process::spawn(worker)?;
-    p.join()?;
+    p.join_ok()?;
     Ok(())
 }

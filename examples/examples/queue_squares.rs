@@ -26,7 +26,7 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
     let q = Queue::<u64>::new(16)?;
     let child_q = q.try_clone()?;
     let process = Process::spawn(move || square(li, &child_q))?;
-    process.join()?;
+    process.join_ok()?;
     while !q.is_empty() {
         println!("{}", q.get()?);
     }

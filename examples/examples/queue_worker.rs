@@ -19,6 +19,6 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
     let worker_q = q.try_clone()?;
     let p1 = Process::spawn(move || worker(&worker_q))?;
     q.put_str("Hello")?;
-    p1.join()?;
+    p1.join_ok()?;
     Ok(())
 }

@@ -34,7 +34,7 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
         processlist.push(process);
     }
     for process in &processlist {
-        process.join()?;
+        process.join_ok()?;
     }
     let elapsed = starttime.elapsed().as_secs_f64();
     println!("Time taken {elapsed} seconds");

@@ -146,6 +146,16 @@ pub enum Error {
     /// A barrier was broken: a party timed out, or it was aborted.
     #[error("barrier broken (a party timed out or aborted)")]
     BrokenBarrier,
+    /// A child process did not succeed: it exited with a non-zero code (101
+    /// when its closure panicked) or was killed by a signal. Returned by
+    /// [`Process::join_ok`](crate::process::Process::join_ok).
+    #[error("child process {pid} failed: {}", exit_description(*exitcode))]
+    ChildFailed {
+        /// The child's process id.
+        pid: u32,
+        /// Python's `exitcode`: the exit code, or the negated signal number.
+        exitcode: i32,
+    },
     /// A system call failed with an errno that has no more specific variant.
     #[error("{op} failed: {} (errno {errno})", std::io::Error::from_raw_os_error(*errno))]
     Os {
@@ -154,6 +164,15 @@ pub enum Error {
         /// The raw `errno` value.
         errno: i32,
     },
+}
+
+/// "exit code 101" (a panicked closure) or "killed by signal 9".
+fn exit_description(exitcode: i32) -> String {
+    if exitcode < 0 {
+        format!("killed by signal {}", -exitcode)
+    } else {
+        format!("exit code {exitcode}")
+    }
 }
 
 /// `"`name`: "` before a message about a named segment, nothing otherwise.

@@ -54,6 +54,30 @@ fn child_exit_code_is_reported() {
     assert_eq!(status.python_exitcode(), 3);
 }
 
+/// `join_ok()?` is the safe `join()?`: only a clean exit is `Ok`; a
+/// panicked, failed or killed child is `ChildFailed` naming it.
+#[test]
+fn join_ok_fails_for_anything_but_a_clean_exit() {
+    Process::spawn(|| {}).unwrap().join_ok().unwrap();
+    let cases: [(Box<dyn FnOnce() + Send>, i32); 3] = [
+        (
+            Box::new(|| panic!("deliberate panic in a forked child")),
+            101,
+        ),
+        (Box::new(|| std::process::exit(3)), 3),
+        (Box::new(|| ipc_test_support::die_by_sigkill()), -9),
+    ];
+    for (body, exitcode) in cases {
+        let child = Process::spawn(body).unwrap();
+        let pid = child.pid();
+        let err = child.join_ok().unwrap_err();
+        assert_eq!(err, Error::ChildFailed { pid, exitcode }, "{err}");
+        assert!(err.to_string().contains(&pid.to_string()));
+        // The status stays recorded: join still reports it.
+        assert_eq!(child.join().unwrap().python_exitcode(), exitcode);
+    }
+}
+
 #[test]
 fn child_panic_exits_101() {
     let child = Process::spawn(|| panic!("deliberate panic in a forked child")).unwrap();

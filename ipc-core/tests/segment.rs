@@ -277,9 +277,9 @@ fn opener_waits_for_initialising_creator_and_detects_its_death() {
     );
     assert_eq!(o.payload_len(), 8);
     drop(o);
-    releaser.join().unwrap();
+    releaser.join_ok().unwrap();
     slow.kill().unwrap();
-    slow.join().unwrap();
+    let _ = slow.join().unwrap();
     Segment::unlink(&name).unwrap();
 
     // A creator killed in the middle of initialising.
@@ -296,7 +296,7 @@ fn opener_waits_for_initialising_creator_and_detects_its_death() {
     started.wait_for(PROMPT).unwrap();
     let pid = doomed.pid();
     doomed.kill().unwrap();
-    doomed.join().unwrap();
+    let _ = doomed.join().unwrap();
     let t = Instant::now();
     assert_eq!(
         ObjectSegment::open(&opts.clone().init_timeout(PROMPT), TEST_KIND, None).unwrap_err(),
@@ -329,7 +329,7 @@ fn stale_segment_of_killed_creator_is_detected_and_removed() {
     );
     assert!(!ObjectSegment::remove_if_stale(&opts).unwrap());
     creator.kill().unwrap();
-    creator.join().unwrap();
+    let _ = creator.join().unwrap();
     assert!(Segment::exists(&name).unwrap(), "SIGKILL left it behind");
     assert!(ObjectSegment::is_stale(&opts).unwrap());
     assert!(ObjectSegment::remove_if_stale(&opts).unwrap());

@@ -30,7 +30,7 @@ fn killed_owner_is_reported_to_next_locker() {
     });
     locked.wait_for(PROMPT).unwrap();
     child.kill().unwrap();
-    child.join().unwrap();
+    let _ = child.join().unwrap();
 
     let start = Instant::now();
     match m.lock_robust_for(PROMPT) {
@@ -60,7 +60,7 @@ fn owner_died_persists_until_marked_consistent() {
     });
     locked.wait_for(PROMPT).unwrap();
     child.kill().unwrap();
-    child.join().unwrap();
+    let _ = child.join().unwrap();
     drop(
         m.lock_robust_for(PROMPT)
             .unwrap_err()
@@ -107,7 +107,7 @@ fn sleeping_waiter_is_woken_by_owner_death() {
         "woke before the owner died"
     );
     drop(r);
-    killer.join().unwrap();
+    killer.join_ok().unwrap();
     assert_eq!(owner.join().unwrap().signal(), Some(SIGKILL));
 }
 
@@ -229,7 +229,7 @@ fn timeouts_fire_on_time_never_early() {
         m.lock_robust_for(timeout).map(drop).map_err(Error::from),
     );
     holder.kill().unwrap();
-    holder.join().unwrap();
+    let _ = holder.join().unwrap();
 
     let b = anon(Barrier::new(2));
     let t = Instant::now();
@@ -324,7 +324,7 @@ fn barrier_with_dead_party_breaks_instead_of_hanging() {
     });
     let doomed = daemon(|| park());
     doomed.kill().unwrap();
-    doomed.join().unwrap();
+    let _ = doomed.join().unwrap();
     assert_eq!(
         b.wait_for(Duration::from_millis(100)).map(drop),
         Err(Error::Timeout)

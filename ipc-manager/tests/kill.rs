@@ -333,7 +333,7 @@ fn killed_pinned_reader_does_not_block_reclamation() {
         || pinned[0].load(Ordering::SeqCst) == 1
     ));
     child.kill().unwrap();
-    child.join().unwrap();
+    let _ = child.join().unwrap();
     // Overwrite a lot: several MiB of garbage pass through limbo.
     let big = vec![2u8; 64 * 1024];
     for i in 0..200u64 {

@@ -245,7 +245,7 @@ fn file_backed_manager_after_a_reboot() {
         .unwrap();
     }
     child.kill().unwrap();
-    child.join().unwrap();
+    let _ = child.join().unwrap();
     drop((d, m));
     // The root's boot word (root offset 192 + 56) names another boot.
     use std::io::{Seek, SeekFrom, Write};

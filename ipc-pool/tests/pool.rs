@@ -735,7 +735,7 @@ fn workers_exit_when_the_parent_dies() {
     let workers: Vec<u32> = pids.iter().map(|p| p.load(Ordering::SeqCst)).collect();
     assert!(workers.iter().all(|&pid| is_running(pid)));
     parent.kill().unwrap();
-    parent.join().unwrap();
+    let _ = parent.join().unwrap();
     assert!(
         eventually(Duration::from_secs(5), || workers
             .iter()

@@ -224,7 +224,7 @@ fn wait_on_several_pipe_ends() {
     // A killed peer makes its receiver ready (disconnected).
     assert_eq!(b1.recv(), Ok(6));
     peer.kill().unwrap();
-    peer.join().unwrap();
+    let _ = peer.join().unwrap();
     assert_eq!(wait_timeout(&[&rx], PROMPT), vec![0]);
     assert_eq!(rx.try_recv(), Err(Error::Disconnected));
 }
@@ -445,7 +445,7 @@ fn sigkill_after_sending_drains_then_disconnects() {
         std::thread::sleep(Duration::from_millis(1));
     }
     peer.kill().unwrap();
-    peer.join().unwrap();
+    let _ = peer.join().unwrap();
     for n in 0..50 {
         let m = rx.recv_timeout(PROMPT).unwrap();
         assert!(m.intact());
@@ -521,7 +521,7 @@ fn kill_loop_delivers_every_committed_message_exactly_once() {
             std::hint::spin_loop();
         }
         peer.kill().unwrap();
-        peer.join().unwrap();
+        let _ = peer.join().unwrap();
         // Drain what it committed; then the dead sender disconnects us.
         loop {
             match rx.recv_timeout(PROMPT) {
@@ -921,7 +921,7 @@ fn a_pipe_end_is_exclusive() {
     assert_eq!(second, Err(Error::InUse { pid: holder.pid() }));
     // The holder dies: its end is taken over, and works.
     holder.kill().unwrap();
-    holder.join().unwrap();
+    let _ = holder.join().unwrap();
     let b = builder.open(Side::B).unwrap();
     a.send(&2).unwrap();
     assert_eq!(b.recv_timeout(PROMPT), Ok(2));

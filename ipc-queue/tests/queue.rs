@@ -282,7 +282,7 @@ fn producer_killed_holding_a_loan_is_stepped_over() {
     }
     q.put(&Stamped::new(1, 1)).unwrap();
     child.kill().unwrap();
-    child.join().unwrap();
+    let _ = child.join().unwrap();
     let t = Instant::now();
     let m = q.get_timeout(PROMPT).unwrap();
     assert_eq!(
@@ -324,7 +324,7 @@ fn consumer_killed_holding_a_guard_frees_the_slot() {
         "the held slot is not reused while its holder lives"
     );
     child.kill().unwrap();
-    child.join().unwrap();
+    let _ = child.join().unwrap();
     q.put_timeout(&6, PROMPT).unwrap();
     assert_eq!(q.get().unwrap(), 6);
 }
@@ -353,7 +353,7 @@ fn consumer_killed_mid_get_redelivers() {
         std::thread::sleep(Duration::from_millis(1));
     }
     child.kill().unwrap();
-    child.join().unwrap();
+    let _ = child.join().unwrap();
     assert_eq!(q.get_timeout(PROMPT).unwrap(), 11, "redelivered in order");
     assert_eq!(q.get_timeout(PROMPT).unwrap(), 12);
 }
@@ -393,7 +393,7 @@ fn lock_holder_killed(offset: usize) {
         std::thread::sleep(Duration::from_millis(1));
     }
     child.kill().unwrap();
-    child.join().unwrap();
+    let _ = child.join().unwrap();
     q.put_timeout(&2, PROMPT).unwrap();
     assert_eq!(q.get().unwrap(), 1);
     assert_eq!(q.get().unwrap(), 2);
@@ -480,7 +480,7 @@ fn timeouts_hold_while_another_process_holds_a_lock() {
         assert_eq!(tried, Err(busy));
         assert!(took < BOUND, "lock at {offset}: {took:?} for a 20 ms call");
         holder.kill().unwrap();
-        holder.join().unwrap();
+        let _ = holder.join().unwrap();
         // The holder died with the lock: the next call repairs and goes on.
         q.put_timeout(&3, PROMPT).unwrap();
         assert_eq!(q.get_timeout(PROMPT), Ok(1));
@@ -612,7 +612,7 @@ fn kill_loop_keeps_every_committed_message() {
         let role = rand(ROLES as u64) as usize;
         let (p, inc) = &procs[role];
         p.kill().unwrap();
-        p.join().unwrap();
+        let _ = p.join().unwrap();
         if role >= 2 {
             killed_consumers.push(*inc);
         }
@@ -1058,7 +1058,7 @@ fn a_named_queue_reopened_after_its_users_left_starts_afresh() {
     assert!(ipc_test_support::eventually(PROMPT, || q.is_empty() && old.is_alive()));
     std::thread::sleep(Duration::from_millis(50));
     old.kill().unwrap();
-    old.join().unwrap();
+    let _ = old.join().unwrap();
     let consumer = daemon({
         let name = name.clone();
         move || {

@@ -391,7 +391,7 @@ impl Process {
     /// use ipc_core::process::Process;
     ///
     /// let child = Process::spawn(|| {}).unwrap();
-    /// child.join().unwrap();
+    /// child.join_ok().unwrap();
     /// assert!(!child.is_alive());
     /// ```
     pub fn is_alive(&self) -> bool {
@@ -429,6 +429,35 @@ impl Process {
                 Ok(()) | Err(ECHILD) => {}
                 Err(errno) => return Err(Error::from_errno("waitid", errno)),
             }
+        }
+    }
+
+    /// Waits for the child like [`join`](Self::join) and succeeds only if it
+    /// exited with code 0: a child whose closure panicked (exit code 101),
+    /// that exited with another code or was killed gives
+    /// [`Error::ChildFailed`]. This is the `join()?` of std's
+    /// `JoinHandle`, where a panicked thread is an `Err`.
+    ///
+    /// `join` itself returns the [`ExitStatus`] of any child that ended,
+    /// since a killed child is an expected outcome for many callers; the
+    /// status is `#[must_use]`, so `child.join()?;` alone is a warning.
+    ///
+    /// ```
+    /// use ipc_core::{Error, process::Process};
+    ///
+    /// Process::spawn(|| {}).unwrap().join_ok().unwrap();
+    /// let child = Process::spawn(|| panic!("no")).unwrap();
+    /// assert!(matches!(child.join_ok(), Err(Error::ChildFailed { exitcode: 101, .. })));
+    /// ```
+    pub fn join_ok(&self) -> Result<()> {
+        let status = self.join()?;
+        if status.success() {
+            Ok(())
+        } else {
+            Err(Error::ChildFailed {
+                pid: self.pid(),
+                exitcode: status.python_exitcode(),
+            })
         }
     }
 

@@ -15,6 +15,8 @@ use std::fmt;
 /// assert_eq!(ExitStatus::Exited(3).to_string(), "exit code 3");
 /// ```
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+#[must_use = "a panicked (exit code 101) or killed child is not an error of `join`: \
+              check `.success()`, or call `join_ok()`"]
 pub enum ExitStatus {
     /// The process exited by itself (returned, `exit`, `_exit`) with this code
     /// (0 to 255).

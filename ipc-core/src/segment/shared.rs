@@ -117,7 +117,7 @@ impl<T: ShmSafe> Shared<T> {
     ///
     /// let hits = Shared::create(&SegmentOptions::anonymous(), AtomicU64::new(0))?;
     /// let theirs = hits.try_clone()?;
-    /// Process::spawn(move || { theirs.fetch_add(1, Ordering::SeqCst); })?.join()?;
+    /// Process::spawn(move || { theirs.fetch_add(1, Ordering::SeqCst); })?.join_ok()?;
     /// assert_eq!(hits.load(Ordering::SeqCst), 1);
     /// # Ok::<(), ipc_core::Error>(())
     /// ```

@@ -72,7 +72,7 @@ pub const DEFAULT_CAPACITY: usize = 1024;
 /// })?;
 /// let squares: Vec<u64> = (0..5).map(|_| q.get().unwrap()).collect();
 /// assert_eq!(squares, [0, 1, 4, 9, 16]);
-/// child.join()?;
+/// child.join_ok()?;
 /// # Ok::<(), Box<dyn std::error::Error>>(())
 /// ```
 pub struct Queue<T: Message> {
