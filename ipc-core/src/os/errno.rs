@@ -1,8 +1,8 @@
 //! `errno` values the layers above interpret, and the calling thread's.
 
 pub(crate) use libc::{
-    EACCES, EAGAIN, ECHILD, EEXIST, EFBIG, EINVAL, ENAMETOOLONG, ENOENT, ENOMEM, ENOSPC, ENOSYS,
-    EOPNOTSUPP, EPERM, EROFS, ESRCH, ETIMEDOUT,
+    EACCES, EAGAIN, ECHILD, EEXIST, EFBIG, EINVAL, EISDIR, ENAMETOOLONG, ENOENT, ENOMEM, ENOSPC,
+    ENOSYS, EOPNOTSUPP, EPERM, EROFS, ESRCH, ETIMEDOUT,
 };
 
 /// The calling thread's current `errno` (0 if none is set).

@@ -4,7 +4,7 @@
 use std::ffi::CStr;
 use std::os::fd::{AsRawFd, BorrowedFd, FromRawFd, OwnedFd};
 
-pub(crate) use libc::O_CLOEXEC;
+pub(crate) use libc::{O_CLOEXEC, O_TMPFILE};
 
 use super::errno::errno;
 
@@ -53,6 +53,32 @@ pub(crate) fn memfd_create(name: &CStr) -> Result<OwnedFd, i32> {
     }
     // SAFETY: `fd` was just returned by memfd_create and is owned by nobody else.
     Ok(unsafe { OwnedFd::from_raw_fd(fd) })
+}
+
+/// Gives the unnamed file behind `fd` (opened with `O_TMPFILE`) the name
+/// `path`: `linkat` through `/proc/self/fd/N` with `AT_SYMLINK_FOLLOW`, which
+/// needs no privilege (unlike `AT_EMPTY_PATH`). Fails with `EEXIST` if the
+/// name is taken, so publishing is exclusive, like `O_CREAT | O_EXCL`.
+pub(crate) fn link_unnamed(fd: BorrowedFd<'_>, path: &CStr) -> Result<(), i32> {
+    let proc_path = format!("/proc/self/fd/{}\0", fd.as_raw_fd());
+    let Ok(from) = CStr::from_bytes_with_nul(proc_path.as_bytes()) else {
+        return Err(libc::EINVAL);
+    };
+    // SAFETY: both paths are NUL-terminated strings that outlive the call;
+    // `fd` is held open by the caller, so the /proc link names our file.
+    let rc = unsafe {
+        libc::linkat(
+            libc::AT_FDCWD,
+            from.as_ptr(),
+            libc::AT_FDCWD,
+            path.as_ptr(),
+            libc::AT_SYMLINK_FOLLOW,
+        )
+    };
+    if rc < 0 {
+        return Err(errno());
+    }
+    Ok(())
 }
 
 /// Reserves the blocks of `[offset, offset + len)` of the file behind `fd`

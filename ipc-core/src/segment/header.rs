@@ -27,6 +27,13 @@
 //! rest is immutable and may be copied and checked; INITIALISING means wait,
 //! bounded, unless the recorded creator is dead; anything else is refused.
 //!
+//! All of that happens before anyone can open the segment: a named or
+//! file-backed object is built in an unnamed `O_TMPFILE` file and linked
+//! under its name only once READY (`Segment::create_hidden`, `publish`), so
+//! a creator killed at any instant leaves nothing behind. The EMPTY and
+//! INITIALISING states are met only where the filesystem lacks `O_TMPFILE`
+//! (the creator then works under the final name), and in damaged segments.
+//!
 //! The header is never read through a reference: it is copied out word by word
 //! with relaxed atomic loads, so even a process scribbling over it concurrently
 //! cannot cause undefined behaviour here, only a checksum mismatch.

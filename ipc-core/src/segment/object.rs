@@ -50,7 +50,10 @@ impl ObjectSegment {
         init: impl FnOnce(NonNull<u8>, usize) -> Result<()>,
     ) -> Result<Self> {
         let (payload_offset, total) = Header::plan(payload_len, ty.align.max(1))?;
-        let segment = Segment::create(opts, total)?;
+        // Built without a name and named when ready, so that no opener ever
+        // meets it half-built (see `Segment::create_hidden`); the header
+        // states below still serve filesystems without O_TMPFILE.
+        let mut segment = Segment::create_hidden(opts, total)?;
         let base = segment.as_mut_ptr()?;
         let mut header = Header::new(kind, ty, total, payload_offset, payload_len);
 
@@ -73,6 +76,7 @@ impl ObjectSegment {
         // wait here are rare, and bounded by their liveness slices anyway).
         futex::wake(state, u32::MAX);
         header.state = STATE_READY;
+        segment.publish(opts)?;
         let layout = CheckedLayout {
             payload_offset: payload_offset as usize,
             payload_len: payload_len_usize,

@@ -58,6 +58,9 @@ pub struct Segment {
     read_only: bool,
     created: bool,
     unlink_on_drop: bool,
+    /// Created without a name yet (`O_TMPFILE`); [`publish`](Self::publish)
+    /// gives it its name.
+    hidden: bool,
 }
 
 fn check_len(len: u64) -> Result<usize> {
@@ -194,7 +197,99 @@ impl Segment {
             read_only: false,
             created: true,
             unlink_on_drop,
+            hidden: false,
         })
+    }
+
+    /// Like [`create`](Self::create), but a named or file-backed segment is
+    /// created without a name (an `O_TMPFILE` file in `/dev/shm` or in the
+    /// file's directory) and gets it only at [`publish`](Self::publish),
+    /// once it is fully built. A creator killed before then leaves nothing
+    /// under the name: no empty file, no zeroed or half-written header for
+    /// openers to wait on or for anyone to clean up.
+    ///
+    /// A taken name fails at once with `AlreadyExists` (checked before any
+    /// work; `publish` checks again, atomically). Where the filesystem has no
+    /// `O_TMPFILE`, this falls back to [`create`](Self::create), whose
+    /// intermediate states the header protocol recognises.
+    pub(crate) fn create_hidden(opts: &SegmentOptions, len: u64) -> Result<Self> {
+        let len_usize = check_len(len)?;
+        let (dir, location) = match &opts.backing {
+            Backing::Named(n) if !opts.read_only => {
+                let name = ShmName::new(n)?;
+                (PathBuf::from(SHM_DIR), Location::Named(name))
+            }
+            Backing::File(p) if !opts.read_only => {
+                let dir = match p.parent() {
+                    Some(d) if !d.as_os_str().is_empty() => d.to_path_buf(),
+                    _ => PathBuf::from("."),
+                };
+                (dir, Location::File(p.clone()))
+            }
+            _ => return Self::create(opts, len),
+        };
+        let target = location_path(&location);
+        match std::fs::symlink_metadata(&target) {
+            Ok(_) => return Err(Error::for_name("open", errno::EEXIST, &display(&location))),
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => {}
+            Err(e) => return Err(io_err("stat", e, &target)),
+        }
+        let file = match OpenOptions::new()
+            .read(true)
+            .write(true)
+            .mode(opts.mode)
+            .custom_flags(fs::O_CLOEXEC | fs::O_TMPFILE)
+            .open(&dir)
+        {
+            Ok(file) => file,
+            // No O_TMPFILE here (EOPNOTSUPP; EISDIR or EINVAL on old
+            // kernels), or no /dev/shm directory: the visible way.
+            Err(e)
+                if matches!(
+                    e.raw_os_error(),
+                    Some(errno::EOPNOTSUPP | errno::EISDIR | errno::EINVAL | errno::ENOENT)
+                ) =>
+            {
+                return Self::create(opts, len);
+            }
+            Err(e) => return Err(io_err("open", e, &target)),
+        };
+        file.set_permissions(Permissions::from_mode(opts.mode))
+            .map_err(|e| Error::from_errno("fchmod", e.raw_os_error().unwrap_or(0)))?;
+        set_len(&file, len, opts.reserve)?;
+        let map = map(&file, len_usize, false)?;
+        Ok(Self {
+            map,
+            file,
+            location,
+            read_only: false,
+            created: true,
+            unlink_on_drop: false,
+            hidden: true,
+        })
+    }
+
+    /// Gives a segment made by [`create_hidden`](Self::create_hidden) its
+    /// name; `AlreadyExists` if another process took the name meanwhile (this
+    /// segment is then dropped unseen). No-op for a segment that has one.
+    pub(crate) fn publish(&mut self, opts: &SegmentOptions) -> Result<()> {
+        if !self.hidden {
+            return Ok(());
+        }
+        let target = location_path(&self.location);
+        let c = std::ffi::CString::new(target.as_os_str().as_encoded_bytes()).map_err(|_| {
+            Error::InvalidName {
+                name: display(&self.location),
+                reason: "contains a NUL byte",
+            }
+        })?;
+        fs::link_unnamed(self.file.as_fd(), &c)
+            .map_err(|errno| Error::for_name("link", errno, &display(&self.location)))?;
+        self.hidden = false;
+        self.unlink_on_drop = opts
+            .unlink_on_drop
+            .unwrap_or(matches!(self.location, Location::Named(_)));
+        Ok(())
     }
 
     /// Opens an existing named or file-backed segment at its current size.
@@ -272,6 +367,7 @@ impl Segment {
             read_only,
             created: false,
             unlink_on_drop: unlink,
+            hidden: false,
         })
     }
 
@@ -296,6 +392,7 @@ impl Segment {
             read_only: self.read_only,
             created: false,
             unlink_on_drop: false,
+            hidden: false,
         })
     }
 
@@ -424,7 +521,7 @@ impl Drop for Segment {
         }
         match &self.location {
             Location::Named(n) => {
-                if self.name_is_ours(&Path::new("/dev/shm").join(&n.as_str()[1..])) {
+                if self.name_is_ours(&Path::new(SHM_DIR).join(&n.as_str()[1..])) {
                     remove_location(&self.location);
                 }
             }
@@ -435,6 +532,27 @@ impl Drop for Segment {
             }
             Location::Anonymous => {}
         }
+    }
+}
+
+/// Where glibc's `shm_open` keeps names.
+const SHM_DIR: &str = "/dev/shm";
+
+/// The filesystem path behind a named or file-backed location.
+fn location_path(location: &Location) -> PathBuf {
+    match location {
+        Location::Named(n) => Path::new(SHM_DIR).join(&n.as_str()[1..]),
+        Location::File(p) => p.clone(),
+        Location::Anonymous => PathBuf::new(),
+    }
+}
+
+/// How errors name a location: `/name` or the file's path.
+fn display(location: &Location) -> String {
+    match location {
+        Location::Named(n) => n.as_str().to_owned(),
+        Location::File(p) => p.display().to_string(),
+        Location::Anonymous => String::new(),
     }
 }
 
