@@ -391,6 +391,45 @@ impl Manager {
         Ok(Segment::unlink(&base)?)
     }
 
+    /// Removes a named manager left behind by a creator that is gone (killed,
+    /// or exited without removing it), heap segments (`name.1`, ...)
+    /// included; returns whether it did. A manager whose creator lives is
+    /// left alone.
+    ///
+    /// Meant for managers whose lifetime is their creator's (the default:
+    /// the creator's last handle removes them). One created with
+    /// `keep(true)` to outlive its creator counts as stale too once the
+    /// creator is gone: remove such a manager with [`unlink`](Self::unlink)
+    /// when you mean to.
+    pub fn remove_if_stale(name: &str) -> Result<bool> {
+        let opts = SegmentOptions::named(name);
+        match ObjectSegment::is_stale(&opts) {
+            Ok(true) => {}
+            Ok(false) => return Ok(false),
+            // A manager whose root is gone but whose heap segments were left
+            // (a remover killed halfway): those are stale by definition.
+            Err(ipc_core::Error::NotFound { .. }) => {
+                let base = name.strip_prefix('/').unwrap_or(name);
+                let backing = Backing::Named(base.to_owned());
+                let mut removed = false;
+                for n in 1..MAX_SEGMENTS {
+                    let seg = format!("{base}.{n}");
+                    if Segment::exists(&seg).unwrap_or(false) {
+                        backing.remove_segment(n)?;
+                        removed = true;
+                    }
+                }
+                return Ok(removed);
+            }
+            Err(e) => return Err(e.into()),
+        }
+        match Self::unlink(name) {
+            // Another process removed it meanwhile: it is gone either way.
+            Ok(()) | Err(Error::Core(ipc_core::Error::NotFound { .. })) => Ok(true),
+            Err(e) => Err(e),
+        }
+    }
+
     /// Removes a file-backed manager's files (`path`, `path.1`, ...).
     pub fn remove_files(path: impl AsRef<std::path::Path>) -> Result<()> {
         let path = path.as_ref();

@@ -165,6 +165,52 @@ fn names_too_long_for_heap_segments_are_refused_at_create() {
     assert!(!shm.join(format!("{name}.1")).exists());
 }
 
+/// A named manager whose creator was SIGKILLed is removed whole by
+/// `remove_if_stale`, its heap segments included; while the creator lives it
+/// is left alone.
+#[test]
+fn remove_if_stale_removes_a_dead_creators_heap_segments() {
+    let name = unique_name("stale");
+    let ready = ipc_core::segment::Shared::create(
+        &SegmentOptions::anonymous(),
+        ipc_core::sync::Event::new(),
+    )
+    .unwrap();
+    let creator = ipc_test_support::daemon({
+        let (name, ready) = (name.clone(), ready.try_clone().unwrap());
+        move || {
+            let m = Manager::builder()
+                .named(&name)
+                .initial_size(64 * 1024)
+                .create()
+                .unwrap();
+            let d = m.dict("d").unwrap();
+            for k in 0..64u64 {
+                d.insert(&k, &[7u8; 32 * 1024][..]).unwrap();
+            }
+            assert!(m.stats().unwrap().segments > 2);
+            ready.set();
+            ipc_test_support::park();
+        }
+    });
+    ready.wait_for(ipc_test_support::PROMPT).unwrap();
+    let shm = std::path::Path::new("/dev/shm");
+    assert!(!Manager::remove_if_stale(&name).unwrap(), "creator alive");
+    assert!(shm.join(&name).exists() && shm.join(format!("{name}.2")).exists());
+    creator.kill().unwrap();
+    let _ = creator.join().unwrap();
+    assert!(Manager::remove_if_stale(&name).unwrap());
+    for n in 0..ipc_manager::MAX_SEGMENTS {
+        let seg = if n == 0 {
+            name.clone()
+        } else {
+            format!("{name}.{n}")
+        };
+        assert!(!shm.join(&seg).exists(), "{seg} left behind");
+    }
+    assert!(!Manager::remove_if_stale(&name).unwrap(), "nothing left");
+}
+
 /// A manager that cannot grow any further refuses the write and keeps
 /// everything it had; freeing space makes writes possible again.
 #[test]
