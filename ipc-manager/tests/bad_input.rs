@@ -211,6 +211,52 @@ fn remove_if_stale_removes_a_dead_creators_heap_segments() {
     assert!(!Manager::remove_if_stale(&name).unwrap(), "nothing left");
 }
 
+/// A heap segment truncated to zero from outside is reported as damage at
+/// once by a process that meets it, not after waiting out an init timeout
+/// on every call.
+#[test]
+fn truncated_heap_segment_is_reported_at_once() {
+    let name = unique_name("trunc");
+    let m = Manager::builder()
+        .named(&name)
+        .initial_size(64 * 1024)
+        .create()
+        .unwrap();
+    let d = m.dict("d").unwrap();
+    for k in 0..64u64 {
+        d.insert(&k, &[9u8; 32 * 1024][..]).unwrap();
+    }
+    assert!(m.stats().unwrap().segments > 2);
+    std::fs::OpenOptions::new()
+        .write(true)
+        .open(std::path::Path::new("/dev/shm").join(format!("{name}.1")))
+        .unwrap()
+        .set_len(0)
+        .unwrap();
+    let child = Process::spawn({
+        let name = name.clone();
+        move || {
+            let m = Manager::builder().named(&name).open().unwrap();
+            let d = m.dict("d").unwrap();
+            let t = std::time::Instant::now();
+            let mut damaged = 0;
+            for k in 0..64u64 {
+                match d.get(&k) {
+                    Ok(v) => assert_eq!(v.unwrap().len(), 32 * 1024),
+                    Err(e) => {
+                        assert!(e.is_corruption(), "{e}");
+                        damaged += 1;
+                    }
+                }
+            }
+            assert!(damaged >= 16, "only {damaged} values lived in segment 1");
+            assert!(t.elapsed() < Duration::from_secs(1), "{:?}", t.elapsed());
+        }
+    })
+    .unwrap();
+    child.join_ok().unwrap();
+}
+
 /// A manager that cannot grow any further refuses the write and keeps
 /// everything it had; freeing space makes writes possible again.
 #[test]

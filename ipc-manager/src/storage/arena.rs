@@ -324,6 +324,11 @@ impl Arena {
                 "an anonymous manager has no segment {seg}"
             )));
         };
+        // No waiting for a creator: a writer publishes a segment (in
+        // `seg_count`) only after creating it whole, so an empty or
+        // uninitialised one is damage, reported at once rather than after
+        // the default 2 s `init_timeout` on every call that meets it.
+        let opts = opts.init_timeout(std::time::Duration::ZERO);
         let object = ObjectSegment::open(&opts, ARENA_KIND, Some(&arena_type()))?;
         self.check_arena_header(&object, seg)?;
         self.install(&mut extra, seg, object);
