@@ -11,8 +11,8 @@ use std::fmt;
 use std::marker::PhantomData;
 use std::time::Duration;
 
+use crate::task::TaskResult;
 use ipc_core::wait::Deadline;
-use ipc_queue::Message;
 
 use crate::core::Core;
 use crate::engine::{Engine, Feeder};
@@ -38,13 +38,19 @@ impl Drop for JobGuard<'_> {
     }
 }
 
-fn decode<R: Message>(outcome: &Outcome) -> Result<R> {
+fn decode<R: TaskResult>(outcome: &Outcome) -> Result<R> {
     match outcome {
-        Ok(bytes) => R::read_from_bytes(bytes).map_err(|_| Error::Protocol {
+        Ok(bytes) if bytes.len() != size_of::<R>() => Err(Error::Protocol {
             reason: format!(
                 "a result of {} bytes where {} were expected",
                 bytes.len(),
                 size_of::<R>()
+            ),
+        }),
+        Ok(bytes) => R::try_read_from_bytes(bytes).map_err(|_| Error::Protocol {
+            reason: format!(
+                "a result that is not a valid {}",
+                std::any::type_name::<R>()
             ),
         }),
         Err(e) => Err(e.clone()),
@@ -74,7 +80,7 @@ impl<R> fmt::Debug for AsyncResult<'_, R> {
     }
 }
 
-impl<'p, R: Message> AsyncResult<'p, R> {
+impl<'p, R: TaskResult> AsyncResult<'p, R> {
     pub(crate) fn new(engine: &'p Engine, job: u64) -> Self {
         Self {
             guard: JobGuard::new(engine, job),
@@ -173,7 +179,7 @@ impl<R> fmt::Debug for Imap<'_, R> {
     }
 }
 
-impl<'p, R: Message> Imap<'p, R> {
+impl<'p, R: TaskResult> Imap<'p, R> {
     pub(crate) fn new(engine: &'p Engine, job: u64, feeder: Feeder<'p>, ordered: bool) -> Self {
         Self {
             guard: JobGuard::new(engine, job),
@@ -240,7 +246,7 @@ impl<'p, R: Message> Imap<'p, R> {
     }
 }
 
-impl<R: Message> Iterator for Imap<'_, R> {
+impl<R: TaskResult> Iterator for Imap<'_, R> {
     type Item = Result<R>;
 
     fn next(&mut self) -> Option<Result<R>> {
@@ -248,4 +254,4 @@ impl<R: Message> Iterator for Imap<'_, R> {
     }
 }
 
-impl<R: Message> std::iter::FusedIterator for Imap<'_, R> {}
+impl<R: TaskResult> std::iter::FusedIterator for Imap<'_, R> {}

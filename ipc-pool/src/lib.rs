@@ -95,4 +95,4 @@ pub use ipc_core::process::ExitStatus;
 /// The `zerocopy` crate, for its derives (see [`Message`]).
 pub use ipc_core::zerocopy;
 pub use pool::{Chunked, DEFAULT_MAX_MESSAGE, Pool, PoolBuilder};
-pub use task::{Args, StarCall};
+pub use task::{Args, StarCall, TaskResult};

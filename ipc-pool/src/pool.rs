@@ -18,7 +18,7 @@ use crate::engine::{Engine, Feeder};
 use crate::handle::{AsyncResult, Imap, JobGuard};
 use crate::jobs::Chunk;
 use crate::sink::{CollectSink, StreamSink};
-use crate::task::{Args, BytesFn, InitFn, MapFn, StarCall, StarFn, TaskFn};
+use crate::task::{Args, BytesFn, InitFn, MapFn, StarCall, StarFn, TaskFn, TaskResult};
 use crate::wire::{FIXED, PREFIX, PREFIXED, ResultHeader, TASK_HEADER};
 use crate::workers::{DEPTH, PoolConfig};
 use crate::{Error, Result};
@@ -294,7 +294,7 @@ impl Pool {
     where
         F: Fn(A) -> R + Clone + Send + 'static,
         A: Message,
-        R: Message,
+        R: TaskResult,
         I: IntoIterator<Item = A>,
     {
         self.default_chunks().map(f, items)
@@ -318,7 +318,7 @@ impl Pool {
     where
         F: StarCall<T, R>,
         T: Args,
-        R: Message,
+        R: TaskResult,
         I: IntoIterator<Item = T>,
     {
         self.default_chunks().starmap(f, items)
@@ -345,7 +345,7 @@ impl Pool {
     where
         F: Fn(A) -> R + Clone + Send + 'static,
         A: Message,
-        R: Message,
+        R: TaskResult,
         I: IntoIterator<Item = A>,
         I::IntoIter: 'p,
     {
@@ -359,7 +359,7 @@ impl Pool {
     where
         F: Fn(A) -> R + Clone + Send + 'static,
         A: Message,
-        R: Message,
+        R: TaskResult,
         I: IntoIterator<Item = A>,
         I::IntoIter: 'p,
     {
@@ -380,7 +380,7 @@ impl Pool {
     where
         F: Fn(A) -> R + Clone + Send + 'static,
         A: Message,
-        R: Message,
+        R: TaskResult,
     {
         self.apply_async(f, arg)?.get()
     }
@@ -410,7 +410,7 @@ impl Pool {
     where
         F: Fn(A) -> R + Clone + Send + 'static,
         A: Message,
-        R: Message,
+        R: TaskResult,
     {
         let max_items = self.engine.max_items(size_of::<A>(), size_of::<R>())?;
         debug_assert!(max_items >= 1);
@@ -506,7 +506,7 @@ impl<'p> Chunked<'p> {
     where
         F: Fn(A) -> R + Clone + Send + 'static,
         A: Message,
-        R: Message,
+        R: TaskResult,
         I: IntoIterator<Item = A>,
     {
         let encode = |a: A, out: &mut Vec<u8>| out.extend_from_slice(a.as_bytes());
@@ -538,7 +538,7 @@ impl<'p> Chunked<'p> {
     where
         F: StarCall<T, R>,
         T: Args,
-        R: Message,
+        R: TaskResult,
         I: IntoIterator<Item = T>,
     {
         let encode = |t: T, out: &mut Vec<u8>| {
@@ -564,7 +564,7 @@ impl<'p> Chunked<'p> {
     ) -> Result<Vec<R>>
     where
         T: TaskFn,
-        R: Message,
+        R: TaskResult,
         It: Iterator<Item = A> + 'p,
     {
         let engine = &self.pool.engine;
@@ -607,7 +607,7 @@ impl<'p> Chunked<'p> {
     where
         F: Fn(A) -> R + Clone + Send + 'static,
         A: Message,
-        R: Message,
+        R: TaskResult,
         I: IntoIterator<Item = A>,
         I::IntoIter: 'p,
     {
@@ -619,7 +619,7 @@ impl<'p> Chunked<'p> {
     where
         F: Fn(A) -> R + Clone + Send + 'static,
         A: Message,
-        R: Message,
+        R: TaskResult,
         I: IntoIterator<Item = A>,
         I::IntoIter: 'p,
     {
@@ -630,7 +630,7 @@ impl<'p> Chunked<'p> {
     where
         F: Fn(A) -> R + Clone + Send + 'static,
         A: Message,
-        R: Message,
+        R: TaskResult,
         I: IntoIterator<Item = A>,
         I::IntoIter: 'p,
     {

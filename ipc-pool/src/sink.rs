@@ -3,8 +3,7 @@
 use std::any::Any;
 use std::collections::{BTreeMap, VecDeque};
 
-use ipc_queue::Message;
-use zerocopy::IntoBytes;
+use crate::task::TaskResult;
 
 use crate::Error;
 use crate::wire::ItemIter;
@@ -22,14 +21,19 @@ pub(crate) trait Sink: Send + 'static {
     fn as_any(&mut self) -> &mut dyn Any;
 }
 
-/// All results of a `map` in one vector, written in place as chunks arrive.
-/// Fail-fast: the first failure to arrive is kept and `map` returns it.
+/// All results of a `map` in one vector, each checked and written in place
+/// as chunks arrive. Fail-fast: the first failure to arrive is kept and
+/// `map` returns it.
+///
+/// A result type may have invalid bit patterns (`bool`, a fieldless enum),
+/// so every item is read with `try_read_from_bytes`; for types without
+/// invalid patterns (`u64`) the check vanishes and the loop is a copy.
 pub(crate) struct CollectSink<R> {
     pub out: Vec<R>,
     pub error: Option<Error>,
 }
 
-impl<R: Message> CollectSink<R> {
+impl<R: TaskResult> CollectSink<R> {
     pub fn new(len: usize) -> Self {
         let mut out = Vec::with_capacity(len);
         out.resize_with(len, R::new_zeroed);
@@ -37,7 +41,7 @@ impl<R: Message> CollectSink<R> {
     }
 }
 
-impl<R: Message> Sink for CollectSink<R> {
+impl<R: TaskResult> Sink for CollectSink<R> {
     fn put(&mut self, first: usize, items: ItemIter<'_>) -> Result<(), String> {
         let size = size_of::<R>();
         let n = items.remaining();
@@ -47,19 +51,31 @@ impl<R: Message> Sink for CollectSink<R> {
             // checked against the chunks actually sent).
             self.out.resize_with(end, R::new_zeroed);
         }
-        let range = first..end;
         let dst = self
             .out
-            .get_mut(range)
+            .get_mut(first..end)
             .ok_or("results beyond the end of the input")?;
-        if let Some(bytes) = items.fixed_payload(size) {
-            // The common case: one copy of the whole frame into place.
-            dst.as_mut_bytes().copy_from_slice(bytes);
+        let invalid = || {
+            format!(
+                "a result that is not a valid {}",
+                std::any::type_name::<R>()
+            )
+        };
+        if size > 0
+            && let Some(bytes) = items.fixed_payload(size)
+        {
+            // The common case: the whole frame, item by item into place.
+            for (slot, item) in dst.iter_mut().zip(bytes.chunks_exact(size)) {
+                *slot = R::try_read_from_bytes(item).map_err(|_| invalid())?;
+            }
             return Ok(());
         }
         for (slot, item) in dst.iter_mut().zip(items) {
             let bytes = item.ok_or("malformed result")?;
-            *slot = R::read_from_bytes(bytes).map_err(|_| "result of the wrong size")?;
+            if bytes.len() != size {
+                return Err("result of the wrong size".into());
+            }
+            *slot = R::try_read_from_bytes(bytes).map_err(|_| invalid())?;
         }
         Ok(())
     }
@@ -155,6 +171,8 @@ mod tests {
 
     #[test]
     fn collect_in_place_and_by_item() {
+        use zerocopy::IntoBytes;
+
         let mut s = CollectSink::<u32>::new(4);
         let bytes: Vec<u8> = [7u32, 8].as_bytes().to_vec();
         s.put(2, ItemIter::new(FIXED, 4, 2, &bytes)).unwrap();
@@ -170,6 +188,15 @@ mod tests {
         let mut short = Vec::new();
         crate::wire::push_prefixed(&mut short, &[1, 2]);
         assert!(s.put(0, ItemIter::new(PREFIXED, 0, 1, &short)).is_err());
+    }
+
+    /// A byte that is no valid `bool` is refused, never read as one.
+    #[test]
+    fn invalid_results_are_refused() {
+        let mut s = CollectSink::<bool>::new(3);
+        assert!(s.put(0, ItemIter::new(FIXED, 1, 3, &[1, 2, 0])).is_err());
+        s.put(0, ItemIter::new(FIXED, 1, 3, &[1, 0, 1])).unwrap();
+        assert_eq!(s.out, [true, false, true]);
     }
 
     #[test]

@@ -17,9 +17,40 @@ use std::collections::{BTreeMap, HashMap};
 use std::marker::PhantomData;
 
 use ipc_queue::Message;
+use zerocopy::{FromZeros, Immutable, IntoBytes, KnownLayout, TryFromBytes};
 
 use crate::exec::{Emit, TaskView, drive};
 use crate::wire::{FIXED, PREFIXED};
+
+/// What a task may return: any type `zerocopy` can write as bytes, check on
+/// the way back and zero (`TryFromBytes + FromZeros`). Every [`Message`] is
+/// one; so are `bool`, `char` and fieldless enums with a variant of
+/// discriminant 0 deriving `FromZeros` (which brings `TryFromBytes`), with
+/// `IntoBytes`, `Immutable` and `KnownLayout`. The parent checks each
+/// result's bytes before it hands it out (an invalid one fails the call
+/// with [`Error::Protocol`](crate::Error::Protocol)). Zeroable, because
+/// `map` collects results in place as they arrive, in any order.
+///
+/// ```
+/// use ipc_pool::Pool;
+///
+/// fn is_prime(n: u64) -> bool {
+///     n >= 2 && (2..n).take_while(|d| d * d <= n).all(|d| !n.is_multiple_of(d))
+/// }
+/// let pool = Pool::new(2)?;
+/// let primes = pool.map(is_prime, 0..10u64)?;
+/// assert_eq!(primes, [false, false, true, true, false, true, false, true, false, false]);
+/// # Ok::<(), ipc_pool::Error>(())
+/// ```
+pub trait TaskResult:
+    TryFromBytes + FromZeros + IntoBytes + Immutable + KnownLayout + Send + Sized + 'static
+{
+}
+
+impl<T> TaskResult for T where
+    T: TryFromBytes + FromZeros + IntoBytes + Immutable + KnownLayout + Send + Sized + 'static
+{
+}
 
 /// A function a worker can run over the items of a chunk.
 pub(crate) trait TaskFn: Send + 'static {
@@ -42,7 +73,7 @@ impl<F, A, R> TaskFn for MapFn<F, A, R>
 where
     F: Fn(A) -> R + Clone + Send + 'static,
     A: Message,
-    R: Message,
+    R: TaskResult,
 {
     fn run(&self, task: &TaskView<'_>, out: &mut Emit<'_>) {
         out.set_encoding(FIXED, size_of::<R>());
@@ -72,7 +103,7 @@ impl<F, T, R> TaskFn for StarFn<F, T, R>
 where
     F: StarCall<T, R>,
     T: Args,
-    R: Message,
+    R: TaskResult,
 {
     fn run(&self, task: &TaskView<'_>, out: &mut Emit<'_>) {
         out.set_encoding(FIXED, size_of::<R>());

@@ -77,6 +77,58 @@ fn map_many_items_and_large_messages() {
     );
 }
 
+/// Results with invalid bit patterns (`bool`, a fieldless enum) come back
+/// through every way of collecting them, checked on the way.
+#[test]
+fn bool_and_enum_results() {
+    use ipc_pool::zerocopy::{FromZeros, Immutable, IntoBytes, KnownLayout};
+
+    #[derive(Debug, Clone, Copy, PartialEq, Eq, FromZeros, IntoBytes, Immutable, KnownLayout)]
+    #[zerocopy(crate = "ipc_pool::zerocopy")]
+    #[repr(u8)]
+    enum Parity {
+        Even = 0,
+        Odd = 7,
+    }
+    fn parity(x: u64) -> Parity {
+        if x.is_multiple_of(2) {
+            Parity::Even
+        } else {
+            Parity::Odd
+        }
+    }
+    fn is_prime(n: u64) -> bool {
+        n >= 2
+            && (2..n)
+                .take_while(|d| d * d <= n)
+                .all(|d| !n.is_multiple_of(d))
+    }
+
+    let pool = Pool::new(2).unwrap();
+    let serial: Vec<bool> = (0..1000).map(is_prime).collect();
+    assert_eq!(pool.map(is_prime, 0..1000u64).unwrap(), serial);
+    for chunksize in [1, 7, 1000] {
+        assert_eq!(
+            pool.chunksize(chunksize).map(is_prime, 0..1000u64).unwrap(),
+            serial
+        );
+    }
+    let primes_below_100 = pool
+        .imap_unordered(is_prime, 0..100u64)
+        .unwrap()
+        .filter(|r| *r.as_ref().unwrap())
+        .count();
+    assert_eq!(primes_below_100, 25);
+    let parities: Vec<Parity> = pool
+        .imap(parity, 0..10u64)
+        .unwrap()
+        .map(|r| r.unwrap())
+        .collect();
+    assert_eq!(parities, (0..10).map(parity).collect::<Vec<_>>());
+    assert!(pool.apply(is_prime, 97u64).unwrap());
+    assert_eq!(pool.apply(parity, 3u64).unwrap(), Parity::Odd);
+}
+
 #[test]
 fn zero_sized_messages() {
     let pool = Pool::new(2).unwrap();
