@@ -49,7 +49,11 @@
 //! since it last used it. A forked child that received an end in its
 //! closure therefore owns it, and the parent's copy that
 //! [`Process::spawn`](ipc_core::process::Process::spawn) drops closes
-//! nothing. Like Python, a receive on a pipe whose other end no process has
+//! nothing. The rule counts every fork of the process, from any thread: a
+//! multi-threaded parent that drops a handle after another of its threads
+//! forked (and before using the handle again) closes nothing either, and
+//! its peer hears of it only when the process exits; call `close()` to end
+//! it regardless. Like Python, a receive on a pipe whose other end no process has
 //! used yet simply waits. An end must not be used by two processes at once.
 //!
 //! [`PipeEnd`], [`Sender`] and [`Receiver`] are `Send` but not `Sync`:
