@@ -22,6 +22,8 @@ mod message;
 pub mod pipe;
 pub mod queue;
 mod select;
+#[doc(hidden)]
+pub mod testing;
 
 pub use error::{Error, Result};
 /// The `zerocopy` crate, for its derives (see [`Message`]).

@@ -1005,6 +1005,45 @@ fn producers_on_a_full_queue_are_told_when_consumers_are_gone() {
     assert_eq!(q.len(), 2, "nothing lost, nothing added");
 }
 
+/// A producer that puts its last messages and leaves while a consumer is
+/// between finding the queue empty and looking for producers loses none of
+/// them: the consumer drains them and only then hears `Disconnected`. (It
+/// used to report `Disconnected` over them: the throughput benchmark hit
+/// this when the machine was busy; a pause point holds the consumer in that
+/// window here.)
+#[test]
+fn messages_put_just_before_the_producer_leaves_are_not_lost() {
+    let q = Queue::<u64>::new(4).unwrap();
+    let consumer = daemon({
+        let q = q.try_clone().unwrap();
+        move || {
+            ipc_queue::testing::set_role_check_pause(Duration::from_millis(500));
+            let mut got = Vec::new();
+            let err = loop {
+                match q.get_timeout(PROMPT) {
+                    Ok(v) => got.push(v),
+                    Err(e) => break e,
+                }
+            };
+            assert_eq!(got, [0, 1, 2], "{err}");
+            assert_eq!(err, Error::Disconnected);
+        }
+    });
+    // The consumer is now in its pause, past its look at the empty queue.
+    std::thread::sleep(Duration::from_millis(100));
+    let producer = Process::spawn({
+        let q = q.try_clone().unwrap();
+        move || {
+            for i in 0..3u64 {
+                q.put(&i).unwrap();
+            }
+        }
+    })
+    .unwrap();
+    producer.join_ok().unwrap();
+    consumer.join_ok().unwrap();
+}
+
 /// Python's order keeps working: producers fill a queue before any consumer
 /// exists (`Full`, not `Disconnected`, when it is full), and the consumer
 /// that comes later gets everything; a consumer that starts before any

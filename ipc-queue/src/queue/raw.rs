@@ -547,7 +547,10 @@ impl RawQueue {
             n += 1;
         }
         if n == 0 {
-            if self.role_gone(Role::Consumer, self.peer_check_due(slow)) {
+            // As for gets: a consumer that took messages and then left made
+            // room first, so the head read again after seeing it gone tells
+            // whether there is room now (then the next round claims it).
+            if self.role_gone(Role::Consumer, self.peer_check_due(slow)) && self.head() == h {
                 return Err(Error::Disconnected);
             }
             return Ok(None);
@@ -702,8 +705,15 @@ impl RawQueue {
             if closed && h == self.tail() {
                 return Err(Error::Disconnected);
             }
-            if h == self.tail() && self.role_gone(Role::Producer, self.peer_check_due(slow)) {
-                return Err(Error::Disconnected);
+            if h == self.tail() {
+                crate::testing::pause_before_role_check();
+                // A producer's puts precede its leaving (release), which
+                // `role_gone` sees (acquire): the tail read again after it
+                // shows what a producer put between the first look and its
+                // departure, so those messages are drained first.
+                if self.role_gone(Role::Producer, self.peer_check_due(slow)) && h == self.tail() {
+                    return Err(Error::Disconnected);
+                }
             }
             return Ok(None);
         }

@@ -1,0 +1,32 @@
+//! Fault injection for the crate's own tests (feature `testing`; not part
+//! of the API). Without the feature every pause is an empty inline function.
+
+#[cfg(feature = "testing")]
+use std::time::Duration;
+
+#[cfg(feature = "testing")]
+static ROLE_CHECK_PAUSE_US: std::sync::atomic::AtomicU64 = std::sync::atomic::AtomicU64::new(0);
+
+/// Makes a queue's get in this process pause for `d` after it found the
+/// queue empty and before it looks whether the producers are gone (the
+/// window in which a producer may put its last messages and leave).
+/// `Duration::ZERO` turns it off.
+#[cfg(feature = "testing")]
+pub fn set_role_check_pause(d: Duration) {
+    let us = u64::try_from(d.as_micros()).unwrap_or(u64::MAX);
+    ROLE_CHECK_PAUSE_US.store(us, std::sync::atomic::Ordering::Relaxed);
+}
+
+/// The pause point itself (see [`set_role_check_pause`]).
+#[cfg(feature = "testing")]
+pub(crate) fn pause_before_role_check() {
+    let us = ROLE_CHECK_PAUSE_US.load(std::sync::atomic::Ordering::Relaxed);
+    if us != 0 {
+        std::thread::sleep(Duration::from_micros(us));
+    }
+}
+
+/// Without the `testing` feature, nothing pauses.
+#[cfg(not(feature = "testing"))]
+#[inline(always)]
+pub(crate) fn pause_before_role_check() {}
