@@ -244,7 +244,7 @@ fn backing_of(opts: &SegmentOptions) -> (Backing, u64) {
 /// A name that fits alone but not with its longest suffix would be accepted
 /// here and fail only at the first growth, in the middle of a caller's write.
 fn check_growth_names(backing: &Backing) -> Result<()> {
-    const NAME_MAX: usize = 255;
+    use ipc_core::segment::NAME_MAX;
     let suffix = format!(".{}", MAX_SEGMENTS - 1).len();
     let (shown, len) = match backing {
         Backing::Anonymous => return Ok(()),

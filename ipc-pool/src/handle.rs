@@ -11,7 +11,7 @@ use std::fmt;
 use std::marker::PhantomData;
 use std::time::Duration;
 
-use crate::task::TaskResult;
+use crate::task::{TaskResult, read_result};
 use ipc_core::wait::Deadline;
 
 use crate::core::Core;
@@ -40,19 +40,7 @@ impl Drop for JobGuard<'_> {
 
 fn decode<R: TaskResult>(outcome: &Outcome) -> Result<R> {
     match outcome {
-        Ok(bytes) if bytes.len() != size_of::<R>() => Err(Error::Protocol {
-            reason: format!(
-                "a result of {} bytes where {} were expected",
-                bytes.len(),
-                size_of::<R>()
-            ),
-        }),
-        Ok(bytes) => R::try_read_from_bytes(bytes).map_err(|_| Error::Protocol {
-            reason: format!(
-                "a result that is not a valid {}",
-                std::any::type_name::<R>()
-            ),
-        }),
+        Ok(bytes) => read_result(bytes).map_err(|reason| Error::Protocol { reason }),
         Err(e) => Err(e.clone()),
     }
 }

@@ -3,7 +3,7 @@
 use std::any::Any;
 use std::collections::{BTreeMap, VecDeque};
 
-use crate::task::TaskResult;
+use crate::task::{TaskResult, read_result};
 
 use crate::Error;
 use crate::wire::ItemIter;
@@ -55,27 +55,17 @@ impl<R: TaskResult> Sink for CollectSink<R> {
             .out
             .get_mut(first..end)
             .ok_or("results beyond the end of the input")?;
-        let invalid = || {
-            format!(
-                "a result that is not a valid {}",
-                std::any::type_name::<R>()
-            )
-        };
         if size > 0
             && let Some(bytes) = items.fixed_payload(size)
         {
             // The common case: the whole frame, item by item into place.
             for (slot, item) in dst.iter_mut().zip(bytes.chunks_exact(size)) {
-                *slot = R::try_read_from_bytes(item).map_err(|_| invalid())?;
+                *slot = read_result(item)?;
             }
             return Ok(());
         }
         for (slot, item) in dst.iter_mut().zip(items) {
-            let bytes = item.ok_or("malformed result")?;
-            if bytes.len() != size {
-                return Err("result of the wrong size".into());
-            }
-            *slot = R::try_read_from_bytes(bytes).map_err(|_| invalid())?;
+            *slot = read_result(item.ok_or("malformed result")?)?;
         }
         Ok(())
     }

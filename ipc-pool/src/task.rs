@@ -52,6 +52,25 @@ impl<T> TaskResult for T where
 {
 }
 
+/// Reads one result from the bytes a worker sent, checking that they are a
+/// valid `R` (the one place results are decoded: `map`'s sink and the
+/// handles of `apply_async` and `imap`).
+pub(crate) fn read_result<R: TaskResult>(bytes: &[u8]) -> Result<R, String> {
+    if bytes.len() != size_of::<R>() {
+        return Err(format!(
+            "a result of {} bytes where {} were expected",
+            bytes.len(),
+            size_of::<R>()
+        ));
+    }
+    R::try_read_from_bytes(bytes).map_err(|_| {
+        format!(
+            "a result that is not a valid {}",
+            std::any::type_name::<R>()
+        )
+    })
+}
+
 /// A function a worker can run over the items of a chunk.
 pub(crate) trait TaskFn: Send + 'static {
     /// Runs every item of `task`, reporting each result or failure to `out`.

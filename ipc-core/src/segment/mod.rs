@@ -21,6 +21,7 @@ mod shared;
 
 pub use crate::shm_safe::ShmSafe;
 pub use header::{FORMAT_VERSION, HEADER_LEN, Header, MAX_ALIGN, ObjectKind, TypeDesc};
+pub use name::NAME_MAX;
 pub use object::ObjectSegment;
 pub use options::{Backing, SegmentOptions};
 pub use raw::{MAX_SEGMENT_LEN, Segment};

@@ -10,8 +10,9 @@ use std::ffi::CString;
 
 use crate::{Error, Result};
 
-/// Longest name component the kernel accepts (`NAME_MAX`).
-const NAME_MAX: usize = 255;
+/// Longest segment name the kernel accepts, in bytes, without the leading
+/// slash (`NAME_MAX`).
+pub const NAME_MAX: usize = 255;
 
 /// A validated shared-memory name, in the `/name` form `shm_open` expects.
 #[derive(Debug, Clone, PartialEq, Eq)]

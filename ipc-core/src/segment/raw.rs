@@ -112,6 +112,15 @@ fn set_len(file: &File, len: u64, reserve: bool) -> Result<()> {
     })
 }
 
+/// Gives a new file its mode, length and reserved blocks, and maps it.
+fn size_and_map(file: &File, opts: &SegmentOptions, len: usize) -> Result<MmapRaw> {
+    // The umask narrowed the mode given to open; the creator asked for this exact one.
+    file.set_permissions(Permissions::from_mode(opts.mode))
+        .map_err(|e| Error::from_errno("fchmod", e.raw_os_error().unwrap_or(0)))?;
+    set_len(file, len as u64, opts.reserve)?;
+    map(file, len, false)
+}
+
 fn shm_open(name: &ShmName, access: ShmAccess, mode: u32) -> Result<File> {
     let c = name.to_cstring();
     fs::shm_open(&c, access, mode)
@@ -178,15 +187,9 @@ impl Segment {
                 (f, Location::File(p.clone()))
             }
         };
-        let setup = || -> Result<MmapRaw> {
-            // The umask narrowed the mode given to open; the creator asked for this exact one.
-            file.set_permissions(Permissions::from_mode(opts.mode))
-                .map_err(|e| Error::from_errno("fchmod", e.raw_os_error().unwrap_or(0)))?;
-            set_len(&file, len, opts.reserve)?;
-            map(&file, len_usize, false)
-        };
         // A failure from here on must not leave the new name behind.
-        let map = setup().inspect_err(|_| remove_location(&location))?;
+        let map =
+            size_and_map(&file, opts, len_usize).inspect_err(|_| remove_location(&location))?;
         let unlink_on_drop = opts
             .unlink_on_drop
             .unwrap_or(matches!(location, Location::Named(_)));
@@ -254,10 +257,7 @@ impl Segment {
             }
             Err(e) => return Err(io_err("open", e, &target)),
         };
-        file.set_permissions(Permissions::from_mode(opts.mode))
-            .map_err(|e| Error::from_errno("fchmod", e.raw_os_error().unwrap_or(0)))?;
-        set_len(&file, len, opts.reserve)?;
-        let map = map(&file, len_usize, false)?;
+        let map = size_and_map(&file, opts, len_usize)?;
         Ok(Self {
             map,
             file,
@@ -516,21 +516,11 @@ impl Segment {
 
 impl Drop for Segment {
     fn drop(&mut self) {
-        if !self.unlink_on_drop {
-            return;
-        }
-        match &self.location {
-            Location::Named(n) => {
-                if self.name_is_ours(&Path::new(SHM_DIR).join(&n.as_str()[1..])) {
-                    remove_location(&self.location);
-                }
-            }
-            Location::File(p) => {
-                if self.name_is_ours(p) {
-                    remove_location(&self.location);
-                }
-            }
-            Location::Anonymous => {}
+        if self.unlink_on_drop
+            && !matches!(self.location, Location::Anonymous)
+            && self.name_is_ours(&location_path(&self.location))
+        {
+            remove_location(&self.location);
         }
     }
 }
