@@ -16,10 +16,11 @@
 //! noticed by the next health check
 //! ([`HEALTH_PERIOD`](crate::workers::HEALTH_PERIOD), or sooner when a wait
 //! for results times out). Results it sent before dying are taken first.
-//! Then the chunk it was running (its id is in the worker's shared record)
-//! is charged with one attempt: retried if the pool's retry budget allows it,
-//! otherwise its unanswered items fail with [`Error::WorkerDied`]. Chunks that
-//! were only queued behind it go back to the front of the line untouched.
+//! Then the item it was running (the chunk id and item index are in the
+//! worker's shared record) is charged with one attempt: retried if the
+//! pool's retry budget allows it, otherwise it fails with
+//! [`Error::WorkerDied`]. The chunk's other unanswered items and the chunks
+//! only queued behind it go back to the front of the line untouched.
 //! The worker is replaced at once.
 //!
 //! # Functions
@@ -39,10 +40,13 @@ use ipc_core::process::ExitStatus;
 use ipc_queue::{Error as QueueError, Queue};
 
 use crate::dispatch::Dispatch;
-use crate::jobs::{Chunk, Job, Jobs};
+use crate::jobs::{Chunk, Due, Job, Jobs, OnComplete};
 use crate::sink::Sink;
 use crate::task::{Registry, TaskFn};
-use crate::wire::{self, FAILED, INIT_FAILED, ItemIter, READY, RESULTS, ResultHeader, failure};
+use crate::wire::{
+    self, FAILED, INIT_FAILED, ItemIter, READY, RECORD_CHUNK, RECORD_ITEM, RESULTS, ResultHeader,
+    failure,
+};
 use crate::workers::{MAX_EARLY_DEATHS, PoolConfig, Workers};
 use crate::{Error, Result};
 
@@ -77,6 +81,8 @@ pub(crate) struct Core {
     pub broken: Option<Error>,
     /// A thread is blocked receiving results outside the mutex.
     pub receiving: bool,
+    /// The progress thread is asked to exit (the pool is being dropped).
+    pub stopping: bool,
     /// The process that created the pool: the only one that may use it
     /// (a forked child has a copy, but not the workers).
     creator: u32,
@@ -94,6 +100,7 @@ impl Core {
             state: State::Running,
             broken: None,
             receiving: false,
+            stopping: false,
             creator: current_pid(),
         }
     }
@@ -123,10 +130,36 @@ impl Core {
         }
     }
 
-    /// Creates a job running `task`, with its results going to `sink`.
-    pub fn new_job<T: TaskFn>(&mut self, task: T, sink: Box<dyn Sink>) -> u64 {
+    /// Creates a job running `task`, with its results going to `sink`, and
+    /// `on_complete` run once it completes.
+    pub fn new_job<T: TaskFn>(
+        &mut self,
+        task: T,
+        sink: Box<dyn Sink>,
+        on_complete: Option<OnComplete>,
+    ) -> u64 {
         let func = self.registry.register(task);
-        self.jobs.new_job(func, sink)
+        self.jobs.new_job(func, sink, on_complete)
+    }
+
+    /// Callbacks of completed jobs, to run outside the lock.
+    pub fn take_due(&mut self) -> Vec<Due> {
+        self.jobs.take_due()
+    }
+
+    /// Whether callbacks wait to run.
+    pub fn has_due(&self) -> bool {
+        self.jobs.has_due()
+    }
+
+    /// Job `id`'s callback returned.
+    pub fn callback_done(&mut self, id: u64) {
+        self.jobs.callback_done(id);
+    }
+
+    /// Whether nothing is pending or in flight, and every callback returned.
+    pub fn is_settled(&self) -> bool {
+        self.is_idle() && !self.jobs.callbacks_pending()
     }
 
     /// Queues chunks of job `id`; `last` says the job's input ends here.
@@ -145,6 +178,7 @@ impl Core {
         if let Some(e) = refused {
             job.fed = true;
             job.sink.fail_all(e);
+            self.jobs.settle(id);
             return;
         }
         job.outstanding += chunks.len();
@@ -243,10 +277,16 @@ impl Core {
         // `is_alive` reaped it; an unknown status means someone else did.
         let status = w.process.exit_status().unwrap_or(ExitStatus::Exited(-1));
         let pid = w.process.pid();
-        let running = w.record.load(Ordering::SeqCst);
-        let spent = self
+        let running = (
+            w.record[RECORD_CHUNK].load(Ordering::SeqCst),
+            w.record[RECORD_ITEM].load(Ordering::SeqCst),
+        );
+        let (spent, extra) = self
             .dispatch
             .requeue_dead(&w.inflight, running, self.cfg.retries);
+        for job in extra {
+            self.jobs.add_outstanding(job);
+        }
         for chunk in spent {
             let first = chunk.first + chunk.received;
             let err = Error::WorkerDied {
@@ -496,7 +536,7 @@ impl Core {
 fn failure_error(code: u32, payload: &[u8], index: usize) -> Error {
     let (message, location) = wire::decode_failure(payload);
     match code {
-        failure::PANICKED => Error::TaskFailed {
+        failure::PANICKED | failure::RETURNED_ERROR => Error::TaskFailed {
             index,
             message,
             location,
@@ -558,8 +598,9 @@ mod tests {
         core.terminate();
         assert_eq!(core.check_accepting(), Err(Error::NotRunning));
         let job = core.new_job(
-            crate::task::MapFn::<_, u64, u64>::new(|x: u64| x),
+            crate::task::MapFn::<_, u64, u64, crate::task::Plain>::new(|x: u64| x),
             Box::new(crate::sink::StreamSink::new(true)),
+            None,
         );
         core.add_chunks(job, vec![Chunk::new(0, 1, FIXED, 8, vec![0; 8])], true);
         let job = core.job(job).unwrap();

@@ -15,12 +15,13 @@
 //!
 //! # Worker death
 //!
-//! The chunk a dead worker was running (the id in its shared record) is
-//! charged with one attempt; the unanswered items of it (if the retry budget
-//! allows) and of the chunks merely queued behind it go back to the front of
-//! the line, in their order, under new ids: answers still arriving for the
-//! old ids are late duplicates and are dropped. A chunk whose budget is spent
-//! is handed back to the caller, whose items then fail.
+//! The item a dead worker was running (the chunk id and item index in its
+//! shared record) is charged with one attempt; the other unanswered items of
+//! its chunk, of the chunks merely queued behind it, and the charged item
+//! itself if the retry budget allows, go back to the front of the line, in
+//! their order, under new ids: answers still arriving for the old ids are
+//! late duplicates and are dropped. An item whose budget is spent is handed
+//! back to the caller, and fails alone.
 
 use std::collections::{HashMap, VecDeque};
 
@@ -166,30 +167,61 @@ impl Dispatch {
     }
 
     /// A worker died holding the chunks `held` (oldest first) while running
-    /// chunk `running`: charges the running one with an attempt, and puts
-    /// the unanswered rest of the others, and of the running one if it may be
-    /// retried (`retries` more times than its first run), back at the front
-    /// of the line. Returns the chunks whose retry budget is spent.
-    pub fn requeue_dead(&mut self, held: &VecDeque<u64>, running: u64, retries: u32) -> Vec<Chunk> {
+    /// item `running.1` of chunk `running.0` (as its record says): charges
+    /// that item with an attempt, and puts the unanswered rest of the held
+    /// chunks back at the front of the line, in order: the running item too
+    /// if it may be retried (`retries` more times than its first run). The
+    /// running chunk's other items are innocent: those before the item ran
+    /// but their results died with the worker, those after it never ran;
+    /// they go back uncharged. If the record names no unanswered item of the
+    /// chunk (the worker died between items, sending results), the whole
+    /// chunk is charged. Returns what is to fail (the chunks whose retry
+    /// budget is spent), and the job of each extra chunk the split made, for
+    /// the job's count of outstanding chunks.
+    pub fn requeue_dead(
+        &mut self,
+        held: &VecDeque<u64>,
+        running: (u64, u64),
+        retries: u32,
+    ) -> (Vec<Chunk>, Vec<u64>) {
         let mut spent = Vec::new();
+        let mut extra = Vec::new();
         let mut requeue = Vec::new();
         for id in held {
-            let Some(mut chunk) = self.inflight.remove(id) else {
+            let Some(chunk) = self.inflight.remove(id) else {
                 continue;
             };
-            if *id == running {
-                chunk.attempts += 1;
-                if chunk.attempts > retries {
-                    spent.push(chunk);
-                    continue;
-                }
+            if *id != running.0 {
+                requeue.push(chunk.remainder());
+                continue;
             }
-            requeue.push(chunk.remainder());
+            let unanswered =
+                (chunk.first + chunk.received) as u64..(chunk.first + chunk.count) as u64;
+            let (before, mut blamed, after) = if unanswered.contains(&running.1) {
+                let item = running.1 as usize;
+                let (before, rest) = chunk.split_at_index(item);
+                let (blamed, after) = rest.split_at_index(item + 1);
+                (Some(before), blamed, Some(after))
+            } else {
+                (None, chunk.remainder(), None)
+            };
+            blamed.attempts += 1;
+            let before = before.filter(|c| c.count > 0);
+            let after = after.filter(|c| c.count > 0);
+            let job = blamed.job;
+            extra.extend(before.iter().chain(after.iter()).map(|_| job));
+            requeue.extend(before);
+            if blamed.attempts > retries {
+                spent.push(blamed);
+            } else {
+                requeue.push(blamed);
+            }
+            requeue.extend(after);
         }
         for chunk in requeue.into_iter().rev() {
             self.pending.push_front(chunk);
         }
-        spent
+        (spent, extra)
     }
 
     /// Forgets every chunk, pending or in flight (the pool failed them all;

@@ -4,8 +4,11 @@
 //!
 //! # Waiting
 //!
-//! There is no background thread: whichever thread waits on the pool also
-//! feeds the workers, collects results and replaces dead workers. Every wait
+//! Whichever thread waits on the pool also feeds the workers, collects
+//! results and replaces dead workers; while work submitted with
+//! `apply_async` is in flight, the pool's progress thread (`progress.rs`)
+//! is one more such waiter, so that it completes while the caller does
+//! something else. Every wait
 //! ([`Engine::wait`], [`Engine::run_job`]) is the same loop: pump under the
 //! lock, check whether the caller's condition holds, else block for at most
 //! [`SLICE`] and pump again. Blocking is bounded so that a dead worker is
@@ -16,6 +19,13 @@
 //! meanwhile; the others wait on the condition variable `turn`, which the
 //! receiver signals once it handled a frame (or its slice ran out). A wait
 //! that times out asks for a health check at the next pump.
+//!
+//! # Callbacks
+//!
+//! A job that completes queues its callback (`jobs.rs`); whichever thread
+//! pumped runs the queued callbacks right after the pump, outside the lock,
+//! so a callback may use the pool. A panicking callback is reported by the
+//! panic hook as usual and does not stop the thread that ran it.
 //!
 //! # Feeding
 //!
@@ -30,7 +40,7 @@ use ipc_core::wait::Deadline;
 use ipc_queue::{Error as QueueError, Queue};
 
 use crate::core::Core;
-use crate::jobs::Chunk;
+use crate::jobs::{Chunk, OnComplete};
 use crate::sink::Sink;
 use crate::task::TaskFn;
 use crate::wire::{RESULT_HEADER, ResultHeader, TASK_HEADER};
@@ -50,6 +60,9 @@ pub(crate) struct Engine {
     core: Mutex<Core>,
     /// Signalled whenever the receiving thread handled a frame.
     turn: Condvar,
+    /// Wakes the parked progress thread: work or a callback is waiting, or
+    /// the pool is going away.
+    work: Condvar,
 }
 
 impl Engine {
@@ -59,6 +72,7 @@ impl Engine {
             results,
             core: Mutex::new(Core::new(cfg)),
             turn: Condvar::new(),
+            work: Condvar::new(),
         }
     }
 
@@ -101,18 +115,20 @@ impl Engine {
         Ok(by_in.min(by_out).min(u32::MAX as usize))
     }
 
-    /// Registers `task` and a job for it, queues all of its chunks (`make`
-    /// gets the pool's process count), and starts dispatching.
+    /// Registers `task` and a job for it (with `on_complete` to run when it
+    /// completes), queues all of its chunks (`make` gets the pool's process
+    /// count), and starts dispatching.
     pub(crate) fn submit<T: TaskFn>(
         &self,
         task: T,
         sink: Box<dyn Sink>,
+        on_complete: Option<OnComplete>,
         make: impl FnOnce(usize) -> Vec<Chunk>,
     ) -> Result<u64> {
         let mut core = self.lock();
         core.check_accepting()?;
         let chunks = make(core.cfg.processes);
-        let job = core.new_job(task, sink);
+        let job = core.new_job(task, sink, on_complete);
         core.add_chunks(job, chunks, true);
         if let Err(e) = core.ensure_started(&self.results) {
             core.release_job(job);
@@ -159,6 +175,7 @@ impl Engine {
         core.check_owner()?;
         loop {
             core.pump(&self.results);
+            core = self.run_due(core);
             if let Some(value) = check(&mut core) {
                 return Ok(value);
             }
@@ -174,6 +191,46 @@ impl Engine {
             }
             let until = deadline.slice_end(SLICE).ok_or(Error::Timeout)?;
             core = self.wait_progress(core, until);
+        }
+    }
+
+    /// Runs the callbacks of completed jobs, outside the lock.
+    fn run_due<'a>(&'a self, mut core: MutexGuard<'a, Core>) -> MutexGuard<'a, Core> {
+        if !core.has_due() {
+            return core;
+        }
+        let due = core.take_due();
+        drop(core);
+        let mut done = Vec::with_capacity(due.len());
+        for (job, call) in due {
+            // The panic hook has reported it; the pool goes on.
+            let _ = std::panic::catch_unwind(std::panic::AssertUnwindSafe(call));
+            done.push(job);
+        }
+        let mut core = self.lock();
+        for job in done {
+            core.callback_done(job);
+        }
+        core
+    }
+
+    /// Wakes the progress thread if it is parked.
+    pub(crate) fn kick(&self) {
+        self.work.notify_all();
+    }
+
+    /// For the progress thread: parks until there is work in flight or a
+    /// callback to run (`true`), or the pool is going away (`false`).
+    pub(crate) fn park_until_work(&self) -> bool {
+        let mut core = self.lock();
+        loop {
+            if core.stopping {
+                return false;
+            }
+            if !core.is_idle() || core.has_due() {
+                return true;
+            }
+            core = self.work.wait(core).unwrap_or_else(PoisonError::into_inner);
         }
     }
 

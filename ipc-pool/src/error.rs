@@ -16,15 +16,17 @@ pub type Result<T, E = Error> = std::result::Result<T, E>;
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 #[non_exhaustive]
 pub enum Error {
-    /// The task panicked in its worker (Python's `error_callback` case). The
-    /// worker caught the panic and goes on with other tasks.
-    #[error("task {index} panicked: {message}{}", at(location))]
+    /// The task panicked in its worker, or returned an `Err` (see
+    /// [`TaskOutput`](crate::TaskOutput)): Python's `error_callback` case.
+    /// The worker goes on with other tasks.
+    #[error("task {index} failed: {message}{}", at(location))]
     TaskFailed {
         /// The item's position in the input (0 for `apply`).
         index: usize,
-        /// The panic message.
+        /// The panic message, or the text of the returned error.
         message: String,
-        /// Where it panicked (`file:line:column`), when known.
+        /// Where it panicked (`file:line:column`), when known; `None` for a
+        /// returned error.
         location: Option<String>,
     },
     /// The worker running this item died (killed by a signal, or it exited)

@@ -26,10 +26,11 @@
 use std::any::Any;
 use std::cell::{Cell, RefCell};
 use std::panic::{self, AssertUnwindSafe};
+use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::Duration;
 
 use ipc_queue::{Error as QueueError, Queue};
-use zerocopy::IntoBytes;
+use zerocopy::{Immutable, IntoBytes};
 
 use crate::wire::{
     self, FAILED, FIXED, ItemIter, PREFIX, PREFIXED, RESULT_HEADER, RESULTS, ResultHeader,
@@ -113,7 +114,10 @@ fn run_items<'t, A>(
         let outcome = panic::catch_unwind(AssertUnwindSafe(|| {
             for item in items.by_ref() {
                 match item.and_then(&decode) {
-                    Some(arg) => step(arg, out),
+                    Some(arg) => {
+                        out.note_running();
+                        step(arg, out)
+                    }
                     None => return,
                 }
             }
@@ -150,6 +154,8 @@ pub(crate) struct Emit<'a> {
     stride: u32,
     /// Sending failed (parent gone, queue broken): the worker stops.
     broken: bool,
+    /// The worker's record of the item it runs (see `wire::RunRecord`).
+    running: &'a AtomicU64,
 }
 
 impl<'a> Emit<'a> {
@@ -161,6 +167,7 @@ impl<'a> Emit<'a> {
         max_frame: usize,
         buf: &'a mut Vec<u8>,
         task: &TaskHeader,
+        running: &'a AtomicU64,
     ) -> Self {
         buf.clear();
         buf.resize(RESULT_HEADER, 0);
@@ -177,7 +184,16 @@ impl<'a> Emit<'a> {
             encoding: FIXED,
             stride: 0,
             broken: false,
+            running,
         }
+    }
+
+    /// Records that the next item is about to run, for the parent to blame
+    /// it alone if the worker dies now. One relaxed store to a line nobody
+    /// else touches while the worker lives.
+    #[inline]
+    fn note_running(&self) {
+        self.running.store(self.position(), Ordering::Relaxed);
     }
 
     /// How results are laid out: `FIXED` with `stride` bytes each, or
@@ -205,6 +221,16 @@ impl<'a> Emit<'a> {
             return;
         }
         self.push_slow(result);
+    }
+
+    /// Adds the next item's outcome: its result, or (the task returned an
+    /// `Err`) its failure with the error's text.
+    #[inline]
+    pub fn push_outcome<R: IntoBytes + Immutable>(&mut self, outcome: Result<R, String>) {
+        match outcome {
+            Ok(result) => self.push(result.as_bytes()),
+            Err(message) => self.fail(1, failure::RETURNED_ERROR, &message, None),
+        }
     }
 
     #[cold]

@@ -11,12 +11,12 @@ use std::fmt;
 use std::marker::PhantomData;
 use std::time::Duration;
 
-use crate::task::{TaskResult, read_result};
+use crate::task::TaskResult;
 use ipc_core::wait::Deadline;
 
 use crate::core::Core;
 use crate::engine::{Engine, Feeder};
-use crate::sink::{Outcome, StreamSink};
+use crate::sink::{StreamSink, decode_outcome, single_outcome};
 use crate::{Error, Result};
 
 /// Releases a job when the call or handle that owns it is done, however it
@@ -36,17 +36,6 @@ impl Drop for JobGuard<'_> {
     fn drop(&mut self) {
         self.engine.lock().release_job(self.job);
     }
-}
-
-fn decode<R: TaskResult>(outcome: &Outcome) -> Result<R> {
-    match outcome {
-        Ok(bytes) => read_result(bytes).map_err(|reason| Error::Protocol { reason }),
-        Err(e) => Err(e.clone()),
-    }
-}
-
-fn stream(core: &mut Core, job: u64) -> Option<&mut StreamSink> {
-    core.job(job)?.sink.as_any().downcast_mut::<StreamSink>()
 }
 
 /// The pending result of [`Pool::apply_async`](crate::Pool::apply_async)
@@ -76,15 +65,15 @@ impl<'p, R: TaskResult> AsyncResult<'p, R> {
         }
     }
 
-    /// The outcome, once known (pumps the pool once, without blocking).
+    /// The outcome, once known and its callback (if any) has run.
     fn poll(&self, core: &mut Core) -> Option<Result<R>> {
-        let Some(sink) = stream(core, self.guard.job) else {
+        let Some(job) = core.job(self.guard.job) else {
             return Some(Err(Error::vanished()));
         };
-        if let Some((_, outcome)) = sink.ready.front() {
-            return Some(decode(outcome));
+        if !job.is_settled() {
+            return None;
         }
-        sink.fatal.clone().map(Err)
+        single_outcome(&mut *job.sink)
     }
 
     /// Waits for the result (Python's `get()`): the task's value, or its
@@ -198,7 +187,7 @@ impl<'p, R: TaskResult> Imap<'p, R> {
             let complete = job.is_complete();
             let sink = job.sink.as_any().downcast_mut::<StreamSink>()?;
             if let Some((index, outcome)) = sink.ready.pop_front() {
-                return Some(Some((index, decode(&outcome))));
+                return Some(Some((index, decode_outcome(&outcome))));
             }
             if let Some(e) = sink.fatal.take() {
                 return Some(Some((0, Err(e))));

@@ -23,7 +23,8 @@
 //! | `starmap` | [`Pool::starmap`] (tuples of up to four messages) |
 //! | `imap`, `imap_unordered` | [`Pool::imap`], [`Pool::imap_unordered`]: lazy iterators |
 //! | `apply`, `apply_async` → `AsyncResult` | [`Pool::apply`], [`Pool::apply_async`] → [`AsyncResult`] |
-//! | `error_callback` | the [`Error::TaskFailed`] of the failed item |
+//! | `apply_async(.., callback, error_callback)` | [`Pool::apply_async_then`]: one callback with `Ok(value)` or the error |
+//! | raising in a task | panicking, or returning `Err` (see [`TaskOutput`]): the item's [`Error::TaskFailed`] |
 //! | `close`, `terminate`, `join` | [`Pool::close`], [`Pool::terminate`], [`Pool::join`] |
 //! | `with Pool(...) as p:` | dropping the pool terminates it |
 //!
@@ -49,18 +50,19 @@
 //!
 //! # Failures
 //!
-//! - **A task panics**: the worker catches the panic (its message and
-//!   location are reported, not printed), fails that item with
-//!   [`Error::TaskFailed`], and goes on. `map` returns the first failure to
+//! - **A task panics**, or returns an `Err` (see [`TaskOutput`]): the
+//!   worker catches the panic (its message and location are reported, not
+//!   printed), fails that item with [`Error::TaskFailed`], and goes on. `map` returns the first failure to
 //!   arrive; `imap` yields it in the item's place; an [`AsyncResult`]'s `get`
 //!   returns it and `successful()` is `Some(false)`.
 //! - **A worker dies** (SIGKILL from outside, a crash, an `exit` inside a
 //!   task): the pool notices within about 10 ms whenever some thread is
-//!   waiting on it, forks a replacement, and re-dispatches the chunks that
-//!   were only queued to the dead worker. The chunk it was *running* is
-//!   retried up to [`PoolBuilder::retries`] times (default 0); then its
-//!   unanswered items fail with [`Error::WorkerDied`]. Results the worker
-//!   sent before dying are kept. Nothing hangs (Python's pool does,
+//!   waiting on it (or `apply_async` work is in flight), forks a
+//!   replacement, and re-dispatches the chunks that were only queued to the
+//!   dead worker. The *item* it was running is retried up to
+//!   [`PoolBuilder::retries`] times (default 0); then it fails alone with
+//!   [`Error::WorkerDied`]. The other unanswered items of its chunk run
+//!   again. Results the worker sent before dying are kept. Nothing hangs (Python's pool does,
 //!   bpo-22393).
 //! - **The initializer panics**, or three workers in a row die before
 //!   finishing it: the pool is broken, and every call returns
@@ -73,7 +75,7 @@
 
 // Bottom to top; a module imports only from modules before it in this list:
 // error, wire, exec, task, sink, worker, jobs, workers, dispatch, core,
-// engine, handle, pool.
+// engine, progress, handle, pool.
 mod core;
 mod dispatch;
 mod engine;
@@ -82,6 +84,7 @@ mod exec;
 mod handle;
 mod jobs;
 mod pool;
+mod progress;
 mod sink;
 mod task;
 mod wire;
@@ -95,4 +98,4 @@ pub use ipc_core::process::ExitStatus;
 /// The `zerocopy` crate, for its derives (see [`Message`]).
 pub use ipc_core::zerocopy;
 pub use pool::{Chunked, DEFAULT_MAX_MESSAGE, Pool, PoolBuilder};
-pub use task::{Args, StarCall, TaskResult};
+pub use task::{Args, Fallible, Plain, StarCall, TaskOutput, TaskResult};

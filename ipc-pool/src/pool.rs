@@ -9,6 +9,7 @@
 //! same engine.
 
 use std::fmt;
+use std::sync::Arc;
 
 use ipc_core::wait::Deadline;
 use ipc_queue::{Message, Queue};
@@ -17,8 +18,10 @@ use crate::core::State;
 use crate::engine::{Engine, Feeder};
 use crate::handle::{AsyncResult, Imap, JobGuard};
 use crate::jobs::Chunk;
-use crate::sink::{CollectSink, StreamSink};
-use crate::task::{Args, BytesFn, InitFn, MapFn, StarCall, StarFn, TaskFn, TaskResult};
+use crate::jobs::OnComplete;
+use crate::progress::Progress;
+use crate::sink::{CollectSink, StreamSink, single_outcome};
+use crate::task::{Args, BytesFn, InitFn, MapFn, StarCall, StarFn, TaskFn, TaskOutput, TaskResult};
 use crate::wire::{FIXED, PREFIX, PREFIXED, ResultHeader, TASK_HEADER};
 use crate::workers::{DEPTH, PoolConfig};
 use crate::{Error, Result};
@@ -35,7 +38,7 @@ const MIN_MAX_MESSAGE: usize = 256;
 /// it afterwards but the queues: tasks and results travel as `zerocopy`
 /// [`Message`]s (or byte messages), written straight into shared memory.
 /// Functions reach the workers by `fork` too: any
-/// `Fn(A) -> R + Clone + Send + 'static` works, closures with captured state
+/// `Fn(A) -> O + Clone + Send + 'static` works, closures with captured state
 /// included (see the crate documentation on
 /// [functions and workers](crate#functions-and-workers)).
 ///
@@ -61,8 +64,11 @@ const MIN_MAX_MESSAGE: usize = 256;
 /// Dropping the pool terminates it: workers are killed and reaped, and the
 /// queues (anonymous `memfd` segments) vanish with the last handle.
 pub struct Pool {
-    /// The result queue, the parent's state and the waiting on them.
-    engine: Engine,
+    /// The result queue, the parent's state and the waiting on them (shared
+    /// with the progress thread).
+    engine: Arc<Engine>,
+    /// Keeps `apply_async` work moving while the caller is busy.
+    progress: Progress,
 }
 
 impl fmt::Debug for Pool {
@@ -149,10 +155,12 @@ impl PoolBuilder {
         self
     }
 
-    /// How many more times a chunk is run when the worker running it dies
-    /// (default 0: its items fail with [`Error::WorkerDied`] at once). A
-    /// retried chunk runs again from its first unanswered item, on a fresh
-    /// worker: use this only for tasks that are safe to run twice.
+    /// How many more times an item is run when the worker running it dies
+    /// (default 0: it fails with [`Error::WorkerDied`] at once). The item
+    /// runs again on a fresh worker: use this only for tasks that are safe
+    /// to run twice. (The other unanswered items of the dead worker's chunk
+    /// always run again, uncharged: they were not what it died on, though
+    /// those it finished before dying may have run once already.)
     pub fn retries(mut self, n: u32) -> Self {
         self.retries = n;
         self
@@ -205,7 +213,8 @@ impl PoolBuilder {
             max_message: self.max_message,
         };
         Ok(Pool {
-            engine: Engine::new(results, cfg),
+            engine: Arc::new(Engine::new(results, cfg)),
+            progress: Progress::new(),
         })
     }
 }
@@ -290,11 +299,12 @@ impl Pool {
     /// assert!(matches!(err, Error::TaskFailed { index: 7, ref message, .. } if message == "seven"));
     /// # Ok::<(), ipc_pool::Error>(())
     /// ```
-    pub fn map<F, A, R, I>(&self, f: F, items: I) -> Result<Vec<R>>
+    pub fn map<F, A, O, M, I>(&self, f: F, items: I) -> Result<Vec<O::Value>>
     where
-        F: Fn(A) -> R + Clone + Send + 'static,
+        F: Fn(A) -> O + Clone + Send + 'static,
         A: Message,
-        R: TaskResult,
+        O: TaskOutput<M>,
+        M: 'static,
         I: IntoIterator<Item = A>,
     {
         self.default_chunks().map(f, items)
@@ -314,11 +324,12 @@ impl Pool {
     /// assert_eq!(pool.starmap(power, [(2, 10), (3, 3)])?, [1024, 27]);
     /// # Ok::<(), ipc_pool::Error>(())
     /// ```
-    pub fn starmap<F, T, R, I>(&self, f: F, items: I) -> Result<Vec<R>>
+    pub fn starmap<F, T, O, M, I>(&self, f: F, items: I) -> Result<Vec<O::Value>>
     where
-        F: StarCall<T, R>,
+        F: StarCall<T, O>,
         T: Args,
-        R: TaskResult,
+        O: TaskOutput<M>,
+        M: 'static,
         I: IntoIterator<Item = T>,
     {
         self.default_chunks().starmap(f, items)
@@ -341,11 +352,12 @@ impl Pool {
     /// assert_eq!(firsts, [27, 64, 125]);
     /// # Ok::<(), ipc_pool::Error>(())
     /// ```
-    pub fn imap<'p, F, A, R, I>(&'p self, f: F, items: I) -> Result<Imap<'p, R>>
+    pub fn imap<'p, F, A, O, M, I>(&'p self, f: F, items: I) -> Result<Imap<'p, O::Value>>
     where
-        F: Fn(A) -> R + Clone + Send + 'static,
+        F: Fn(A) -> O + Clone + Send + 'static,
         A: Message,
-        R: TaskResult,
+        O: TaskOutput<M>,
+        M: 'static,
         I: IntoIterator<Item = A>,
         I::IntoIter: 'p,
     {
@@ -355,11 +367,12 @@ impl Pool {
     /// Like [`imap`](Self::imap), but yields results in the order they
     /// arrive (Python's `imap_unordered`). [`Imap::next_indexed`] tells each
     /// result's input position.
-    pub fn imap_unordered<'p, F, A, R, I>(&'p self, f: F, items: I) -> Result<Imap<'p, R>>
+    pub fn imap_unordered<'p, F, A, O, M, I>(&'p self, f: F, items: I) -> Result<Imap<'p, O::Value>>
     where
-        F: Fn(A) -> R + Clone + Send + 'static,
+        F: Fn(A) -> O + Clone + Send + 'static,
         A: Message,
-        R: TaskResult,
+        O: TaskOutput<M>,
+        M: 'static,
         I: IntoIterator<Item = A>,
         I::IntoIter: 'p,
     {
@@ -376,11 +389,12 @@ impl Pool {
     /// assert_ne!(pid, std::process::id());
     /// # Ok::<(), ipc_pool::Error>(())
     /// ```
-    pub fn apply<F, A, R>(&self, f: F, arg: A) -> Result<R>
+    pub fn apply<F, A, O, M>(&self, f: F, arg: A) -> Result<O::Value>
     where
-        F: Fn(A) -> R + Clone + Send + 'static,
+        F: Fn(A) -> O + Clone + Send + 'static,
         A: Message,
-        R: TaskResult,
+        O: TaskOutput<M>,
+        M: 'static,
     {
         self.apply_async(f, arg)?.get()
     }
@@ -390,6 +404,11 @@ impl Pool {
     /// [`get_timeout`](AsyncResult::get_timeout), [`ready`](AsyncResult::ready),
     /// [`successful`](AsyncResult::successful). Dropping the handle does not
     /// cancel the task; its result is discarded.
+    ///
+    /// The task completes in the background: the pool's progress thread
+    /// feeds the workers and collects results while the caller does
+    /// something else (see [`apply_async_then`](Self::apply_async_then) to be
+    /// called back).
     ///
     /// ```
     /// use ipc_pool::{Error, Pool};
@@ -406,21 +425,90 @@ impl Pool {
     /// assert_eq!(bad.successful(), Some(false));
     /// # Ok::<(), ipc_pool::Error>(())
     /// ```
-    pub fn apply_async<F, A, R>(&self, f: F, arg: A) -> Result<AsyncResult<'_, R>>
+    pub fn apply_async<F, A, O, M>(&self, f: F, arg: A) -> Result<AsyncResult<'_, O::Value>>
     where
-        F: Fn(A) -> R + Clone + Send + 'static,
+        F: Fn(A) -> O + Clone + Send + 'static,
         A: Message,
-        R: TaskResult,
+        O: TaskOutput<M>,
+        M: 'static,
     {
-        let max_items = self.engine.max_items(size_of::<A>(), size_of::<R>())?;
+        self.submit_async(f, arg, None)
+    }
+
+    /// [`apply_async`](Self::apply_async) with a callback, called once with
+    /// the task's outcome as soon as it is known (Python's `callback` and
+    /// `error_callback` in one: `Ok(value)` or the error), whether or not the
+    /// handle is kept. The handle is ready once the callback has returned.
+    ///
+    /// Callbacks run on a thread of the pool (its progress thread, or a
+    /// thread waiting on the pool when it collects the result): keep them
+    /// short, as Python asks, and hand heavy work elsewhere. They may use
+    /// the pool. A callback that panics is reported by the panic hook like
+    /// any thread's panic; the pool goes on. Callbacks of tasks that have not
+    /// finished when the pool is dropped are not called.
+    ///
+    /// ```
+    /// use ipc_pool::Pool;
+    /// use std::sync::mpsc;
+    ///
+    /// let pool = Pool::new(2)?;
+    /// let (tx, rx) = mpsc::channel();
+    /// for x in 0..4u64 {
+    ///     let tx = tx.clone();
+    ///     pool.apply_async_then(|x: u64| x * x, x, move |r| tx.send(r).unwrap())?;
+    /// }
+    /// let mut squares: Vec<u64> = (0..4).map(|_| rx.recv().unwrap()).collect::<Result<_, _>>()?;
+    /// squares.sort();
+    /// assert_eq!(squares, [0, 1, 4, 9]);
+    /// # Ok::<(), ipc_pool::Error>(())
+    /// ```
+    pub fn apply_async_then<F, A, O, M, C>(
+        &self,
+        f: F,
+        arg: A,
+        callback: C,
+    ) -> Result<AsyncResult<'_, O::Value>>
+    where
+        F: Fn(A) -> O + Clone + Send + 'static,
+        A: Message,
+        O: TaskOutput<M>,
+        M: 'static,
+        C: FnOnce(Result<O::Value>) + Send + 'static,
+    {
+        let on_complete: OnComplete = Box::new(move |sink| {
+            let outcome =
+                single_outcome::<O::Value>(sink).unwrap_or_else(|| Err(Error::vanished()));
+            Box::new(move || callback(outcome))
+        });
+        self.submit_async(f, arg, Some(on_complete))
+    }
+
+    fn submit_async<F, A, O, M>(
+        &self,
+        f: F,
+        arg: A,
+        on_complete: Option<OnComplete>,
+    ) -> Result<AsyncResult<'_, O::Value>>
+    where
+        F: Fn(A) -> O + Clone + Send + 'static,
+        A: Message,
+        O: TaskOutput<M>,
+        M: 'static,
+    {
+        let max_items = self
+            .engine
+            .max_items(size_of::<A>(), size_of::<O::Value>())?;
         debug_assert!(max_items >= 1);
         let chunk = Chunk::new(0, 1, FIXED, size_of::<A>(), arg.as_bytes().to_vec());
-        let job = self
-            .engine
-            .submit(MapFn::new(f), Box::new(StreamSink::new(true)), |_| {
-                vec![chunk]
-            })?;
-        Ok(AsyncResult::new(&self.engine, job))
+        let job = self.engine.submit(
+            MapFn::new(f),
+            Box::new(StreamSink::new(true)),
+            on_complete,
+            |_| vec![chunk],
+        )?;
+        let handle = AsyncResult::new(&self.engine, job);
+        self.progress.ensure(&self.engine)?;
+        Ok(handle)
     }
 
     /// [`map`](Self::map) over byte messages: `f` takes each item's bytes and
@@ -490,7 +578,8 @@ impl Pool {
             State::Closed => {}
         }
         self.engine.wait(Deadline::Forever, |core| {
-            (core.is_idle() || core.broken.is_some() || core.state != State::Closed).then_some(())
+            (core.is_settled() || core.broken.is_some() || core.state != State::Closed)
+                .then_some(())
         })?;
         let mut core = self.engine.lock();
         if core.state == State::Closed {
@@ -502,11 +591,12 @@ impl Pool {
 
 impl<'p> Chunked<'p> {
     /// [`Pool::map`] with this chunksize.
-    pub fn map<F, A, R, I>(self, f: F, items: I) -> Result<Vec<R>>
+    pub fn map<F, A, O, M, I>(self, f: F, items: I) -> Result<Vec<O::Value>>
     where
-        F: Fn(A) -> R + Clone + Send + 'static,
+        F: Fn(A) -> O + Clone + Send + 'static,
         A: Message,
-        R: TaskResult,
+        O: TaskOutput<M>,
+        M: 'static,
         I: IntoIterator<Item = A>,
     {
         let encode = |a: A, out: &mut Vec<u8>| out.extend_from_slice(a.as_bytes());
@@ -534,11 +624,12 @@ impl<'p> Chunked<'p> {
     }
 
     /// [`Pool::starmap`] with this chunksize.
-    pub fn starmap<F, T, R, I>(self, f: F, items: I) -> Result<Vec<R>>
+    pub fn starmap<F, T, O, M, I>(self, f: F, items: I) -> Result<Vec<O::Value>>
     where
-        F: StarCall<T, R>,
+        F: StarCall<T, O>,
         T: Args,
-        R: TaskResult,
+        O: TaskOutput<M>,
+        M: 'static,
         I: IntoIterator<Item = T>,
     {
         let encode = |t: T, out: &mut Vec<u8>| {
@@ -580,7 +671,7 @@ impl<'p> Chunked<'p> {
                 .chunksize
                 .unwrap_or_else(|| len.div_ceil(4 * processes))
                 .clamp(1, max_items);
-            let job = core.new_job(task, Box::new(CollectSink::<R>::new(len)));
+            let job = core.new_job(task, Box::new(CollectSink::<R>::new(len)), None);
             (job, size)
         };
         let (job, size) = job;
@@ -595,7 +686,12 @@ impl<'p> Chunked<'p> {
             if let Some(e) = sink.error.take() {
                 return Some(Err(e));
             }
-            complete.then(|| Ok(std::mem::take(&mut sink.out)))
+            if !complete {
+                return None;
+            }
+            Some(sink.take().ok_or_else(|| Error::Protocol {
+                reason: "a map finished with items never answered".into(),
+            }))
         })??;
         // An iterator whose length hint was wrong gave fewer items.
         out.truncate(feeder.items());
@@ -603,11 +699,12 @@ impl<'p> Chunked<'p> {
     }
 
     /// [`Pool::imap`] with this chunksize (default 1).
-    pub fn imap<F, A, R, I>(self, f: F, items: I) -> Result<Imap<'p, R>>
+    pub fn imap<F, A, O, M, I>(self, f: F, items: I) -> Result<Imap<'p, O::Value>>
     where
-        F: Fn(A) -> R + Clone + Send + 'static,
+        F: Fn(A) -> O + Clone + Send + 'static,
         A: Message,
-        R: TaskResult,
+        O: TaskOutput<M>,
+        M: 'static,
         I: IntoIterator<Item = A>,
         I::IntoIter: 'p,
     {
@@ -615,32 +712,34 @@ impl<'p> Chunked<'p> {
     }
 
     /// [`Pool::imap_unordered`] with this chunksize (default 1).
-    pub fn imap_unordered<F, A, R, I>(self, f: F, items: I) -> Result<Imap<'p, R>>
+    pub fn imap_unordered<F, A, O, M, I>(self, f: F, items: I) -> Result<Imap<'p, O::Value>>
     where
-        F: Fn(A) -> R + Clone + Send + 'static,
+        F: Fn(A) -> O + Clone + Send + 'static,
         A: Message,
-        R: TaskResult,
+        O: TaskOutput<M>,
+        M: 'static,
         I: IntoIterator<Item = A>,
         I::IntoIter: 'p,
     {
         self.lazy(f, items, false)
     }
 
-    fn lazy<F, A, R, I>(self, f: F, items: I, ordered: bool) -> Result<Imap<'p, R>>
+    fn lazy<F, A, O, M, I>(self, f: F, items: I, ordered: bool) -> Result<Imap<'p, O::Value>>
     where
-        F: Fn(A) -> R + Clone + Send + 'static,
+        F: Fn(A) -> O + Clone + Send + 'static,
         A: Message,
-        R: TaskResult,
+        O: TaskOutput<M>,
+        M: 'static,
         I: IntoIterator<Item = A>,
         I::IntoIter: 'p,
     {
         let engine = &self.pool.engine;
-        let max_items = engine.max_items(size_of::<A>(), size_of::<R>())?;
+        let max_items = engine.max_items(size_of::<A>(), size_of::<O::Value>())?;
         let size = self.chunksize.unwrap_or(1).clamp(1, max_items);
         let job = {
             let mut core = engine.lock();
             core.check_accepting()?;
-            core.new_job(MapFn::new(f), Box::new(StreamSink::new(ordered)))
+            core.new_job(MapFn::new(f), Box::new(StreamSink::new(ordered)), None)
         };
         let encode = |a: A, out: &mut Vec<u8>| out.extend_from_slice(a.as_bytes());
         let feeder = Feeder::new(fixed_chunks(
@@ -677,28 +776,33 @@ impl<'p> Chunked<'p> {
         }
         let len = items.len();
         let chunksize = self.chunksize;
-        let job = engine.submit(BytesFn(f), Box::new(StreamSink::new(true)), |processes| {
-            let size = chunksize
-                .unwrap_or_else(|| len.div_ceil(4 * processes))
-                .max(1);
-            let mut chunks = Vec::new();
-            let mut first = 0;
-            let mut bytes = Vec::new();
-            let mut count = 0;
-            for (index, item) in items.iter().enumerate() {
-                let item = item.as_ref();
-                if count == size || bytes.len() + PREFIX + item.len() > room {
-                    let full = std::mem::take(&mut bytes);
-                    chunks.push(Chunk::new(first, count, PREFIXED, 0, full));
-                    first = index;
-                    count = 0;
+        let job = engine.submit(
+            BytesFn(f),
+            Box::new(StreamSink::new(true)),
+            None,
+            |processes| {
+                let size = chunksize
+                    .unwrap_or_else(|| len.div_ceil(4 * processes))
+                    .max(1);
+                let mut chunks = Vec::new();
+                let mut first = 0;
+                let mut bytes = Vec::new();
+                let mut count = 0;
+                for (index, item) in items.iter().enumerate() {
+                    let item = item.as_ref();
+                    if count == size || bytes.len() + PREFIX + item.len() > room {
+                        let full = std::mem::take(&mut bytes);
+                        chunks.push(Chunk::new(first, count, PREFIXED, 0, full));
+                        first = index;
+                        count = 0;
+                    }
+                    crate::wire::push_prefixed(&mut bytes, item);
+                    count += 1;
                 }
-                crate::wire::push_prefixed(&mut bytes, item);
-                count += 1;
-            }
-            chunks.push(Chunk::new(first, count, PREFIXED, 0, bytes));
-            chunks
-        })?;
+                chunks.push(Chunk::new(first, count, PREFIXED, 0, bytes));
+                chunks
+            },
+        )?;
         let _guard = JobGuard::new(engine, job);
         let mut out = Vec::with_capacity(len);
         engine.wait(Deadline::Forever, |core| {
@@ -747,8 +851,10 @@ fn fixed_chunks<'a, A>(
 }
 
 impl Drop for Pool {
-    /// Terminates: kills and reaps every worker (see [`Pool::terminate`]).
+    /// Terminates: stops the progress thread, kills and reaps every worker
+    /// (see [`Pool::terminate`]); callbacks not run yet never will be.
     fn drop(&mut self) {
+        self.progress.stop(&self.engine);
         self.engine.lock().terminate();
     }
 }

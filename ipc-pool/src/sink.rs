@@ -21,51 +21,78 @@ pub(crate) trait Sink: Send + 'static {
     fn as_any(&mut self) -> &mut dyn Any;
 }
 
-/// All results of a `map` in one vector, each checked and written in place
-/// as chunks arrive. Fail-fast: the first failure to arrive is kept and
-/// `map` returns it.
+/// All results of a `map` in one vector, in input order. Fail-fast: the
+/// first failure to arrive is kept and `map` returns it.
+///
+/// Results that arrive in order (the common case: chunks are handed out in
+/// order and come back roughly so) are decoded straight onto the end of
+/// `out`; a run that arrives ahead of a gap is decoded into a vector of its
+/// own, parked by its first index, and appended once the gap is filled. So
+/// no placeholder values are needed (result types need no zero value), and
+/// nothing is decoded twice.
 ///
 /// A result type may have invalid bit patterns (`bool`, a fieldless enum),
 /// so every item is read with `try_read_from_bytes`; for types without
 /// invalid patterns (`u64`) the check vanishes and the loop is a copy.
 pub(crate) struct CollectSink<R> {
     pub out: Vec<R>,
+    /// Runs of results that arrived ahead of `out.len()`, by first index.
+    parked: BTreeMap<usize, Vec<R>>,
     pub error: Option<Error>,
 }
 
 impl<R: TaskResult> CollectSink<R> {
+    /// A sink expecting about `len` results.
     pub fn new(len: usize) -> Self {
-        let mut out = Vec::with_capacity(len);
-        out.resize_with(len, R::new_zeroed);
-        Self { out, error: None }
+        Self {
+            out: Vec::with_capacity(len),
+            parked: BTreeMap::new(),
+            error: None,
+        }
+    }
+
+    /// The results, once every item has been answered (`None` if a gap is
+    /// left: an item never answered, which the pool's accounting rules out).
+    pub fn take(&mut self) -> Option<Vec<R>> {
+        self.parked
+            .is_empty()
+            .then(|| std::mem::take(&mut self.out))
+    }
+
+    fn decode_into(dst: &mut Vec<R>, items: ItemIter<'_>) -> Result<(), String> {
+        let size = size_of::<R>();
+        dst.reserve(items.remaining());
+        if size > 0
+            && let Some(bytes) = items.fixed_payload(size)
+        {
+            // The common case: the whole frame, item by item.
+            for item in bytes.chunks_exact(size) {
+                dst.push(read_result(item)?);
+            }
+            return Ok(());
+        }
+        for item in items {
+            dst.push(read_result(item.ok_or("malformed result")?)?);
+        }
+        Ok(())
     }
 }
 
 impl<R: TaskResult> Sink for CollectSink<R> {
     fn put(&mut self, first: usize, items: ItemIter<'_>) -> Result<(), String> {
-        let size = size_of::<R>();
-        let n = items.remaining();
-        let end = first.checked_add(n).ok_or("item range overflows")?;
-        if end > self.out.len() {
-            // More items than the input's length hint said (the range was
-            // checked against the chunks actually sent).
-            self.out.resize_with(end, R::new_zeroed);
+        let next = self.out.len();
+        if first < next || self.parked.contains_key(&first) {
+            return Err(format!("results for item {first} arrived twice"));
         }
-        let dst = self
-            .out
-            .get_mut(first..end)
-            .ok_or("results beyond the end of the input")?;
-        if size > 0
-            && let Some(bytes) = items.fixed_payload(size)
-        {
-            // The common case: the whole frame, item by item into place.
-            for (slot, item) in dst.iter_mut().zip(bytes.chunks_exact(size)) {
-                *slot = read_result(item)?;
-            }
+        if first > next {
+            let mut run = Vec::new();
+            Self::decode_into(&mut run, items)?;
+            self.parked.insert(first, run);
             return Ok(());
         }
-        for (slot, item) in dst.iter_mut().zip(items) {
-            *slot = read_result(item.ok_or("malformed result")?)?;
+        Self::decode_into(&mut self.out, items)?;
+        while let Some(run) = self.parked.remove(&self.out.len()) {
+            self.out.extend(run);
         }
         Ok(())
     }
@@ -85,6 +112,26 @@ impl<R: TaskResult> Sink for CollectSink<R> {
 
 /// One item's outcome, as bytes until the handle decodes it.
 pub(crate) type Outcome = Result<Vec<u8>, Error>;
+
+/// Decodes one item's outcome as an `R` (checking its bytes).
+pub(crate) fn decode_outcome<R: TaskResult>(outcome: &Outcome) -> crate::Result<R> {
+    match outcome {
+        Ok(bytes) => read_result(bytes).map_err(|reason| Error::Protocol { reason }),
+        Err(e) => Err(e.clone()),
+    }
+}
+
+/// The outcome of a one-item job (`apply_async`) from its [`StreamSink`],
+/// once known; it stays in the sink, so it can be read again.
+pub(crate) fn single_outcome<R: TaskResult>(sink: &mut dyn Sink) -> Option<crate::Result<R>> {
+    let Some(sink) = sink.as_any().downcast_mut::<StreamSink>() else {
+        return Some(Err(Error::vanished()));
+    };
+    if let Some((_, outcome)) = sink.ready.front() {
+        return Some(decode_outcome(outcome));
+    }
+    sink.fatal.clone().map(Err)
+}
 
 /// Results handed out one at a time (`imap`, `imap_unordered`, `apply`,
 /// `map_bytes`): in input order, or in order of arrival.
@@ -165,19 +212,23 @@ mod tests {
 
         let mut s = CollectSink::<u32>::new(4);
         let bytes: Vec<u8> = [7u32, 8].as_bytes().to_vec();
+        // Items 2 and 3 arrive first and wait for the gap.
         s.put(2, ItemIter::new(FIXED, 4, 2, &bytes)).unwrap();
-        assert_eq!(s.out, [0, 0, 7, 8]);
-        s.put(3, ItemIter::new(FIXED, 4, 2, &bytes)).unwrap();
-        assert_eq!(s.out, [0, 0, 7, 7, 8]);
-        s.out.truncate(4);
-        s.out[3] = 8;
-        let mut pre = Vec::new();
-        crate::wire::push_prefixed(&mut pre, &5u32.to_ne_bytes());
-        s.put(0, ItemIter::new(PREFIXED, 0, 1, &pre)).unwrap();
-        assert_eq!(s.out, [5, 0, 7, 8]);
+        assert!(s.out.is_empty());
+        assert!(s.put(2, ItemIter::new(FIXED, 4, 2, &bytes)).is_err());
         let mut short = Vec::new();
         crate::wire::push_prefixed(&mut short, &[1, 2]);
         assert!(s.put(0, ItemIter::new(PREFIXED, 0, 1, &short)).is_err());
+        let mut s = CollectSink::<u32>::new(4);
+        s.put(2, ItemIter::new(FIXED, 4, 2, &bytes)).unwrap();
+        let mut pre = Vec::new();
+        crate::wire::push_prefixed(&mut pre, &5u32.to_ne_bytes());
+        s.put(0, ItemIter::new(PREFIXED, 0, 1, &pre)).unwrap();
+        assert_eq!(s.out, [5]);
+        assert_eq!(s.take(), None, "item 1 is still missing");
+        s.put(1, ItemIter::new(FIXED, 4, 1, &bytes[4..])).unwrap();
+        assert!(s.put(0, ItemIter::new(FIXED, 4, 1, &bytes[..4])).is_err());
+        assert_eq!(s.take().unwrap(), [5, 8, 7, 8]);
     }
 
     /// A byte that is no valid `bool` is refused, never read as one.
@@ -185,6 +236,7 @@ mod tests {
     fn invalid_results_are_refused() {
         let mut s = CollectSink::<bool>::new(3);
         assert!(s.put(0, ItemIter::new(FIXED, 1, 3, &[1, 2, 0])).is_err());
+        let mut s = CollectSink::<bool>::new(3);
         s.put(0, ItemIter::new(FIXED, 1, 3, &[1, 0, 1])).unwrap();
         assert_eq!(s.out, [true, false, true]);
     }

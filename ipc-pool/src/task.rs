@@ -17,19 +17,17 @@ use std::collections::{BTreeMap, HashMap};
 use std::marker::PhantomData;
 
 use ipc_queue::Message;
-use zerocopy::{FromZeros, Immutable, IntoBytes, KnownLayout, TryFromBytes};
+use zerocopy::{Immutable, IntoBytes, KnownLayout, TryFromBytes};
 
 use crate::exec::{Emit, TaskView, drive};
 use crate::wire::{FIXED, PREFIXED};
 
-/// What a task may return: any type `zerocopy` can write as bytes, check on
-/// the way back and zero (`TryFromBytes + FromZeros`). Every [`Message`] is
-/// one; so are `bool`, `char` and fieldless enums with a variant of
-/// discriminant 0 deriving `FromZeros` (which brings `TryFromBytes`), with
-/// `IntoBytes`, `Immutable` and `KnownLayout`. The parent checks each
-/// result's bytes before it hands it out (an invalid one fails the call
-/// with [`Error::Protocol`](crate::Error::Protocol)). Zeroable, because
-/// `map` collects results in place as they arrive, in any order.
+/// A value a task may produce: any type `zerocopy` can write as bytes and
+/// check on the way back (`TryFromBytes`). Every [`Message`] is one; so are
+/// `bool`, `char` and fieldless enums deriving `TryFromBytes`, `IntoBytes`,
+/// `Immutable` and `KnownLayout` (no zero variant needed). The parent checks
+/// each result's bytes before it hands it out: an invalid one fails the call
+/// with [`Error::Protocol`](crate::Error::Protocol), never becomes a value.
 ///
 /// ```
 /// use ipc_pool::Pool;
@@ -43,13 +41,68 @@ use crate::wire::{FIXED, PREFIXED};
 /// # Ok::<(), ipc_pool::Error>(())
 /// ```
 pub trait TaskResult:
-    TryFromBytes + FromZeros + IntoBytes + Immutable + KnownLayout + Send + Sized + 'static
+    TryFromBytes + IntoBytes + Immutable + KnownLayout + Send + Sized + 'static
 {
 }
 
 impl<T> TaskResult for T where
-    T: TryFromBytes + FromZeros + IntoBytes + Immutable + KnownLayout + Send + Sized + 'static
+    T: TryFromBytes + IntoBytes + Immutable + KnownLayout + Send + Sized + 'static
 {
+}
+
+/// What a task function may return: a [`TaskResult`], or a
+/// `Result<R, E>` with `R: TaskResult` and `E: Display`, whose `Err` fails
+/// that item with [`Error::TaskFailed`](crate::Error::TaskFailed) carrying
+/// the error's text (as a panic would, without the unwinding and the
+/// location). The pool's calls hand out [`TaskOutput::Value`].
+///
+/// The parameter `M` ([`Plain`] or [`Fallible`]) only tells the two
+/// implementations apart; the compiler infers it, nobody writes it.
+///
+/// ```
+/// use ipc_pool::{Error, Pool};
+///
+/// fn parse_digit(b: u8) -> Result<u32, String> {
+///     (b as char).to_digit(10).ok_or(format!("{:?} is not a digit", b as char))
+/// }
+/// let pool = Pool::new(2)?;
+/// assert_eq!(pool.map(parse_digit, *b"123")?, [1, 2, 3]);
+/// let err = pool.map(parse_digit, *b"1x3").unwrap_err();
+/// assert!(matches!(err, Error::TaskFailed { index: 1, ref message, location: None }
+///     if message == "'x' is not a digit"));
+/// # Ok::<(), Error>(())
+/// ```
+pub trait TaskOutput<M>: Send + 'static {
+    /// The value a successful task hands back.
+    type Value: TaskResult;
+    /// The value, or the text of the error that fails the item.
+    fn into_outcome(self) -> Result<Self::Value, String>;
+}
+
+/// Marks the [`TaskOutput`] of a plain [`TaskResult`].
+#[derive(Debug)]
+pub enum Plain {}
+
+/// Marks the [`TaskOutput`] of a `Result<R, E>`.
+#[derive(Debug)]
+pub enum Fallible {}
+
+impl<R: TaskResult> TaskOutput<Plain> for R {
+    type Value = R;
+
+    #[inline(always)]
+    fn into_outcome(self) -> Result<R, String> {
+        Ok(self)
+    }
+}
+
+impl<R: TaskResult, E: std::fmt::Display + Send + 'static> TaskOutput<Fallible> for Result<R, E> {
+    type Value = R;
+
+    #[inline]
+    fn into_outcome(self) -> Result<R, String> {
+        self.map_err(|e| e.to_string())
+    }
 }
 
 /// Reads one result from the bytes a worker sent, checking that they are a
@@ -79,28 +132,30 @@ pub(crate) trait TaskFn: Send + 'static {
     fn clone_box(&self) -> Box<dyn TaskFn>;
 }
 
-/// `fn(A) -> R` over fixed-size messages (`map`, `imap`, `apply`).
-pub(crate) struct MapFn<F, A, R>(pub F, PhantomData<fn(A) -> R>);
+/// `fn(A) -> O` over fixed-size messages (`map`, `imap`, `apply`); `M`
+/// marks which [`TaskOutput`] `O` is.
+pub(crate) struct MapFn<F, A, O, M>(pub F, PhantomData<fn(A) -> (O, M)>);
 
-impl<F, A, R> MapFn<F, A, R> {
+impl<F, A, O, M> MapFn<F, A, O, M> {
     pub fn new(f: F) -> Self {
         Self(f, PhantomData)
     }
 }
 
-impl<F, A, R> TaskFn for MapFn<F, A, R>
+impl<F, A, O, M> TaskFn for MapFn<F, A, O, M>
 where
-    F: Fn(A) -> R + Clone + Send + 'static,
+    F: Fn(A) -> O + Clone + Send + 'static,
     A: Message,
-    R: TaskResult,
+    O: TaskOutput<M>,
+    M: 'static,
 {
     fn run(&self, task: &TaskView<'_>, out: &mut Emit<'_>) {
-        out.set_encoding(FIXED, size_of::<R>());
+        out.set_encoding(FIXED, size_of::<O::Value>());
         drive(
             task,
             out,
             |bytes| A::read_from_bytes(bytes).ok(),
-            |a, out| out.push(self.0(a).as_bytes()),
+            |a, out| out.push_outcome(self.0(a).into_outcome()),
         );
     }
 
@@ -109,25 +164,26 @@ where
     }
 }
 
-/// `fn(A, B, ..) -> R` over tuples of messages (`starmap`).
-pub(crate) struct StarFn<F, T, R>(pub F, PhantomData<fn(T) -> R>);
+/// `fn(A, B, ..) -> O` over tuples of messages (`starmap`).
+pub(crate) struct StarFn<F, T, O, M>(pub F, PhantomData<fn(T) -> (O, M)>);
 
-impl<F, T, R> StarFn<F, T, R> {
+impl<F, T, O, M> StarFn<F, T, O, M> {
     pub fn new(f: F) -> Self {
         Self(f, PhantomData)
     }
 }
 
-impl<F, T, R> TaskFn for StarFn<F, T, R>
+impl<F, T, O, M> TaskFn for StarFn<F, T, O, M>
 where
-    F: StarCall<T, R>,
+    F: StarCall<T, O>,
     T: Args,
-    R: TaskResult,
+    O: TaskOutput<M>,
+    M: 'static,
 {
     fn run(&self, task: &TaskView<'_>, out: &mut Emit<'_>) {
-        out.set_encoding(FIXED, size_of::<R>());
+        out.set_encoding(FIXED, size_of::<O::Value>());
         drive(task, out, T::read, |args, out| {
-            out.push(self.0.call(args).as_bytes())
+            out.push_outcome(self.0.call(args).into_outcome())
         });
     }
 
@@ -331,12 +387,12 @@ mod tests {
     #[test]
     fn stateless_functions_are_registered_once() {
         let mut r = Registry::new();
-        let a = r.register(MapFn::<_, u64, u64>::new(square));
-        let b = r.register(MapFn::<_, u64, u64>::new(square));
+        let a = r.register(MapFn::<_, u64, u64, Plain>::new(square));
+        let b = r.register(MapFn::<_, u64, u64, Plain>::new(square));
         assert_eq!(a, b);
         let k = 3u64;
-        let c = r.register(MapFn::<_, u64, u64>::new(move |x: u64| x * k));
-        let d = r.register(MapFn::<_, u64, u64>::new(move |x: u64| x * k));
+        let c = r.register(MapFn::<_, u64, u64, Plain>::new(move |x: u64| x * k));
+        let d = r.register(MapFn::<_, u64, u64, Plain>::new(move |x: u64| x * k));
         assert_ne!(c, d);
         assert_eq!(r.horizon(), d + 1);
         r.release(c);

@@ -27,6 +27,16 @@ pub(crate) const FAILED: u32 = 3;
 /// The initializer panicked; the worker exits.
 pub(crate) const INIT_FAILED: u32 = 4;
 
+/// The word pair a worker keeps up to date in shared memory while it runs a
+/// chunk: `[RECORD_CHUNK]` the chunk's id, `[RECORD_ITEM]` the job index of
+/// the item it is running (or the chunk's end while it sends results). Read
+/// by the parent only after the worker died, to charge that item.
+pub(crate) type RunRecord = [std::sync::atomic::AtomicU64; 2];
+/// The chunk word of a [`RunRecord`].
+pub(crate) const RECORD_CHUNK: usize = 0;
+/// The item word of a [`RunRecord`].
+pub(crate) const RECORD_ITEM: usize = 1;
+
 /// Why items failed (`ResultHeader::failure`).
 pub(crate) mod failure {
     /// The task panicked; the payload holds the message and location.
@@ -37,6 +47,8 @@ pub(crate) mod failure {
     pub const BAD_INPUT: u32 = 3;
     /// The worker does not know the task's function (a protocol slip).
     pub const UNKNOWN_FUNCTION: u32 = 4;
+    /// The task returned an `Err`; the payload holds its text.
+    pub const RETURNED_ERROR: u32 = 5;
 }
 
 /// The header of a task frame: a chunk of `count` consecutive items of a job.

@@ -2,10 +2,10 @@
 //! task queue, run them, and send results back, until the queue is closed,
 //! its task budget is spent, or the parent is gone.
 //!
-//! Before running a chunk the worker records the chunk's id in a shared word
-//! (`WorkerSetup::record`); if the worker dies, the parent reads it to tell
-//! the chunk that was running (charged with the death) from those merely
-//! queued behind it (re-dispatched as they are).
+//! While running a chunk the worker records the chunk's id and the item it
+//! is on in shared words (`WorkerSetup::record`, a `RunRecord`); if the
+//! worker dies, the parent reads them to tell the item that was running
+//! (charged with the death) from the rest (re-dispatched as they are).
 //!
 //! This file is the child's main loop only. What a running task sees (the
 //! chunk, the result frames, the per-item panic capture that keeps panics off
@@ -14,7 +14,7 @@
 
 use std::collections::BTreeMap;
 use std::panic::{self, AssertUnwindSafe};
-use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::atomic::Ordering;
 
 use ipc_core::segment::Shared;
 use ipc_queue::{Error as QueueError, Queue};
@@ -24,13 +24,16 @@ use crate::exec::{
     CAPTURING, Emit, PARENT_CHECK, TaskView, install_panic_capture, panic_text, parent_gone, send,
 };
 use crate::task::{InitFn, TaskFn};
-use crate::wire::{self, INIT_FAILED, READY, RESULT_HEADER, ResultHeader, TaskHeader, failure};
+use crate::wire::{
+    self, INIT_FAILED, READY, RECORD_CHUNK, RECORD_ITEM, RESULT_HEADER, ResultHeader, RunRecord,
+    TaskHeader, failure,
+};
 
 /// Everything a worker needs, moved into its closure before the fork.
 pub(crate) struct WorkerSetup {
     pub tasks: Queue<TaskHeader>,
     pub results: Queue<ResultHeader>,
-    pub record: Shared<AtomicU64>,
+    pub record: Shared<RunRecord>,
     pub table: BTreeMap<u64, Box<dyn TaskFn>>,
     pub initializer: Option<Box<dyn InitFn>>,
     pub max_tasks: Option<u64>,
@@ -90,7 +93,8 @@ pub(crate) fn run(setup: WorkerSetup) {
             // was damaged. Exiting lets the parent re-dispatch what it sent.
             return;
         };
-        setup.record.store(header.chunk, Ordering::SeqCst);
+        setup.record[RECORD_ITEM].store(header.first, Ordering::Relaxed);
+        setup.record[RECORD_CHUNK].store(header.chunk, Ordering::Relaxed);
         let task = TaskView { header, payload };
         let mut out = Emit::new(
             &setup.results,
@@ -98,6 +102,7 @@ pub(crate) fn run(setup: WorkerSetup) {
             setup.max_frame,
             &mut buf,
             &header,
+            &setup.record[RECORD_ITEM],
         );
         match setup.table.get(&header.func) {
             Some(f) => {

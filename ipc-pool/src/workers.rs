@@ -41,7 +41,7 @@ use ipc_queue::Queue;
 
 use crate::Result;
 use crate::task::{InitFn, Registry};
-use crate::wire::{ResultHeader, TaskHeader};
+use crate::wire::{ResultHeader, RunRecord, TaskHeader};
 use crate::worker::{self, WorkerSetup};
 
 /// Chunks queued to one worker at most (the running one included).
@@ -71,7 +71,7 @@ pub(crate) struct Worker {
     /// The parent's end of the worker's own task queue.
     pub(crate) tasks: Queue<TaskHeader>,
     /// The id of the chunk the worker last started (written by the worker).
-    pub(crate) record: Shared<AtomicU64>,
+    pub(crate) record: Shared<RunRecord>,
     /// The registry horizon at fork: the worker knows functions below it.
     known: u64,
     /// Chunks dispatched to it and not fully answered, oldest first.
@@ -165,7 +165,10 @@ impl Workers {
             .capacity(DEPTH + 1)
             .max_frame(cfg.max_message)
             .create()?;
-        let record = Shared::create(&SegmentOptions::anonymous(), AtomicU64::new(0))?;
+        let record = Shared::create(
+            &SegmentOptions::anonymous(),
+            [AtomicU64::new(0), AtomicU64::new(0)],
+        )?;
         let setup = WorkerSetup {
             tasks: tasks.try_clone()?,
             results: results.try_clone()?,

@@ -129,6 +129,76 @@ fn bool_and_enum_results() {
     assert_eq!(pool.apply(parity, 3u64).unwrap(), Parity::Odd);
 }
 
+/// Results need no zero value (an enum without a variant 0), and a task may
+/// return `Result<R, E>`: its `Err` fails that item alone, with the text.
+#[test]
+fn enums_without_zero_and_result_tasks() {
+    use ipc_pool::zerocopy::{Immutable, IntoBytes, KnownLayout, TryFromBytes};
+
+    #[derive(
+        Debug, Clone, Copy, PartialEq, Eq, TryFromBytes, IntoBytes, Immutable, KnownLayout,
+    )]
+    #[zerocopy(crate = "ipc_pool::zerocopy")]
+    #[repr(u8)]
+    enum Size {
+        Small = 1,
+        Large = 2,
+    }
+    fn size(x: u32) -> Size {
+        if x < 50 { Size::Small } else { Size::Large }
+    }
+    fn checked_sqrt(x: i64) -> Result<u32, String> {
+        if x < 0 {
+            return Err(format!("{x} is negative"));
+        }
+        Ok((x as f64).sqrt() as u32)
+    }
+
+    let pool = Pool::new(2).unwrap();
+    let serial: Vec<Size> = (0..100).map(size).collect();
+    assert_eq!(pool.map(size, 0..100u32).unwrap(), serial);
+    assert_eq!(pool.chunksize(7).map(size, 0..100u32).unwrap(), serial);
+    assert_eq!(pool.apply(size, 70u32).unwrap(), Size::Large);
+
+    assert_eq!(pool.map(checked_sqrt, [0, 4, 81]).unwrap(), [0, 2, 9]);
+    let err = pool
+        .chunksize(2)
+        .map(checked_sqrt, [1, 4, -9, 16])
+        .unwrap_err();
+    assert_eq!(
+        err,
+        Error::TaskFailed {
+            index: 2,
+            message: "-9 is negative".into(),
+            location: None
+        }
+    );
+    let each: Vec<Result<u32, Error>> = pool
+        .chunksize(3)
+        .imap(checked_sqrt, [9, -1, 25, -2, 36])
+        .unwrap()
+        .collect();
+    assert_eq!(each[0], Ok(3));
+    assert!(
+        matches!(&each[1], Err(Error::TaskFailed { index: 1, message, .. }) if message == "-1 is negative")
+    );
+    assert_eq!(each[2], Ok(5));
+    assert!(matches!(&each[3], Err(Error::TaskFailed { index: 3, .. })));
+    assert_eq!(each[4], Ok(6));
+    let starred = pool
+        .starmap(
+            |a: u32, b: u32| a.checked_sub(b).ok_or("underflow"),
+            [(5, 3), (1, 2)],
+        )
+        .unwrap_err();
+    assert!(
+        matches!(starred, Error::TaskFailed { index: 1, ref message, .. } if message == "underflow")
+    );
+    let r = pool.apply_async(checked_sqrt, -4i64).unwrap();
+    assert!(matches!(r.get(), Err(Error::TaskFailed { index: 0, .. })));
+    assert_eq!(r.successful(), Some(false));
+}
+
 #[test]
 fn zero_sized_messages() {
     let pool = Pool::new(2).unwrap();
@@ -589,6 +659,164 @@ fn tasks_that_kill_their_worker_never_hang_the_pool() {
     assert_eq!(pool.map(square, 0..5).unwrap(), [0, 1, 4, 9, 16]);
 }
 
+fn dies_at_seven(x: u64) -> u64 {
+    if x == 7 {
+        die_by_sigkill();
+    }
+    x
+}
+
+/// A worker killed in the middle of a chunk blames the item it was running,
+/// not the chunk's first unanswered one; the chunk's other items (done
+/// before it, whose results died with the worker, and not yet run) run
+/// again and succeed.
+#[test]
+fn a_worker_killed_mid_chunk_blames_the_running_item() {
+    let pool = Pool::new(2).unwrap();
+    let err = pool.chunksize(10).map(dies_at_seven, 0..20).unwrap_err();
+    assert!(matches!(err, Error::WorkerDied { index: 7, .. }), "{err:?}");
+    let got: Vec<Result<u64, Error>> = pool
+        .chunksize(10)
+        .imap(dies_at_seven, 0..20)
+        .unwrap()
+        .collect();
+    for (x, r) in (0u64..).zip(&got) {
+        match r {
+            Ok(v) => assert_eq!(*v, x),
+            Err(Error::WorkerDied {
+                index: 7, status, ..
+            }) if x == 7 => {
+                assert_eq!(*status, ExitStatus::Signaled(SIGKILL))
+            }
+            Err(e) => panic!("item {x} failed: {e}"),
+        }
+    }
+    // With a retry, the item runs (and dies) once more, then fails alone.
+    let pool = Pool::builder().processes(2).retries(1).build().unwrap();
+    let got: Vec<Result<u64, Error>> = pool
+        .chunksize(5)
+        .imap_unordered(dies_at_seven, 0..10)
+        .unwrap()
+        .collect();
+    assert_eq!(got.iter().filter(|r| r.is_ok()).count(), 9);
+}
+
+// ----- background progress and callbacks -----
+
+/// `apply_async` work completes while the parent does something else:
+/// ten 200 ms tasks on two workers, and a parent that does not call into
+/// the pool for 1.5 s, finds all ten done (without the progress thread only
+/// the first four were: nothing moved until a thread called into the pool).
+#[test]
+fn apply_async_completes_while_the_parent_is_busy() {
+    let pool = Pool::new(2).unwrap();
+    pool.pids().unwrap(); // workers forked before the clock starts
+    let handles: Vec<_> = (0..10)
+        .map(|_| pool.apply_async(sleep_ms, 200).unwrap())
+        .collect();
+    thread::sleep(Duration::from_millis(1500));
+    let ready = handles.iter().filter(|h| h.ready()).count();
+    assert_eq!(ready, 10, "only {ready} of 10 tasks done after 1.5 s");
+}
+
+/// Callbacks run with each task's outcome while the parent only waits on
+/// its own channel; `join` returns only once every callback has returned.
+#[test]
+fn apply_async_then_calls_back() {
+    use std::sync::mpsc;
+
+    fn check(x: u64) -> Result<u64, String> {
+        if x == 3 {
+            Err("three".into())
+        } else {
+            Ok(x * 10)
+        }
+    }
+    let pool = Pool::new(2).unwrap();
+    let (tx, rx) = mpsc::channel();
+    for x in 0..6u64 {
+        let tx = tx.clone();
+        pool.apply_async_then(check, x, move |r| tx.send((x, r)).unwrap())
+            .unwrap();
+    }
+    let mut got: Vec<(u64, Result<u64, Error>)> = (0..6)
+        .map(|_| {
+            rx.recv_timeout(Duration::from_secs(10))
+                .expect("a callback never came")
+        })
+        .collect();
+    got.sort_by_key(|(x, _)| *x);
+    for (x, r) in got {
+        match r {
+            Ok(v) => assert_eq!(v, x * 10),
+            Err(Error::TaskFailed { message, .. }) => assert_eq!((x, &message[..]), (3, "three")),
+            Err(e) => panic!("{x}: {e}"),
+        }
+    }
+
+    // Slow callbacks running on the progress thread: a handle is ready, and
+    // join returns, only once its callback returned.
+    let done = Arc::new(AtomicU32::new(0));
+    let slow_callback = |done: &Arc<AtomicU32>| {
+        let done = done.clone();
+        move |_| {
+            thread::sleep(Duration::from_millis(100));
+            done.fetch_add(1, Ordering::SeqCst);
+        }
+    };
+    let first = pool
+        .apply_async_then(square, 2, slow_callback(&done))
+        .unwrap();
+    thread::sleep(Duration::from_millis(50)); // the callback is running
+    assert_eq!(first.get().unwrap(), 4);
+    assert_eq!(
+        done.load(Ordering::SeqCst),
+        1,
+        "get returned before the callback"
+    );
+    for x in 0..4u64 {
+        pool.apply_async_then(square, x, slow_callback(&done))
+            .unwrap();
+    }
+    // By now the progress thread has taken every callback and is running
+    // them, one after another (400 ms in all).
+    thread::sleep(Duration::from_millis(150));
+    pool.close();
+    pool.join().unwrap();
+    assert_eq!(
+        done.load(Ordering::SeqCst),
+        5,
+        "join returned before every callback"
+    );
+}
+
+/// A callback may use the pool, and one that panics stops nothing.
+#[test]
+fn callbacks_may_use_the_pool_and_panic() {
+    let pool = Arc::new(Pool::new(2).unwrap());
+    let (tx, rx) = std::sync::mpsc::channel();
+    let inner = pool.clone();
+    pool.apply_async_then(square, 3, move |r| {
+        let nine = r.unwrap();
+        tx.send(inner.apply(square, nine).unwrap()).unwrap();
+    })
+    .unwrap();
+    assert_eq!(rx.recv_timeout(Duration::from_secs(10)).unwrap(), 81);
+    let bad = pool
+        .apply_async_then(square, 1, |_| {
+            panic!("callback panic (expected by the test)")
+        })
+        .unwrap();
+    assert_eq!(bad.get().unwrap(), 1);
+    let later = pool.apply_async(square, 5).unwrap();
+    thread::sleep(Duration::from_millis(300));
+    assert!(
+        later.ready(),
+        "the progress thread stopped after a panicking callback"
+    );
+    assert_eq!(later.get().unwrap(), 25);
+}
+
 // ----- initializer, maxtasksperchild -----
 
 #[test]
@@ -755,6 +983,8 @@ fn drop_leaves_no_process_and_no_segment() {
         for pid in pids {
             assert!(!running_or_zombie(pid), "worker {pid} left behind");
         }
+        let threads = std::fs::read_dir("/proc/self/task").unwrap().count();
+        assert_eq!(threads, 1, "the progress thread outlived the pool");
         assert_eq!(memfd_count(), fds, "memfd descriptors left open");
         assert_eq!(memfd_mappings(), maps, "memfd mappings left");
         assert!(dev_shm().is_subset(&shm), "new /dev/shm entries");
