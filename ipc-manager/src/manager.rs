@@ -11,6 +11,7 @@
 use std::hash::{BuildHasher, Hasher};
 use std::sync::Arc;
 use std::sync::atomic::Ordering;
+use std::time::Duration;
 
 use ipc_core::segment::{ObjectSegment, Segment, SegmentOptions, TypeDesc};
 use ipc_core::sync::{Barrier, Event, RobustMutex, Semaphore};
@@ -90,6 +91,7 @@ impl Default for ManagerConfig {
 pub struct ManagerBuilder {
     options: SegmentOptions,
     config: ManagerConfig,
+    write_timeout: Option<Duration>,
 }
 
 impl Default for ManagerBuilder {
@@ -97,6 +99,7 @@ impl Default for ManagerBuilder {
         Self {
             options: SegmentOptions::anonymous(),
             config: ManagerConfig::default(),
+            write_timeout: None,
         }
     }
 }
@@ -144,23 +147,39 @@ impl ManagerBuilder {
         self
     }
 
+    /// How long every write through the new handle (and its clones) waits
+    /// for the manager's writer lock before failing with a timeout error
+    /// ([`Error::is_timeout`]); default: for ever. Writes wait only while
+    /// another process is inside a write: one stopped there (`SIGSTOP`, a
+    /// debugger) would otherwise hold every writer. Reads never wait. See
+    /// [`Manager::set_write_timeout`].
+    pub fn write_timeout(mut self, timeout: Duration) -> Self {
+        self.write_timeout = Some(timeout);
+        self
+    }
+
+    fn configured(&self, m: Manager) -> Manager {
+        m.set_write_timeout(self.write_timeout);
+        m
+    }
+
     /// Creates the manager; fails with `AlreadyExists` if the name or file
     /// is taken.
     pub fn create(&self) -> Result<Manager> {
-        Manager::create_with(&self.options, &self.config)
+        Manager::create_with(&self.options, &self.config).map(|m| self.configured(m))
     }
 
     /// Opens an existing named or file-backed manager (the sizes are the
     /// creator's). Growth made by other processes since it was created is
     /// mapped as it is met.
     pub fn open(&self) -> Result<Manager> {
-        Manager::open_with(&self.options)
+        Manager::open_with(&self.options).map(|m| self.configured(m))
     }
 
     /// Opens the manager if it exists, creates it otherwise (race-free
     /// between processes; the sizes apply only if it creates).
     pub fn open_or_create(&self) -> Result<Manager> {
-        Manager::open_or_create_with(&self.options, &self.config)
+        Manager::open_or_create_with(&self.options, &self.config).map(|m| self.configured(m))
     }
 }
 
@@ -309,6 +328,29 @@ impl Manager {
     /// A [`ManagerBuilder`]: where the manager lives and how large it starts.
     pub fn builder() -> ManagerBuilder {
         ManagerBuilder::default()
+    }
+
+    /// Sets how long writes through this handle and its clones (and the
+    /// object handles made from them) wait for the writer lock; `None`
+    /// waits for ever (see [`ManagerBuilder::write_timeout`]).
+    ///
+    /// ```
+    /// use std::time::Duration;
+    /// use ipc_manager::Manager;
+    ///
+    /// let m = Manager::new()?;
+    /// m.set_write_timeout(Some(Duration::from_millis(100)));
+    /// m.dict("d")?.insert("k", b"v")?; // no other writer: no wait
+    /// assert_eq!(m.write_timeout(), Some(Duration::from_millis(100)));
+    /// # Ok::<(), ipc_manager::Error>(())
+    /// ```
+    pub fn set_write_timeout(&self, timeout: Option<Duration>) {
+        self.inner.set_write_timeout(timeout);
+    }
+
+    /// How long writes wait for the writer lock (`None`: for ever).
+    pub fn write_timeout(&self) -> Option<Duration> {
+        self.inner.write_timeout()
     }
 
     fn create_with(opts: &SegmentOptions, config: &ManagerConfig) -> Result<Self> {

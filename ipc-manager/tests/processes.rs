@@ -512,3 +512,62 @@ fn byte_updates_from_two_processes_lose_nothing() {
         Err(Some(b"reset".to_vec()))
     );
 }
+
+/// A process stopped inside a write holds the writer lock; writes through a
+/// handle with a write timeout return `Timeout` by it (with 100 ms of
+/// tolerance) instead of waiting for ever, reads go on, and once the holder
+/// is gone writes work again.
+#[test]
+fn write_timeout_is_honoured_while_a_writer_is_stuck() {
+    let name = unique_name("write-timeout");
+    let m = Manager::builder()
+        .named(&name)
+        .write_timeout(Duration::from_millis(50))
+        .create()
+        .unwrap();
+    let d = m.dict("d").unwrap();
+    d.insert("k", b"v").unwrap();
+    let inside = std::sync::Arc::new(slots::<1>());
+    let holder = daemon({
+        let name = name.clone();
+        let inside = inside.clone();
+        move || {
+            let m = Manager::builder().named(&name).open().unwrap();
+            let d = m.dict("d").unwrap();
+            d.update_with("k", |_| {
+                inside[0].store(1, Ordering::SeqCst);
+                // Stopped here, holding the writer lock (as under SIGSTOP).
+                std::thread::sleep(Duration::from_secs(60));
+                b"never".to_vec()
+            })
+            .unwrap();
+        }
+    });
+    assert!(eventually(Duration::from_secs(5), || inside[0]
+        .load(Ordering::SeqCst)
+        == 1));
+    for _ in 0..5 {
+        let t = std::time::Instant::now();
+        let err = d.insert("k", b"w").unwrap_err();
+        let took = t.elapsed();
+        assert!(err.is_timeout(), "{err}");
+        assert!(
+            took >= Duration::from_millis(50) && took < Duration::from_millis(150),
+            "{took:?}"
+        );
+    }
+    let other = m.value("v", 0u64);
+    assert!(
+        other.is_err_and(|e| e.is_timeout()),
+        "creating an object is a write"
+    );
+    assert_eq!(
+        d.get("k").unwrap().as_deref(),
+        Some(&b"v"[..]),
+        "reads go on"
+    );
+    holder.kill().unwrap();
+    let _ = holder.join();
+    d.insert("k", b"w").unwrap();
+    assert_eq!(d.get("k").unwrap().as_deref(), Some(&b"w"[..]));
+}

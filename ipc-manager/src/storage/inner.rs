@@ -70,6 +70,9 @@ pub(crate) struct Inner {
     creator_pid: Option<u32>,
     last_liveness_check: Mutex<Option<Instant>>,
     cleanup: Cleanup,
+    /// How long a write waits for the writer mutex, in nanoseconds
+    /// (`u64::MAX`: for ever).
+    write_timeout_ns: AtomicU64,
 }
 
 impl std::fmt::Debug for Inner {
@@ -124,7 +127,25 @@ impl Inner {
             creator_pid: created.then(std::process::id),
             last_liveness_check: Mutex::new(None),
             cleanup: Cleanup::default(),
+            write_timeout_ns: AtomicU64::new(u64::MAX),
         })
+    }
+
+    /// Sets how long writes through this handle set wait for the writer
+    /// mutex (`None`: for ever).
+    pub(crate) fn set_write_timeout(&self, timeout: Option<Duration>) {
+        let ns = timeout.map_or(u64::MAX, |t| {
+            u64::try_from(t.as_nanos()).unwrap_or(u64::MAX - 1)
+        });
+        self.write_timeout_ns.store(ns, Ordering::Relaxed);
+    }
+
+    /// How long writes wait for the writer mutex (`None`: for ever).
+    pub(crate) fn write_timeout(&self) -> Option<Duration> {
+        match self.write_timeout_ns.load(Ordering::Relaxed) {
+            u64::MAX => None,
+            ns => Some(Duration::from_nanos(ns)),
+        }
     }
 
     /// Whether this handle set created the manager.

@@ -11,6 +11,7 @@
 use std::sync::atomic::Ordering;
 
 use ipc_core::sync::{LockError, RobustMutexExt};
+use ipc_core::wait::Deadline;
 
 use crate::error::{Error, Result, corrupted};
 use crate::storage::inner::Inner;
@@ -18,10 +19,15 @@ use crate::storage::recovery;
 use crate::storage::table;
 use crate::storage::writer::Writer;
 
-/// Runs `f` holding the writer mutex (recovering first if needed).
+/// Runs `f` holding the writer mutex (recovering first if needed). Waits
+/// for the mutex at most the handle's write timeout, then fails with
+/// `Timeout` (a writer stopped or wedged while holding it).
 pub(crate) fn write<R>(inner: &Inner, f: impl FnOnce(&mut Writer<'_>) -> Result<R>) -> Result<R> {
     let root = inner.arena.root();
-    let (guard, owner_died) = match root.writer.lock_robust() {
+    let deadline = inner
+        .write_timeout()
+        .map_or(Deadline::Forever, Deadline::after);
+    let (guard, owner_died) = match root.writer.lock_robust_deadline(deadline) {
         Ok(g) => (g, false),
         Err(LockError::OwnerDied(g)) => (g, true),
         Err(e) => return Err(Error::Core(e.into())),

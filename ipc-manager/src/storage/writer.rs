@@ -12,7 +12,7 @@
 use std::sync::atomic::Ordering;
 
 use std::sync::atomic::fence;
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
 use ipc_core::sync::{RobustMutex, RobustMutexExt, RobustMutexGuard};
 
@@ -47,6 +47,11 @@ impl Drop for Writer<'_> {
 const RECLAIM_BLOCKS: u64 = 64;
 /// ... or this many bytes.
 const RECLAIM_BYTES: u64 = 256 * 1024;
+/// How long an allocation waits for pinned readers to release garbage
+/// before it grows the arena instead.
+const LIMBO_PATIENCE: Duration = Duration::from_millis(10);
+/// How often it looks again meanwhile.
+const LIMBO_POLL: Duration = Duration::from_micros(100);
 /// Look for dead readers once limbo holds this much...
 const STUCK_BYTES: u64 = 1 << 20;
 /// ... at most this often.
@@ -99,10 +104,45 @@ impl<'a> Writer<'a> {
         {
             return Ok(b);
         }
+        if let Some(b) = self.wait_for_limbo(size)? {
+            return Ok(b);
+        }
         self.heap().grow(size)?;
         self.heap()
             .try_alloc(size)?
             .ok_or_else(|| corrupted("no fitting block right after growing the arena".to_owned()))
+    }
+
+    /// Before growing: if limbo holds enough garbage for `size` and only
+    /// pinned readers keep it there, gives them a moment to move on. A
+    /// reader is pinned for the length of one read, unless the scheduler
+    /// preempts it mid-read, for a few milliseconds on a busy machine; a
+    /// writer that grew instead would grow the arena by its whole size each
+    /// time that happened (a churned manager reached 4x its live data with one
+    /// busy reader). Waits at most [`LIMBO_PATIENCE`], in short sleeps that
+    /// leave the CPU to the readers; a reader that stays pinned (stopped,
+    /// or dead, which the first retry checks for) only costs that once per
+    /// growth.
+    fn wait_for_limbo(&mut self, size: u64) -> Result<Option<u64>> {
+        let deadline = Instant::now() + LIMBO_PATIENCE;
+        let mut force = true;
+        while self.limbo_bytes() >= size && Instant::now() < deadline {
+            std::thread::sleep(LIMBO_POLL);
+            if self.reclaim_with(force)? > 0
+                && let Some(b) = self.heap().try_alloc(size)?
+            {
+                return Ok(Some(b));
+            }
+            force = false;
+        }
+        Ok(None)
+    }
+
+    /// Bytes waiting in limbo, sealed or not.
+    fn limbo_bytes(&self) -> u64 {
+        self.root.bags.iter().fold(0u64, |t, b| {
+            t.saturating_add(b.bytes.load(Ordering::Relaxed))
+        })
     }
 
     /// Allocates a block and zeroes its data.
