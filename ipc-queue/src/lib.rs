@@ -28,7 +28,7 @@ pub mod testing;
 pub use error::{Error, Result};
 /// The `zerocopy` crate, for its derives (see [`Message`]).
 pub use ipc_core::zerocopy;
-pub use message::Message;
+pub use message::{DEFAULT_BYTE_FRAME, Message};
 pub use pipe::{Pipe, PipeEnd, Receiver, Sender, channel};
 pub use queue::Queue;
 pub use select::{PEER_CHECK_PERIOD, Waitable, wait, wait_timeout};

@@ -208,7 +208,8 @@ impl<T: Message> Default for PipeBuilder<T> {
 
 impl<T: Message> PipeBuilder<T> {
     /// Defaults: anonymous, [`DEFAULT_CAPACITY`] slots, frames of
-    /// `size_of::<T>()` bytes.
+    /// `size_of::<T>()` bytes ([`DEFAULT_BYTE_FRAME`](crate::DEFAULT_BYTE_FRAME)
+    /// for `u8`).
     pub fn new() -> Self {
         Self {
             capacity: DEFAULT_CAPACITY,
@@ -229,7 +230,8 @@ impl<T: Message> PipeBuilder<T> {
     }
 
     /// The largest byte frame in bytes (at least `size_of::<T>()`, the
-    /// default; at most [`MAX_FRAME`]). Every slot has room for one.
+    /// default, or [`DEFAULT_BYTE_FRAME`](crate::DEFAULT_BYTE_FRAME) for `u8`;
+    /// at most [`MAX_FRAME`]). Every slot has room for one.
     pub fn max_frame(mut self, bytes: usize) -> Self {
         self.max_frame = Some(bytes);
         self
@@ -295,7 +297,9 @@ impl<T: Message> PipeBuilder<T> {
             }
             n => n.next_power_of_two(),
         };
-        let max_frame = self.max_frame.unwrap_or(size_of::<T>());
+        let max_frame = self
+            .max_frame
+            .unwrap_or_else(crate::message::default_max_frame::<T>);
         if max_frame < size_of::<T>() {
             return Err(ipc_core::Error::InvalidArgument {
                 reason: "max_frame is smaller than the message type",

@@ -132,7 +132,9 @@ impl<T: Message> QueueBuilder<T> {
         self
     }
 
-    /// Largest byte frame, for [`Queue::put_bytes`] (default and minimum: `size_of::<T>()`).
+    /// Largest byte frame, for [`Queue::put_bytes`] (minimum: `size_of::<T>()`;
+    /// default: that, or [`DEFAULT_BYTE_FRAME`](crate::DEFAULT_BYTE_FRAME)
+    /// for a `Queue<u8>`). Every slot reserves room for one frame.
     pub fn max_frame(mut self, bytes: usize) -> Self {
         self.max_frame = bytes;
         self
@@ -205,11 +207,12 @@ impl<T: Message> Queue<T> {
     }
 
     /// A builder with the defaults: anonymous, [`DEFAULT_CAPACITY`] slots,
-    /// frames of `size_of::<T>()` bytes.
+    /// frames of `size_of::<T>()` bytes ([`DEFAULT_BYTE_FRAME`](crate::DEFAULT_BYTE_FRAME)
+    /// for a `Queue<u8>`).
     pub fn builder() -> QueueBuilder<T> {
         QueueBuilder {
             capacity: DEFAULT_CAPACITY,
-            max_frame: size_of::<T>(),
+            max_frame: crate::message::default_max_frame::<T>(),
             options: SegmentOptions::anonymous(),
             spin: ipc_core::wait::SPIN_FOR,
             _message: PhantomData,
