@@ -11,6 +11,28 @@
 //!   started by `fork`, or passed by file descriptor.
 //! - [`SegmentOptions::file`]: a file at any path; its contents persist after
 //!   every process has exited.
+//!
+//! # Attaching from Python
+//!
+//! CPython's `SharedMemory(name=NAME)` registers every segment it attaches
+//! to with its resource tracker, which **unlinks the name when that Python
+//! process exits**, even though Python did not create it: the toolkit's
+//! object disappears from `/dev/shm` for every later opener (CPython issue
+//! 82300; 3.13 added `track=False`, the default still tracks). Attach
+//! without tracking:
+//!
+//! ```python
+//! from multiprocessing import shared_memory, resource_tracker
+//!
+//! s = shared_memory.SharedMemory(name="my-segment")          # Python < 3.13
+//! resource_tracker.unregister(s._name, "shared_memory")
+//! # Python >= 3.13: shared_memory.SharedMemory(name="my-segment", track=False)
+//! ...
+//! s.close()   # never s.unlink(): the creator removes the name
+//! ```
+//!
+//! The test `python_attaches_to_a_named_segment` runs this against a real
+//! Python and checks that the name survives.
 
 mod header;
 mod name;
