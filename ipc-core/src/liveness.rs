@@ -132,6 +132,27 @@ pub fn packed_current() -> u64 {
     word
 }
 
+/// A process recorded in shared memory as using an object (a queue's
+/// producer, a pipe end's owner, a manager's reader), as inspection tools
+/// report it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Holder {
+    /// Its process id.
+    pub pid: u32,
+    /// Whether that process still runs (the pid was not reused since).
+    pub alive: bool,
+}
+
+impl Holder {
+    /// The holder a [`packed_current`] word names (reads `/proc`).
+    pub fn from_packed(word: u64) -> Self {
+        Self {
+            pid: (word >> 32) as u32,
+            alive: packed_is_alive(word),
+        }
+    }
+}
+
 /// Whether the process a [`packed_current`] word names still runs: its pid
 /// exists, is not a zombie, and (if the word recorded one) has the same start
 /// time, so a reused pid counts as dead. Slow (reads `/proc`); 0 is not alive.

@@ -122,6 +122,13 @@ pub use storage::layout::offsets;
 pub use storage::layout::{MAX_KEY_LEN, MAX_NAME_LEN, MAX_READERS, MAX_SEGMENTS, MAX_VALUE_LEN};
 pub use storage::recovery::HeapReport;
 
+/// The object-kind code in a manager's root segment header (for tools that
+/// tell segments apart: see [`ipc_core::segment::peek`]).
+pub const ROOT_KIND_CODE: u32 = storage::layout::ROOT_KIND.code;
+/// The object-kind code of a manager's additional heap segments
+/// (`NAME.1`, `NAME.2`, ...).
+pub const SEGMENT_KIND_CODE: u32 = storage::layout::ARENA_KIND.code;
+
 // Handles are shared freely between threads.
 const _: () = {
     const fn send_sync<T: Send + Sync>() {}

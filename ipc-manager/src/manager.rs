@@ -25,7 +25,7 @@ use crate::objects::value::Value;
 use crate::storage::arena::{Arena, Backing};
 use crate::storage::inner::Inner;
 use crate::storage::layout::{
-    BACKING_ANONYMOUS, BACKING_FILE, BACKING_NAMED, MAGIC, MAX_SEGMENTS, MIN_BLOCK,
+    BACKING_ANONYMOUS, BACKING_FILE, BACKING_NAMED, MAGIC, MAX_SEGMENTS, MIN_BLOCK, READER_SLOTS,
     ROOT_HEAP_START, ROOT_KIND, ROOT_OFF, Root, SENTINEL, SIZE_MASK, obj,
 };
 use crate::storage::recovery::HeapReport;
@@ -600,6 +600,20 @@ impl Manager {
             reclaims: root.state.reclaims.load(Ordering::Relaxed),
             epoch: root.epoch.epoch.load(Ordering::Relaxed),
         })
+    }
+
+    /// The processes holding reader slots (each process that read the
+    /// manager keeps one per handle set while it lives; a dead one's slot is
+    /// freed by the next writer that needs it). For inspection tools.
+    pub fn readers(&self) -> Vec<ipc_core::liveness::Holder> {
+        let root = self.inner.root();
+        let hw = (root.state.slot_hw.load(Ordering::Acquire) as usize).min(READER_SLOTS);
+        root.slots[..hw]
+            .iter()
+            .map(|s| s.claim.load(Ordering::Acquire))
+            .filter(|&c| c != 0 && c != u64::MAX)
+            .map(ipc_core::liveness::Holder::from_packed)
+            .collect()
     }
 
     /// Walks the whole heap and checks every structure (taking the writer

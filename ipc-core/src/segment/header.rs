@@ -402,6 +402,19 @@ impl Header {
     pub fn has_magic(&self) -> bool {
         self.magic == MAGIC
     }
+
+    /// Whether this is a toolkit header of this format whose checksum holds
+    /// (its state aside): the kind, type and creator fields can be trusted.
+    pub fn is_intact(&self) -> bool {
+        self.has_magic()
+            && self.format_version == FORMAT_VERSION
+            && self.checksum == self.compute_checksum()
+    }
+
+    /// The object kind's name, as recorded.
+    pub fn kind_name(&self) -> String {
+        unpadded(&self.kind_name)
+    }
 }
 
 #[cfg(test)]

@@ -35,6 +35,7 @@
 //! Python and checks that the name survives.
 
 mod header;
+mod inspect;
 mod name;
 mod object;
 mod options;
@@ -43,6 +44,7 @@ mod shared;
 
 pub use crate::shm_safe::ShmSafe;
 pub use header::{FORMAT_VERSION, HEADER_LEN, Header, MAX_ALIGN, ObjectKind, TypeDesc};
+pub use inspect::{HeaderState, SegmentInfo, peek, users};
 pub use name::NAME_MAX;
 pub use object::ObjectSegment;
 pub use options::{Backing, SegmentOptions};

@@ -402,6 +402,32 @@ impl Segment {
         shm_unlink(&ShmName::new(name)?)
     }
 
+    /// The filesystem path behind a named (`/dev/shm/NAME`) or file-backed
+    /// segment; `InvalidArgument` for an anonymous one.
+    pub fn path_of(opts: &SegmentOptions) -> Result<PathBuf> {
+        match &opts.backing {
+            Backing::Named(n) => Ok(location_path(&Location::Named(ShmName::new(n)?))),
+            Backing::File(p) => Ok(p.clone()),
+            Backing::Anonymous => Err(Error::InvalidArgument {
+                reason: "an anonymous segment has no path",
+            }),
+        }
+    }
+
+    /// The names in the POSIX shared-memory namespace (`/dev/shm`), toolkit
+    /// segments or not, sorted.
+    pub fn list_named() -> Result<Vec<String>> {
+        let entries = std::fs::read_dir(SHM_DIR)
+            .map_err(|e| Error::for_name("list", e.raw_os_error().unwrap_or(0), SHM_DIR))?;
+        let mut names: Vec<String> = entries
+            .filter_map(|e| e.ok())
+            .filter(|e| e.file_type().is_ok_and(|t| t.is_file()))
+            .filter_map(|e| e.file_name().into_string().ok())
+            .collect();
+        names.sort();
+        Ok(names)
+    }
+
     /// Whether a named segment exists.
     pub fn exists(name: &str) -> Result<bool> {
         let name = ShmName::new(name)?;

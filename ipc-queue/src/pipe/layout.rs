@@ -325,7 +325,7 @@ impl Region {
             unsafe { init(base, geo, start) };
             Ok(())
         })?;
-        Self::from_segment(seg, geo)
+        Self::from_segment(seg, geo, false)
     }
 
     /// Opens an existing pipe of `kind` whose message type is `ty`, and
@@ -337,6 +337,27 @@ impl Region {
         rings: u32,
     ) -> Result<Self> {
         let seg = ObjectSegment::open(opts, kind, Some(ty))?;
+        let geo = Self::checked_geometry(&seg, Some(rings), ty.size)?;
+        Self::from_segment(seg, geo, false)
+    }
+
+    /// Opens a pipe or channel of any message type through a read-only
+    /// mapping, for inspection alone (claims no end; only `shared`, `end`
+    /// and `ctl` may be used). Returns it with the number of directions.
+    pub fn open_for_inspection(opts: &SegmentOptions, kind: ObjectKind) -> Result<Self> {
+        let seg = ObjectSegment::open(&opts.clone().read_only(true), kind, None)?;
+        let size = seg.header().type_size;
+        let geo = Self::checked_geometry(&seg, None, size)?;
+        Self::from_segment(seg, geo, true)
+    }
+
+    /// The geometry recorded in `seg`'s config line, checked against the
+    /// segment (and against `rings` directions and messages of `size` bytes).
+    fn checked_geometry(
+        seg: &ObjectSegment,
+        rings: Option<u32>,
+        size: u64,
+    ) -> Result<PipeGeometry> {
         let base = seg.payload();
         let bad = |reason: &str| Error::corrupted(format!("pipe configuration: {reason}"));
         if seg.payload_len() < SHARED_LEN
@@ -352,7 +373,8 @@ impl Region {
         if load(&config.magic) != MAGIC {
             return Err(bad("bad magic"));
         }
-        if load(&config.rings) != rings {
+        let found = load(&config.rings);
+        if rings.is_some_and(|r| r != found) || !(1..=2).contains(&found) {
             return Err(bad("wrong number of directions"));
         }
         let flags = load(&config.flags);
@@ -360,22 +382,22 @@ impl Region {
             return Err(bad("unknown flags"));
         }
         let geo = PipeGeometry::new(
-            rings,
+            found,
             load(&config.capacity) as usize,
             load(&config.max_frame) as usize,
             flags & SEPARATE_RINGS == 0,
         )
         .map_err(|_| bad("capacity or frame size out of range"))?;
         if geo.stride != load(&config.stride) as usize
-            || (geo.max_frame as u64) < ty.size
+            || (geo.max_frame as u64) < size
             || geo.payload_len() != Some(seg.payload_len() as u64)
         {
             return Err(bad("inconsistent with the segment"));
         }
-        Self::from_segment(seg, geo)
+        Ok(geo)
     }
 
-    fn from_segment(seg: ObjectSegment, geo: PipeGeometry) -> Result<Self> {
+    fn from_segment(seg: ObjectSegment, geo: PipeGeometry, inspecting: bool) -> Result<Self> {
         let base = seg.payload();
         if seg.payload_len() as u64 != geo.payload_len().unwrap_or(u64::MAX)
             || !(base.as_ptr() as usize).is_multiple_of(align_of::<PipeShared>())
@@ -384,7 +406,7 @@ impl Region {
         }
         // The payload pointer must be writable: a pipe cannot be used
         // through a read-only mapping.
-        if seg.segment().is_read_only() {
+        if seg.segment().is_read_only() && !inspecting {
             return Err(ipc_core::Error::InvalidArgument {
                 reason: "a pipe cannot be opened read-only",
             }

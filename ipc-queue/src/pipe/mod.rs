@@ -65,6 +65,7 @@
 
 mod end;
 mod layout;
+mod report;
 mod ring;
 
 use std::fmt;
@@ -83,6 +84,50 @@ use layout::{CHANNEL_KIND, PIPE_KIND, PipeGeometry, Region};
 #[doc(hidden)]
 pub use layout::{HEAD_OFFSET, SLOTS_OFFSET, TAIL_OFFSET, ring_ctl_offset};
 pub use layout::{MAX_CAPACITY, MAX_FRAME};
+pub use report::{DirectionReport, EndReport, PipeReport};
+
+/// The object-kind code in a duplex pipe segment's header (for tools that
+/// tell segments apart: see [`ipc_core::segment::peek`]).
+pub const PIPE_KIND_CODE: u32 = PIPE_KIND.code;
+/// The object-kind code in a one-way channel segment's header.
+pub const CHANNEL_KIND_CODE: u32 = CHANNEL_KIND.code;
+
+/// Reads the ends and the frames in flight of the pipe or channel at `opts`
+/// (any message type) through a read-only mapping, without claiming an end:
+/// what the `ipc` tool shows. Fails like an open (`NotFound`, a segment of
+/// another kind, a damaged one, `PermissionDenied`).
+///
+/// ```
+/// use ipc_queue::pipe::{self, Pipe};
+/// use ipc_core::segment::SegmentOptions;
+///
+/// let name = format!("doc-pipe-inspect-{}", std::process::id());
+/// let (a, b) = Pipe::<u64>::builder().named(&name).create()?;
+/// a.send(&1)?;
+/// let report = pipe::inspect(&SegmentOptions::named(&name))?;
+/// assert_eq!(report.directions[0].in_flight, 1);
+/// assert_eq!(report.ends[0].owner.map(|o| o.pid), Some(std::process::id()));
+/// assert_eq!(report.ends[1].owner, None, "B is claimed when first used");
+/// drop(b);
+/// assert!(pipe::inspect(&SegmentOptions::named(&name))?.ends[1].closed);
+/// # Ok::<(), ipc_queue::Error>(())
+/// ```
+pub fn inspect(opts: &SegmentOptions) -> Result<PipeReport> {
+    let info = ipc_core::segment::peek(opts)?;
+    let code = info.header.map(|h| h.kind_code);
+    let kind = [PIPE_KIND, CHANNEL_KIND]
+        .into_iter()
+        .find(|k| Some(k.code) == code)
+        .ok_or_else(|| ipc_core::Error::WrongKind {
+            object: String::new(),
+            expected: PIPE_KIND.name,
+            found: info
+                .header
+                .map_or_else(|| "no header".to_owned(), |h| h.kind_name()),
+        })?;
+    let region = Region::open_for_inspection(opts, kind)?;
+    Ok(PipeReport::read(&region, kind.code == CHANNEL_KIND.code))
+}
 
 /// Slots per direction of [`Pipe::new`] and [`channel`].
 pub const DEFAULT_CAPACITY: usize = 1024;

@@ -7,6 +7,7 @@
 
 mod layout;
 mod raw;
+mod report;
 
 use std::marker::PhantomData;
 use std::sync::Arc;
@@ -20,6 +21,32 @@ use layout::QueueGeometry;
 #[doc(hidden)]
 pub use layout::offsets;
 pub use layout::{MAX_ALIGN, MAX_CAPACITY, MAX_FRAME};
+pub use report::{Holder, QueueReport};
+
+/// The object-kind code in a queue segment's header (for tools that tell
+/// segments apart: see [`ipc_core::segment::peek`]).
+pub const KIND_CODE: u32 = raw::QUEUE_KIND.code;
+
+/// Reads the state and users of the queue at `opts` (any message type)
+/// through a read-only mapping, without taking its locks or registering:
+/// what the `ipc` tool shows. Fails like an open (`NotFound`, a foreign or
+/// damaged segment, `PermissionDenied`).
+///
+/// ```
+/// use ipc_queue::Queue;
+/// use ipc_core::segment::SegmentOptions;
+///
+/// let name = format!("doc-inspect-{}", std::process::id());
+/// let q = Queue::<u64>::builder().named(&name).capacity(8).create()?;
+/// q.put(&7)?;
+/// let report = ipc_queue::queue::inspect(&SegmentOptions::named(&name))?;
+/// assert_eq!((report.len, report.capacity, report.puts), (1, 8, 1));
+/// assert_eq!(report.producers[0].pid, std::process::id());
+/// # Ok::<(), ipc_queue::Error>(())
+/// ```
+pub fn inspect(opts: &SegmentOptions) -> Result<QueueReport> {
+    RawQueue::inspect(opts)
+}
 use raw::RawQueue;
 
 use crate::{Error, Message, Result};

@@ -83,6 +83,7 @@ use ipc_core::sync::{LockError, RobustMutex, RobustMutexExt, RobustMutexGuard};
 use ipc_core::wait::{Check, Deadline, PEER_CHECK_PERIOD, SPIN_FOR, Waitable, Waiter};
 
 use super::layout::{CONSUMER, PRODUCER, QueueGeometry, ROLE_SLOTS, Roles, SlotRing, state};
+use super::report::{Holder, QueueReport};
 use crate::{Error, Result};
 
 /// The segment kind of a queue.
@@ -202,10 +203,25 @@ impl RawQueue {
     }
 
     /// Opens an existing queue whose frames are laid out as `ty`.
-    #[allow(unsafe_code)] // a protocol step on a raw slot or block, argued inline
     pub fn open(opts: &SegmentOptions, ty: &TypeDesc) -> Result<Self> {
-        let object = ObjectSegment::open(opts, QUEUE_KIND, Some(ty))?;
-        if object.segment().is_read_only() {
+        Self::open_checked(opts, Some(ty), false)
+    }
+
+    /// Opens a queue of any message type through a read-only mapping, for
+    /// [`inspect`](Self::inspect) alone: the handle registers nowhere and
+    /// only its reading methods may be called.
+    fn open_for_inspection(opts: &SegmentOptions) -> Result<Self> {
+        Self::open_checked(&opts.clone().read_only(true), None, true)
+    }
+
+    #[allow(unsafe_code)] // a protocol step on a raw slot or block, argued inline
+    fn open_checked(
+        opts: &SegmentOptions,
+        ty: Option<&TypeDesc>,
+        inspecting: bool,
+    ) -> Result<Self> {
+        let object = ObjectSegment::open(opts, QUEUE_KIND, ty)?;
+        if object.segment().is_read_only() && !inspecting {
             // Every call, `len` aside, takes one of the queue's locks, which
             // writes: a read-only mapping would fault on the first one.
             return Err(ipc_core::Error::InvalidArgument {
@@ -230,9 +246,49 @@ impl RawQueue {
                 .config,
             )
         };
-        let geometry =
-            QueueGeometry::from_config(&config, object.payload_len(), ty.align as usize)?;
+        let align = ty.map_or(object.header().type_align, |ty| ty.align);
+        let align = usize::try_from(align).map_err(|_| Error::corrupted("message alignment"))?;
+        let geometry = QueueGeometry::from_config(&config, object.payload_len(), align)?;
         Ok(Self::wrap(object, geometry))
+    }
+
+    /// What the queue at `opts` holds and who uses it, read through a
+    /// read-only mapping without taking a lock or registering (for the `ipc`
+    /// tool). Counters are read one by one while others may change them.
+    pub fn inspect(opts: &SegmentOptions) -> Result<QueueReport> {
+        let q = Self::open_for_inspection(opts)?;
+        let shared = q.ring.shared();
+        let holders = |role: Role| -> Vec<Holder> {
+            role.table(&shared.roles)
+                .iter()
+                .map(|w| w.load(Ordering::Acquire))
+                .filter(|&w| w != 0)
+                .map(Holder::from_packed)
+                .collect()
+        };
+        let dead_slots = (0..q.ring.geometry.capacity)
+            .filter(|&pos| {
+                let slot = q.ring.slot(pos);
+                let st = slot.state.load(Ordering::Acquire);
+                matches!(st, state::WRITING | state::COPYING | state::HELD)
+                    && !alive(slot.owner.load(Ordering::Acquire))
+            })
+            .count() as u64;
+        Ok(QueueReport {
+            message_type: q.object.header().type_desc().name,
+            capacity: q.ring.geometry.capacity,
+            max_frame: q.ring.geometry.max_frame as u64,
+            len: q.len() as u64,
+            puts: q.tail(),
+            gets: q.head(),
+            unfinished: q.unfinished(),
+            closed: q.is_closed(),
+            producers: holders(Role::Producer),
+            consumers: holders(Role::Consumer),
+            dead_slots,
+            waiting_getters: shared.not_empty.w.sleepers().load(Ordering::Relaxed),
+            waiting_putters: shared.not_full.w.sleepers().load(Ordering::Relaxed),
+        })
     }
 
     #[allow(unsafe_code)] // a protocol step on a raw slot or block, argued inline
