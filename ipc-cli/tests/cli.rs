@@ -306,3 +306,50 @@ fn exit_codes_and_file_backed_objects() {
     assert!(clean.status.success());
     assert!(path.exists() && foreign.exists());
 }
+
+/// Another user's object that this user may not read is listed with a
+/// clear message naming its owner, not an error for the whole listing.
+#[test]
+fn objects_of_other_users_say_whose_they_are() {
+    let name = unique_name("cli-private");
+    let _q = Queue::<u64>::builder()
+        .options(SegmentOptions::named(&name).mode(0o600))
+        .create()
+        .unwrap();
+    // A copy of the binary that user 65534 may run.
+    let dir = std::env::temp_dir().join(unique_name("cli-bin"));
+    std::fs::create_dir_all(&dir).unwrap();
+    let bin = dir.join("ipc");
+    std::fs::copy(env!("CARGO_BIN_EXE_ipc"), &bin).unwrap();
+    use std::os::unix::fs::PermissionsExt;
+    for p in [&dir, &bin] {
+        std::fs::set_permissions(p, std::fs::Permissions::from_mode(0o755)).unwrap();
+    }
+    let code = ipc_test_support::as_nobody({
+        let (bin, name) = (bin.clone(), name.clone());
+        move || {
+            let out = Command::new(&bin)
+                .args(["list", "--prefix", &name, "--json"])
+                .output()
+                .unwrap();
+            let list: Value = match serde_json::from_slice(&out.stdout) {
+                Ok(v) => v,
+                Err(_) => return 3,
+            };
+            let o = &list[0];
+            let message = o["error"].as_str().unwrap_or("");
+            match (o["status"].as_str(), message.contains("owned by uid 0")) {
+                (Some("no-access"), true) => 0,
+                (Some("no-access"), false) => 4,
+                _ => 5,
+            }
+        }
+    });
+    let _ = std::fs::remove_dir_all(&dir);
+    if let Some(code) = code {
+        assert_eq!(
+            code, 0,
+            "3: no JSON; 4: no owner in the message; 5: wrong status"
+        );
+    }
+}

@@ -34,6 +34,7 @@ pub mod process;
 pub mod segment;
 mod shm_safe;
 pub mod sync;
+pub mod trace;
 pub mod wait;
 
 pub use error::{Error, Result};

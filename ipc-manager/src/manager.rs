@@ -467,7 +467,14 @@ impl Manager {
         }
         match Self::unlink(name) {
             // Another process removed it meanwhile: it is gone either way.
-            Ok(()) | Err(Error::Core(ipc_core::Error::NotFound { .. })) => Ok(true),
+            Ok(()) | Err(Error::Core(ipc_core::Error::NotFound { .. })) => {
+                ipc_core::trace_event!(
+                    info,
+                    manager = name,
+                    "removed a stale manager (its creator is gone)"
+                );
+                Ok(true)
+            }
             Err(e) => Err(e),
         }
     }

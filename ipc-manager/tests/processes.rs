@@ -571,3 +571,62 @@ fn write_timeout_is_honoured_while_a_writer_is_stuck() {
     d.insert("k", b"w").unwrap();
     assert_eq!(d.get("k").unwrap().as_deref(), Some(&b"w"[..]));
 }
+
+/// With the `tracing` feature (on for these tests), a writer killed while
+/// holding the writer lock is reported as an event when the next writer
+/// recovers.
+#[test]
+fn a_recovery_is_reported_through_tracing() {
+    use std::io::Write;
+    use std::sync::{Arc, Mutex};
+
+    #[derive(Clone, Default)]
+    struct Captured(Arc<Mutex<Vec<u8>>>);
+    impl Write for Captured {
+        fn write(&mut self, buf: &[u8]) -> std::io::Result<usize> {
+            self.0.lock().unwrap().extend_from_slice(buf);
+            Ok(buf.len())
+        }
+        fn flush(&mut self) -> std::io::Result<()> {
+            Ok(())
+        }
+    }
+
+    let name = unique_name("trace-recovery");
+    let m = Manager::builder().named(&name).create().unwrap();
+    let d = m.dict("d").unwrap();
+    let inside = Arc::new(slots::<1>());
+    let writer = daemon({
+        let (name, inside) = (name.clone(), inside.clone());
+        move || {
+            let m = Manager::builder().named(&name).open().unwrap();
+            m.dict("d")
+                .unwrap()
+                .update_with("k", |_| {
+                    inside[0].store(1, Ordering::SeqCst);
+                    std::thread::sleep(Duration::from_secs(60));
+                    Vec::new()
+                })
+                .unwrap();
+        }
+    });
+    assert!(eventually(Duration::from_secs(5), || inside[0]
+        .load(Ordering::SeqCst)
+        == 1));
+    writer.kill().unwrap();
+    let _ = writer.join();
+    let captured = Captured::default();
+    let subscriber = tracing_subscriber::fmt()
+        .with_writer({
+            let c = captured.clone();
+            move || c.clone()
+        })
+        .with_ansi(false)
+        .finish();
+    tracing::subscriber::with_default(subscriber, || d.insert("k", b"v").unwrap());
+    let text = String::from_utf8(captured.0.lock().unwrap().clone()).unwrap();
+    assert!(
+        text.contains("WARN") && text.contains("recovering"),
+        "{text:?}"
+    );
+}

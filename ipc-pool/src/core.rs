@@ -287,6 +287,13 @@ impl Core {
         for job in extra {
             self.jobs.add_outstanding(job);
         }
+        ipc_core::trace_event!(
+            warn,
+            pid,
+            status = %status,
+            failed_items = spent.iter().map(|c| c.count - c.received).sum::<usize>(),
+            "a pool worker died; replacing it, its work is retried or failed"
+        );
         for chunk in spent {
             let first = chunk.first + chunk.received;
             let err = Error::WorkerDied {

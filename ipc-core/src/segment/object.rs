@@ -269,6 +269,11 @@ impl ObjectSegment {
             })?,
             super::options::Backing::Anonymous => return Ok(false),
         }
+        crate::trace_event!(
+            info,
+            object = %opts.display_name(),
+            "removed a stale object (its creator is gone)"
+        );
         Ok(true)
     }
 

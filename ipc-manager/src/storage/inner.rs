@@ -262,6 +262,11 @@ impl Inner {
         for slot in &root.slots[..hw as usize] {
             let claim = slot.claim.load(Ordering::Acquire);
             if which(slot) && owner_is_dead(slot) && clean_dead(slot, claim) {
+                ipc_core::trace_event!(
+                    info,
+                    pid = claim >> 32,
+                    "freed the reader slot of a dead process"
+                );
                 freed += 1;
             }
         }

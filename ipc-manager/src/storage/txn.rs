@@ -34,6 +34,11 @@ pub(crate) fn write<R>(inner: &Inner, f: impl FnOnce(&mut Writer<'_>) -> Result<
     };
     let mut w = Writer::new(inner, guard);
     if owner_died || root.state.needs_recovery.load(Ordering::Relaxed) != 0 {
+        ipc_core::trace_event!(
+            warn,
+            owner_died,
+            "a manager writer died or failed mid-write; recovering"
+        );
         recovery::recover(&mut w)?;
         root.state.needs_recovery.store(0, Ordering::Relaxed);
         w.mark_consistent();

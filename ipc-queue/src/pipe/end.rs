@@ -161,6 +161,15 @@ impl Endpoint {
                 .compare_exchange(owner, me, Ordering::SeqCst, Ordering::SeqCst)
                 .is_ok()
             {
+                if owner != 0 && owner != self.origin.get() {
+                    ipc_core::trace_event!(
+                        warn,
+                        pipe = %self.region.segment().segment().display_name(),
+                        side = if self.side == 0 { "A" } else { "B" },
+                        dead_owner = owner >> 32,
+                        "took over a pipe end from a dead process"
+                    );
+                }
                 break;
             }
         }
@@ -190,7 +199,17 @@ impl Endpoint {
 
     /// Whether the peer end's owner has exited (slow: reads `/proc`).
     pub fn peer_dead(&self) -> bool {
-        owner_is_dead(self.region.end(self.side ^ 1).owner.load(Ordering::Acquire))
+        let owner = self.region.end(self.side ^ 1).owner.load(Ordering::Acquire);
+        let dead = owner_is_dead(owner);
+        if dead {
+            ipc_core::trace_event!(
+                debug,
+                pipe = %self.region.segment().segment().display_name(),
+                peer = owner >> 32,
+                "the pipe's peer process is gone"
+            );
+        }
+        dead
     }
 
     /// Whether a non-blocking call on an empty or full ring should run the

@@ -408,6 +408,13 @@ impl RawQueue {
                     .compare_exchange(id, 0, Ordering::AcqRel, Ordering::Acquire)
                     .is_ok()
             {
+                ipc_core::trace_event!(
+                    info,
+                    queue = %self.object.segment().display_name(),
+                    pid = id >> 32,
+                    producer = matches!(role, Role::Producer),
+                    "freed a dead process's registration"
+                );
                 freed = true;
             }
         }
@@ -496,6 +503,15 @@ impl RawQueue {
         match lock.lock_robust_deadline(deadline) {
             Ok(g) => Ok(Some(g)),
             Err(LockError::OwnerDied(g)) => {
+                ipc_core::trace_event!(
+                    warn,
+                    queue = %self.object.segment().display_name(),
+                    side = match side {
+                        Side::Producer => "producer",
+                        Side::Consumer => "consumer",
+                    },
+                    "a queue lock holder died; repairing its side"
+                );
                 match side {
                     Side::Producer => self.recover_tail_side()?,
                     Side::Consumer => self.recover_head_side()?,
@@ -607,6 +623,11 @@ impl RawQueue {
             // room first, so the head read again after seeing it gone tells
             // whether there is room now (then the next round claims it).
             if self.role_gone(Role::Consumer, self.peer_check_due(slow)) && self.head() == h {
+                ipc_core::trace_event!(
+                    debug,
+                    queue = %self.object.segment().display_name(),
+                    "every consumer is gone: put reports Disconnected"
+                );
                 return Err(Error::Disconnected);
             }
             return Ok(None);
@@ -768,6 +789,11 @@ impl RawQueue {
                 // shows what a producer put between the first look and its
                 // departure, so those messages are drained first.
                 if self.role_gone(Role::Producer, self.peer_check_due(slow)) && h == self.tail() {
+                    ipc_core::trace_event!(
+                        debug,
+                        queue = %self.object.segment().display_name(),
+                        "every producer is gone: get reports Disconnected"
+                    );
                     return Err(Error::Disconnected);
                 }
             }
