@@ -23,3 +23,8 @@ macro_rules! trace_event {
         }
     };
 }
+
+/// The macro under this module's path, for ipc-core's own modules (an
+/// exported macro lives at the crate root).
+#[allow(unused_imports)]
+pub(crate) use trace_event;

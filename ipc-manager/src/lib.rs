@@ -117,6 +117,7 @@ pub use objects::dict::{Dict, TypedDict, TypedRef, ValueRef};
 pub use objects::list::List;
 pub use objects::sync::{Handle, Lock};
 pub use objects::value::{AtomicInt, Value};
+#[cfg(feature = "testing")]
 #[doc(hidden)]
 pub use storage::layout::offsets;
 pub use storage::layout::{MAX_KEY_LEN, MAX_NAME_LEN, MAX_READERS, MAX_SEGMENTS, MAX_VALUE_LEN};

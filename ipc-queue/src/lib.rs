@@ -22,8 +22,11 @@ mod message;
 pub mod pipe;
 pub mod queue;
 mod select;
+#[cfg(feature = "testing")]
 #[doc(hidden)]
 pub mod testing;
+#[cfg(not(feature = "testing"))]
+mod testing;
 
 pub use error::{Error, Result};
 /// The `zerocopy` crate, for its derives (see [`Message`]).

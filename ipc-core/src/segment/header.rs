@@ -394,10 +394,6 @@ impl Header {
         }
     }
 
-    /// The checksum field's byte offset, exposed for tests that damage it.
-    #[doc(hidden)]
-    pub const CHECKSUM_OFFSET: usize = CHECKSUM_OFFSET;
-
     /// Whether the first bytes carry the toolkit's magic.
     pub fn has_magic(&self) -> bool {
         self.magic == MAGIC

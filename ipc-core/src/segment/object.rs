@@ -269,7 +269,7 @@ impl ObjectSegment {
             })?,
             super::options::Backing::Anonymous => return Ok(false),
         }
-        crate::trace_event!(
+        crate::trace::trace_event!(
             info,
             object = %opts.display_name(),
             "removed a stale object (its creator is gone)"

@@ -385,6 +385,7 @@ pub(crate) const ROOT_HEAP_START: u64 = (ROOT_OFF + size_of::<Root>() as u64).ne
 /// Byte offsets in a manager's root file, for tests that damage it on
 /// purpose; computed from the layout above, so they cannot drift.
 #[doc(hidden)]
+#[cfg_attr(not(feature = "testing"), allow(dead_code))]
 pub mod offsets {
     use super::{ROOT_HEAP_START, ROOT_OFF, Root};
     use core::mem::offset_of;

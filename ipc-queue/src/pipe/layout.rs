@@ -144,14 +144,17 @@ const _: () = assert!(core::mem::offset_of!(RingCtl, head) == HEAD_OFFSET);
 /// Offset of ring `r`'s control block in the payload (documented layout, for
 /// tests that damage the indices on purpose).
 #[doc(hidden)]
+#[cfg_attr(not(feature = "testing"), allow(dead_code))]
 pub const fn ring_ctl_offset(r: usize) -> usize {
     256 + 512 * r
 }
 /// Offset of the first slot in the payload.
 #[doc(hidden)]
+#[cfg_attr(not(feature = "testing"), allow(dead_code))]
 pub const SLOTS_OFFSET: usize = SHARED_LEN;
 /// Offset of `tail` inside a ring's control block.
 #[doc(hidden)]
+#[cfg_attr(not(feature = "testing"), allow(dead_code))]
 pub const TAIL_OFFSET: usize = 0;
 /// Offset of `head` inside a ring's control block.
 #[doc(hidden)]

@@ -81,6 +81,7 @@ use end::Endpoint;
 use ipc_core::wait::Deadline;
 use layout::{CHANNEL_KIND, PIPE_KIND, PipeGeometry, Region};
 
+#[cfg(feature = "testing")]
 #[doc(hidden)]
 pub use layout::{HEAD_OFFSET, SLOTS_OFFSET, TAIL_OFFSET, ring_ctl_offset};
 pub use layout::{MAX_CAPACITY, MAX_FRAME};
@@ -318,6 +319,7 @@ impl<T: Message> PipeBuilder<T> {
 
     /// Starts both rings' positions at `pos` instead of 0, to exercise the
     /// wrap-around of the indices in tests.
+    #[cfg(feature = "testing")]
     #[doc(hidden)]
     pub fn start_position(mut self, pos: u32) -> Self {
         self.start = pos;

@@ -144,6 +144,7 @@ const _: () = assert!(size_of::<RobustMutex<()>>() == 64);
 /// Byte offsets in a queue's payload, for tests that damage it or kill a
 /// lock holder on purpose; computed from the layout above.
 #[doc(hidden)]
+#[cfg_attr(not(feature = "testing"), allow(dead_code))]
 pub mod offsets {
     use super::{QueueShared, SHARED_LEN, SlotHeader};
     use core::mem::offset_of;

@@ -18,6 +18,7 @@ use ipc_core::segment::{ObjectSegment, SegmentOptions, TypeDesc};
 
 use ipc_core::wait::Deadline;
 use layout::QueueGeometry;
+#[cfg(feature = "testing")]
 #[doc(hidden)]
 pub use layout::offsets;
 pub use layout::{MAX_ALIGN, MAX_CAPACITY, MAX_FRAME};
