@@ -724,8 +724,22 @@ impl RawQueue {
             let s = slot.state.load(Ordering::Acquire);
             let step = match s {
                 state::SKIP => true,
-                state::WRITING if slow && !alive(slot.owner.load(Ordering::Relaxed)) => true,
+                state::WRITING if slow && !alive(slot.owner.load(Ordering::Relaxed)) => {
+                    ipc_core::trace_event!(
+                        warn,
+                        queue = %self.object.segment().display_name(),
+                        producer = slot.owner.load(Ordering::Relaxed) >> 32,
+                        "stepped over a slot its producer died writing"
+                    );
+                    true
+                }
                 state::COPYING if slow && !alive(slot.owner.load(Ordering::Relaxed)) => {
+                    ipc_core::trace_event!(
+                        warn,
+                        queue = %self.object.segment().display_name(),
+                        consumer = slot.owner.load(Ordering::Relaxed) >> 32,
+                        "a consumer died copying a message; it is delivered again"
+                    );
                     slot.state.store(state::READY, Ordering::Release);
                     break;
                 }
