@@ -25,7 +25,7 @@
 //! | `multiprocessing.Process` | [`Process`] |
 //! | `Queue`, `JoinableQueue`, `SimpleQueue` | [`Queue`] |
 //! | `Pipe()` | [`Pipe`], and a one-way [`channel`] |
-//! | `connection.wait` | [`wait`] |
+//! | `connection.wait` | [`wait()`] |
 //! | `Manager()` and its `dict`, `list`, `Value`, `Lock`, ... | [`Manager`] |
 //! | `Pool` | [`Pool`] |
 //! | `Lock`, `Event`, `Semaphore`, `Barrier`, `Condition` | [`sync`] |
