@@ -32,10 +32,21 @@ use zerocopy::{FromBytes, Immutable, IntoBytes, KnownLayout};
 /// assert_message::<[u32; 4]>();
 /// ```
 ///
+/// # Not a `Message`? Three ways to send a value
+///
 /// A type with pointers or a variable size (`String`, `Vec<T>`,
 /// `Option<u64>`, a struct with a `bool` or with padding) is not a
-/// `Message`: send its bytes as a byte frame (`put_bytes`, `send_bytes`),
-/// or encode it into a fixed layout.
+/// `Message`; the compiler then suggests deriving `FromBytes`, which such a
+/// type cannot. Depending on the value:
+///
+/// | the value | how | cost |
+/// |---|---|---|
+/// | fixed layout, plain numbers (`#[repr(C)]`, no padding) | a `Message`: `Queue<Tick>`, `q.put(&tick)` | a copy of its bytes; read in place with a receive guard |
+/// | anything `Serialize + Deserialize` (`String`, `Vec`, enums, `Option`) | feature `serde`: `Queue<u8>` with `q.put_serde(&rec)` / `q.get_serde::<Rec>()`, `send_serde` / `recv_serde` on pipes, `insert_serde` / `get_serde` on dicts | encoded with postcard straight into the slot, decoded on receipt |
+/// | bytes you encode yourself | `put_bytes` / `get_bytes`, `send_bytes` / `recv_bytes` | a copy |
+///
+/// Reading structured, variable-size values in place without decoding them
+/// (an `rkyv` archive) is not available yet.
 pub trait Message:
     FromBytes + IntoBytes + Immutable + KnownLayout + Send + Sized + 'static
 {

@@ -47,6 +47,23 @@ pub enum Error {
         /// The stored type.
         found: String,
     },
+    /// A value could not be encoded (feature `serde`): its `Serialize`
+    /// implementation failed. Nothing was stored.
+    #[error("could not encode the value: {reason}")]
+    Encode {
+        /// What the encoder reported.
+        reason: String,
+    },
+    /// A stored serde value did not decode as the requested type (feature
+    /// `serde`), though its type tag matched: the value was damaged, or the
+    /// type's definition changed between the writer's build and this one.
+    #[error("could not decode the stored value as {type_name}: {reason}")]
+    Decode {
+        /// The type asked for.
+        type_name: &'static str,
+        /// What the decoder reported.
+        reason: String,
+    },
     /// The name belongs to another kind of object (e.g. a list asked for as a
     /// dict), or the same kind created with other parameters.
     #[error("`{name}` is a {found}, not a {expected}")]

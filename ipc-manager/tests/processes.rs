@@ -630,3 +630,53 @@ fn a_recovery_is_reported_through_tracing() {
         "{text:?}"
     );
 }
+
+/// Serde values (feature `serde`, on for these tests) written by one
+/// process and read by another; a plain typed read of one is refused.
+#[test]
+fn serde_values_cross_processes() {
+    #[derive(Debug, PartialEq, serde::Serialize, serde::Deserialize)]
+    struct Session {
+        user: String,
+        roles: Vec<String>,
+        expires: Option<u64>,
+    }
+    let session = |i: u64| Session {
+        user: format!("user-{i}"),
+        roles: (0..i % 3).map(|r| format!("role-{r}")).collect(),
+        expires: i.is_multiple_of(2).then_some(1_800_000_000 + i),
+    };
+    let name = unique_name("serde-dict");
+    let m = Manager::builder().named(&name).create().unwrap();
+    let d = m.dict("sessions").unwrap();
+    let child = daemon({
+        let name = name.clone();
+        move || {
+            let m = Manager::builder().named(&name).open().unwrap();
+            let d = m.dict("sessions").unwrap();
+            for i in 0..200u64 {
+                d.insert_serde(&i.to_le_bytes(), &session(i)).unwrap();
+            }
+        }
+    });
+    join_ok(child);
+    for i in 0..200u64 {
+        assert_eq!(
+            d.get_serde::<_, Session>(&i.to_le_bytes()).unwrap(),
+            Some(session(i))
+        );
+    }
+    assert_eq!(
+        d.get_serde::<_, Session>(&999u64.to_le_bytes()).unwrap(),
+        None
+    );
+    assert!(matches!(
+        d.get_as::<_, u64>(&1u64.to_le_bytes()),
+        Err(ipc_manager::Error::WrongType { .. })
+    ));
+    d.insert("plain", b"bytes").unwrap();
+    assert!(matches!(
+        d.get_serde::<_, Session>("plain"),
+        Err(ipc_manager::Error::WrongType { .. })
+    ));
+}

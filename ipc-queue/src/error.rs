@@ -52,6 +52,23 @@ pub enum Error {
         /// The buffer's length.
         got: usize,
     },
+    /// A value could not be encoded (feature `serde`): its `Serialize`
+    /// implementation failed. Nothing was sent.
+    #[error("could not encode the value: {reason}")]
+    Encode {
+        /// What the encoder reported.
+        reason: String,
+    },
+    /// A frame could not be decoded as the requested type (feature
+    /// `serde`): the sender sent another type, or other bytes. The frame was
+    /// consumed.
+    #[error("could not decode the frame as {type_name}: {reason}")]
+    Decode {
+        /// The type asked for.
+        type_name: &'static str,
+        /// What the decoder reported.
+        reason: String,
+    },
     /// The pipe end is held by another live process (a second opener of the
     /// same end); the end stays with its holder.
     #[error("the pipe end is in use by process {pid}")]
@@ -113,9 +130,11 @@ impl From<Error> for std::io::Error {
             Error::Timeout => K::TimedOut,
             Error::Disconnected => K::BrokenPipe,
             Error::InUse { .. } => K::ResourceBusy,
-            Error::TooLarge { .. } | Error::WrongSize { .. } | Error::BufferTooSmall { .. } => {
-                K::InvalidData
-            }
+            Error::TooLarge { .. }
+            | Error::WrongSize { .. }
+            | Error::BufferTooSmall { .. }
+            | Error::Encode { .. }
+            | Error::Decode { .. } => K::InvalidData,
         };
         std::io::Error::new(kind, e)
     }

@@ -67,8 +67,25 @@ impl TypeTag {
         }
     }
 
-    /// `name (size S, align A)`, as in error messages.
+    /// The one tag of serde-encoded values (feature `serde`), whatever
+    /// their Rust type: serde's data model is structural (a `&str` is
+    /// written as a `String` is read, a `Vec` as an array), so values are
+    /// told apart by decoding, not by type name. Size and alignment 0
+    /// describe it as an encoding.
+    #[cfg(feature = "serde")]
+    pub(crate) const SERDE: TypeTag = TypeTag {
+        tag: fnv1a(FNV_OFFSET, b"serde value (postcard)"),
+        name: "serde value (postcard)",
+        size: 0,
+        align: 0,
+    };
+
+    /// `name (size S, align A)`, as in error messages; `name (serde)` for a
+    /// serde-encoded value.
     pub(crate) fn describe(&self) -> String {
+        if self.size == 0 && self.align == 0 {
+            return self.name.to_owned();
+        }
         format!("{} (size {}, align {})", self.name, self.size, self.align)
     }
 
@@ -89,6 +106,9 @@ impl TypeTag {
         let size = u64::from_le_bytes(rec[..8].try_into().ok()?);
         let align = u64::from_le_bytes(rec[8..16].try_into().ok()?);
         let name = String::from_utf8_lossy(&rec[16..]);
+        if size == 0 && align == 0 {
+            return Some(name.into_owned());
+        }
         Some(format!("{name} (size {size}, align {align})"))
     }
 }

@@ -415,6 +415,26 @@ impl Endpoint {
         Ok(())
     }
 
+    /// Sends one value encoded in place in the reserved slot (feature
+    /// `serde`): nothing is published if it does not encode or fit.
+    #[cfg(feature = "serde")]
+    pub fn send_serde<V: serde::Serialize + ?Sized>(
+        &self,
+        value: &V,
+        deadline: Deadline,
+    ) -> Result<()> {
+        let (pos, _) = self.wait_space(1, deadline)?;
+        let tx = self.tx();
+        let mut slot = SlotSink {
+            tx: &tx,
+            pos,
+            max: self.max_frame(),
+        };
+        let len = crate::codec::encode_to_sink(value, &mut slot)?;
+        tx.publish_one(pos, len as u32);
+        Ok(())
+    }
+
     /// Sends as many of `msgs` as fit once there is room for one.
     pub fn send_batch<T: zerocopy::IntoBytes + zerocopy::Immutable>(
         &self,
@@ -498,5 +518,24 @@ impl Waitable for SendWait<'_> {
     }
     fn check_peer(&self) -> bool {
         self.0.peer_dead()
+    }
+}
+
+/// A reserved, unpublished slot as the encoder's destination.
+#[cfg(feature = "serde")]
+struct SlotSink<'a, 'r> {
+    tx: &'a SpscRing<'r>,
+    pos: u32,
+    max: usize,
+}
+
+#[cfg(feature = "serde")]
+impl crate::codec::FrameSink for SlotSink<'_, '_> {
+    fn write_at(&mut self, at: usize, bytes: &[u8]) -> bool {
+        self.tx.write_at(self.pos, at, bytes)
+    }
+
+    fn max(&self) -> usize {
+        self.max
     }
 }

@@ -510,6 +510,25 @@ impl Region {
         unsafe { std::ptr::copy_nonoverlapping(src.as_ptr(), self.slot(ring, pos), n) };
     }
 
+    /// Copies `src` to payload offset `at` of a slot the caller owns as the
+    /// producer; `false` (nothing copied) if it would pass `max_frame`.
+    #[inline]
+    pub fn write_payload_at(&self, ring: usize, pos: u32, at: usize, src: &[u8]) -> bool {
+        let fits = at
+            .checked_add(src.len())
+            .is_some_and(|end| end <= self.geo.max_frame as usize);
+        if !fits {
+            return false;
+        }
+        // SAFETY: `at + src.len() <= max_frame <= trailer` keeps the copy
+        // inside the slot's payload; `src` is process-local memory; the
+        // protocol keeps consumers off an unpublished slot.
+        unsafe {
+            std::ptr::copy_nonoverlapping(src.as_ptr(), self.slot(ring, pos).add(at), src.len())
+        };
+        true
+    }
+
     /// Copies the first `dst.len()` (clamped to `max_frame`) payload bytes of
     /// a published slot the caller consumes into `dst`.
     #[inline]

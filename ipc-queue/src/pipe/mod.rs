@@ -446,9 +446,52 @@ impl<T: Message> PipeBuilder<T> {
     }
 }
 
+#[cfg(feature = "serde")]
+thread_local! {
+    /// The buffer `recv_serde` copies a frame into before decoding it.
+    static RECV_SCRATCH: std::cell::Cell<Vec<u8>> = const { std::cell::Cell::new(Vec::new()) };
+}
+
 /// The sending methods shared by [`PipeEnd`] and [`Sender`].
 macro_rules! send_methods {
     () => {
+        /// Sends any `Serialize` value (feature `serde`), encoded with
+        /// postcard straight into the slot: no intermediate buffer, no
+        /// allocation for types whose serialization needs none. Its encoded
+        /// length must fit the pipe's frame ([`Error::TooLarge`] otherwise,
+        /// nothing sent); the receiver calls `recv_serde`.
+        ///
+        /// ```
+        /// use ipc_queue::Pipe;
+        ///
+        /// let (a, b) = Pipe::<u8>::new()?;
+        /// a.send_serde(&("job", 7u32, vec![1.5f64, 2.5]))?;
+        /// let (name, id, xs): (String, u32, Vec<f64>) = b.recv_serde()?;
+        /// assert_eq!((name.as_str(), id, xs), ("job", 7, vec![1.5, 2.5]));
+        /// # Ok::<(), ipc_queue::Error>(())
+        /// ```
+        #[cfg(feature = "serde")]
+        pub fn send_serde<V: serde::Serialize + ?Sized>(&self, value: &V) -> Result<()> {
+            self.ep.send_serde(value, Deadline::Forever)
+        }
+
+        /// [`send_serde`](Self::send_serde) if a slot is free now;
+        /// [`Error::Full`] otherwise.
+        #[cfg(feature = "serde")]
+        pub fn try_send_serde<V: serde::Serialize + ?Sized>(&self, value: &V) -> Result<()> {
+            self.ep.send_serde(value, Deadline::Now)
+        }
+
+        /// [`send_serde`](Self::send_serde), waiting at most `timeout`.
+        #[cfg(feature = "serde")]
+        pub fn send_serde_timeout<V: serde::Serialize + ?Sized>(
+            &self,
+            value: &V,
+            timeout: Duration,
+        ) -> Result<()> {
+            self.ep.send_serde(value, Deadline::after(timeout))
+        }
+
         /// Sends a message, waiting for a free slot.
         ///
         /// [`Error::Disconnected`] if the peer's end is closed (or its process
@@ -501,6 +544,45 @@ macro_rules! send_methods {
 /// The receiving methods shared by [`PipeEnd`] and [`Receiver`].
 macro_rules! recv_methods {
     () => {
+        /// Receives the next frame and decodes it as a `V` (feature
+        /// `serde`; see [`send_serde`](PipeEnd::send_serde)). The frame is
+        /// copied out of its slot into a per-thread buffer reused from call
+        /// to call, and decoded from there. [`Error::Decode`] (the frame is
+        /// consumed) if it is not a `V`'s encoding.
+        #[cfg(feature = "serde")]
+        pub fn recv_serde<V: serde::de::DeserializeOwned>(&self) -> Result<V> {
+            self.recv_serde_wait(Deadline::Forever)
+        }
+
+        /// [`recv_serde`](Self::recv_serde) if a frame is ready;
+        /// [`Error::Empty`] otherwise.
+        #[cfg(feature = "serde")]
+        pub fn try_recv_serde<V: serde::de::DeserializeOwned>(&self) -> Result<V> {
+            self.recv_serde_wait(Deadline::Now)
+        }
+
+        /// [`recv_serde`](Self::recv_serde), waiting at most `timeout`.
+        #[cfg(feature = "serde")]
+        pub fn recv_serde_timeout<V: serde::de::DeserializeOwned>(
+            &self,
+            timeout: Duration,
+        ) -> Result<V> {
+            self.recv_serde_wait(Deadline::after(timeout))
+        }
+
+        #[cfg(feature = "serde")]
+        fn recv_serde_wait<V: serde::de::DeserializeOwned>(&self, wait: Deadline) -> Result<V> {
+            let (pos, len) = self.ep.wait_frame(wait)?;
+            // Taken out for the call, so a re-entrant receive (a Deserialize
+            // impl that receives) gets a buffer of its own.
+            let mut buf = RECV_SCRATCH.take();
+            buf.resize(len, 0);
+            self.ep.take_bytes(pos, &mut buf[..len]);
+            let value = crate::codec::decode(&buf[..len]);
+            RECV_SCRATCH.set(buf);
+            value
+        }
+
         /// Receives the next message, waiting for one: spins briefly, then
         /// sleeps. [`Error::Disconnected`] once the peer is gone and every
         /// message it sent has been received; [`Error::WrongSize`] (the frame

@@ -121,6 +121,14 @@ impl<'a> SpscRing<'a> {
         self.region.write_payload(self.ring, pos, bytes);
     }
 
+    /// Copies `bytes` to offset `at` of the reserved slot of `pos`; `false`
+    /// if they would pass `max_frame`.
+    #[cfg(feature = "serde")]
+    #[inline]
+    pub fn write_at(&self, pos: u32, at: usize, bytes: &[u8]) -> bool {
+        self.region.write_payload_at(self.ring, pos, at, bytes)
+    }
+
     /// Commits one frame of `len` bytes already written at `pos`.
     #[inline]
     pub fn publish_one(&self, pos: u32, len: u32) {

@@ -490,6 +490,87 @@ impl<T: Message> Queue<T> {
         })
     }
 
+    /// Puts any `Serialize` value (feature `serde`), encoded with postcard
+    /// straight into a slot: no intermediate buffer, no allocation for
+    /// types whose serialization needs none. Its encoded length must fit the
+    /// queue's frame ([`max_frame`](Self::max_frame); [`Error::TooLarge`]
+    /// otherwise, nothing sent). Typically on a byte queue, `Queue<u8>`.
+    ///
+    /// ```
+    /// use ipc_queue::Queue;
+    /// use serde::{Deserialize, Serialize};
+    ///
+    /// #[derive(Debug, PartialEq, Serialize, Deserialize)]
+    /// struct LogRecord {
+    ///     level: u8,
+    ///     msg: String,
+    ///     tags: Vec<String>,
+    /// }
+    ///
+    /// let q = Queue::<u8>::new(64)?;
+    /// let rec = LogRecord { level: 3, msg: "disk almost full".into(), tags: vec!["db".into()] };
+    /// q.put_serde(&rec)?;
+    /// assert_eq!(q.get_serde::<LogRecord>()?, rec);
+    /// # Ok::<(), ipc_queue::Error>(())
+    /// ```
+    #[cfg(feature = "serde")]
+    pub fn put_serde<V: serde::Serialize + ?Sized>(&self, value: &V) -> Result<()> {
+        self.put_serde_wait(value, Deadline::Forever)
+    }
+
+    /// [`put_serde`](Self::put_serde) if a slot is free now; [`Error::Full`]
+    /// otherwise.
+    #[cfg(feature = "serde")]
+    pub fn try_put_serde<V: serde::Serialize + ?Sized>(&self, value: &V) -> Result<()> {
+        self.put_serde_wait(value, Deadline::Now)
+    }
+
+    /// [`put_serde`](Self::put_serde), waiting at most `timeout` for room.
+    #[cfg(feature = "serde")]
+    pub fn put_serde_timeout<V: serde::Serialize + ?Sized>(
+        &self,
+        value: &V,
+        timeout: Duration,
+    ) -> Result<()> {
+        self.put_serde_wait(value, Deadline::after(timeout))
+    }
+
+    #[cfg(feature = "serde")]
+    fn put_serde_wait<V: serde::Serialize + ?Sized>(
+        &self,
+        value: &V,
+        wait: Deadline,
+    ) -> Result<()> {
+        let mut loan = self.loan_wait(wait)?;
+        // On an error the loan is dropped uncommitted: the slot goes back.
+        let len = crate::codec::encode_into(value, loan.bytes_mut())?;
+        loan.commit_bytes(len);
+        Ok(())
+    }
+
+    /// Takes the oldest message and decodes it as a `V` (feature `serde`),
+    /// reading it in place in its slot. [`Error::Decode`] (the frame is
+    /// consumed) if it is not a `V`'s encoding.
+    #[cfg(feature = "serde")]
+    pub fn get_serde<V: serde::de::DeserializeOwned>(&self) -> Result<V> {
+        crate::codec::decode(self.guard_wait(Deadline::Forever)?.bytes())
+    }
+
+    /// [`get_serde`](Self::get_serde) if a message is ready now.
+    #[cfg(feature = "serde")]
+    pub fn try_get_serde<V: serde::de::DeserializeOwned>(&self) -> Result<V> {
+        crate::codec::decode(self.guard_wait(Deadline::Now)?.bytes())
+    }
+
+    /// [`get_serde`](Self::get_serde), waiting at most `timeout`.
+    #[cfg(feature = "serde")]
+    pub fn get_serde_timeout<V: serde::de::DeserializeOwned>(
+        &self,
+        timeout: Duration,
+    ) -> Result<V> {
+        crate::codec::decode(self.guard_wait(Deadline::after(timeout))?.bytes())
+    }
+
     /// Takes the oldest message without copying it: the guard reads it in
     /// place and frees the slot when dropped. The message counts as
     /// delivered as soon as the guard exists.

@@ -38,6 +38,12 @@ impl<'a> ValueRef<'a> {
         }
     }
 
+    /// The stored value's type tag.
+    #[cfg(feature = "serde")]
+    pub(crate) fn tag(&self) -> u64 {
+        self.tag
+    }
+
     /// Whether the value was stored as plain bytes (not as a typed value).
     pub fn is_bytes(&self) -> bool {
         self.tag == BYTES_TAG

@@ -520,6 +520,75 @@ impl Dict {
         }
     }
 
+    /// Sets `key` to any `Serialize` value (feature `serde`), encoded with
+    /// postcard and tagged as a serde value, so that reading it as bytes or
+    /// as a plain type is refused with [`Error::WrongType`]. As with serde
+    /// everywhere, the type is structural: a `&str` stored reads back as a
+    /// `String`, and a value of an incompatible shape fails to decode
+    /// ([`Error::Decode`]). The encoding is made in a buffer of this process
+    /// first (the writer then copies it into the dictionary under its lock,
+    /// which is kept short that way).
+    ///
+    /// ```
+    /// use ipc_manager::Manager;
+    /// use serde::{Deserialize, Serialize};
+    ///
+    /// #[derive(Debug, PartialEq, Serialize, Deserialize)]
+    /// struct Job { owner: String, retries: u32, args: Vec<String> }
+    ///
+    /// let m = Manager::new()?;
+    /// let jobs = m.dict("jobs")?;
+    /// let job = Job { owner: "ana".into(), retries: 2, args: vec!["--fast".into()] };
+    /// jobs.insert_serde("j1", &job)?;
+    /// assert_eq!(jobs.get_serde::<_, Job>("j1")?, Some(job));
+    /// jobs.insert_serde("note", "short text")?;
+    /// assert_eq!(jobs.get_serde::<_, String>("note")?.as_deref(), Some("short text"));
+    /// assert!(jobs.get_serde::<_, Job>("note").is_err(), "another shape");
+    /// # Ok::<(), ipc_manager::Error>(())
+    /// ```
+    #[cfg(feature = "serde")]
+    pub fn insert_serde<K, V>(&self, key: &K, value: &V) -> Result<()>
+    where
+        K: IntoBytes + Immutable + ?Sized,
+        V: serde::Serialize + ?Sized,
+    {
+        let bytes = postcard::to_allocvec(value).map_err(|e| Error::Encode {
+            reason: e.to_string(),
+        })?;
+        self.insert_tagged(key.as_bytes(), &bytes, Some(&TypeTag::SERDE))
+    }
+
+    /// The value of `key` decoded as a `V` (feature `serde`), read in place
+    /// (no copy of the encoding); `None` if absent; [`Error::WrongType`] if
+    /// it was stored as bytes or as a plain type; [`Error::Decode`] if it is
+    /// not the encoding of a `V`.
+    #[cfg(feature = "serde")]
+    pub fn get_serde<K, V>(&self, key: &K) -> Result<Option<V>>
+    where
+        K: IntoBytes + Immutable + ?Sized,
+        V: serde::de::DeserializeOwned,
+    {
+        let t = TypeTag::SERDE;
+        let Some(value) = self.get_ref(key)? else {
+            return Ok(None);
+        };
+        if value.tag() != t.tag {
+            return Err(Error::WrongType {
+                expected: t.describe(),
+                found: describe_tag(&self.inner, value.tag()),
+            });
+        }
+        let fail = |e: postcard::Error| Error::Decode {
+            type_name: std::any::type_name::<V>(),
+            reason: e.to_string(),
+        };
+        let (decoded, rest) = postcard::take_from_bytes::<V>(&value).map_err(fail)?;
+        if !rest.is_empty() {
+            return Err(fail(postcard::Error::DeserializeBadEncoding));
+        }
+        Ok(Some(decoded))
+    }
+
     /// A view with fixed key and value types, whose calls skip computing
     /// the type tag (the fastest way to use a dictionary of one type).
     pub fn typed<K, V>(&self) -> Result<TypedDict<K, V>>

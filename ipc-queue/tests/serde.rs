@@ -1,0 +1,189 @@
+//! Structured values (feature `serde`) between real processes: records with
+//! strings and vectors through a named queue and a pipe, the errors for a
+//! value too large and a frame of another type, and a producer SIGKILLed in
+//! the middle of encoding a value, which never exposes half a frame.
+
+use std::sync::Arc;
+use std::sync::atomic::Ordering;
+use std::time::Duration;
+
+use ipc_core::segment::SegmentOptions;
+use ipc_queue::{Error, Pipe, Queue};
+use ipc_test_support::{daemon, eventually, join_ok, park, slots, unique_name};
+use serde::{Deserialize, Serialize, Serializer};
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+struct LogRecord {
+    id: u64,
+    ts: u64,
+    msg: String,
+    tags: Vec<u32>,
+    origin: Option<String>,
+}
+
+fn record(id: u64) -> LogRecord {
+    LogRecord {
+        id,
+        ts: 1_700_000_000 + id,
+        msg: format!("request {id} served in {} ms", id % 17),
+        tags: (0..(id % 5) as u32).collect(),
+        origin: id.is_multiple_of(2).then(|| format!("worker-{}", id % 3)),
+    }
+}
+
+#[test]
+fn records_cross_processes_through_a_queue_and_a_pipe() {
+    let name = unique_name("serde-q");
+    let q = Queue::<u8>::builder()
+        .named(&name)
+        .capacity(64)
+        .create()
+        .unwrap();
+    let pipe = unique_name("serde-p");
+    let (a, _b) = Pipe::<u8>::builder().named(&pipe).create().unwrap();
+    let child = daemon({
+        let (name, pipe) = (name.clone(), pipe.clone());
+        move || {
+            let q = Queue::<u8>::builder().named(&name).open().unwrap();
+            for id in 0..1000 {
+                q.put_serde(&record(id)).unwrap();
+            }
+            let b = Pipe::<u8>::builder()
+                .named(&pipe)
+                .open(ipc_queue::pipe::Side::B)
+                .unwrap();
+            for _ in 0..100 {
+                let r: LogRecord = b.recv_serde().unwrap();
+                b.send_serde(&LogRecord { id: r.id + 1, ..r }).unwrap();
+            }
+        }
+    });
+    for id in 0..1000 {
+        assert_eq!(q.get_serde::<LogRecord>().unwrap(), record(id));
+    }
+    for id in 0..100 {
+        a.send_serde(&record(id)).unwrap();
+        let back: LogRecord = a.recv_serde().unwrap();
+        assert_eq!(
+            back,
+            LogRecord {
+                id: id + 1,
+                ..record(id)
+            }
+        );
+    }
+    join_ok(child);
+}
+
+#[test]
+fn too_large_and_wrong_type_are_typed_errors() {
+    let q = Queue::<u8>::builder()
+        .capacity(4)
+        .max_frame(64)
+        .create()
+        .unwrap();
+    let big = LogRecord {
+        msg: "x".repeat(100),
+        ..record(1)
+    };
+    match q.put_serde(&big) {
+        Err(Error::TooLarge { len, max: 64 }) => assert!(len > 100, "{len}"),
+        other => panic!("{other:?}"),
+    }
+    assert!(q.is_empty(), "nothing was sent");
+    q.put_serde(&(1u8, 2u8)).unwrap();
+    q.put_serde(&record(2)).unwrap();
+    // A frame of another type: an error naming the type; the frame is gone.
+    match q.get_serde::<LogRecord>() {
+        Err(Error::Decode { type_name, .. }) => assert!(type_name.contains("LogRecord")),
+        other => panic!("{other:?}"),
+    }
+    assert_eq!(q.get_serde::<LogRecord>().unwrap(), record(2));
+    assert_eq!(q.try_get_serde::<LogRecord>(), Err(Error::Empty));
+    // The same on a pipe.
+    let (a, b) = Pipe::<u8>::builder().max_frame(64).create().unwrap();
+    assert!(matches!(
+        a.send_serde(&big),
+        Err(Error::TooLarge { max: 64, .. })
+    ));
+    a.send_serde(&"text").unwrap();
+    assert!(matches!(b.recv_serde::<u64>(), Err(Error::Decode { .. })));
+    assert_eq!(b.try_recv_serde::<u64>(), Err(Error::Empty));
+}
+
+/// A value whose serialization signals, then parks: the producer is
+/// SIGKILLed halfway through writing its frame into the slot.
+struct Stalls<'a>(&'a ipc_core::segment::Shared<[std::sync::atomic::AtomicU64; 1]>);
+
+impl Serialize for Stalls<'_> {
+    fn serialize<S: Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        use serde::ser::SerializeTuple;
+        let mut t = s.serialize_tuple(2)?;
+        t.serialize_element("the first half of a frame that never completes")?;
+        self.0[0].store(1, Ordering::SeqCst);
+        park();
+        #[allow(unreachable_code)]
+        {
+            t.serialize_element(&0u64)?;
+            t.end()
+        }
+    }
+}
+
+#[test]
+fn a_producer_killed_mid_encode_exposes_nothing() {
+    for pipe in [false, true] {
+        let name = unique_name("serde-kill");
+        let inside = Arc::new(slots::<1>());
+        let q = Queue::<u8>::builder()
+            .named(&name)
+            .capacity(8)
+            .create()
+            .unwrap();
+        let (rx, tx_name) = if pipe {
+            let (a, _b) = Pipe::<u8>::builder()
+                .named(&format!("{name}-p"))
+                .create()
+                .unwrap();
+            (Some(a), format!("{name}-p"))
+        } else {
+            (None, String::new())
+        };
+        let producer = daemon({
+            let (name, inside, tx_name) = (name.clone(), inside.clone(), tx_name.clone());
+            move || {
+                if pipe {
+                    let b = Pipe::<u8>::builder()
+                        .named(&tx_name)
+                        .open(ipc_queue::pipe::Side::B)
+                        .unwrap();
+                    b.send_serde(&record(1)).unwrap();
+                    let _ = b.send_serde(&Stalls(&inside));
+                } else {
+                    let q = Queue::<u8>::builder().named(&name).open().unwrap();
+                    q.put_serde(&record(1)).unwrap();
+                    let _ = q.put_serde(&Stalls(&inside));
+                }
+            }
+        });
+        assert!(eventually(Duration::from_secs(5), || inside[0]
+            .load(Ordering::SeqCst)
+            == 1));
+        producer.kill().unwrap();
+        let _ = producer.join();
+        if let Some(a) = rx {
+            assert_eq!(a.recv_serde::<LogRecord>().unwrap(), record(1));
+            assert_eq!(a.recv_serde::<LogRecord>(), Err(Error::Disconnected));
+        } else {
+            assert_eq!(q.get_serde::<LogRecord>().unwrap(), record(1));
+            // The half-written slot is stepped over; the queue goes on.
+            assert_eq!(
+                q.get_serde_timeout::<LogRecord>(Duration::from_millis(300)),
+                Err(Error::Disconnected)
+            );
+            q.put_serde(&record(2)).unwrap();
+            assert_eq!(q.get_serde::<LogRecord>().unwrap(), record(2));
+        }
+        let _ = SegmentOptions::named(&name);
+    }
+}
