@@ -98,6 +98,11 @@ pub enum Workload {
     Tput8B,
     /// A stream of 4 KiB messages from one process to another.
     Tput4KiB,
+    /// A stream of serde records (two integers, a ~100-byte string, four
+    /// small integers) from one process to another.
+    TputRecord,
+    /// A serde record passed back and forth, the receiver blocked.
+    PingpongRecord,
     /// Reads of one key from a dictionary shared between processes.
     DictGet,
     /// A function mapped over a range by a pool of worker processes.
@@ -108,11 +113,13 @@ pub enum Workload {
 
 impl Workload {
     /// Every workload, in table order.
-    pub const ALL: [Workload; 7] = [
+    pub const ALL: [Workload; 9] = [
         Workload::PingpongSpin,
         Workload::PingpongBlocking,
         Workload::Tput8B,
         Workload::Tput4KiB,
+        Workload::TputRecord,
+        Workload::PingpongRecord,
         Workload::DictGet,
         Workload::PoolMap,
         Workload::ProcessStart,
@@ -125,6 +132,8 @@ impl Workload {
             Workload::PingpongBlocking => "pingpong-blocking",
             Workload::Tput8B => "tput-8B",
             Workload::Tput4KiB => "tput-4KiB",
+            Workload::TputRecord => "tput-record",
+            Workload::PingpongRecord => "pingpong-record",
             Workload::DictGet => "dict-get",
             Workload::PoolMap => "pool-map",
             Workload::ProcessStart => "process-start",
@@ -138,6 +147,8 @@ impl Workload {
             Workload::PingpongBlocking => "ping-pong 8 B, blocking receive",
             Workload::Tput8B => "throughput, 8 B messages",
             Workload::Tput4KiB => "throughput, 4 KiB messages",
+            Workload::TputRecord => "throughput, serde records (~130 B)",
+            Workload::PingpongRecord => "ping-pong, a serde record, blocking receive",
             Workload::DictGet => "shared dictionary, get",
             Workload::PoolMap => "process pool, map",
             Workload::ProcessStart => "process start and join",

@@ -177,6 +177,8 @@ pub fn run<'a>(plan: &[&'a Bench], cfg: RunConfig) -> Vec<Row<'a>> {
                 .filter(|p| p.bench.workload == row.bench.workload && p.bench.kind() == Kind::Peer)
                 // Only like with like: a GB/s row has no ratio to an op/s peer.
                 .filter(|p| p.bench.metric == row.bench.metric)
+                // A peer named in `compare_to` has its ratio there already.
+                .filter(|p| !row.bench.compare_to.contains(&p.bench.id))
                 .filter_map(|p| Some((p.bench.id, row.raw_ratio(p)?)))
                 .collect()
         } else {

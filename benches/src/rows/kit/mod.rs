@@ -4,5 +4,6 @@
 
 pub mod peer;
 pub mod pingpong;
+pub mod record;
 pub mod shm;
 pub mod wait;

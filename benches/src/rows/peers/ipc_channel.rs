@@ -12,6 +12,7 @@ use ipc_channel::ipc;
 use crate::harness::{Bench, Group, Iters, Kind, Metric, SampleError, Workload, warmup_for};
 use crate::rows::kit::peer;
 use crate::rows::kit::pingpong::round_trips_ns;
+use crate::rows::kit::record::Record;
 use crate::rows::kit::shm::PAGE_BYTES;
 
 pub const GROUP: Group = Group {
@@ -33,6 +34,32 @@ pub fn benches() -> Vec<Bench> {
             compare_to: &["limit_futex_pingpong"],
             about: "two IpcSender<u64>/IpcReceiver<u64> channels, blocking recv",
             sample: pingpong,
+        },
+        Bench {
+            id: "ipc_channel_serde_tput_record",
+            group: &GROUP,
+            workload: Workload::TputRecord,
+            metric: Metric::MsgsPerS,
+            iters: Iters {
+                full: 100_000,
+                quick: 4_000,
+            },
+            compare_to: &[],
+            about: "IpcSender<Record>::send / IpcReceiver<Record>::recv (serde with bincode over a socket)",
+            sample: serde_tput_record,
+        },
+        Bench {
+            id: "ipc_channel_serde_pingpong_record",
+            group: &GROUP,
+            workload: Workload::PingpongRecord,
+            metric: Metric::OneWayNs,
+            iters: Iters {
+                full: 2_500,
+                quick: 100,
+            },
+            compare_to: &[],
+            about: "two IpcSender<Record>/IpcReceiver<Record> channels, blocking recv",
+            sample: serde_pingpong_record,
         },
         Bench {
             id: "ipc_channel_bytes_4KiB",
@@ -127,4 +154,77 @@ fn bytes_4kib(msgs: u64) -> Result<f64, SampleError> {
     let secs = start.elapsed().as_secs_f64();
     peer::join(producer)?;
     Ok(msgs as f64 * PAGE_BYTES as f64 / secs / 1e9)
+}
+
+/// The child sends `warmup + msgs` records; the parent receives each as a
+/// fresh `Record`, checks it and times the last `msgs`.
+fn serde_tput_record(msgs: u64) -> Result<f64, SampleError> {
+    let warmup = warmup_for(msgs);
+    let total = warmup + msgs;
+    let (tx, rx) = ipc::channel::<Record>()?;
+    let producer = peer::spawn("ipc-channel-producer", move || {
+        let mut rec = Record::new(0);
+        for seq in 0..total {
+            rec.set(seq);
+            tx.send(rec.clone())
+                .unwrap_or_else(|e| panic!("ipc-channel producer: send: {e}"));
+        }
+    })?;
+    let receive = |expected: u64| -> Result<(), SampleError> {
+        let rec = black_box(rx.recv().map_err(|e| failed("recv", e))?);
+        if !rec.is(expected) {
+            return Err(SampleError::failed(format!(
+                "ipc-channel: got record {}, expected {expected}",
+                rec.id
+            )));
+        }
+        Ok(())
+    };
+    for seq in 0..warmup {
+        receive(seq)?;
+    }
+    let start = Instant::now();
+    for seq in warmup..total {
+        receive(seq)?;
+    }
+    let secs = start.elapsed().as_secs_f64();
+    peer::join(producer)?;
+    Ok(msgs as f64 / secs)
+}
+
+/// A record each way per round trip over two typed channels.
+fn serde_pingpong_record(round_trips: u64) -> Result<f64, SampleError> {
+    let (ping_tx, ping_rx) = ipc::channel::<Record>()?;
+    let (pong_tx, pong_rx) = ipc::channel::<Record>()?;
+    let mut turn = 0u64;
+    let mut rec = Record::new(0);
+    round_trips_ns(
+        warmup_for(round_trips).min(200),
+        round_trips,
+        move |total| {
+            for _ in 0..total {
+                let mut r = ping_rx
+                    .recv()
+                    .unwrap_or_else(|e| panic!("ipc-channel peer: recv: {e:?}"));
+                let id = r.id;
+                r.set(id + 1);
+                pong_tx
+                    .send(r)
+                    .unwrap_or_else(|e| panic!("ipc-channel peer: send: {e:?}"));
+            }
+        },
+        move || {
+            rec.set(turn);
+            ping_tx.send(rec.clone()).map_err(|e| failed("send", e))?;
+            let back = pong_rx.recv().map_err(|e| failed("recv", e))?;
+            if !back.is(turn + 1) {
+                return Err(SampleError::failed(format!(
+                    "ipc-channel: sent record {turn}, got {} back",
+                    back.id
+                )));
+            }
+            turn += 2;
+            Ok(())
+        },
+    )
 }

@@ -49,6 +49,8 @@ mod tests {
     fn ipc_channel_rows() {
         sample("ipc_channel_pingpong_8B", 50);
         sample("ipc_channel_bytes_4KiB", 500);
+        sample("ipc_channel_serde_tput_record", 500);
+        sample("ipc_channel_serde_pingpong_record", 50);
     }
 
     #[test]

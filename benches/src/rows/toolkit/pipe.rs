@@ -27,6 +27,7 @@ use ipc_queue::{Pipe, PipeEnd, Receiver, Sender};
 use crate::harness::{Bench, Group, Iters, Kind, Metric, SampleError, Workload, warmup_for};
 use crate::rows::kit::peer;
 use crate::rows::kit::pingpong::round_trips_ns;
+use crate::rows::kit::record::Record;
 use crate::rows::kit::shm::PAGE_BYTES;
 
 pub const GROUP: Group = Group {
@@ -53,6 +54,19 @@ pub fn benches() -> Vec<Bench> {
             sample: pingpong_8b,
         },
         Bench {
+            id: "pipe_serde_pingpong_record",
+            group: &GROUP,
+            workload: Workload::PingpongRecord,
+            metric: Metric::OneWayNs,
+            iters: Iters {
+                full: 2_500,
+                quick: 100,
+            },
+            compare_to: &["ipc_channel_serde_pingpong_record"],
+            about: "duplex Pipe<u8>, default spin: send_serde / recv_serde of a record each way",
+            sample: serde_pingpong_record,
+        },
+        Bench {
             id: "pipe_blocking_pingpong_8B",
             group: &GROUP,
             workload: Workload::PingpongBlocking,
@@ -64,6 +78,19 @@ pub fn benches() -> Vec<Bench> {
             compare_to: &["limit_futex_pingpong"],
             about: "duplex Pipe<u64> with spin(0): each receiver asleep in recv until woken",
             sample: blocking_pingpong_8b,
+        },
+        Bench {
+            id: "channel_serde_tput_record",
+            group: &GROUP,
+            workload: Workload::TputRecord,
+            metric: Metric::MsgsPerS,
+            iters: Iters {
+                full: 2_000_000,
+                quick: 40_000,
+            },
+            compare_to: &["ipc_channel_serde_tput_record"],
+            about: "channel<u8> of 1024 slots: send_serde / recv_serde of a record (the one-way path for streams)",
+            sample: channel_serde_tput_record,
         },
         Bench {
             id: "pipe_tput_8B",
@@ -131,6 +158,45 @@ fn blocking_pingpong_8b(round_trips: u64) -> Result<f64, SampleError> {
     pingpong(ends, round_trips)
 }
 
+/// A record each way per round trip with the pipe's default settings (a
+/// receiver spins 20 µs before it sleeps, so a prompt reply is caught
+/// awake, as a user gets it): encoded into the slot by `send_serde`,
+/// decoded by `recv_serde`.
+fn serde_pingpong_record(round_trips: u64) -> Result<f64, SampleError> {
+    let (mine, theirs) = Pipe::<u8>::builder().max_frame(256).create()?;
+    let mut turn = 0u64;
+    let mut rec = Record::new(0);
+    round_trips_ns(
+        warmup_for(round_trips),
+        round_trips,
+        move |total| {
+            for _ in 0..total {
+                let mut r: Record = theirs
+                    .recv_serde()
+                    .unwrap_or_else(|e| panic!("pipe peer: {e}"));
+                let id = r.id;
+                r.set(id + 1);
+                theirs
+                    .send_serde(&r)
+                    .unwrap_or_else(|e| panic!("pipe peer: {e}"));
+            }
+        },
+        move || {
+            rec.set(turn);
+            mine.send_serde(&rec)?;
+            let back: Record = mine.recv_serde()?;
+            if !back.is(turn + 1) {
+                return Err(SampleError::failed(format!(
+                    "pipe: sent record {turn}, got {} back",
+                    back.id
+                )));
+            }
+            turn += 2;
+            Ok(())
+        },
+    )
+}
+
 fn pingpong(
     (mine, theirs): (PipeEnd<u64>, PipeEnd<u64>),
     round_trips: u64,
@@ -183,6 +249,42 @@ fn transfer<T: ipc_queue::Message>(
     let elapsed = start.elapsed();
     peer::join(producer)?;
     Ok(elapsed)
+}
+
+/// Records through a one-way channel: encoded into the slot by the sender,
+/// copied out and decoded by the receiver.
+fn channel_serde_tput_record(msgs: u64) -> Result<f64, SampleError> {
+    let (tx, rx) = Pipe::<u8>::builder()
+        .capacity(1024)
+        .max_frame(256)
+        .channel()?;
+    let warmup = warmup_for(msgs);
+    let total = warmup + msgs;
+    let producer = peer::spawn("pipe-sender", move || {
+        let mut rec = Record::new(0);
+        for seq in 0..total {
+            rec.set(seq);
+            tx.send_serde(&rec)
+                .unwrap_or_else(|e| panic!("send_serde: {e}"));
+        }
+    })?;
+    let receive = |seq: u64| -> Result<(), SampleError> {
+        let rec: Record = black_box(rx.recv_serde()?);
+        if !rec.is(seq) {
+            return Err(out_of_order(rec.id, seq));
+        }
+        Ok(())
+    };
+    for seq in 0..warmup {
+        receive(seq)?;
+    }
+    let start = Instant::now();
+    for seq in warmup..total {
+        receive(seq)?;
+    }
+    let elapsed = start.elapsed();
+    peer::join(producer)?;
+    Ok(msgs as f64 / elapsed.as_secs_f64())
 }
 
 fn out_of_order(got: u64, expected: u64) -> SampleError {

@@ -15,6 +15,7 @@ use ipc_queue::Queue;
 use crate::harness::{Bench, Group, Iters, Kind, Metric, SampleError, Workload, warmup_for};
 use crate::rows::kit::peer;
 use crate::rows::kit::pingpong::{Baton, Side, one_way_ns};
+use crate::rows::kit::record::Record;
 use crate::rows::kit::shm::PAGE_BYTES;
 use crate::rows::kit::wait::Stalled;
 
@@ -28,6 +29,19 @@ type Page4K = [u64; PAGE_BYTES / 8];
 
 pub fn benches() -> Vec<Bench> {
     vec![
+        Bench {
+            id: "queue_serde_tput_record",
+            group: &GROUP,
+            workload: Workload::TputRecord,
+            metric: Metric::MsgsPerS,
+            iters: Iters {
+                full: 500_000,
+                quick: 10_000,
+            },
+            compare_to: &["ipc_channel_serde_tput_record"],
+            about: "Queue<u8>: put_serde / get_serde of a record (postcard into the slot, decoded in place)",
+            sample: serde_tput_record,
+        },
         Bench {
             id: "queue_tput_8B",
             group: &GROUP,
@@ -142,6 +156,32 @@ fn tput_8b(msgs: u64) -> Result<f64, SampleError> {
         let got = q.get()?;
         if got != seq {
             return Err(out_of_order(got, seq));
+        }
+        Ok(1)
+    })?;
+    Ok(msgs as f64 / elapsed.as_secs_f64())
+}
+
+/// A record per message: encoded into the slot by `put_serde`, decoded from
+/// the slot by `get_serde` (a fresh `Record` each, as a receiver would).
+fn serde_tput_record(msgs: u64) -> Result<f64, SampleError> {
+    let q = Queue::<u8>::builder()
+        .capacity(256)
+        .max_frame(256)
+        .create()?;
+    let theirs = q.try_clone()?;
+    let produce = |q: &Queue<u8>, total: u64| {
+        let mut rec = Record::new(0);
+        for seq in 0..total {
+            rec.set(seq);
+            q.put_serde(&rec)
+                .unwrap_or_else(|e| panic!("put_serde: {e}"));
+        }
+    };
+    let elapsed = transfer(q, theirs, warmup_for(msgs), msgs, produce, |q, seq| {
+        let rec: Record = black_box(q.get_serde()?);
+        if !rec.is(seq) {
+            return Err(out_of_order(rec.id, seq));
         }
         Ok(1)
     })?;
