@@ -139,6 +139,72 @@ pub(crate) fn wait_any(words: &[(&AtomicU32, u32)], deadline: Option<Instant>) -
     }
 }
 
+/// How a [`wait_any_addr`] ended.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum WaitvEnded {
+    /// Word `i` of the list was woken.
+    Woken(usize),
+    /// Some word did not hold its expected value when the wait began (or a
+    /// signal interrupted it): which one is not known.
+    Changed,
+    /// The deadline passed.
+    TimedOut,
+    /// The kernel could not read a word (an address no longer mapped), or
+    /// has no `futex_waitv`: the caller re-checks everything.
+    Failed,
+}
+
+/// [`wait_any`] over raw addresses, reporting which word was woken: for the
+/// async reactor, which must not keep references to words whose owners may
+/// drop them at any time. Only the kernel reads the words (a stale address
+/// makes the call fail with `EFAULT`, or wait on whatever is there now; it
+/// never makes this process read or write memory it does not own).
+pub(crate) fn wait_any_addr(words: &[(u64, u32)], deadline: Option<Instant>) -> WaitvEnded {
+    let waiters: Vec<FutexWaitv> = words
+        .iter()
+        .take(WAIT_ANY_MAX)
+        .map(|&(addr, val)| FutexWaitv {
+            val: u64::from(val),
+            uaddr: addr,
+            flags: FUTEX2_SIZE_U32,
+            reserved: 0,
+        })
+        .collect();
+    let ts = deadline.map(monotonic_timespec);
+    let ts_ptr = ts
+        .as_ref()
+        .map_or(std::ptr::null(), |t| t as *const libc::timespec);
+    // SAFETY: `waiters` is a live array of futex_waitv structs and `ts_ptr`
+    // is null or a timespec on this frame; the kernel reads both. The
+    // addresses inside are only passed to the kernel, which validates them
+    // (EFAULT) and compares the word there with `val`; nothing in this
+    // process dereferences them.
+    let rc = unsafe {
+        libc::syscall(
+            SYS_FUTEX_WAITV,
+            waiters.as_ptr(),
+            waiters.len() as libc::c_uint,
+            0,
+            ts_ptr,
+            libc::CLOCK_MONOTONIC,
+        )
+    };
+    if rc >= 0 {
+        return WaitvEnded::Woken(rc as usize);
+    }
+    match errno() {
+        Some(libc::ETIMEDOUT) => WaitvEnded::TimedOut,
+        Some(libc::EAGAIN | libc::EINTR) => WaitvEnded::Changed,
+        Some(libc::ENOSYS) => {
+            // No futex_waitv: a short sleep, after which everything is
+            // re-checked.
+            std::thread::sleep(Duration::from_micros(500));
+            WaitvEnded::Failed
+        }
+        _ => WaitvEnded::Failed,
+    }
+}
+
 /// Wakes up to `n` processes sleeping on `word`; returns how many were woken.
 pub(crate) fn wake(word: &AtomicU32, n: u32) -> usize {
     let n = n.min(i32::MAX as u32) as libc::c_int;

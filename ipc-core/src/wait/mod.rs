@@ -40,19 +40,23 @@
 //! # Several objects, and async
 //!
 //! [`wait_any`] sleeps on the words of several [`Waitable`]s at once
-//! (`futex_waitv`). The same trait is the registration an asynchronous
-//! reactor needs: a word to sleep on, a count that makes wakers issue the
-//! wake-up, and a readiness check.
+//! (`futex_waitv`). The same trait is what the asynchronous side needs: a
+//! [`Ready`] future announces itself in the sleepers count and hands the
+//! word to the process's one reactor thread, which sleeps on the words of
+//! every pending future at once and wakes their tasks (`reactor.rs`).
 
 mod backoff;
 mod block;
 mod deadline;
+mod future;
+mod reactor;
 mod waitable;
 mod word;
 
 pub use backoff::{Backoff, SPIN_FOR};
 pub use block::{Check, PEER_CHECK_PERIOD, Waiter, wait_any, wake};
 pub use deadline::Deadline;
+pub use future::{ASYNC_SPIN_FOR, Ready, WaitState};
 pub use waitable::Waitable;
 pub use word::{Until, WaitWord};
 

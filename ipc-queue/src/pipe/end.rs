@@ -41,7 +41,12 @@ use std::sync::atomic::{AtomicU32, Ordering};
 use std::time::Duration;
 
 use ipc_core::liveness::{forks_made, packed_current, packed_is_alive};
-use ipc_core::wait::{Check, Deadline, PEER_CHECK_PERIOD, SPIN_FOR, Waitable, Waiter, coarse_now};
+use ipc_core::wait::{
+    Check, Deadline, PEER_CHECK_PERIOD, SPIN_FOR, WaitState, Waitable, Waiter, coarse_now,
+};
+use std::future::Future;
+use std::pin::Pin;
+use std::task::{Context, Poll};
 
 use super::layout::Region;
 use super::ring::SpscRing;
@@ -234,31 +239,15 @@ impl Endpoint {
     /// drained.
     pub fn wait_frame(&self, deadline: Deadline) -> Result<(u32, usize)> {
         self.enter()?;
-        let rx = self.rx();
         let mut tries = 0u32;
         let frame = self.waiter().block(&RecvWait(self), deadline, |check| {
-            if let Some(frame) = rx.peek()? {
-                return Ok(Some(frame));
-            }
-            tries += 1;
-            if self.peer_closed() {
-                return self.last_look().map(Some);
-            }
-            // After the first try, a ring that still looks empty may be a
-            // scribbled index: cross-check before (and between) sleeps.
-            if tries > 1 {
-                rx.check_indices()?;
-            }
-            if check == Check::Slow && self.peer_dead() {
-                return self.last_look().map(Some);
-            }
-            Ok(None)
+            self.try_frame(check, &mut tries)
         })?;
         match frame {
             Some(frame) => Ok(frame),
             None if deadline == Deadline::Now => {
                 if self.slow_check_due() {
-                    rx.check_indices()?;
+                    self.rx().check_indices()?;
                     if self.peer_dead() {
                         return self.last_look();
                     }
@@ -266,6 +255,39 @@ impl Endpoint {
                 Err(Error::Empty)
             }
             None => Err(Error::Timeout),
+        }
+    }
+
+    /// One look for the next frame (the attempt of `wait_frame` and of
+    /// its future): `Ok(None)` to wait.
+    fn try_frame(&self, check: Check, tries: &mut u32) -> Result<Option<(u32, usize)>> {
+        let rx = self.rx();
+        if let Some(frame) = rx.peek()? {
+            return Ok(Some(frame));
+        }
+        *tries += 1;
+        if self.peer_closed() {
+            return self.last_look().map(Some);
+        }
+        // After the first try, a ring that still looks empty may be a
+        // scribbled index: cross-check before (and between) sleeps.
+        if *tries > 1 {
+            rx.check_indices()?;
+        }
+        if check == Check::Slow && self.peer_dead() {
+            return self.last_look().map(Some);
+        }
+        Ok(None)
+    }
+
+    /// [`wait_frame`](Self::wait_frame) as a future, holding the end by
+    /// `&mut` (so that the future is `Send`: an end is not `Sync`).
+    pub fn wait_frame_async(&mut self) -> FrameWait<'_> {
+        FrameWait {
+            ep: self,
+            state: WaitState::new(),
+            tries: 0,
+            entered: false,
         }
     }
 
@@ -372,19 +394,8 @@ impl Endpoint {
     /// first position and the count (at least 1).
     pub fn wait_space(&self, want: u32, deadline: Deadline) -> Result<(u32, u32)> {
         self.enter()?;
-        let tx = self.tx();
         let room = self.waiter().block(&SendWait(self), deadline, |check| {
-            if self.peer_closed() {
-                return Err(Error::Disconnected);
-            }
-            match tx.reserve(want, &self.cached_head) {
-                Err(Error::Full) => {}
-                other => return other.map(Some),
-            }
-            if check == Check::Slow && self.peer_dead() {
-                return Err(Error::Disconnected);
-            }
-            Ok(None)
+            self.try_space(want, check)
         })?;
         match room {
             Some(room) => Ok(room),
@@ -399,6 +410,33 @@ impl Endpoint {
         }
     }
 
+    /// One attempt to reserve room for up to `want` frames (the attempt of
+    /// `wait_space` and of its future): `Ok(None)` to wait.
+    fn try_space(&self, want: u32, check: Check) -> Result<Option<(u32, u32)>> {
+        if self.peer_closed() {
+            return Err(Error::Disconnected);
+        }
+        match self.tx().reserve(want, &self.cached_head) {
+            Err(Error::Full) => {}
+            other => return other.map(Some),
+        }
+        if check == Check::Slow && self.peer_dead() {
+            return Err(Error::Disconnected);
+        }
+        Ok(None)
+    }
+
+    /// [`wait_space`](Self::wait_space) as a future, holding the end by
+    /// `&mut` (so that the future is `Send`).
+    pub fn wait_space_async(&mut self, want: u32) -> SpaceWait<'_> {
+        SpaceWait {
+            ep: self,
+            state: WaitState::new(),
+            want,
+            entered: false,
+        }
+    }
+
     /// Sends one frame, waiting for room until `deadline`.
     #[inline]
     pub fn send_frame(&self, bytes: &[u8], deadline: Deadline) -> Result<()> {
@@ -409,10 +447,17 @@ impl Endpoint {
             });
         }
         let (pos, _) = self.wait_space(1, deadline)?;
+        self.publish_frame(pos, bytes);
+        Ok(())
+    }
+
+    /// Writes `bytes` (at most `max_frame`, checked by the caller) into the
+    /// reserved slot at `pos` and publishes it.
+    #[inline]
+    pub fn publish_frame(&self, pos: u32, bytes: &[u8]) {
         let tx = self.tx();
         tx.write(pos, bytes);
         tx.publish_one(pos, bytes.len() as u32);
-        Ok(())
     }
 
     /// Sends one value encoded in place in the reserved slot (feature
@@ -424,6 +469,13 @@ impl Endpoint {
         deadline: Deadline,
     ) -> Result<()> {
         let (pos, _) = self.wait_space(1, deadline)?;
+        self.publish_serde(pos, value)
+    }
+
+    /// Encodes `value` into the reserved slot at `pos` and publishes it
+    /// (nothing is published if it does not encode or fit).
+    #[cfg(feature = "serde")]
+    pub fn publish_serde<V: serde::Serialize + ?Sized>(&self, pos: u32, value: &V) -> Result<()> {
         let tx = self.tx();
         let mut slot = SlotSink {
             tx: &tx,
@@ -537,5 +589,76 @@ impl crate::codec::FrameSink for SlotSink<'_, '_> {
 
     fn max(&self) -> usize {
         self.max
+    }
+}
+
+/// The future of [`Endpoint::wait_frame_async`]: the next frame's position
+/// and length, not yet consumed. Dropping it takes nothing.
+#[must_use = "futures do nothing unless polled"]
+pub(crate) struct FrameWait<'a> {
+    ep: &'a mut Endpoint,
+    state: WaitState,
+    tries: u32,
+    entered: bool,
+}
+
+impl Future for FrameWait<'_> {
+    type Output = Result<(u32, usize)>;
+
+    fn poll(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Self::Output> {
+        let this = self.get_mut();
+        let ep: &Endpoint = this.ep;
+        if !this.entered {
+            if let Err(e) = ep.enter() {
+                return Poll::Ready(Err(e));
+            }
+            this.entered = true;
+        }
+        let tries = &mut this.tries;
+        this.state
+            .poll(&RecvWait(ep), cx, |check| ep.try_frame(check, tries))
+    }
+}
+
+impl Drop for FrameWait<'_> {
+    fn drop(&mut self) {
+        let ep: &Endpoint = self.ep;
+        self.state.cancel(&RecvWait(ep));
+    }
+}
+
+/// The future of [`Endpoint::wait_space_async`]: room reserved (first
+/// position and count). Dropping it publishes nothing: a reservation is
+/// only a position until a frame is published there.
+#[must_use = "futures do nothing unless polled"]
+pub(crate) struct SpaceWait<'a> {
+    ep: &'a mut Endpoint,
+    state: WaitState,
+    want: u32,
+    entered: bool,
+}
+
+impl Future for SpaceWait<'_> {
+    type Output = Result<(u32, u32)>;
+
+    fn poll(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Self::Output> {
+        let this = self.get_mut();
+        let ep: &Endpoint = this.ep;
+        if !this.entered {
+            if let Err(e) = ep.enter() {
+                return Poll::Ready(Err(e));
+            }
+            this.entered = true;
+        }
+        let want = this.want;
+        this.state
+            .poll(&SendWait(ep), cx, |check| ep.try_space(want, check))
+    }
+}
+
+impl Drop for SpaceWait<'_> {
+    fn drop(&mut self) {
+        let ep: &Endpoint = self.ep;
+        self.state.cancel(&SendWait(ep));
     }
 }

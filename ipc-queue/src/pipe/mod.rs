@@ -455,6 +455,55 @@ thread_local! {
 /// The sending methods shared by [`PipeEnd`] and [`Sender`].
 macro_rules! send_methods {
     () => {
+        /// [`send`](Self::send) as a future: waits for a free slot without
+        /// blocking a thread, in any async runtime (through the process's
+        /// one reactor thread; see `ipc_core::wait::Ready`). It takes the
+        /// end by `&mut`: an end serves one task at a time, and the future
+        /// is `Send`. Dropping it before it completes sends nothing.
+        ///
+        /// ```
+        /// use ipc_queue::Pipe;
+        ///
+        /// let (mut a, mut b) = Pipe::<u64>::new()?;
+        /// # let rt = tokio::runtime::Builder::new_current_thread().build().unwrap();
+        /// rt.block_on(async {
+        ///     a.send_async(&41).await?;
+        ///     let x = b.recv_async().await?;
+        ///     b.send_async(&(x + 1)).await?;
+        ///     assert_eq!(a.recv_async().await?, 42);
+        ///     Ok::<(), ipc_queue::Error>(())
+        /// })?;
+        /// # Ok::<(), ipc_queue::Error>(())
+        /// ```
+        pub async fn send_async(&mut self, msg: &T) -> Result<()> {
+            let (pos, _) = self.ep.wait_space_async(1).await?;
+            self.ep.publish_frame(pos, msg.as_bytes());
+            Ok(())
+        }
+
+        /// [`send_bytes`](Self::send_bytes) as a future.
+        pub async fn send_bytes_async(&mut self, bytes: &[u8]) -> Result<()> {
+            if bytes.len() > self.ep.max_frame() {
+                return Err(Error::TooLarge {
+                    len: bytes.len(),
+                    max: self.ep.max_frame(),
+                });
+            }
+            let (pos, _) = self.ep.wait_space_async(1).await?;
+            self.ep.publish_frame(pos, bytes);
+            Ok(())
+        }
+
+        /// [`send_serde`](Self::send_serde) as a future.
+        #[cfg(feature = "serde")]
+        pub async fn send_serde_async<V: serde::Serialize + Sync + ?Sized>(
+            &mut self,
+            value: &V,
+        ) -> Result<()> {
+            let (pos, _) = self.ep.wait_space_async(1).await?;
+            self.ep.publish_serde(pos, value)
+        }
+
         /// Sends any `Serialize` value (feature `serde`), encoded with
         /// postcard straight into the slot: no intermediate buffer, no
         /// allocation for types whose serialization needs none. Its encoded
@@ -544,6 +593,33 @@ macro_rules! send_methods {
 /// The receiving methods shared by [`PipeEnd`] and [`Receiver`].
 macro_rules! recv_methods {
     () => {
+        /// [`recv`](Self::recv) as a future: waits for a message without
+        /// blocking a thread; [`Error::Disconnected`] once the peer is gone
+        /// and everything it sent was received. It takes the end by `&mut`
+        /// (one task at a time; the future is `Send`). Dropping it before it
+        /// completes takes nothing: the message stays for the next receive.
+        pub async fn recv_async(&mut self) -> Result<T> {
+            let (pos, len) = self.ep.wait_frame_async().await?;
+            self.ep.take_value(pos, len)
+        }
+
+        /// [`recv_bytes`](Self::recv_bytes) as a future.
+        pub async fn recv_bytes_async(&mut self) -> Result<Vec<u8>> {
+            let (pos, len) = self.ep.wait_frame_async().await?;
+            let mut v = vec![0; len];
+            self.ep.take_bytes(pos, &mut v);
+            Ok(v)
+        }
+
+        /// [`recv_serde`](Self::recv_serde) as a future.
+        #[cfg(feature = "serde")]
+        pub async fn recv_serde_async<V: serde::de::DeserializeOwned>(&mut self) -> Result<V> {
+            let (pos, len) = self.ep.wait_frame_async().await?;
+            let mut buf = vec![0; len];
+            self.ep.take_bytes(pos, &mut buf);
+            crate::codec::decode(&buf)
+        }
+
         /// Receives the next frame and decodes it as a `V` (feature
         /// `serde`; see [`send_serde`](PipeEnd::send_serde)). The frame is
         /// copied out of its slot into a per-thread buffer reused from call

@@ -280,10 +280,99 @@ impl<T: Message> Queue<T> {
 
     fn put_wait(&self, msg: &T, wait: Deadline) -> Result<()> {
         let (pos, _) = self.raw.reserve(1, wait)?;
-        self.raw.ring.write_payload(pos, msg.as_bytes());
-        self.raw.commit(pos, size_of::<T>());
-        self.raw.committed();
+        self.publish(pos, msg.as_bytes());
         Ok(())
+    }
+
+    /// Copies `bytes` (at most `max_frame`) into the reserved slot at `pos`
+    /// and commits it.
+    fn publish(&self, pos: u64, bytes: &[u8]) {
+        self.raw.ring.write_payload(pos, bytes);
+        self.raw.commit(pos, bytes.len());
+        self.raw.committed();
+    }
+
+    // ----- async -----
+
+    /// [`put`](Self::put) as a future: waits for room without blocking a
+    /// thread, in any async runtime (the wait goes through the process's
+    /// one reactor thread; see `ipc_core::wait::Ready`). Dropping the future
+    /// before it completes sends nothing and holds no slot.
+    ///
+    /// ```
+    /// use ipc_queue::Queue;
+    ///
+    /// let q = Queue::<u64>::new(4)?;
+    /// # let rt = tokio::runtime::Builder::new_current_thread().build().unwrap();
+    /// rt.block_on(async {
+    ///     q.put_async(&7).await?;
+    ///     assert_eq!(q.get_async().await?, 7);
+    ///     Ok::<(), ipc_queue::Error>(())
+    /// })?;
+    /// # Ok::<(), ipc_queue::Error>(())
+    /// ```
+    pub async fn put_async(&self, msg: &T) -> Result<()> {
+        let (pos, _) = self.raw.reserve_async(1).await?;
+        self.publish(pos, msg.as_bytes());
+        Ok(())
+    }
+
+    /// [`get`](Self::get) as a future: waits for a message without blocking
+    /// a thread; `Disconnected` when the producers are gone (or the queue
+    /// closed) and it is drained. Dropping the future before it completes
+    /// takes nothing: the message stays for the next get.
+    pub async fn get_async(&self) -> Result<T> {
+        let (pos, _) = self.raw.acquire_async(1, false).await?;
+        self.take_claimed(pos)
+    }
+
+    /// [`put_bytes`](Self::put_bytes) as a future.
+    pub async fn put_bytes_async(&self, bytes: &[u8]) -> Result<()> {
+        let max = self.max_frame();
+        if bytes.len() > max {
+            return Err(Error::TooLarge {
+                len: bytes.len(),
+                max,
+            });
+        }
+        let (pos, _) = self.raw.reserve_async(1).await?;
+        self.publish(pos, bytes);
+        Ok(())
+    }
+
+    /// [`get_bytes`](Self::get_bytes) as a future.
+    pub async fn get_bytes_async(&self) -> Result<Vec<u8>> {
+        let (pos, _) = self.raw.acquire_async(1, false).await?;
+        let r = self.raw.ring.frame_len(pos).map(|len| {
+            let mut v = vec![0u8; len];
+            self.raw.ring.read_payload(pos, &mut v);
+            v
+        });
+        self.raw.release_copied(pos, 1);
+        r
+    }
+
+    /// [`put_serde`](Self::put_serde) as a future.
+    #[cfg(feature = "serde")]
+    pub async fn put_serde_async<V: serde::Serialize + ?Sized>(&self, value: &V) -> Result<()> {
+        let (pos, _) = self.raw.reserve_async(1).await?;
+        let mut loan = Loan {
+            queue: self,
+            pos,
+            done: false,
+            _not_send: PhantomData,
+        };
+        let len = crate::codec::encode_into(value, loan.bytes_mut())?;
+        loan.commit_bytes(len);
+        Ok(())
+    }
+
+    /// [`get_serde`](Self::get_serde) as a future.
+    #[cfg(feature = "serde")]
+    pub async fn get_serde_async<V: serde::de::DeserializeOwned>(&self) -> Result<V> {
+        let (pos, _) = self.raw.acquire_async(1, true).await?;
+        let guard = self.held_guard(pos)?;
+        crate::codec::decode(guard.bytes())
     }
 
     /// Puts a message, waiting for room.
@@ -359,6 +448,11 @@ impl<T: Message> Queue<T> {
 
     fn get_wait(&self, wait: Deadline) -> Result<T> {
         let (pos, _) = self.raw.acquire(1, false, wait)?;
+        self.take_claimed(pos)
+    }
+
+    /// Copies the claimed message at `pos` out and frees its slot.
+    fn take_claimed(&self, pos: u64) -> Result<T> {
         let len = match self.raw.ring.frame_len(pos) {
             Ok(len) => len,
             Err(e) => {
@@ -590,6 +684,11 @@ impl<T: Message> Queue<T> {
 
     fn guard_wait(&self, wait: Deadline) -> Result<RecvGuard<'_, T>> {
         let (pos, _) = self.raw.acquire(1, true, wait)?;
+        self.held_guard(pos)
+    }
+
+    /// The guard over the held message at `pos`.
+    fn held_guard(&self, pos: u64) -> Result<RecvGuard<'_, T>> {
         match self.raw.ring.frame_len(pos) {
             Ok(len) => Ok(RecvGuard {
                 queue: self,

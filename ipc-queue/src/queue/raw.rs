@@ -80,7 +80,7 @@ use std::sync::Mutex;
 use ipc_core::liveness::{packed_current, packed_is_alive};
 use ipc_core::segment::{ObjectKind, ObjectSegment, SegmentOptions, TypeDesc};
 use ipc_core::sync::{LockError, RobustMutex, RobustMutexExt, RobustMutexGuard};
-use ipc_core::wait::{Check, Deadline, PEER_CHECK_PERIOD, SPIN_FOR, Waitable, Waiter};
+use ipc_core::wait::{Check, Deadline, PEER_CHECK_PERIOD, Ready, SPIN_FOR, Waitable, Waiter};
 
 use super::layout::{CONSUMER, PRODUCER, QueueGeometry, ROLE_SLOTS, Roles, SlotRing, state};
 use super::report::{Holder, QueueReport};
@@ -690,6 +690,17 @@ impl RawQueue {
             .ok_or_else(|| expired(deadline, Error::Full))
     }
 
+    /// [`reserve`](Self::reserve) without blocking the thread: the future
+    /// waits through the process's reactor (see `ipc_core::wait::Ready`).
+    pub async fn reserve_async(&self, want: u64) -> Result<(u64, u64)> {
+        self.register(Role::Producer);
+        let room = self.ring.shared().not_full.w.until(|_| self.has_room());
+        Ready::new(&room, |check| {
+            self.claim_put(want, check == Check::Slow, Deadline::Now)
+        })
+        .await
+    }
+
     /// Whether a producer could claim a slot right now (racy; for waiting).
     fn has_room(&self) -> bool {
         let (h, t) = (self.head(), self.tail());
@@ -828,6 +839,17 @@ impl RawQueue {
                 self.claim_get(want, hold, check == Check::Slow, deadline)
             })?
             .ok_or_else(|| expired(deadline, Error::Empty))
+    }
+
+    /// [`acquire`](Self::acquire) without blocking the thread: the future
+    /// waits through the process's reactor (see `ipc_core::wait::Ready`).
+    pub async fn acquire_async(&self, want: u64, hold: bool) -> Result<(u64, u64)> {
+        self.register(Role::Consumer);
+        let messages = self.ring.shared().not_empty.w.until(|_| self.is_ready());
+        Ready::new(&messages, |check| {
+            self.claim_get(want, hold, check == Check::Slow, Deadline::Now)
+        })
+        .await
     }
 
     /// Finishes a copying claim of `[pos, pos + n)`: frees the slots and

@@ -1,0 +1,296 @@
+//! Async receive and send with real processes on the other side: tokio's
+//! multi-thread and current-thread runtimes and smol; futures dropped while
+//! pending lose nothing (cancellation safety); an idle waiting task uses no
+//! CPU; a producer that dies or leaves ends the wait with `Disconnected`.
+//!
+//! Every test forks its peers before it starts a runtime (a process with
+//! threads must not fork).
+
+use std::sync::Arc;
+use std::sync::atomic::Ordering;
+use std::time::{Duration, Instant};
+
+use ipc_queue::pipe::Side;
+use ipc_queue::{Error, Pipe, Queue};
+use ipc_test_support::{cpu_time, daemon, eventually, join_ok, park, slots, unique_name};
+
+fn tokio_multi() -> tokio::runtime::Runtime {
+    tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(2)
+        .enable_time()
+        .build()
+        .unwrap()
+}
+
+fn tokio_current() -> tokio::runtime::Runtime {
+    tokio::runtime::Builder::new_current_thread()
+        .enable_time()
+        .build()
+        .unwrap()
+}
+
+/// A child that puts `n` numbers into the named queue, pausing now and then
+/// so that the receiver really waits.
+fn producer(name: &str, n: u64) -> ipc_core::process::Process {
+    let name = name.to_owned();
+    daemon(move || {
+        let q = Queue::<u64>::builder().named(&name).open().unwrap();
+        for i in 0..n {
+            if i % 97 == 0 {
+                std::thread::sleep(Duration::from_millis(2));
+            }
+            q.put(&i).unwrap();
+        }
+    })
+}
+
+#[test]
+fn queue_get_async_on_tokio_and_smol() {
+    for runtime in ["tokio-multi", "tokio-current", "smol"] {
+        let name = unique_name("async-q");
+        let q = Queue::<u64>::builder()
+            .named(&name)
+            .capacity(16)
+            .create()
+            .unwrap();
+        let child = producer(&name, 2000);
+        let receive = async {
+            let mut got = Vec::new();
+            loop {
+                match q.get_async().await {
+                    Ok(v) => got.push(v),
+                    Err(Error::Disconnected) => break,
+                    Err(e) => panic!("{runtime}: {e}"),
+                }
+            }
+            got
+        };
+        let got = match runtime {
+            "tokio-multi" => {
+                // Spawned, so the future must be Send.
+                let q2 = q.clone();
+                tokio_multi().block_on(async move {
+                    tokio::spawn(async move {
+                        let mut got = Vec::new();
+                        while let Ok(v) = q2.get_async().await {
+                            got.push(v);
+                        }
+                        got
+                    })
+                    .await
+                    .unwrap()
+                })
+            }
+            "tokio-current" => tokio_current().block_on(receive),
+            _ => smol::block_on(receive),
+        };
+        assert_eq!(got, (0..2000).collect::<Vec<u64>>(), "{runtime}");
+        join_ok(child);
+    }
+}
+
+#[test]
+fn queue_put_async_waits_for_room() {
+    let name = unique_name("async-put");
+    let q = Queue::<u64>::builder()
+        .named(&name)
+        .capacity(4)
+        .create()
+        .unwrap();
+    let count = Arc::new(slots::<1>());
+    let consumer = daemon({
+        let (name, count) = (name.clone(), count.clone());
+        move || {
+            let q = Queue::<u64>::builder().named(&name).open().unwrap();
+            for i in 0..500u64 {
+                if i % 50 == 0 {
+                    std::thread::sleep(Duration::from_millis(3));
+                }
+                assert_eq!(q.get().unwrap(), i);
+                count[0].fetch_add(1, Ordering::SeqCst);
+            }
+        }
+    });
+    smol::block_on(async {
+        for i in 0..500u64 {
+            q.put_async(&i).await.unwrap();
+        }
+    });
+    join_ok(consumer);
+    assert_eq!(count[0].load(Ordering::SeqCst), 500);
+}
+
+/// Futures dropped while pending (a timeout that fires first) take
+/// nothing: every one of 300 messages, sent at random moments by another
+/// process, is received exactly once.
+#[test]
+fn dropped_futures_lose_nothing() {
+    let name = unique_name("async-cancel");
+    let q = Queue::<u64>::builder()
+        .named(&name)
+        .capacity(8)
+        .create()
+        .unwrap();
+    let pipe = unique_name("async-cancel-p");
+    let (mut a, _b) = Pipe::<u64>::builder().named(&pipe).create().unwrap();
+    let child = daemon({
+        let (name, pipe) = (name.clone(), pipe.clone());
+        move || {
+            let q = Queue::<u64>::builder().named(&name).open().unwrap();
+            let b = Pipe::<u64>::builder().named(&pipe).open(Side::B).unwrap();
+            let mut x = 12345u64;
+            for i in 0..300u64 {
+                x ^= x << 13;
+                x ^= x >> 7;
+                x ^= x << 17;
+                std::thread::sleep(Duration::from_micros(x % 3000));
+                q.put(&i).unwrap();
+                b.send(&i).unwrap();
+            }
+        }
+    });
+    let (from_queue, from_pipe, timeouts) = tokio_current().block_on(async {
+        let (mut from_queue, mut from_pipe, mut timeouts) = (Vec::new(), Vec::new(), 0);
+        while from_queue.len() < 300 || from_pipe.len() < 300 {
+            let limit = Duration::from_micros(500);
+            if from_queue.len() < 300 {
+                match tokio::time::timeout(limit, q.get_async()).await {
+                    Ok(v) => from_queue.push(v.unwrap()),
+                    Err(_) => timeouts += 1,
+                }
+            }
+            if from_pipe.len() < 300 {
+                match tokio::time::timeout(limit, a.recv_async()).await {
+                    Ok(v) => from_pipe.push(v.unwrap()),
+                    Err(_) => timeouts += 1,
+                }
+            }
+        }
+        (from_queue, from_pipe, timeouts)
+    });
+    join_ok(child);
+    let all: Vec<u64> = (0..300).collect();
+    assert_eq!(from_queue, all);
+    assert_eq!(from_pipe, all);
+    assert!(
+        timeouts > 50,
+        "only {timeouts} futures were dropped pending"
+    );
+    assert!(q.is_empty());
+}
+
+/// A task waiting for a message that does not come uses no CPU: the
+/// process spends less than 5% of a core over half a second.
+#[test]
+fn an_idle_wait_uses_no_cpu() {
+    let name = unique_name("async-idle");
+    let q = Queue::<u64>::builder().named(&name).create().unwrap();
+    let ready = Arc::new(slots::<1>());
+    // A live producer that sends nothing (so the queue is not disconnected).
+    let quiet = daemon({
+        let (name, ready) = (name.clone(), ready.clone());
+        move || {
+            let q = Queue::<u64>::builder().named(&name).open().unwrap();
+            q.put(&1).unwrap();
+            ready[0].store(1, Ordering::SeqCst);
+            park();
+        }
+    });
+    assert!(eventually(Duration::from_secs(5), || ready[0]
+        .load(Ordering::SeqCst)
+        == 1));
+    assert_eq!(q.get().unwrap(), 1);
+    // Measured in a child of its own: this test process runs other tests'
+    // threads meanwhile, whose CPU time would count.
+    let report = Arc::new(slots::<2>());
+    let waiter = daemon({
+        let (name, report) = (name.clone(), report.clone());
+        move || {
+            let q = Queue::<u64>::builder().named(&name).open().unwrap();
+            let (cpu, waited) = tokio_multi().block_on(async {
+                let before = cpu_time();
+                let t = Instant::now();
+                let r = tokio::time::timeout(Duration::from_millis(500), q.get_async()).await;
+                assert!(r.is_err(), "nothing was sent");
+                (cpu_time() - before, t.elapsed())
+            });
+            report[0].store(cpu.as_micros() as u64, Ordering::SeqCst);
+            report[1].store(waited.as_micros() as u64, Ordering::SeqCst);
+        }
+    });
+    join_ok(waiter);
+    let cpu = Duration::from_micros(report[0].load(Ordering::SeqCst));
+    let waited = Duration::from_micros(report[1].load(Ordering::SeqCst));
+    assert!(waited >= Duration::from_millis(500));
+    assert!(
+        cpu < Duration::from_millis(25),
+        "{cpu:?} of CPU in {waited:?} of waiting"
+    );
+    quiet.kill().unwrap();
+    let _ = quiet.join();
+}
+
+/// A producer that drops its handle, or is SIGKILLed, ends the wait.
+#[test]
+fn a_gone_producer_ends_the_wait() {
+    for kill in [false, true] {
+        let name = unique_name("async-gone");
+        let q = Queue::<u64>::builder().named(&name).create().unwrap();
+        let ready = Arc::new(slots::<1>());
+        let child = daemon({
+            let (name, ready) = (name.clone(), ready.clone());
+            move || {
+                let q = Queue::<u64>::builder().named(&name).open().unwrap();
+                q.put(&7).unwrap();
+                ready[0].store(1, Ordering::SeqCst);
+                if kill {
+                    park();
+                }
+                std::thread::sleep(Duration::from_millis(100));
+            }
+        });
+        assert!(eventually(Duration::from_secs(5), || ready[0]
+            .load(Ordering::SeqCst)
+            == 1));
+        if kill {
+            std::thread::sleep(Duration::from_millis(50));
+            child.kill().unwrap();
+        }
+        let t = Instant::now();
+        let (first, second) =
+            tokio_current().block_on(async { (q.get_async().await, q.get_async().await) });
+        assert_eq!(first, Ok(7));
+        assert_eq!(second, Err(Error::Disconnected), "kill: {kill}");
+        assert!(t.elapsed() < Duration::from_secs(2), "{:?}", t.elapsed());
+        let _ = child.join();
+    }
+}
+
+/// Both ends of a pipe async, on two runtimes in two processes.
+#[test]
+fn pipe_ping_pong_async_in_two_processes() {
+    let name = unique_name("async-pipe");
+    let (mut a, _b) = Pipe::<u64>::builder().named(&name).create().unwrap();
+    let child = daemon({
+        let name = name.clone();
+        move || {
+            let mut b = Pipe::<u64>::builder().named(&name).open(Side::B).unwrap();
+            smol::block_on(async {
+                while let Ok(x) = b.recv_async().await {
+                    b.send_async(&(x + 1)).await.unwrap();
+                }
+            });
+        }
+    });
+    tokio_multi().block_on(async move {
+        tokio::spawn(async move {
+            for i in 0..1000u64 {
+                a.send_async(&(2 * i)).await.unwrap();
+                assert_eq!(a.recv_async().await.unwrap(), 2 * i + 1);
+            }
+        })
+        .await
+        .unwrap();
+    });
+    join_ok(child);
+}
