@@ -294,3 +294,69 @@ fn pipe_ping_pong_async_in_two_processes() {
     });
     join_ok(child);
 }
+
+/// The sync objects' waits, async: an event set and permits released by
+/// another process.
+#[test]
+fn event_and_semaphore_async() {
+    use ipc_core::segment::{SegmentOptions, Shared};
+    use ipc_core::sync::{Event, Semaphore};
+
+    let event = Arc::new(Shared::create(&SegmentOptions::anonymous(), Event::new()).unwrap());
+    let permits =
+        Arc::new(Shared::create(&SegmentOptions::anonymous(), Semaphore::new(0)).unwrap());
+    let child = daemon({
+        let (event, permits) = (event.clone(), permits.clone());
+        move || {
+            std::thread::sleep(Duration::from_millis(30));
+            event.set();
+            for _ in 0..3 {
+                std::thread::sleep(Duration::from_millis(10));
+                permits.release(1).unwrap();
+            }
+        }
+    });
+    let t = Instant::now();
+    smol::block_on(async {
+        event.wait_async().await.unwrap();
+        for _ in 0..3 {
+            permits.acquire_async().await.unwrap();
+        }
+    });
+    assert!(t.elapsed() >= Duration::from_millis(55));
+    assert!(permits.try_acquire().is_err());
+    join_ok(child);
+}
+
+/// A channel's ends as a Stream and a Sink in two processes: the sink in a
+/// child (smol), the stream in the parent (tokio); the stream ends when the
+/// sink closes.
+#[test]
+fn stream_and_sink_across_processes() {
+    use futures_util::{SinkExt, StreamExt};
+    use ipc_queue::pipe::{RecvStream, SendSink};
+
+    let name = unique_name("async-stream");
+    // The creator's sender stays unused (a drop would close the end); the
+    // child takes the sending end over.
+    let (_unused, rx) = Pipe::<u64>::builder()
+        .named(&name)
+        .capacity(8)
+        .channel()
+        .unwrap();
+    let child = daemon({
+        let name = name.clone();
+        move || {
+            let tx = Pipe::<u64>::builder().named(&name).open_sender().unwrap();
+            smol::block_on(async {
+                let mut sink = SendSink::new(tx);
+                let mut items = futures_util::stream::iter((0..500u64).map(Ok));
+                sink.send_all(&mut items).await.unwrap();
+                sink.close().await.unwrap();
+            });
+        }
+    });
+    let got: Vec<u64> = tokio_current().block_on(RecvStream::new(rx).map(|r| r.unwrap()).collect());
+    assert_eq!(got, (0..500).collect::<Vec<_>>());
+    join_ok(child);
+}

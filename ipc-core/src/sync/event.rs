@@ -74,6 +74,16 @@ impl Event {
         self.wait_deadline(Deadline::At(deadline))
     }
 
+    /// Waits until the flag is set without blocking a thread (a future, for
+    /// any async runtime; see [`Ready`](crate::wait::Ready)).
+    pub async fn wait_async(&self) -> Result<()> {
+        let set = |v| v == 1;
+        crate::wait::Ready::new(&self.state.until(set), |_| {
+            Ok::<_, Error>(set(self.state.load()).then_some(()))
+        })
+        .await
+    }
+
     fn wait_deadline(&self, deadline: Deadline) -> Result<()> {
         let set = |v| v == 1;
         Waiter::new()

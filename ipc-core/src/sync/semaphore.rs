@@ -76,6 +76,16 @@ impl Semaphore {
             .ok_or(Error::Timeout)
     }
 
+    /// Takes one permit without blocking a thread (a future, for any async
+    /// runtime; see [`Ready`](crate::wait::Ready)). Dropping the future
+    /// before it completes takes no permit.
+    pub async fn acquire_async(&self) -> Result<()> {
+        crate::wait::Ready::new(&self.count.until(|v| v > 0), |_| {
+            Ok::<_, Error>(self.try_acquire().ok())
+        })
+        .await
+    }
+
     /// Takes one permit, waiting as long as it takes.
     pub fn acquire(&self) -> Result<()> {
         self.acquire_deadline(Deadline::Forever)

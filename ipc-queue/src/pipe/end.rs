@@ -140,7 +140,7 @@ impl Endpoint {
     /// Marks this process as the end's user, taking the end over if another
     /// process (or nobody) held it. Called by every operation.
     #[inline]
-    fn enter(&self) -> Result<()> {
+    pub(crate) fn enter(&self) -> Result<()> {
         self.forks_seen.set(forks_made());
         let me = packed_current();
         if self.region.end(self.side).owner.load(Ordering::Relaxed) != me {
@@ -260,7 +260,7 @@ impl Endpoint {
 
     /// One look for the next frame (the attempt of `wait_frame` and of
     /// its future): `Ok(None)` to wait.
-    fn try_frame(&self, check: Check, tries: &mut u32) -> Result<Option<(u32, usize)>> {
+    pub(crate) fn try_frame(&self, check: Check, tries: &mut u32) -> Result<Option<(u32, usize)>> {
         let rx = self.rx();
         if let Some(frame) = rx.peek()? {
             return Ok(Some(frame));
@@ -412,7 +412,7 @@ impl Endpoint {
 
     /// One attempt to reserve room for up to `want` frames (the attempt of
     /// `wait_space` and of its future): `Ok(None)` to wait.
-    fn try_space(&self, want: u32, check: Check) -> Result<Option<(u32, u32)>> {
+    pub(crate) fn try_space(&self, want: u32, check: Check) -> Result<Option<(u32, u32)>> {
         if self.peer_closed() {
             return Err(Error::Disconnected);
         }
@@ -556,7 +556,7 @@ impl Waitable for RecvWait<'_> {
 }
 
 /// The sending side of an endpoint, waiting for room, as a [`Waitable`].
-struct SendWait<'a>(&'a Endpoint);
+pub(crate) struct SendWait<'a>(pub &'a Endpoint);
 
 impl Waitable for SendWait<'_> {
     fn ready_word(&self) -> &AtomicU32 {

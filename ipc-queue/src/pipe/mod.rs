@@ -67,6 +67,8 @@ mod end;
 mod layout;
 mod report;
 mod ring;
+#[cfg(feature = "futures")]
+mod stream;
 
 use std::fmt;
 use std::marker::PhantomData;
@@ -86,6 +88,8 @@ use layout::{CHANNEL_KIND, PIPE_KIND, PipeGeometry, Region};
 pub use layout::{HEAD_OFFSET, SLOTS_OFFSET, TAIL_OFFSET, ring_ctl_offset};
 pub use layout::{MAX_CAPACITY, MAX_FRAME};
 pub use report::{DirectionReport, EndReport, PipeReport};
+#[cfg(feature = "futures")]
+pub use stream::{RecvStream, SendSink};
 
 /// The object-kind code in a duplex pipe segment's header (for tools that
 /// tell segments apart: see [`ipc_core::segment::peek`]).
