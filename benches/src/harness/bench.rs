@@ -103,6 +103,9 @@ pub enum Workload {
     TputRecord,
     /// A serde record passed back and forth, the receiver blocked.
     PingpongRecord,
+    /// An 8-byte message passed back and forth between two async tasks
+    /// (tokio), each awaiting the other's message.
+    PingpongAsync,
     /// Reads of one key from a dictionary shared between processes.
     DictGet,
     /// A function mapped over a range by a pool of worker processes.
@@ -113,13 +116,14 @@ pub enum Workload {
 
 impl Workload {
     /// Every workload, in table order.
-    pub const ALL: [Workload; 9] = [
+    pub const ALL: [Workload; 10] = [
         Workload::PingpongSpin,
         Workload::PingpongBlocking,
         Workload::Tput8B,
         Workload::Tput4KiB,
         Workload::TputRecord,
         Workload::PingpongRecord,
+        Workload::PingpongAsync,
         Workload::DictGet,
         Workload::PoolMap,
         Workload::ProcessStart,
@@ -134,6 +138,7 @@ impl Workload {
             Workload::Tput4KiB => "tput-4KiB",
             Workload::TputRecord => "tput-record",
             Workload::PingpongRecord => "pingpong-record",
+            Workload::PingpongAsync => "pingpong-async",
             Workload::DictGet => "dict-get",
             Workload::PoolMap => "pool-map",
             Workload::ProcessStart => "process-start",
@@ -149,6 +154,7 @@ impl Workload {
             Workload::Tput4KiB => "throughput, 4 KiB messages",
             Workload::TputRecord => "throughput, serde records (~130 B)",
             Workload::PingpongRecord => "ping-pong, a serde record, blocking receive",
+            Workload::PingpongAsync => "ping-pong 8 B, async tasks (tokio)",
             Workload::DictGet => "shared dictionary, get",
             Workload::PoolMap => "process pool, map",
             Workload::ProcessStart => "process start and join",

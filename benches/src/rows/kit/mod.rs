@@ -1,9 +1,11 @@
 //! The shared pieces the rows are built from: `shm` (shared mappings),
 //! `peer` (the second process), `wait` (bounded spin/futex waits),
-//! `pingpong` (the latency-row driver).
+//! `pingpong` (the latency-row driver), `pingpong_async` (its async twin),
+//! `record` (the serde rows' message).
 
 pub mod peer;
 pub mod pingpong;
+pub mod pingpong_async;
 pub mod record;
 pub mod shm;
 pub mod wait;

@@ -8,6 +8,7 @@ mod iceoryx2;
 mod ipc_channel;
 mod os;
 pub mod python;
+mod tokio_io;
 
 use crate::harness::Bench;
 
@@ -16,6 +17,7 @@ pub fn benches() -> Vec<Bench> {
     all.extend(ipc_channel::benches());
     all.extend(iceoryx2::benches());
     all.extend(python::benches());
+    all.extend(tokio_io::benches());
     all
 }
 
@@ -50,6 +52,12 @@ mod tests {
         sample("ipc_channel_pingpong_8B", 50);
         sample("ipc_channel_bytes_4KiB", 500);
         sample("ipc_channel_serde_tput_record", 500);
+    }
+
+    #[test]
+    fn tokio_rows() {
+        sample("tokio_uds_pingpong_8B", 50);
+        sample("tokio_mpsc_pingpong_8B", 50);
         sample("ipc_channel_serde_pingpong_record", 50);
     }
 

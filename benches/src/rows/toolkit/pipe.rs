@@ -27,6 +27,7 @@ use ipc_queue::{Pipe, PipeEnd, Receiver, Sender};
 use crate::harness::{Bench, Group, Iters, Kind, Metric, SampleError, Workload, warmup_for};
 use crate::rows::kit::peer;
 use crate::rows::kit::pingpong::round_trips_ns;
+use crate::rows::kit::pingpong_async::{async_round_trips_ns, runtime};
 use crate::rows::kit::record::Record;
 use crate::rows::kit::shm::PAGE_BYTES;
 
@@ -65,6 +66,19 @@ pub fn benches() -> Vec<Bench> {
             compare_to: &["ipc_channel_serde_pingpong_record"],
             about: "duplex Pipe<u8>, default spin: send_serde / recv_serde of a record each way",
             sample: serde_pingpong_record,
+        },
+        Bench {
+            id: "pipe_async_pingpong_8B",
+            group: &GROUP,
+            workload: Workload::PingpongAsync,
+            metric: Metric::OneWayNs,
+            iters: Iters {
+                full: 20_000,
+                quick: 500,
+            },
+            compare_to: &["tokio_uds_pingpong_8B", "pipe_blocking_pingpong_8B"],
+            about: "duplex Pipe<u64>, both ends async (send_async / recv_async), each a current-thread tokio runtime",
+            sample: async_pingpong_8b,
         },
         Bench {
             id: "pipe_blocking_pingpong_8B",
@@ -192,6 +206,44 @@ fn serde_pingpong_record(round_trips: u64) -> Result<f64, SampleError> {
                 )));
             }
             turn += 2;
+            Ok(())
+        },
+    )
+}
+
+/// Both ends async: the peer awaits each message and answers it, the
+/// parent awaits each answer, each in a current-thread tokio runtime.
+fn async_pingpong_8b(round_trips: u64) -> Result<f64, SampleError> {
+    let (mine, mut theirs) = Pipe::<u64>::new()?;
+    async_round_trips_ns(
+        warmup_for(round_trips),
+        round_trips,
+        move |total| {
+            let rt = runtime().unwrap_or_else(|e| panic!("{e}"));
+            rt.block_on(async move {
+                for _ in 0..total {
+                    let v = theirs
+                        .recv_async()
+                        .await
+                        .unwrap_or_else(|e| panic!("pipe peer: {e}"));
+                    theirs
+                        .send_async(&(v + 1))
+                        .await
+                        .unwrap_or_else(|e| panic!("pipe peer: {e}"));
+                }
+            });
+        },
+        (mine, 0u64),
+        async |(end, turn): &mut (PipeEnd<u64>, u64)| {
+            let t = *turn;
+            *turn += 2;
+            end.send_async(&t).await?;
+            let back = end.recv_async().await?;
+            if back != t + 1 {
+                return Err(SampleError::failed(format!(
+                    "pipe: sent {t}, got {back} back"
+                )));
+            }
             Ok(())
         },
     )

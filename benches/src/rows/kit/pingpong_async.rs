@@ -1,0 +1,46 @@
+//! The driver of the async ping-pong rows: each side runs a current-thread
+//! tokio runtime of its own (the peer's is built after the fork: a process
+//! with threads must not fork), and the parent times its loop from inside
+//! its runtime, so no `block_on` per round trip is counted.
+
+use std::time::Instant;
+
+use crate::harness::SampleError;
+use crate::rows::kit::peer;
+
+/// A current-thread runtime with the I/O driver (for the socket peer).
+pub fn runtime() -> Result<tokio::runtime::Runtime, SampleError> {
+    tokio::runtime::Builder::new_current_thread()
+        .enable_io()
+        .build()
+        .map_err(|e| SampleError::failed(format!("tokio runtime: {e}")))
+}
+
+/// Forks `peer(total)` (which builds its own runtime), then runs
+/// `round_trip` `warmup` (at least 1) times untimed and `round_trips` times
+/// timed inside one runtime; returns round trip / 2 in ns.
+pub fn async_round_trips_ns<S>(
+    warmup: u64,
+    round_trips: u64,
+    peer: impl FnOnce(u64) + 'static,
+    mut state: S,
+    mut round_trip: impl AsyncFnMut(&mut S) -> Result<(), SampleError>,
+) -> Result<f64, SampleError> {
+    let warmup = warmup.max(1);
+    let total = warmup + round_trips;
+    let child = peer::spawn("async-pingpong-peer", move || peer(total))?;
+    let rt = runtime()?;
+    let elapsed = rt.block_on(async {
+        for _ in 0..warmup {
+            round_trip(&mut state).await?;
+        }
+        let start = Instant::now();
+        for _ in 0..round_trips {
+            round_trip(&mut state).await?;
+        }
+        Ok::<_, SampleError>(start.elapsed())
+    })?;
+    drop(rt);
+    peer::join(child)?;
+    Ok(elapsed.as_nanos() as f64 / (2 * round_trips) as f64)
+}
