@@ -270,6 +270,32 @@ fn queue_worker() {
 }
 
 #[test]
+fn log_shipper() {
+    let run = run("log_shipper");
+    let mut expected: Vec<String> = (0..3)
+        .map(|p| format!("producer {p}: 100 records (info 67, warn 33), 2 with a trace id"))
+        .collect();
+    expected.push("total: 300 records, 0 out of order, longest message 31 bytes".into());
+    assert_eq!(run.lines(), expected);
+}
+
+#[test]
+fn async_service() {
+    let run = run("async_service");
+    let mut lines = run.lines();
+    // The workers print in the order they finish.
+    lines[..2].sort_unstable();
+    assert_eq!(
+        lines,
+        [
+            "worker 0: 10 answers, sum of squares 385",
+            "worker 1: 10 answers, sum of squares 2485",
+            "service: answered 20 requests",
+        ]
+    );
+}
+
+#[test]
 fn pool_map() {
     assert_eq!(
         run("pool_map").lines(),
