@@ -43,10 +43,8 @@ use zerocopy::{FromBytes, Immutable, IntoBytes, KnownLayout};
 /// |---|---|---|
 /// | fixed layout, plain numbers (`#[repr(C)]`, no padding) | a `Message`: `Queue<Tick>`, `q.put(&tick)` | a copy of its bytes; read in place with a receive guard |
 /// | anything `Serialize + Deserialize` (`String`, `Vec`, enums, `Option`) | feature `serde`: `Queue<u8>` with `q.put_serde(&rec)` / `q.get_serde::<Rec>()`, `send_serde` / `recv_serde` on pipes, `insert_serde` / `get_serde` on dicts | encoded with postcard straight into the slot, decoded on receipt |
+/// | anything rkyv can archive, read without deserializing | feature `rkyv`: `q.put_rkyv(&rec)` / `q.get_rkyv_with::<Rec, _>(\|archived\| ..)` on a `Queue<u8>` | archived into the slot; validated and read in place |
 /// | bytes you encode yourself | `put_bytes` / `get_bytes`, `send_bytes` / `recv_bytes` | a copy |
-///
-/// Reading structured, variable-size values in place without decoding them
-/// (an `rkyv` archive) is not available yet.
 pub trait Message:
     FromBytes + IntoBytes + Immutable + KnownLayout + Send + Sized + 'static
 {

@@ -17,6 +17,8 @@
 //! - [`wait`]: block on several of them at once.
 #![deny(unsafe_code)]
 
+#[cfg(feature = "rkyv")]
+pub mod archive;
 #[cfg(feature = "serde")]
 mod codec;
 mod error;

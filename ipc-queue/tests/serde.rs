@@ -187,3 +187,83 @@ fn a_producer_killed_mid_encode_exposes_nothing() {
         let _ = SegmentOptions::named(&name);
     }
 }
+
+/// rkyv archives (feature `rkyv`): written into the slot by another
+/// process, read in place; garbage and a truncated archive are typed
+/// errors; an archive larger than the frame is refused.
+#[test]
+fn archives_read_in_place_across_processes() {
+    #[derive(rkyv::Archive, rkyv::Serialize)]
+    struct Trade {
+        id: u64,
+        symbol: String,
+        prices: Vec<u32>,
+    }
+    let name = unique_name("rkyv-q");
+    let q = Queue::<u8>::builder()
+        .named(&name)
+        .capacity(32)
+        .max_frame(512)
+        .create()
+        .unwrap();
+    let child = daemon({
+        let name = name.clone();
+        move || {
+            let q = Queue::<u8>::builder().named(&name).open().unwrap();
+            for id in 0..200u64 {
+                let trade = Trade {
+                    id,
+                    symbol: format!("SYM{}", id % 7),
+                    prices: (0..(id % 9) as u32).collect(),
+                };
+                q.put_rkyv(&trade).unwrap();
+            }
+            // Not archives: garbage, and a valid archive cut short.
+            q.put_bytes(&[0xff; 40]).unwrap();
+            let mut buf = Vec::new();
+            let t = Trade {
+                id: 1,
+                symbol: "X".repeat(30),
+                prices: vec![1, 2, 3],
+            };
+            let full = rkyv::to_bytes::<rkyv::rancor::Error>(&t).unwrap();
+            buf.extend_from_slice(&full[..full.len() / 2]);
+            q.put_bytes(&buf).unwrap();
+            let too_big = Trade {
+                id: 2,
+                symbol: "Y".repeat(600),
+                prices: vec![],
+            };
+            assert!(matches!(q.put_rkyv(&too_big), Err(Error::Encode { .. })));
+            q.put_rkyv(&Trade {
+                id: 999,
+                symbol: "END".into(),
+                prices: vec![],
+            })
+            .unwrap();
+        }
+    });
+    for id in 0..200u64 {
+        let (got, symbol_ok, n) = q
+            .get_rkyv_with::<Trade, _>(|t| {
+                (
+                    t.id.to_native(),
+                    t.symbol.as_str() == format!("SYM{}", id % 7),
+                    t.prices.len(),
+                )
+            })
+            .unwrap();
+        assert_eq!((got, symbol_ok, n as u64), (id, true, id % 9));
+    }
+    for _ in 0..2 {
+        match q.get_rkyv_with::<Trade, _>(|t| t.id.to_native()) {
+            Err(Error::Decode { type_name, .. }) => assert!(type_name.contains("Trade")),
+            other => panic!("{other:?}"),
+        }
+    }
+    assert_eq!(
+        q.get_rkyv_with::<Trade, _>(|t| t.id.to_native()).unwrap(),
+        999
+    );
+    join_ok(child);
+}

@@ -512,6 +512,7 @@ impl Region {
 
     /// Copies `src` to payload offset `at` of a slot the caller owns as the
     /// producer; `false` (nothing copied) if it would pass `max_frame`.
+    #[cfg(feature = "serde")]
     #[inline]
     pub fn write_payload_at(&self, ring: usize, pos: u32, at: usize, src: &[u8]) -> bool {
         let fits = at

@@ -665,6 +665,69 @@ impl<T: Message> Queue<T> {
         crate::codec::decode(self.guard_wait(Deadline::after(timeout))?.bytes())
     }
 
+    /// Archives any rkyv `Serialize` value straight into a slot (feature
+    /// `rkyv`), for a receiver that reads it in place with
+    /// [`get_rkyv_with`](Self::get_rkyv_with). The archive must fit the
+    /// queue's frame ([`max_frame`](Self::max_frame)); otherwise
+    /// [`Error::Encode`] says so and nothing is sent.
+    ///
+    /// ```
+    /// use ipc_queue::Queue;
+    ///
+    /// #[derive(rkyv::Archive, rkyv::Serialize)]
+    /// struct Trade {
+    ///     symbol: String,
+    ///     prices: Vec<u64>,
+    /// }
+    ///
+    /// let q = Queue::<u8>::new(16)?;
+    /// q.put_rkyv(&Trade { symbol: "ACME".into(), prices: vec![101, 103, 102] })?;
+    /// // Read in place, in shared memory: nothing is deserialized or copied.
+    /// let (symbol_len, top) = q.get_rkyv_with::<Trade, _>(|t| {
+    ///     (t.symbol.len(), t.prices.iter().map(|p| p.to_native()).max())
+    /// })?;
+    /// assert_eq!((symbol_len, top), (4, Some(103)));
+    /// # Ok::<(), ipc_queue::Error>(())
+    /// ```
+    #[cfg(feature = "rkyv")]
+    pub fn put_rkyv<V>(&self, value: &V) -> Result<()>
+    where
+        V: for<'b, 'a> rkyv::Serialize<crate::archive::SlotSerializer<'b, 'a>>,
+    {
+        let mut loan = self.loan_wait(Deadline::Forever)?;
+        let len = crate::archive::encode_into(value, loan.bytes_mut())?;
+        loan.commit_bytes(len);
+        Ok(())
+    }
+
+    /// Takes the oldest message, validates it as the archive of a `V`
+    /// (feature `rkyv`), and calls `f` with the archived value where it
+    /// lies in shared memory; the slot is freed when `f` returns.
+    /// [`Error::Decode`] (the frame is consumed) if it is not a valid
+    /// archive of a `V`. Waits for a message.
+    #[cfg(feature = "rkyv")]
+    pub fn get_rkyv_with<V, R>(&self, f: impl FnOnce(&V::Archived) -> R) -> Result<R>
+    where
+        V: rkyv::Archive,
+        V::Archived: for<'a> rkyv::bytecheck::CheckBytes<crate::archive::SlotValidator<'a>>,
+    {
+        let guard = self.guard_wait(Deadline::Forever)?;
+        let archived = crate::archive::access::<V>(guard.bytes())?;
+        Ok(f(archived))
+    }
+
+    /// [`get_rkyv_with`](Self::get_rkyv_with) if a message is ready now.
+    #[cfg(feature = "rkyv")]
+    pub fn try_get_rkyv_with<V, R>(&self, f: impl FnOnce(&V::Archived) -> R) -> Result<R>
+    where
+        V: rkyv::Archive,
+        V::Archived: for<'a> rkyv::bytecheck::CheckBytes<crate::archive::SlotValidator<'a>>,
+    {
+        let guard = self.guard_wait(Deadline::Now)?;
+        let archived = crate::archive::access::<V>(guard.bytes())?;
+        Ok(f(archived))
+    }
+
     /// Takes the oldest message without copying it: the guard reads it in
     /// place and frees the slot when dropped. The message counts as
     /// delivered as soon as the guard exists.

@@ -6,7 +6,7 @@
 use serde::{Deserialize, Serialize};
 
 /// A log record: what the serde rows send.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, rkyv::Archive, rkyv::Serialize)]
 pub struct Record {
     pub id: u64,
     pub ts: u64,
@@ -14,7 +14,8 @@ pub struct Record {
     pub tags: Vec<u32>,
 }
 
-const EPOCH_MS: u64 = 1_764_460_800_000;
+/// The timestamp of record 0 (record `id` has `EPOCH_MS + id`).
+pub const EPOCH_MS: u64 = 1_764_460_800_000;
 
 impl Record {
     /// The record for sequence number `id` (its message is 100 bytes).

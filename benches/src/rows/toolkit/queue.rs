@@ -15,7 +15,7 @@ use ipc_queue::Queue;
 use crate::harness::{Bench, Group, Iters, Kind, Metric, SampleError, Workload, warmup_for};
 use crate::rows::kit::peer;
 use crate::rows::kit::pingpong::{Baton, Side, one_way_ns};
-use crate::rows::kit::record::Record;
+use crate::rows::kit::record::{EPOCH_MS, Record};
 use crate::rows::kit::shm::PAGE_BYTES;
 use crate::rows::kit::wait::Stalled;
 
@@ -41,6 +41,19 @@ pub fn benches() -> Vec<Bench> {
             compare_to: &["ipc_channel_serde_tput_record"],
             about: "Queue<u8>: put_serde / get_serde of a record (postcard into the slot, decoded in place)",
             sample: serde_tput_record,
+        },
+        Bench {
+            id: "queue_rkyv_read_record",
+            group: &GROUP,
+            workload: Workload::TputRecord,
+            metric: Metric::MsgsPerS,
+            iters: Iters {
+                full: 500_000,
+                quick: 10_000,
+            },
+            compare_to: &["ipc_channel_serde_tput_record"],
+            about: "Queue<u8>: put_rkyv archives a record into the slot; get_rkyv_with validates and reads it in place",
+            sample: rkyv_read_record,
         },
         Bench {
             id: "queue_tput_8B",
@@ -182,6 +195,39 @@ fn serde_tput_record(msgs: u64) -> Result<f64, SampleError> {
         let rec: Record = black_box(q.get_serde()?);
         if !rec.is(seq) {
             return Err(out_of_order(rec.id, seq));
+        }
+        Ok(1)
+    })?;
+    Ok(msgs as f64 / elapsed.as_secs_f64())
+}
+
+/// A record per message, archived into the slot by `put_rkyv` and read in
+/// place by `get_rkyv_with` (validated, never deserialized): the id, the
+/// timestamp, the message's length and the tags are checked where they lie.
+fn rkyv_read_record(msgs: u64) -> Result<f64, SampleError> {
+    let q = Queue::<u8>::builder()
+        .capacity(256)
+        .max_frame(256)
+        .create()?;
+    let theirs = q.try_clone()?;
+    let produce = |q: &Queue<u8>, total: u64| {
+        let mut rec = Record::new(0);
+        for seq in 0..total {
+            rec.set(seq);
+            q.put_rkyv(&rec).unwrap_or_else(|e| panic!("put_rkyv: {e}"));
+        }
+    };
+    let elapsed = transfer(q, theirs, warmup_for(msgs), msgs, produce, |q, seq| {
+        let (id, ok) = q.get_rkyv_with::<Record, _>(|r| {
+            let id = r.id.to_native();
+            let ok = r.ts.to_native() == EPOCH_MS + id
+                && r.msg.len() == 100
+                && r.tags.len() == 4
+                && r.tags[0].to_native() == id as u32;
+            (id, ok)
+        })?;
+        if id != seq || !ok {
+            return Err(out_of_order(id, seq));
         }
         Ok(1)
     })?;
