@@ -334,7 +334,7 @@ fn event_and_semaphore_async() {
 #[test]
 fn stream_and_sink_across_processes() {
     use futures_util::{SinkExt, StreamExt};
-    use ipc_queue::pipe::{RecvStream, SendSink};
+    use ipc_queue::pipe::stream::{RecvStream, SendSink};
 
     let name = unique_name("async-stream");
     // The creator's sender stays unused (a drop would close the end); the

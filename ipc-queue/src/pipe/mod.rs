@@ -68,7 +68,7 @@ mod layout;
 mod report;
 mod ring;
 #[cfg(feature = "futures")]
-mod stream;
+pub mod stream;
 
 use std::fmt;
 use std::marker::PhantomData;
@@ -88,8 +88,6 @@ use layout::{CHANNEL_KIND, PIPE_KIND, PipeGeometry, Region};
 pub use layout::{HEAD_OFFSET, SLOTS_OFFSET, TAIL_OFFSET, ring_ctl_offset};
 pub use layout::{MAX_CAPACITY, MAX_FRAME};
 pub use report::{DirectionReport, EndReport, PipeReport};
-#[cfg(feature = "futures")]
-pub use stream::{RecvStream, SendSink};
 
 /// The object-kind code in a duplex pipe segment's header (for tools that
 /// tell segments apart: see [`ipc_core::segment::peek`]).

@@ -21,7 +21,7 @@ use crate::{Error, Message, Result};
 ///
 /// ```
 /// use futures_util::StreamExt;
-/// use ipc_queue::pipe::{self, RecvStream};
+/// use ipc_queue::pipe::{self, stream::RecvStream};
 ///
 /// let (tx, rx) = pipe::channel::<u32>()?;
 /// for x in [1, 2, 3] {
