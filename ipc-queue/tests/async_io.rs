@@ -360,3 +360,54 @@ fn stream_and_sink_across_processes() {
     assert_eq!(got, (0..500).collect::<Vec<_>>());
     join_ok(child);
 }
+
+/// More pending futures than one `futex_waitv` call watches (127): the
+/// reactor watches them in turns, and every one completes when its message
+/// comes from another process.
+#[test]
+fn hundreds_of_pending_futures_all_complete() {
+    const N: usize = 300;
+    let base = unique_name("async-many");
+    let queues: Vec<Queue<u64>> = (0..N)
+        .map(|i| {
+            Queue::<u64>::builder()
+                .named(&format!("{base}-{i}"))
+                .capacity(2)
+                .create()
+                .unwrap()
+        })
+        .collect();
+    let child = daemon({
+        let base = base.clone();
+        move || {
+            let qs: Vec<Queue<u64>> = (0..N)
+                .map(|i| {
+                    Queue::<u64>::builder()
+                        .named(&format!("{base}-{i}"))
+                        .open()
+                        .unwrap()
+                })
+                .collect();
+            // Let the parent's futures register first, then answer them in
+            // a scattered order.
+            std::thread::sleep(Duration::from_millis(200));
+            for k in 0..N {
+                let i = (k * 7) % N;
+                qs[i].put(&(i as u64)).unwrap();
+            }
+            std::thread::sleep(Duration::from_millis(500));
+        }
+    });
+    let t = Instant::now();
+    let got: Vec<u64> = tokio_current().block_on(async {
+        let futures = queues.iter().map(|q| q.get_async());
+        let mut out = Vec::new();
+        for r in futures_util::future::join_all(futures).await {
+            out.push(r.unwrap());
+        }
+        out
+    });
+    assert_eq!(got, (0..N as u64).collect::<Vec<_>>());
+    assert!(t.elapsed() < Duration::from_secs(5), "{:?}", t.elapsed());
+    join_ok(child);
+}

@@ -37,7 +37,10 @@
 //! notice a peer process that died, which wakes nobody).
 //!
 //! A forked child inherits a copy of the state but not the thread: the
-//! first registration in the child starts afresh.
+//! first registration in the child starts afresh. As with any thread, a
+//! fork while another thread is inside the reactor's lock would leave the
+//! child's copy locked: fork worker processes before the first async call
+//! (the toolkit's rule for threaded programs, see `Process::entry`).
 
 use std::sync::atomic::{AtomicU32, Ordering};
 use std::sync::{Mutex, MutexGuard, OnceLock, PoisonError};
