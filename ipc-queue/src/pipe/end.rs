@@ -260,6 +260,7 @@ impl Endpoint {
 
     /// One look for the next frame (the attempt of `wait_frame` and of
     /// its future): `Ok(None)` to wait.
+    #[inline]
     pub(crate) fn try_frame(&self, check: Check, tries: &mut u32) -> Result<Option<(u32, usize)>> {
         let rx = self.rx();
         if let Some(frame) = rx.peek()? {
@@ -412,6 +413,7 @@ impl Endpoint {
 
     /// One attempt to reserve room for up to `want` frames (the attempt of
     /// `wait_space` and of its future): `Ok(None)` to wait.
+    #[inline]
     pub(crate) fn try_space(&self, want: u32, check: Check) -> Result<Option<(u32, u32)>> {
         if self.peer_closed() {
             return Err(Error::Disconnected);
