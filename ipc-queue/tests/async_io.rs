@@ -411,3 +411,42 @@ fn hundreds_of_pending_futures_all_complete() {
     assert!(t.elapsed() < Duration::from_secs(5), "{:?}", t.elapsed());
     join_ok(child);
 }
+
+/// A queue as a Sink in two producer processes and as a Stream in the
+/// consumer; the stream ends when both producers are gone.
+#[test]
+fn queue_stream_and_sink_across_processes() {
+    use futures_util::{SinkExt, StreamExt};
+    use ipc_queue::queue::stream::{QueueSink, QueueStream};
+
+    let name = unique_name("async-qstream");
+    let q = Queue::<u64>::builder()
+        .named(&name)
+        .capacity(8)
+        .create()
+        .unwrap();
+    let producers: Vec<_> = (0..2u64)
+        .map(|p| {
+            let name = name.clone();
+            daemon(move || {
+                let q = Queue::<u64>::builder().named(&name).open().unwrap();
+                smol::block_on(async {
+                    let mut sink = QueueSink::new(q);
+                    let mut items =
+                        futures_util::stream::iter((0..300u64).map(|i| Ok(p * 1000 + i)));
+                    sink.send_all(&mut items).await.unwrap();
+                    sink.close().await.unwrap();
+                });
+            })
+        })
+        .collect();
+    let mut got: Vec<u64> =
+        tokio_current().block_on(QueueStream::new(q).map(|r| r.unwrap()).collect());
+    got.sort_unstable();
+    let mut expected: Vec<u64> = (0..300).chain(1000..1300).collect();
+    expected.sort_unstable();
+    assert_eq!(got, expected);
+    for p in producers {
+        join_ok(p);
+    }
+}

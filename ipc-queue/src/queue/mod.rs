@@ -8,6 +8,8 @@
 mod layout;
 mod raw;
 mod report;
+#[cfg(feature = "futures")]
+pub mod stream;
 
 use std::marker::PhantomData;
 use std::sync::Arc;

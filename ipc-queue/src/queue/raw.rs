@@ -80,6 +80,8 @@ use std::sync::Mutex;
 use ipc_core::liveness::{packed_current, packed_is_alive};
 use ipc_core::segment::{ObjectKind, ObjectSegment, SegmentOptions, TypeDesc};
 use ipc_core::sync::{LockError, RobustMutex, RobustMutexExt, RobustMutexGuard};
+#[cfg(feature = "futures")]
+use ipc_core::wait::WaitState;
 use ipc_core::wait::{Check, Deadline, PEER_CHECK_PERIOD, Ready, SPIN_FOR, Waitable, Waiter};
 
 use super::layout::{CONSUMER, PRODUCER, QueueGeometry, ROLE_SLOTS, Roles, SlotRing, state};
@@ -701,6 +703,28 @@ impl RawQueue {
         .await
     }
 
+    /// One poll of a reservation of up to `want` slots, for hand-written
+    /// futures (a `Sink`): waits through `state` (see `reserve_async`).
+    #[cfg(feature = "futures")]
+    pub fn poll_reserve(
+        &self,
+        state: &mut WaitState,
+        cx: &mut std::task::Context<'_>,
+        want: u64,
+    ) -> std::task::Poll<Result<(u64, u64)>> {
+        self.register(Role::Producer);
+        let room = self.ring.shared().not_full.w.until(|_| self.has_room());
+        state.poll(&room, cx, |check| {
+            self.claim_put(want, check == Check::Slow, Deadline::Now)
+        })
+    }
+
+    /// Withdraws a producer's wait (the owner of `state` is dropped).
+    #[cfg(feature = "futures")]
+    pub fn cancel_reserve(&self, state: &mut WaitState) {
+        state.cancel(&self.ring.shared().not_full.w.until(|_| true));
+    }
+
     /// Whether a producer could claim a slot right now (racy; for waiting).
     fn has_room(&self) -> bool {
         let (h, t) = (self.head(), self.tail());
@@ -850,6 +874,29 @@ impl RawQueue {
             self.claim_get(want, hold, check == Check::Slow, Deadline::Now)
         })
         .await
+    }
+
+    /// One poll of a claim of up to `want` messages, for hand-written
+    /// futures (a `Stream`): waits through `state` (see `acquire_async`).
+    #[cfg(feature = "futures")]
+    pub fn poll_acquire(
+        &self,
+        state: &mut WaitState,
+        cx: &mut std::task::Context<'_>,
+        want: u64,
+        hold: bool,
+    ) -> std::task::Poll<Result<(u64, u64)>> {
+        self.register(Role::Consumer);
+        let messages = self.ring.shared().not_empty.w.until(|_| self.is_ready());
+        state.poll(&messages, cx, |check| {
+            self.claim_get(want, hold, check == Check::Slow, Deadline::Now)
+        })
+    }
+
+    /// Withdraws a consumer's wait (the owner of `state` is dropped).
+    #[cfg(feature = "futures")]
+    pub fn cancel_acquire(&self, state: &mut WaitState) {
+        state.cancel(&self.ring.shared().not_empty.w.until(|_| true));
     }
 
     /// Finishes a copying claim of `[pos, pos + n)`: frees the slots and
