@@ -9,7 +9,8 @@
 //! Here: the types a row is declared with ([`Bench`], [`Group`], [`Kind`],
 //! [`Metric`], [`Workload`], [`Iters`], [`SampleError`], [`warmup_for`]);
 //! `plan` (which rows a selection runs, the registry check), `run` (the
-//! interleaved runner and its statistics), `progress` (the progress line).
+//! interleaved runner and its statistics), `progress` (the progress line),
+//! `tail` (the per-round-trip histograms of the ping-pong rows).
 
 mod bench;
 #[cfg(test)]
@@ -17,6 +18,7 @@ pub(crate) mod fixtures;
 mod plan;
 mod progress;
 mod run;
+pub mod tail;
 
 pub use bench::{Bench, Group, Iters, Kind, Metric, SampleError, Workload, warmup_for};
 pub use plan::{Selection, plan, validate};

@@ -24,6 +24,9 @@ pub struct Row<'a> {
     /// For a toolkit row: (peer id, raw ratio) for every peer row of the
     /// same workload that produced a value, in plan order.
     pub peer_ratios: Vec<(&'static str, f64)>,
+    /// p50 / p99 / p99.9 of the individual round trips, for the ping-pong
+    /// rows whose driver timed them (see `tail`).
+    pub tail: Option<super::tail::Tail>,
 }
 
 impl Row<'_> {
@@ -101,6 +104,7 @@ impl Stats {
 /// A row that fails or is skipped is not sampled again.
 pub fn run<'a>(plan: &[&'a Bench], cfg: RunConfig) -> Vec<Row<'a>> {
     let mut samples: Vec<Vec<f64>> = vec![Vec::new(); plan.len()];
+    let mut tails: Vec<Option<hdrhistogram::Histogram<u64>>> = plan.iter().map(|_| None).collect();
     let mut stopped: Vec<Option<SampleError>> = plan.iter().map(|_| None).collect();
     let mut progress = Progress::new(cfg.runs as usize * plan.len());
     let mut start = 0;
@@ -124,8 +128,19 @@ pub fn run<'a>(plan: &[&'a Bench], cfg: RunConfig) -> Vec<Row<'a>> {
                 } else {
                     bench.iters.full
                 };
+                let _ = super::tail::take();
                 match (bench.sample)(iters) {
-                    Ok(v) if v.is_finite() && v > 0.0 => samples[i].push(v),
+                    Ok(v) if v.is_finite() && v > 0.0 => {
+                        samples[i].push(v);
+                        if let Some(h) = super::tail::take() {
+                            match &mut tails[i] {
+                                Some(all) => {
+                                    let _ = all.add(&h);
+                                }
+                                none => *none = Some(h),
+                            }
+                        }
+                    }
                     Ok(v) => stopped[i] = Some(SampleError::failed(format!("bad sample {v}"))),
                     Err(e) => {
                         let what = if e.is_skip() { "skipped" } else { "failed" };
@@ -152,12 +167,14 @@ pub fn run<'a>(plan: &[&'a Bench], cfg: RunConfig) -> Vec<Row<'a>> {
         .iter()
         .zip(outcomes)
         .zip(samples)
-        .map(|((bench, outcome), samples)| Row {
+        .zip(tails)
+        .map(|(((bench, outcome), samples), tail)| Row {
             bench,
             outcome,
             samples,
             ratios: Vec::new(),
             peer_ratios: Vec::new(),
+            tail: tail.as_ref().and_then(super::tail::Tail::of),
         })
         .collect();
     let find = |rows: &[Row<'a>], id: &str| rows.iter().position(|r| r.bench.id == id);

@@ -122,6 +122,12 @@ pub fn result_lines(rows: &[Row<'_>], cfg: RunConfig) -> String {
                     sig4(s.max),
                     s.runs,
                 );
+                if let Some(t) = row.tail {
+                    l.push_str(&format!(
+                        " p50_ns={} p99_ns={} p999_ns={}",
+                        t.p50, t.p99, t.p999
+                    ));
+                }
                 for (r, x) in row.ratios.iter().chain(&row.peer_ratios) {
                     l.push_str(&format!(" ratio_to_{r}={}", sig4(*x)));
                 }

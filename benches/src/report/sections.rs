@@ -99,11 +99,23 @@ pub fn section_units(section: &Section<'_, '_>) -> String {
 pub fn cells(row: &Row<'_>) -> (String, String, String) {
     let (_, scale) = row.bench.metric.display_unit();
     match &row.outcome {
-        Outcome::Measured(s) => (
-            sig4(s.median * scale),
-            format!("{}..{}", sig4(s.min * scale), sig4(s.max * scale)),
-            factors(row, &row.ratios),
-        ),
+        Outcome::Measured(s) => {
+            let mut note = factors(row, &row.ratios);
+            if let Some(t) = row.tail {
+                // One-way nanoseconds of the individual round trips.
+                let tail = format!("[p50 {} p99 {} p99.9 {} ns]", t.p50, t.p99, t.p999);
+                note = if note.is_empty() {
+                    tail
+                } else {
+                    format!("{note}  {tail}")
+                };
+            }
+            (
+                sig4(s.median * scale),
+                format!("{}..{}", sig4(s.min * scale), sig4(s.max * scale)),
+                note,
+            )
+        }
         Outcome::Failed(e) => ("-".into(), "-".into(), format!("FAILED: {e}")),
         Outcome::Skipped(why) => ("-".into(), "-".into(), format!("skipped: {why}")),
     }

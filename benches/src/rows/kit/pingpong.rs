@@ -12,6 +12,7 @@ use std::time::Instant;
 use super::peer;
 use super::wait::Stalled;
 use crate::harness::SampleError;
+use crate::harness::tail::{self, TAIL_ROUND_TRIPS};
 
 /// Which process acts on a turn.
 #[derive(Clone, Copy, PartialEq, Eq, Debug)]
@@ -89,7 +90,8 @@ pub fn round_trips_ns(
 ) -> Result<f64, SampleError> {
     // Without a warm-up step, the first timed one might not wait for a reply.
     let warmup = warmup.max(1);
-    let total = warmup + round_trips;
+    let tail_trips = round_trips.min(TAIL_ROUND_TRIPS);
+    let total = warmup + round_trips + tail_trips;
     let child = peer::spawn("pingpong-peer", move || peer(total))?;
     for _ in 0..warmup {
         step()?;
@@ -99,6 +101,14 @@ pub fn round_trips_ns(
         step()?;
     }
     let elapsed = start.elapsed();
+    // The tail pass: every round trip timed on its own (see `tail`).
+    let mut hist = tail::histogram();
+    for _ in 0..tail_trips {
+        let t = Instant::now();
+        step()?;
+        let _ = hist.record((t.elapsed().as_nanos() as u64 / 2).max(1));
+    }
+    tail::record(hist);
     peer::join(child)?;
     Ok(elapsed.as_nanos() as f64 / (2 * round_trips) as f64)
 }

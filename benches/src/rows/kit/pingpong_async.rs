@@ -6,6 +6,7 @@
 use std::time::Instant;
 
 use crate::harness::SampleError;
+use crate::harness::tail::{self, TAIL_ROUND_TRIPS};
 use crate::rows::kit::peer;
 
 /// A current-thread runtime with the I/O driver (for the socket peer).
@@ -27,7 +28,8 @@ pub fn async_round_trips_ns<S>(
     mut round_trip: impl AsyncFnMut(&mut S) -> Result<(), SampleError>,
 ) -> Result<f64, SampleError> {
     let warmup = warmup.max(1);
-    let total = warmup + round_trips;
+    let tail_trips = round_trips.min(TAIL_ROUND_TRIPS);
+    let total = warmup + round_trips + tail_trips;
     let child = peer::spawn("async-pingpong-peer", move || peer(total))?;
     let rt = runtime()?;
     let elapsed = rt.block_on(async {
@@ -38,7 +40,16 @@ pub fn async_round_trips_ns<S>(
         for _ in 0..round_trips {
             round_trip(&mut state).await?;
         }
-        Ok::<_, SampleError>(start.elapsed())
+        let elapsed = start.elapsed();
+        // The tail pass: every round trip timed on its own (see `tail`).
+        let mut hist = tail::histogram();
+        for _ in 0..tail_trips {
+            let t = Instant::now();
+            round_trip(&mut state).await?;
+            let _ = hist.record((t.elapsed().as_nanos() as u64 / 2).max(1));
+        }
+        tail::record(hist);
+        Ok::<_, SampleError>(elapsed)
     })?;
     drop(rt);
     peer::join(child)?;
