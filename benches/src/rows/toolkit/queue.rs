@@ -69,6 +69,32 @@ pub fn benches() -> Vec<Bench> {
             sample: tput_8b,
         },
         Bench {
+            id: "queue_mpmc_tput_8B_2x2",
+            group: &GROUP,
+            workload: Workload::Tput8B,
+            metric: Metric::MsgsPerS,
+            iters: Iters {
+                full: 400_000,
+                quick: 10_000,
+            },
+            compare_to: &["queue_tput_8B"],
+            about: "Queue<u64>, 2 producer and 2 consumer processes, blocking put/get (2 cores: they take turns)",
+            sample: |msgs| mpmc_tput(msgs, 2, 2),
+        },
+        Bench {
+            id: "queue_mpmc_tput_8B_4x4",
+            group: &GROUP,
+            workload: Workload::Tput8B,
+            metric: Metric::MsgsPerS,
+            iters: Iters {
+                full: 400_000,
+                quick: 10_000,
+            },
+            compare_to: &["queue_tput_8B"],
+            about: "Queue<u64>, 4 producer and 4 consumer processes, blocking put/get (8 processes on 2 cores)",
+            sample: |msgs| mpmc_tput(msgs, 4, 4),
+        },
+        Bench {
             id: "queue_tput_8B_batch",
             group: &GROUP,
             workload: Workload::Tput8B,
@@ -232,6 +258,85 @@ fn rkyv_read_record(msgs: u64) -> Result<f64, SampleError> {
         Ok(1)
     })?;
     Ok(msgs as f64 / elapsed.as_secs_f64())
+}
+
+/// A producer's first message, put before the start so that every producer
+/// is registered before any consumer could see them all gone.
+const HELLO: u64 = u64::MAX;
+
+/// `producers` processes put `msgs` messages in all (value: producer id in
+/// the high bits, sequence + 1 in the low ones) into one queue that
+/// `consumers` processes drain with blocking gets until Disconnected; all
+/// start at one signal. Checked: every message arrived exactly once (count
+/// and sum). Returns messages per second, from the signal to the last exit.
+fn mpmc_tput(msgs: u64, producers: u64, consumers: u64) -> Result<f64, SampleError> {
+    use std::sync::atomic::{AtomicU64, Ordering};
+
+    use ipc_core::segment::{SegmentOptions, Shared};
+    use ipc_core::sync::Event;
+
+    let q = Queue::<u64>::new(256)?;
+    let go = Rc::new(Shared::create(&SegmentOptions::anonymous(), Event::new())?);
+    // Messages received and their sum, over every consumer.
+    let totals = Rc::new(Shared::create(
+        &SegmentOptions::anonymous(),
+        [AtomicU64::new(0), AtomicU64::new(0)],
+    )?);
+    let each = msgs / producers;
+    let mut children = Vec::new();
+    for p in 0..producers {
+        let (q, go) = (q.try_clone()?, Rc::clone(&go));
+        children.push(peer::spawn("mpmc-producer", move || {
+            q.put(&HELLO).unwrap_or_else(|e| panic!("put: {e}"));
+            go.wait().unwrap_or_else(|e| panic!("go: {e}"));
+            for i in 0..each {
+                q.put(&((p << 40) | (i + 1)))
+                    .unwrap_or_else(|e| panic!("put: {e}"));
+            }
+        })?);
+    }
+    for _ in 0..consumers {
+        let (q, go, totals) = (q.try_clone()?, Rc::clone(&go), Rc::clone(&totals));
+        children.push(peer::spawn("mpmc-consumer", move || {
+            go.wait().unwrap_or_else(|e| panic!("go: {e}"));
+            let (mut n, mut sum) = (0u64, 0u64);
+            loop {
+                match q.get() {
+                    Ok(HELLO) => {}
+                    Ok(v) => {
+                        n += 1;
+                        sum = sum.wrapping_add(v);
+                    }
+                    Err(ipc_queue::Error::Disconnected) => break,
+                    Err(e) => panic!("get: {e}"),
+                }
+            }
+            totals[0].fetch_add(n, Ordering::SeqCst);
+            totals[1].fetch_add(sum, Ordering::SeqCst);
+        })?);
+    }
+    drop(q);
+    let start = Instant::now();
+    go.set();
+    for child in children {
+        peer::join(child)?;
+    }
+    let elapsed = start.elapsed();
+    let expected_sum = (0..producers).fold(0u64, |s, p| {
+        s.wrapping_add((p << 40).wrapping_mul(each))
+            .wrapping_add(each * (each + 1) / 2)
+    });
+    let (n, sum) = (
+        totals[0].load(Ordering::SeqCst),
+        totals[1].load(Ordering::SeqCst),
+    );
+    if n != each * producers || sum != expected_sum {
+        return Err(SampleError::failed(format!(
+            "queue mpmc: {n} messages (sum {sum}) where {} (sum {expected_sum}) were sent",
+            each * producers
+        )));
+    }
+    Ok(n as f64 / elapsed.as_secs_f64())
 }
 
 const BATCH: usize = 64;
