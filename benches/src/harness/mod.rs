@@ -10,11 +10,13 @@
 //! [`Metric`], [`Workload`], [`Iters`], [`SampleError`], [`warmup_for`]);
 //! `plan` (which rows a selection runs, the registry check), `run` (the
 //! interleaved runner and its statistics), `progress` (the progress line),
-//! `tail` (the per-round-trip histograms of the ping-pong rows).
+//! `tail` (the per-round-trip histograms of the ping-pong rows),
+//! `footprint` (the shared memory an object row maps).
 
 mod bench;
 #[cfg(test)]
 pub(crate) mod fixtures;
+pub mod footprint;
 mod plan;
 mod progress;
 mod run;

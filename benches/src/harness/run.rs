@@ -27,6 +27,8 @@ pub struct Row<'a> {
     /// p50 / p99 / p99.9 of the individual round trips, for the ping-pong
     /// rows whose driver timed them (see `tail`).
     pub tail: Option<super::tail::Tail>,
+    /// Bytes of shared memory the row's objects map, when it reports them.
+    pub shm_bytes: Option<u64>,
 }
 
 impl Row<'_> {
@@ -105,6 +107,7 @@ impl Stats {
 pub fn run<'a>(plan: &[&'a Bench], cfg: RunConfig) -> Vec<Row<'a>> {
     let mut samples: Vec<Vec<f64>> = vec![Vec::new(); plan.len()];
     let mut tails: Vec<Option<hdrhistogram::Histogram<u64>>> = plan.iter().map(|_| None).collect();
+    let mut footprints: Vec<Option<u64>> = vec![None; plan.len()];
     let mut stopped: Vec<Option<SampleError>> = plan.iter().map(|_| None).collect();
     let mut progress = Progress::new(cfg.runs as usize * plan.len());
     let mut start = 0;
@@ -129,9 +132,13 @@ pub fn run<'a>(plan: &[&'a Bench], cfg: RunConfig) -> Vec<Row<'a>> {
                     bench.iters.full
                 };
                 let _ = super::tail::take();
+                let _ = super::footprint::take();
                 match (bench.sample)(iters) {
                     Ok(v) if v.is_finite() && v > 0.0 => {
                         samples[i].push(v);
+                        if let Some(b) = super::footprint::take() {
+                            footprints[i] = Some(footprints[i].map_or(b, |f| f.max(b)));
+                        }
                         if let Some(h) = super::tail::take() {
                             match &mut tails[i] {
                                 Some(all) => {
@@ -168,13 +175,15 @@ pub fn run<'a>(plan: &[&'a Bench], cfg: RunConfig) -> Vec<Row<'a>> {
         .zip(outcomes)
         .zip(samples)
         .zip(tails)
-        .map(|(((bench, outcome), samples), tail)| Row {
+        .zip(footprints)
+        .map(|((((bench, outcome), samples), tail), shm_bytes)| Row {
             bench,
             outcome,
             samples,
             ratios: Vec::new(),
             peer_ratios: Vec::new(),
             tail: tail.as_ref().and_then(super::tail::Tail::of),
+            shm_bytes,
         })
         .collect();
     let find = |rows: &[Row<'a>], id: &str| rows.iter().position(|r| r.bench.id == id);

@@ -122,6 +122,9 @@ pub fn result_lines(rows: &[Row<'_>], cfg: RunConfig) -> String {
                     sig4(s.max),
                     s.runs,
                 );
+                if let Some(b) = row.shm_bytes {
+                    l.push_str(&format!(" shm_bytes={b}"));
+                }
                 if let Some(t) = row.tail {
                     l.push_str(&format!(
                         " p50_ns={} p99_ns={} p999_ns={}",

@@ -101,6 +101,14 @@ pub fn cells(row: &Row<'_>) -> (String, String, String) {
     match &row.outcome {
         Outcome::Measured(s) => {
             let mut note = factors(row, &row.ratios);
+            if let Some(b) = row.shm_bytes {
+                let shm = format!("[shm {}]", crate::harness::footprint::human(b));
+                note = if note.is_empty() {
+                    shm
+                } else {
+                    format!("{note}  {shm}")
+                };
+            }
             if let Some(t) = row.tail {
                 // One-way nanoseconds of the individual round trips.
                 let tail = format!("[p50 {} p99 {} p99.9 {} ns]", t.p50, t.p99, t.p999);

@@ -780,6 +780,12 @@ macro_rules! common_methods {
             self.ep.region().geo.capacity as usize
         }
 
+        /// Bytes of shared memory the pipe maps (its header, control block
+        /// and every slot of both directions).
+        pub fn shm_bytes(&self) -> usize {
+            self.ep.region().segment().segment().len()
+        }
+
         /// The largest byte frame.
         pub fn max_frame(&self) -> usize {
             self.ep.max_frame()

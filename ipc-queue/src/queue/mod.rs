@@ -885,6 +885,12 @@ impl<T: Message> Queue<T> {
         self.raw.ring.geometry.capacity as usize
     }
 
+    /// Bytes of shared memory the queue maps (its header, control block and
+    /// every slot, each with room for [`max_frame`](Self::max_frame) bytes).
+    pub fn shm_bytes(&self) -> usize {
+        self.raw.object().segment().len()
+    }
+
     /// Largest byte frame.
     pub fn max_frame(&self) -> usize {
         self.raw.ring.geometry.max_frame

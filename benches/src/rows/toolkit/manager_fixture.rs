@@ -58,6 +58,9 @@ impl Fixture {
         let dict = manager.dict("bench")?;
         let typed = dict.typed::<[u8; 16], u64>()?;
         typed.update((0..n).map(|i| (key(i), i)))?;
+        // What the manager commits (an anonymous one reserves address
+        // space beyond it, but no memory).
+        crate::harness::footprint::record(manager.stats()?.committed_bytes as usize);
         Ok(Self {
             dict,
             typed,
@@ -72,6 +75,7 @@ impl Fixture {
         let typed = dict.typed::<[u8; 16], u64>()?;
         let blob: Vec<u8> = (0..len).map(|i| i as u8).collect();
         dict.update((0..n).map(|i| (key(i), blob.as_slice())))?;
+        crate::harness::footprint::record(manager.stats()?.committed_bytes as usize);
         Ok(Self {
             dict,
             typed,

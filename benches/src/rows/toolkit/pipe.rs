@@ -24,6 +24,7 @@ use std::time::{Duration, Instant};
 
 use ipc_queue::{Pipe, PipeEnd, Receiver, Sender};
 
+use crate::harness::footprint;
 use crate::harness::{Bench, Group, Iters, Kind, Metric, SampleError, Workload, warmup_for};
 use crate::rows::kit::peer;
 use crate::rows::kit::pingpong::round_trips_ns;
@@ -178,6 +179,7 @@ fn blocking_pingpong_8b(round_trips: u64) -> Result<f64, SampleError> {
 /// decoded by `recv_serde`.
 fn serde_pingpong_record(round_trips: u64) -> Result<f64, SampleError> {
     let (mine, theirs) = Pipe::<u8>::builder().max_frame(256).create()?;
+    footprint::record(mine.shm_bytes());
     let mut turn = 0u64;
     let mut rec = Record::new(0);
     round_trips_ns(
@@ -215,6 +217,7 @@ fn serde_pingpong_record(round_trips: u64) -> Result<f64, SampleError> {
 /// parent awaits each answer, each in a current-thread tokio runtime.
 fn async_pingpong_8b(round_trips: u64) -> Result<f64, SampleError> {
     let (mine, mut theirs) = Pipe::<u64>::new()?;
+    footprint::record(mine.shm_bytes());
     async_round_trips_ns(
         warmup_for(round_trips),
         round_trips,
@@ -253,6 +256,7 @@ fn pingpong(
     (mine, theirs): (PipeEnd<u64>, PipeEnd<u64>),
     round_trips: u64,
 ) -> Result<f64, SampleError> {
+    footprint::record(mine.shm_bytes());
     let mut turn = 0u64;
     round_trips_ns(
         warmup_for(round_trips),
@@ -288,6 +292,7 @@ fn transfer<T: ipc_queue::Message>(
     mut consume: impl FnMut(&Receiver<T>, u64) -> Result<(), SampleError>,
 ) -> Result<Duration, SampleError> {
     let (tx, rx) = Pipe::<T>::builder().capacity(slots).channel()?;
+    footprint::record(rx.shm_bytes());
     let warmup = warmup_for(msgs);
     let total = warmup + msgs;
     let producer = peer::spawn("pipe-sender", move || produce(&tx, total))?;
@@ -310,6 +315,7 @@ fn channel_serde_tput_record(msgs: u64) -> Result<f64, SampleError> {
         .capacity(1024)
         .max_frame(256)
         .channel()?;
+    footprint::record(rx.shm_bytes());
     let warmup = warmup_for(msgs);
     let total = warmup + msgs;
     let producer = peer::spawn("pipe-sender", move || {

@@ -12,6 +12,7 @@ use std::time::{Duration, Instant};
 
 use ipc_queue::Queue;
 
+use crate::harness::footprint;
 use crate::harness::{Bench, Group, Iters, Kind, Metric, SampleError, Workload, warmup_for};
 use crate::rows::kit::peer;
 use crate::rows::kit::pingpong::{Baton, Side, one_way_ns};
@@ -180,6 +181,7 @@ fn out_of_order(got: u64, expected: u64) -> SampleError {
 
 fn pair<T: ipc_queue::Message>(capacity: usize) -> Result<(Queue<T>, Queue<T>), SampleError> {
     let q = Queue::<T>::new(capacity)?;
+    footprint::record(q.shm_bytes());
     let theirs = q.try_clone()?;
     Ok((q, theirs))
 }
@@ -208,6 +210,7 @@ fn serde_tput_record(msgs: u64) -> Result<f64, SampleError> {
         .capacity(256)
         .max_frame(256)
         .create()?;
+    footprint::record(q.shm_bytes());
     let theirs = q.try_clone()?;
     let produce = |q: &Queue<u8>, total: u64| {
         let mut rec = Record::new(0);
@@ -235,6 +238,7 @@ fn rkyv_read_record(msgs: u64) -> Result<f64, SampleError> {
         .capacity(256)
         .max_frame(256)
         .create()?;
+    footprint::record(q.shm_bytes());
     let theirs = q.try_clone()?;
     let produce = |q: &Queue<u8>, total: u64| {
         let mut rec = Record::new(0);
@@ -276,6 +280,7 @@ fn mpmc_tput(msgs: u64, producers: u64, consumers: u64) -> Result<f64, SampleErr
     use ipc_core::sync::Event;
 
     let q = Queue::<u64>::new(256)?;
+    footprint::record(q.shm_bytes());
     let go = Rc::new(Shared::create(&SegmentOptions::anonymous(), Event::new())?);
     // Messages received and their sum, over every consumer.
     let totals = Rc::new(Shared::create(
