@@ -3,6 +3,7 @@
 //! `pingpong` (the latency-row driver), `pingpong_async` (its async twin),
 //! `record` (the serde rows' message).
 
+pub mod keys;
 pub mod peer;
 pub mod pingpong;
 pub mod pingpong_async;

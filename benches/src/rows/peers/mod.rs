@@ -8,6 +8,7 @@ mod iceoryx2;
 mod ipc_channel;
 mod os;
 pub mod python;
+mod redis_kv;
 mod tokio_io;
 
 use crate::harness::Bench;
@@ -18,6 +19,7 @@ pub fn benches() -> Vec<Bench> {
     all.extend(iceoryx2::benches());
     all.extend(python::benches());
     all.extend(tokio_io::benches());
+    all.extend(redis_kv::benches());
     all
 }
 
@@ -52,6 +54,29 @@ mod tests {
         sample("ipc_channel_pingpong_8B", 50);
         sample("ipc_channel_bytes_4KiB", 500);
         sample("ipc_channel_serde_tput_record", 500);
+    }
+
+    #[test]
+    fn redis_rows() {
+        // Skipped (not failed) where redis-server is missing, as in the suite;
+        // under CI=true its absence fails (CI installs it).
+        for id in [
+            "redis_get_8B",
+            "redis_get_8B_pipelined",
+            "redis_set_8B",
+            "redis_set_8B_pipelined",
+        ] {
+            let all = benches();
+            let b = all.iter().find(|b| b.id == id).expect("row exists");
+            match (b.sample)(200) {
+                Ok(v) => assert!(v.is_finite() && v > 0.0, "{id}: {v}"),
+                Err(e) if e.is_skip() => {
+                    assert!(std::env::var("CI").as_deref() != Ok("true"), "{id}: {e}");
+                    eprintln!("{id}: {e}");
+                }
+                Err(e) => panic!("{id}: {e}"),
+            }
+        }
     }
 
     #[test]

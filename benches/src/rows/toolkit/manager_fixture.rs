@@ -10,13 +10,7 @@ use ipc_core::segment::SegmentOptions;
 
 use ipc_manager::{Dict, Manager, ManagerConfig, Result, TypedDict};
 
-/// The 16-byte key number `i` (little-endian `i`, then a fixed tail).
-pub fn key(i: u64) -> [u8; 16] {
-    let mut k = [0u8; 16];
-    k[..8].copy_from_slice(&i.to_le_bytes());
-    k[8..].copy_from_slice(&0x5eed_5eed_5eed_5eedu64.to_le_bytes());
-    k
-}
+pub use crate::rows::kit::keys::{key, pick};
 
 /// A populated dictionary in an anonymous manager (shared with children
 /// forked after it is made). Cloning is cheap and shares the dictionary.
@@ -28,14 +22,6 @@ pub struct Fixture {
     pub typed: TypedDict<[u8; 16], u64>,
     /// Number of keys (`key(0)` .. `key(keys - 1)`).
     pub keys: u64,
-}
-
-/// The key number the loops use at iteration `i` of `n` keys: a cheap,
-/// well-spread sequence (use it for baselines, so they read the same keys in
-/// the same order).
-#[inline]
-pub fn pick(i: u64, n: u64) -> u64 {
-    i.wrapping_mul(0x9E37_79B9_7F4A_7C15) % n
 }
 
 impl Fixture {
