@@ -6,6 +6,7 @@
 
 mod iceoryx2;
 mod ipc_channel;
+mod lmdb;
 mod os;
 pub mod python;
 mod redis_kv;
@@ -20,6 +21,7 @@ pub fn benches() -> Vec<Bench> {
     all.extend(python::benches());
     all.extend(tokio_io::benches());
     all.extend(redis_kv::benches());
+    all.extend(lmdb::benches());
     all
 }
 
@@ -54,6 +56,13 @@ mod tests {
         sample("ipc_channel_pingpong_8B", 50);
         sample("ipc_channel_bytes_4KiB", 500);
         sample("ipc_channel_serde_tput_record", 500);
+    }
+
+    #[test]
+    fn lmdb_rows() {
+        sample("lmdb_get_8B", 500);
+        sample("lmdb_set_8B", 50);
+        sample("lmdb_set_8B_batch1000", 2000);
     }
 
     #[test]
