@@ -102,9 +102,9 @@ impl Store {
     /// Opens the environment (in the process that uses it: LMDB handles do
     /// not survive a fork).
     fn open(&self) -> Result<(Env, Database<Bytes, Bytes>), SampleError> {
-        // SAFETY (heed's contract): the directory is this row's own, and
-        // nothing but LMDB itself maps or truncates its files meanwhile.
         #[allow(unsafe_code)]
+        // SAFETY: heed's contract for `open`: the directory is this row's
+        // own, and nothing but LMDB itself maps or truncates its files.
         let env = unsafe {
             EnvOpenOptions::new()
                 .map_size(64 << 20)
@@ -121,12 +121,12 @@ impl Store {
     }
 }
 
+/// A timed loop over an open store: `n` operations, returning a checksum.
+type Work = fn(&Env, &Database<Bytes, Bytes>, u64) -> Result<u64, SampleError>;
+
 /// Forks a child that opens the store, runs `work(n)` untimed for the
 /// warm-up and timed for `ops`; returns operations per second.
-fn in_child(
-    ops: u64,
-    work: fn(&Env, &Database<Bytes, Bytes>, u64) -> Result<u64, SampleError>,
-) -> Result<f64, SampleError> {
+fn in_child(ops: u64, work: Work) -> Result<f64, SampleError> {
     let store = Store::loaded()?;
     let report = Shared::create(&SegmentOptions::anonymous(), AtomicU64::new(0))?;
     let theirs = report.try_clone()?;
