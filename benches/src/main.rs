@@ -21,6 +21,10 @@ mod rows;
 
 use std::process::ExitCode;
 
+/// Counts allocations, for the rows' `allocs_per_op` (see `harness::allocs`).
+#[global_allocator]
+static ALLOCATOR: harness::allocs::Counting = harness::allocs::Counting;
+
 use cli::{Options, USAGE};
 use harness::{Outcome, RunConfig};
 use report::Machine;

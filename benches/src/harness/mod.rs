@@ -11,8 +11,10 @@
 //! `plan` (which rows a selection runs, the registry check), `run` (the
 //! interleaved runner and its statistics), `progress` (the progress line),
 //! `tail` (the per-round-trip histograms of the ping-pong rows),
-//! `footprint` (the shared memory an object row maps).
+//! `footprint` (the shared memory an object row maps), `allocs` (the
+//! counting allocator and the allocations per operation).
 
+pub mod allocs;
 mod bench;
 #[cfg(test)]
 pub(crate) mod fixtures;

@@ -29,6 +29,9 @@ pub struct Row<'a> {
     pub tail: Option<super::tail::Tail>,
     /// Bytes of shared memory the row's objects map, when it reports them.
     pub shm_bytes: Option<u64>,
+    /// Allocations per operation in the measuring process's timed loop
+    /// (the largest over the rounds), when the row's driver counts them.
+    pub allocs_per_op: Option<f64>,
 }
 
 impl Row<'_> {
@@ -108,6 +111,7 @@ pub fn run<'a>(plan: &[&'a Bench], cfg: RunConfig) -> Vec<Row<'a>> {
     let mut samples: Vec<Vec<f64>> = vec![Vec::new(); plan.len()];
     let mut tails: Vec<Option<hdrhistogram::Histogram<u64>>> = plan.iter().map(|_| None).collect();
     let mut footprints: Vec<Option<u64>> = vec![None; plan.len()];
+    let mut allocs: Vec<Option<f64>> = vec![None; plan.len()];
     let mut stopped: Vec<Option<SampleError>> = plan.iter().map(|_| None).collect();
     let mut progress = Progress::new(cfg.runs as usize * plan.len());
     let mut start = 0;
@@ -133,9 +137,13 @@ pub fn run<'a>(plan: &[&'a Bench], cfg: RunConfig) -> Vec<Row<'a>> {
                 };
                 let _ = super::tail::take();
                 let _ = super::footprint::take();
+                let _ = super::allocs::take();
                 match (bench.sample)(iters) {
                     Ok(v) if v.is_finite() && v > 0.0 => {
                         samples[i].push(v);
+                        if let Some(a) = super::allocs::take() {
+                            allocs[i] = Some(allocs[i].map_or(a, |x| x.max(a)));
+                        }
                         if let Some(b) = super::footprint::take() {
                             footprints[i] = Some(footprints[i].map_or(b, |f| f.max(b)));
                         }
@@ -176,15 +184,19 @@ pub fn run<'a>(plan: &[&'a Bench], cfg: RunConfig) -> Vec<Row<'a>> {
         .zip(samples)
         .zip(tails)
         .zip(footprints)
-        .map(|((((bench, outcome), samples), tail), shm_bytes)| Row {
-            bench,
-            outcome,
-            samples,
-            ratios: Vec::new(),
-            peer_ratios: Vec::new(),
-            tail: tail.as_ref().and_then(super::tail::Tail::of),
-            shm_bytes,
-        })
+        .zip(allocs)
+        .map(
+            |(((((bench, outcome), samples), tail), shm_bytes), allocs_per_op)| Row {
+                bench,
+                outcome,
+                samples,
+                ratios: Vec::new(),
+                peer_ratios: Vec::new(),
+                tail: tail.as_ref().and_then(super::tail::Tail::of),
+                shm_bytes,
+                allocs_per_op,
+            },
+        )
         .collect();
     let find = |rows: &[Row<'a>], id: &str| rows.iter().position(|r| r.bench.id == id);
     for i in 0..rows.len() {

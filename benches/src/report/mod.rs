@@ -125,6 +125,9 @@ pub fn result_lines(rows: &[Row<'_>], cfg: RunConfig) -> String {
                 if let Some(b) = row.shm_bytes {
                     l.push_str(&format!(" shm_bytes={b}"));
                 }
+                if let Some(a) = row.allocs_per_op {
+                    l.push_str(&format!(" allocs_per_op={}", sig4(a)));
+                }
                 if let Some(t) = row.tail {
                     l.push_str(&format!(
                         " p50_ns={} p99_ns={} p999_ns={}",

@@ -101,6 +101,14 @@ pub fn cells(row: &Row<'_>) -> (String, String, String) {
     match &row.outcome {
         Outcome::Measured(s) => {
             let mut note = factors(row, &row.ratios);
+            if let Some(a) = row.allocs_per_op {
+                let allocs = format!("[alloc/op {}]", sig4(a));
+                note = if note.is_empty() {
+                    allocs
+                } else {
+                    format!("{note}  {allocs}")
+                };
+            }
             if let Some(b) = row.shm_bytes {
                 let shm = format!("[shm {}]", crate::harness::footprint::human(b));
                 note = if note.is_empty() {

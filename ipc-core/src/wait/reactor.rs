@@ -219,83 +219,85 @@ pub(crate) fn disarm(reg: &mut Option<Registration>) {
 fn run(r: &'static Reactor) {
     let control_addr = r.control.as_ptr() as u64;
     let mut next_sweep = Instant::now() + PEER_CHECK_PERIOD;
+    // Reused from turn to turn: the reactor allocates nothing once warm.
+    let mut live: Vec<(usize, u64, u64, u32)> = Vec::new();
+    let mut turn: Vec<(usize, u64, u64, u32)> = Vec::new();
+    let mut words: Vec<(u64, u32)> = Vec::new();
+    let mut woken: Vec<Waker> = Vec::new();
     loop {
-        let (turn, control, deadline) = {
-            let mut state = r.lock();
-            if !state.running {
-                return;
-            }
-            let control = r.control.load(Ordering::SeqCst);
-            let live: Vec<(usize, u64, u64, u32)> = state
-                .entries
-                .iter()
-                .enumerate()
-                .filter_map(|(i, e)| e.as_ref().map(|e| (i, e.generation, e.addr, e.expected)))
-                .collect();
-            let crowded = live.len() > PER_TURN;
-            let start = if crowded {
-                state.cursor % live.len()
-            } else {
-                0
+        let (control, deadline) =
+            {
+                let mut state = r.lock();
+                if !state.running {
+                    return;
+                }
+                let control = r.control.load(Ordering::SeqCst);
+                live.clear();
+                live.extend(state.entries.iter().enumerate().filter_map(|(i, e)| {
+                    e.as_ref().map(|e| (i, e.generation, e.addr, e.expected))
+                }));
+                let crowded = live.len() > PER_TURN;
+                let start = if crowded {
+                    state.cursor % live.len()
+                } else {
+                    0
+                };
+                turn.clear();
+                turn.extend(
+                    live.iter()
+                        .cycle()
+                        .skip(start)
+                        .take(live.len().min(PER_TURN))
+                        .copied(),
+                );
+                if crowded {
+                    state.cursor = start + PER_TURN;
+                }
+                let deadline = match (turn.is_empty(), crowded) {
+                    (true, _) => None,
+                    (false, true) => Some((Instant::now() + TURN).min(next_sweep)),
+                    (false, false) => Some(next_sweep),
+                };
+                (control, deadline)
             };
-            let turn: Vec<_> = live
-                .iter()
-                .cycle()
-                .skip(start)
-                .take(live.len().min(PER_TURN))
-                .copied()
-                .collect();
-            if crowded {
-                state.cursor = start + PER_TURN;
-            }
-            let deadline = match (turn.is_empty(), crowded) {
-                (true, _) => None,
-                (false, true) => Some((Instant::now() + TURN).min(next_sweep)),
-                (false, false) => Some(next_sweep),
-            };
-            (turn, control, deadline)
-        };
-        let mut words = Vec::with_capacity(turn.len() + 1);
+        words.clear();
         words.push((control_addr, control));
         words.extend(turn.iter().map(|&(_, _, addr, expected)| (addr, expected)));
         let ended = futex::wait_any_addr(&words, deadline);
         let sweep = !turn.is_empty() && Instant::now() >= next_sweep;
-        let woken: Vec<Waker> = {
+        {
             let mut state = r.lock();
             if sweep {
                 // Every waiting future looks again (a peer that died wakes
                 // nobody), crowded or not.
                 next_sweep = Instant::now() + PEER_CHECK_PERIOD;
-                let all: Vec<(usize, u64)> = state
-                    .entries
-                    .iter()
-                    .enumerate()
-                    .filter_map(|(i, e)| e.as_ref().map(|e| (i, e.generation)))
-                    .collect();
-                all.into_iter()
-                    .filter_map(|(slot, generation)| take(&mut state, slot, generation))
-                    .collect()
+                for slot in 0..state.entries.len() {
+                    let generation = match &state.entries[slot] {
+                        Some(e) => e.generation,
+                        None => continue,
+                    };
+                    woken.extend(take(&mut state, slot, generation));
+                }
             } else {
                 match ended {
-                    WaitvEnded::Woken(0) | WaitvEnded::TimedOut => Vec::new(),
-                    WaitvEnded::Woken(i) => turn
-                        .get(i - 1)
-                        .and_then(|&(slot, generation, _, _)| take(&mut state, slot, generation))
-                        .into_iter()
-                        .collect(),
-                    WaitvEnded::Changed if r.control.load(Ordering::SeqCst) != control => {
-                        Vec::new()
+                    WaitvEnded::Woken(0) | WaitvEnded::TimedOut => {}
+                    WaitvEnded::Woken(i) => {
+                        if let Some(&(slot, generation, _, _)) = turn.get(i - 1) {
+                            woken.extend(take(&mut state, slot, generation));
+                        }
                     }
+                    WaitvEnded::Changed if r.control.load(Ordering::SeqCst) != control => {}
                     // A word changed before the wait began, a signal, a
                     // stale address: everyone of the turn looks again.
-                    WaitvEnded::Changed | WaitvEnded::Failed => turn
-                        .iter()
-                        .filter_map(|&(slot, generation, _, _)| take(&mut state, slot, generation))
-                        .collect(),
+                    WaitvEnded::Changed | WaitvEnded::Failed => {
+                        for &(slot, generation, _, _) in &turn {
+                            woken.extend(take(&mut state, slot, generation));
+                        }
+                    }
                 }
             }
-        };
-        for waker in woken {
+        }
+        for waker in woken.drain(..) {
             waker.wake();
         }
     }

@@ -12,6 +12,7 @@ use std::time::Instant;
 use super::peer;
 use super::wait::Stalled;
 use crate::harness::SampleError;
+use crate::harness::allocs;
 use crate::harness::tail::{self, TAIL_ROUND_TRIPS};
 
 /// Which process acts on a turn.
@@ -96,11 +97,13 @@ pub fn round_trips_ns(
     for _ in 0..warmup {
         step()?;
     }
+    let allocs = allocs::count();
     let start = Instant::now();
     for _ in 0..round_trips {
         step()?;
     }
     let elapsed = start.elapsed();
+    allocs::record((allocs::count() - allocs) as f64 / round_trips as f64);
     // The tail pass: every round trip timed on its own (see `tail`).
     let mut hist = tail::histogram();
     for _ in 0..tail_trips {

@@ -6,6 +6,7 @@
 use std::time::Instant;
 
 use crate::harness::SampleError;
+use crate::harness::allocs;
 use crate::harness::tail::{self, TAIL_ROUND_TRIPS};
 use crate::rows::kit::peer;
 
@@ -36,11 +37,13 @@ pub fn async_round_trips_ns<S>(
         for _ in 0..warmup {
             round_trip(&mut state).await?;
         }
+        let allocations = allocs::count();
         let start = Instant::now();
         for _ in 0..round_trips {
             round_trip(&mut state).await?;
         }
         let elapsed = start.elapsed();
+        allocs::record((allocs::count() - allocations) as f64 / round_trips as f64);
         // The tail pass: every round trip timed on its own (see `tail`).
         let mut hist = tail::histogram();
         for _ in 0..tail_trips {

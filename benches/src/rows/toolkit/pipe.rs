@@ -24,8 +24,8 @@ use std::time::{Duration, Instant};
 
 use ipc_queue::{Pipe, PipeEnd, Receiver, Sender};
 
-use crate::harness::footprint;
 use crate::harness::{Bench, Group, Iters, Kind, Metric, SampleError, Workload, warmup_for};
+use crate::harness::{allocs, footprint};
 use crate::rows::kit::peer;
 use crate::rows::kit::pingpong::round_trips_ns;
 use crate::rows::kit::pingpong_async::{async_round_trips_ns, runtime};
@@ -299,11 +299,13 @@ fn transfer<T: ipc_queue::Message>(
     for seq in 0..warmup {
         consume(&rx, seq)?;
     }
+    let allocs = allocs::count();
     let start = Instant::now();
     for seq in warmup..total {
         consume(&rx, seq)?;
     }
     let elapsed = start.elapsed();
+    allocs::record((allocs::count() - allocs) as f64 / msgs as f64);
     peer::join(producer)?;
     Ok(elapsed)
 }

@@ -12,8 +12,8 @@ use std::time::{Duration, Instant};
 
 use ipc_queue::Queue;
 
-use crate::harness::footprint;
 use crate::harness::{Bench, Group, Iters, Kind, Metric, SampleError, Workload, warmup_for};
+use crate::harness::{allocs, footprint};
 use crate::rows::kit::peer;
 use crate::rows::kit::pingpong::{Baton, Side, one_way_ns};
 use crate::rows::kit::record::{EPOCH_MS, Record};
@@ -166,11 +166,13 @@ fn transfer<Q: 'static>(
     while seq < warmup {
         seq += consume(&queue, seq)?;
     }
+    let allocs = allocs::count();
     let start = Instant::now();
     while seq < total {
         seq += consume(&queue, seq)?;
     }
     let elapsed = start.elapsed();
+    allocs::record((allocs::count() - allocs) as f64 / msgs as f64);
     peer::join(producer)?;
     Ok(elapsed)
 }
