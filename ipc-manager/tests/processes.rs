@@ -680,3 +680,52 @@ fn serde_values_cross_processes() {
         Err(ipc_manager::Error::WrongType { .. })
     ));
 }
+
+/// rkyv archives (feature `rkyv`, on for these tests) written by one
+/// process and read in place by another; other values are refused.
+#[test]
+fn rkyv_values_read_in_place_across_processes() {
+    #[derive(rkyv::Archive, rkyv::Serialize)]
+    struct Route {
+        from: String,
+        hops: Vec<u32>,
+    }
+    let name = unique_name("rkyv-dict");
+    let m = Manager::builder().named(&name).create().unwrap();
+    let d = m.dict("routes").unwrap();
+    let child = daemon({
+        let name = name.clone();
+        move || {
+            let m = Manager::builder().named(&name).open().unwrap();
+            let d = m.dict("routes").unwrap();
+            for i in 0..100u64 {
+                let route = Route {
+                    from: format!("node-{i}"),
+                    hops: (0..(i % 6) as u32).collect(),
+                };
+                d.insert_rkyv(&i.to_le_bytes(), &route).unwrap();
+            }
+        }
+    });
+    join_ok(child);
+    for i in 0..100u64 {
+        let (from_ok, hops) = d
+            .get_rkyv_with::<_, Route, _>(&i.to_le_bytes(), |r| {
+                (r.from.as_str() == format!("node-{i}"), r.hops.len())
+            })
+            .unwrap()
+            .unwrap();
+        assert!(from_ok);
+        assert_eq!(hops as u64, i % 6);
+    }
+    assert!(
+        d.get_rkyv_with::<_, Route, _>(&500u64.to_le_bytes(), |_| ())
+            .unwrap()
+            .is_none()
+    );
+    d.insert("plain", b"not an archive").unwrap();
+    assert!(matches!(
+        d.get_rkyv_with::<_, Route, _>("plain", |_| ()),
+        Err(ipc_manager::Error::WrongType { .. })
+    ));
+}

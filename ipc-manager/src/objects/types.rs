@@ -80,6 +80,16 @@ impl TypeTag {
         align: 0,
     };
 
+    /// The one tag of rkyv archives (feature `rkyv`), whatever their type:
+    /// an archive is checked by validating it as the requested type.
+    #[cfg(feature = "rkyv")]
+    pub(crate) const RKYV: TypeTag = TypeTag {
+        tag: fnv1a(FNV_OFFSET, b"rkyv archive"),
+        name: "rkyv archive",
+        size: 0,
+        align: 0,
+    };
+
     /// `name (size S, align A)`, as in error messages; `name (serde)` for a
     /// serde-encoded value.
     pub(crate) fn describe(&self) -> String {

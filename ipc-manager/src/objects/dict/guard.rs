@@ -39,7 +39,7 @@ impl<'a> ValueRef<'a> {
     }
 
     /// The stored value's type tag.
-    #[cfg(feature = "serde")]
+    #[cfg(any(feature = "serde", feature = "rkyv"))]
     pub(crate) fn tag(&self) -> u64 {
         self.tag
     }

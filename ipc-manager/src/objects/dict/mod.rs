@@ -589,6 +589,79 @@ impl Dict {
         Ok(Some(decoded))
     }
 
+    /// Sets `key` to the rkyv archive of `value` (feature `rkyv`), for
+    /// readers that use it in place with [`get_rkyv_with`](Self::get_rkyv_with).
+    /// The archive is made in a buffer of this process first (the writer
+    /// copies it into the dictionary under its lock).
+    ///
+    /// ```
+    /// use ipc_manager::Manager;
+    ///
+    /// #[derive(rkyv::Archive, rkyv::Serialize)]
+    /// struct Route { from: String, to: String, hops: Vec<u32> }
+    ///
+    /// let m = Manager::new()?;
+    /// let routes = m.dict("routes")?;
+    /// routes.insert_rkyv("r1", &Route { from: "a".into(), to: "z".into(), hops: vec![3, 9] })?;
+    /// // Read where it lies in shared memory: validated, not deserialized.
+    /// let hops = routes.get_rkyv_with::<_, Route, _>("r1", |r| r.hops.len())?;
+    /// assert_eq!(hops, Some(2));
+    /// # Ok::<(), ipc_manager::Error>(())
+    /// ```
+    #[cfg(feature = "rkyv")]
+    pub fn insert_rkyv<K, V>(&self, key: &K, value: &V) -> Result<()>
+    where
+        K: IntoBytes + Immutable + ?Sized,
+        V: for<'a> rkyv::Serialize<
+                rkyv::api::high::HighSerializer<
+                    rkyv::util::AlignedVec,
+                    rkyv::ser::allocator::ArenaHandle<'a>,
+                    rkyv::rancor::Error,
+                >,
+            >,
+    {
+        let bytes = rkyv::to_bytes::<rkyv::rancor::Error>(value).map_err(|e| Error::Encode {
+            reason: e.to_string(),
+        })?;
+        self.insert_tagged(key.as_bytes(), &bytes, Some(&TypeTag::RKYV))
+    }
+
+    /// Validates the value of `key` as the archive of a `V` (feature
+    /// `rkyv`) and calls `f` with it where it lies in shared memory (pinned
+    /// while `f` runs); `None` if `key` is absent; [`Error::WrongType`] if it
+    /// was not stored with [`insert_rkyv`](Self::insert_rkyv);
+    /// [`Error::Decode`] if it does not validate as a `V`.
+    #[cfg(feature = "rkyv")]
+    pub fn get_rkyv_with<K, V, R>(
+        &self,
+        key: &K,
+        f: impl FnOnce(&V::Archived) -> R,
+    ) -> Result<Option<R>>
+    where
+        K: IntoBytes + Immutable + ?Sized,
+        V: rkyv::Archive,
+        V::Archived: for<'a> rkyv::bytecheck::CheckBytes<
+                rkyv::api::high::HighValidator<'a, rkyv::rancor::Error>,
+            >,
+    {
+        let Some(value) = self.get_ref(key)? else {
+            return Ok(None);
+        };
+        if value.tag() != TypeTag::RKYV.tag {
+            return Err(Error::WrongType {
+                expected: TypeTag::RKYV.describe(),
+                found: describe_tag(&self.inner, value.tag()),
+            });
+        }
+        let archived = rkyv::access::<V::Archived, rkyv::rancor::Error>(&value).map_err(|e| {
+            Error::Decode {
+                type_name: std::any::type_name::<V>(),
+                reason: e.to_string(),
+            }
+        })?;
+        Ok(Some(f(archived)))
+    }
+
     /// A view with fixed key and value types, whose calls skip computing
     /// the type tag (the fastest way to use a dictionary of one type).
     pub fn typed<K, V>(&self) -> Result<TypedDict<K, V>>
