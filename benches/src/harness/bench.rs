@@ -18,6 +18,8 @@ pub enum Metric {
     OpsPerS,
     /// Wall-clock seconds for the whole job (lower is better).
     Secs,
+    /// Bytes of memory per stored entry (lower is better).
+    BytesPerEntry,
 }
 
 impl Metric {
@@ -29,12 +31,16 @@ impl Metric {
             Metric::GbPerS => "gb_per_s",
             Metric::OpsPerS => "ops_per_s",
             Metric::Secs => "secs",
+            Metric::BytesPerEntry => "bytes_per_entry",
         }
     }
 
     /// Whether a smaller value is the better one (latency, elapsed time).
     pub fn lower_is_better(self) -> bool {
-        matches!(self, Metric::OneWayNs | Metric::Secs)
+        matches!(
+            self,
+            Metric::OneWayNs | Metric::Secs | Metric::BytesPerEntry
+        )
     }
 
     /// How many times faster a value `this` is than `reference`: above 1
@@ -56,6 +62,7 @@ impl Metric {
             Metric::GbPerS => "payload GB/s, higher is better",
             Metric::OpsPerS => "operations per second, higher is better",
             Metric::Secs => "seconds, lower is better",
+            Metric::BytesPerEntry => "bytes per entry, lower is better",
         }
     }
 
@@ -67,6 +74,7 @@ impl Metric {
             Metric::GbPerS => ("GB/s", 1.0),
             Metric::OpsPerS => ("k op/s", 1e-3),
             Metric::Secs => ("s", 1.0),
+            Metric::BytesPerEntry => ("B/entry", 1.0),
         }
     }
 }
@@ -108,6 +116,8 @@ pub enum Workload {
     PingpongAsync,
     /// Reads of one key from a dictionary shared between processes.
     DictGet,
+    /// The memory a dictionary takes per entry.
+    DictMemory,
     /// A function mapped over a range by a pool of worker processes.
     PoolMap,
     /// Starting and joining a child process.
@@ -116,7 +126,7 @@ pub enum Workload {
 
 impl Workload {
     /// Every workload, in table order.
-    pub const ALL: [Workload; 10] = [
+    pub const ALL: [Workload; 11] = [
         Workload::PingpongSpin,
         Workload::PingpongBlocking,
         Workload::Tput8B,
@@ -125,6 +135,7 @@ impl Workload {
         Workload::PingpongRecord,
         Workload::PingpongAsync,
         Workload::DictGet,
+        Workload::DictMemory,
         Workload::PoolMap,
         Workload::ProcessStart,
     ];
@@ -140,6 +151,7 @@ impl Workload {
             Workload::PingpongRecord => "pingpong-record",
             Workload::PingpongAsync => "pingpong-async",
             Workload::DictGet => "dict-get",
+            Workload::DictMemory => "dict-memory",
             Workload::PoolMap => "pool-map",
             Workload::ProcessStart => "process-start",
         }
@@ -156,6 +168,7 @@ impl Workload {
             Workload::PingpongRecord => "ping-pong, a serde record, blocking receive",
             Workload::PingpongAsync => "ping-pong 8 B, async tasks (tokio)",
             Workload::DictGet => "shared dictionary, get",
+            Workload::DictMemory => "shared dictionary, memory per entry",
             Workload::PoolMap => "process pool, map",
             Workload::ProcessStart => "process start and join",
         }

@@ -17,6 +17,7 @@ use ipc_core::sync::Event;
 use parking_lot::RwLock;
 
 use crate::harness::{Bench, Group, Iters, Kind, Metric, SampleError, Workload, warmup_for};
+use crate::harness::{allocs, footprint};
 use crate::rows::kit::peer;
 use crate::rows::limits;
 
@@ -32,6 +33,32 @@ const BLOBS: u64 = 256;
 
 pub fn benches() -> Vec<Bench> {
     vec![
+        Bench {
+            id: "limit_inproc_map_bytes_per_entry_1M",
+            group: &limits::GROUP,
+            workload: Workload::DictMemory,
+            metric: Metric::BytesPerEntry,
+            iters: Iters {
+                full: 1_000_000,
+                quick: 20_000,
+            },
+            compare_to: &[],
+            about: "HashMap<[u8; 16], u64> of 1M entries in one process: heap bytes per entry (counted by the suite's allocator)",
+            sample: inproc_bytes_per_entry,
+        },
+        Bench {
+            id: "manager_bytes_per_entry_1M",
+            group: &GROUP,
+            workload: Workload::DictMemory,
+            metric: Metric::BytesPerEntry,
+            iters: Iters {
+                full: 1_000_000,
+                quick: 20_000,
+            },
+            compare_to: &["limit_inproc_map_bytes_per_entry_1M"],
+            about: "a manager dict of 1M entries (16-byte keys, u64 values): committed shared memory per entry",
+            sample: manager_bytes_per_entry,
+        },
         Bench {
             id: "limit_inproc_map_get",
             group: &limits::GROUP,
@@ -113,6 +140,34 @@ fn inproc_get(iters: u64) -> Result<f64, SampleError> {
     let start = Instant::now();
     read(iters);
     Ok(iters as f64 / start.elapsed().as_secs_f64())
+}
+
+/// The heap a `HashMap<[u8; 16], u64>` of `n` entries takes, per entry.
+fn inproc_bytes_per_entry(n: u64) -> Result<f64, SampleError> {
+    let before = allocs::live_bytes();
+    let map: HashMap<[u8; 16], u64> = (0..n).map(|i| (key(i), i)).collect();
+    let bytes = allocs::live_bytes().saturating_sub(before);
+    black_box(&map);
+    Ok(bytes as f64 / n as f64)
+}
+
+/// The shared memory a manager dict of `n` entries commits, per entry
+/// (the whole manager: its root, directory and heap).
+fn manager_bytes_per_entry(n: u64) -> Result<f64, SampleError> {
+    let m = ipc_manager::Manager::new()?;
+    let d = m.dict("bench")?.typed::<[u8; 16], u64>()?;
+    let mut i = 0;
+    while i < n {
+        let end = (i + 10_000).min(n);
+        d.update((i..end).map(|k| (key(k), k)))?;
+        i = end;
+    }
+    if d.len()? != n {
+        return Err(SampleError::failed("manager: entries missing"));
+    }
+    let bytes = m.stats()?.committed_bytes;
+    footprint::record(bytes as usize);
+    Ok(bytes as f64 / n as f64)
 }
 
 /// Slots a child reports its timed nanoseconds (and a checksum) through.
