@@ -101,30 +101,22 @@ pub fn cells(row: &Row<'_>) -> (String, String, String) {
     match &row.outcome {
         Outcome::Measured(s) => {
             let mut note = factors(row, &row.ratios);
-            if let Some(a) = row.allocs_per_op {
-                let allocs = format!("[alloc/op {}]", sig4(a));
+            let mut add = |extra: String| {
                 note = if note.is_empty() {
-                    allocs
+                    extra
                 } else {
-                    format!("{note}  {allocs}")
+                    format!("{note}  {extra}")
                 };
+            };
+            if let Some(a) = row.allocs_per_op {
+                add(format!("[alloc/op {}]", sig4(a)));
             }
             if let Some(b) = row.shm_bytes {
-                let shm = format!("[shm {}]", crate::harness::footprint::human(b));
-                note = if note.is_empty() {
-                    shm
-                } else {
-                    format!("{note}  {shm}")
-                };
+                add(format!("[shm {}]", crate::harness::footprint::human(b)));
             }
             if let Some(t) = row.tail {
                 // One-way nanoseconds of the individual round trips.
-                let tail = format!("[p50 {} p99 {} p99.9 {} ns]", t.p50, t.p99, t.p999);
-                note = if note.is_empty() {
-                    tail
-                } else {
-                    format!("{note}  {tail}")
-                };
+                add(format!("[p50 {} p99 {} p99.9 {} ns]", t.p50, t.p99, t.p999));
             }
             (
                 sig4(s.median * scale),

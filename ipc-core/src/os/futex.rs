@@ -102,40 +102,16 @@ pub(crate) fn wait_any(words: &[(&AtomicU32, u32)], deadline: Option<Instant>) -
     } else {
         deadline
     };
-    let waiters: Vec<FutexWaitv> = words
+    let addrs: Vec<(u64, u32)> = words
         .iter()
         .take(WAIT_ANY_MAX)
-        .map(|(w, v)| FutexWaitv {
-            val: u64::from(*v),
-            uaddr: w.as_ptr() as u64,
-            flags: FUTEX2_SIZE_U32,
-            reserved: 0,
-        })
+        .map(|(w, v)| (w.as_ptr() as u64, *v))
         .collect();
-    let ts = deadline.map(monotonic_timespec);
-    let ts_ptr = ts
-        .as_ref()
-        .map_or(std::ptr::null(), |t| t as *const libc::timespec);
-    // SAFETY: `waiters` is a live array of `len` futex_waitv structs whose
-    // addresses point at live AtomicU32s borrowed for this call; `ts_ptr` is
-    // null or a timespec on this frame. The kernel only reads them.
-    let rc = unsafe {
-        libc::syscall(
-            SYS_FUTEX_WAITV,
-            waiters.as_ptr(),
-            waiters.len() as libc::c_uint,
-            0,
-            ts_ptr,
-            libc::CLOCK_MONOTONIC,
-        )
-    };
-    if rc >= 0 {
-        return Slept::Woken;
-    }
-    match errno() {
-        Some(libc::ETIMEDOUT) => Slept::TimedOut,
-        Some(libc::ENOSYS) => fallback_sleep(Duration::from_micros(500), deadline),
-        _ => Slept::Woken,
+    match wait_any_addr(&addrs, deadline) {
+        WaitvEnded::TimedOut => Slept::TimedOut,
+        // No futex_waitv (after its short sleep): the deadline decides.
+        WaitvEnded::Failed if deadline.is_some_and(|d| Instant::now() >= d) => Slept::TimedOut,
+        WaitvEnded::Woken(_) | WaitvEnded::Changed | WaitvEnded::Failed => Slept::Woken,
     }
 }
 
