@@ -36,11 +36,14 @@
 //! every future of the turn: they re-check (the periodic wake-up lets them
 //! notice a peer process that died, which wakes nobody).
 //!
-//! A forked child inherits a copy of the state but not the thread: the
-//! first registration in the child starts afresh. As with any thread, a
-//! fork while another thread is inside the reactor's lock would leave the
-//! child's copy locked: fork worker processes before the first async call
-//! (the toolkit's rule for threaded programs, see `Process::entry`).
+//! A forked child inherits a copy of the state but not the thread, and the
+//! copy's lock may be held (by a thread of the parent, at the fork). So a
+//! process uses the reactor of its fork generation (`fork_generation`,
+//! counted by the toolkit's `pthread_atfork` handler): a child starts a
+//! fresh one and never touches its parent's. (Other locks of a threaded
+//! parent, a runtime's say, are the child's problem as with any fork: fork
+//! worker processes before starting threads where you can, or start them
+//! with `Process::entry`.)
 
 use std::sync::atomic::{AtomicU32, Ordering};
 use std::sync::{Mutex, MutexGuard, OnceLock, PoisonError};
@@ -48,7 +51,7 @@ use std::task::Waker;
 use std::time::{Duration, Instant};
 
 use super::block::PEER_CHECK_PERIOD;
-use crate::liveness::current_pid;
+use crate::liveness::{current_pid, fork_generation};
 use crate::os::futex::{self, WAIT_ANY_MAX, WaitvEnded};
 
 /// Futures watched per turn (one slot of `futex_waitv` is the control word).
@@ -91,9 +94,18 @@ pub(crate) struct Registration {
     pid: u32,
 }
 
+/// Reactors by fork generation (see the module docs): enough that a
+/// process never meets one an ancestor used.
+const GENERATIONS: usize = 64;
+
+/// This process's reactor: one per fork generation, so that a forked child
+/// never touches the reactor its parent was using, whose lock another
+/// thread of the parent may have held at the fork (the child's copy of it
+/// would stay locked for ever).
 fn reactor() -> &'static Reactor {
-    static REACTOR: OnceLock<Reactor> = OnceLock::new();
-    REACTOR.get_or_init(|| Reactor {
+    static REACTORS: [OnceLock<Reactor>; GENERATIONS] = [const { OnceLock::new() }; GENERATIONS];
+    let generation = (fork_generation() % GENERATIONS as u64) as usize;
+    REACTORS[generation].get_or_init(|| Reactor {
         state: Mutex::new(State {
             pid: current_pid(),
             entries: Vec::new(),
