@@ -316,22 +316,36 @@ fn objects_of_other_users_say_whose_they_are() {
         .options(SegmentOptions::named(&name).mode(0o600))
         .create()
         .unwrap();
-    // A copy of the binary that user 65534 may run.
+    // The binary where user 65534 may run it: a hard link in a directory
+    // of its own (a copy is written through a descriptor that a process
+    // forked meanwhile by another test would keep open, and executing a file
+    // open for writing fails with ETXTBSY); a copy only across filesystems.
     let dir = std::env::temp_dir().join(unique_name("cli-bin"));
     std::fs::create_dir_all(&dir).unwrap();
     let bin = dir.join("ipc");
-    std::fs::copy(env!("CARGO_BIN_EXE_ipc"), &bin).unwrap();
-    use std::os::unix::fs::PermissionsExt;
-    for p in [&dir, &bin] {
-        std::fs::set_permissions(p, std::fs::Permissions::from_mode(0o755)).unwrap();
+    if std::fs::hard_link(env!("CARGO_BIN_EXE_ipc"), &bin).is_err() {
+        std::fs::copy(env!("CARGO_BIN_EXE_ipc"), &bin).unwrap();
     }
+    use std::os::unix::fs::PermissionsExt;
+    std::fs::set_permissions(&dir, std::fs::Permissions::from_mode(0o755)).unwrap();
     let code = ipc_test_support::as_nobody({
         let (bin, name) = (bin.clone(), name.clone());
         move || {
-            let out = Command::new(&bin)
-                .args(["list", "--prefix", &name, "--json"])
-                .output()
-                .unwrap();
+            // A copied binary may still be busy (see above) for a while.
+            let mut tries = 0;
+            let out = loop {
+                match Command::new(&bin)
+                    .args(["list", "--prefix", &name, "--json"])
+                    .output()
+                {
+                    Ok(out) => break out,
+                    Err(e) if e.kind() == std::io::ErrorKind::ExecutableFileBusy && tries < 200 => {
+                        tries += 1;
+                        std::thread::sleep(Duration::from_millis(50));
+                    }
+                    Err(_) => return 6,
+                }
+            };
             let list: Value = match serde_json::from_slice(&out.stdout) {
                 Ok(v) => v,
                 Err(_) => return 3,
@@ -349,7 +363,7 @@ fn objects_of_other_users_say_whose_they_are() {
     if let Some(code) = code {
         assert_eq!(
             code, 0,
-            "3: no JSON; 4: no owner in the message; 5: wrong status"
+            "3: no JSON; 4: no owner in the message; 5: wrong status; 6: could not run it"
         );
     }
 }
