@@ -54,6 +54,14 @@ pub fn detail(object: &Object) -> Result<Detail, Box<dyn std::error::Error>> {
                         "capacity {}  length {}  max frame {} B  closed {}",
                         q.capacity, q.len, q.max_frame, q.closed
                     ),
+                    if q.ring_bytes == 0 {
+                        "frames: fixed slots".to_string()
+                    } else {
+                        format!(
+                            "frames: byte ring of {} B, {} B in use",
+                            q.ring_bytes, q.ring_used
+                        )
+                    },
                     format!(
                         "puts {}  gets {}  unfinished {}",
                         q.puts, q.gets, q.unfinished
@@ -67,6 +75,7 @@ pub fn detail(object: &Object) -> Result<Detail, Box<dyn std::error::Error>> {
                 ],
                 json: Some(json!({
                     "capacity": q.capacity, "len": q.len, "max_frame": q.max_frame,
+                    "ring_bytes": q.ring_bytes, "ring_used": q.ring_used,
                     "closed": q.closed, "puts": q.puts, "gets": q.gets,
                     "unfinished": q.unfinished,
                     "producers": holders(&q.producers), "consumers": holders(&q.consumers),

@@ -27,7 +27,7 @@ pub enum Error {
     Disconnected,
     /// A message longer than the largest frame chosen at creation; nothing was sent.
     #[error(
-        "message of {len} bytes exceeds the {max}-byte frame (the builder's `max_frame` sets it)"
+        "message of {len} bytes exceeds the {max}-byte frame (the builder's `max_frame` sets it; a byte ring's `ring_bytes` bounds it)"
     )]
     TooLarge {
         /// The message length.

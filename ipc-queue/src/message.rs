@@ -29,9 +29,14 @@ pub const DEFAULT_BYTE_FRAME: usize = 4096;
 /// The default largest frame for messages of type `T` (see
 /// [`DEFAULT_BYTE_FRAME`]).
 pub(crate) fn default_max_frame<T: Message>() -> usize {
-    if std::any::TypeId::of::<T>() == std::any::TypeId::of::<u8>() {
+    if is_bytes::<T>() {
         DEFAULT_BYTE_FRAME
     } else {
         size_of::<T>()
     }
+}
+
+/// Whether `T` is `u8`: a queue or pipe of byte frames.
+pub(crate) fn is_bytes<T: Message>() -> bool {
+    std::any::TypeId::of::<T>() == std::any::TypeId::of::<u8>()
 }

@@ -6,6 +6,7 @@ use std::time::{Duration, Instant};
 
 use ipc_core::process::Process;
 use ipc_core::segment::{SegmentOptions, Shared};
+use ipc_core::zerocopy::{FromBytes, IntoBytes};
 use ipc_queue::queue::offsets;
 use ipc_queue::{Error, Queue, wait_timeout};
 use ipc_test_support::{PROMPT, Stamped, cpu_time, daemon, slots, unique_name};
@@ -493,11 +494,81 @@ fn timeouts_hold_while_another_process_holds_a_lock() {
 /// inside `get_with` (delivered again by design).
 #[test]
 fn kill_loop_keeps_every_committed_message() {
+    kill_loop(
+        Queue::<Stamped>::new(16).unwrap(),
+        200,
+        |q, m, seq| {
+            if seq % 3 == 0 {
+                q.loan().map(|mut l| {
+                    *l.as_mut().unwrap() = *m;
+                    l.commit();
+                })
+            } else {
+                q.put(m)
+            }
+        },
+        |q, timeout, f| q.get_with_timeout(timeout, |m| f(Some(*m))),
+    );
+}
+
+/// The same kill loop over variable-size frames in a small byte ring (16
+/// slots, 8 KiB: frames of 64 B to 1.5 KiB wrap every few messages, and puts
+/// wait for bytes as often as for slots). A producer killed mid-frame
+/// exposes nothing; a consumer killed mid-read has the frame delivered
+/// again; the ring's bytes are never handed out twice (a torn frame would
+/// fail its pattern check).
+#[test]
+fn kill_loop_keeps_every_committed_frame_in_a_byte_ring() {
+    kill_loop(
+        Queue::<u8>::builder()
+            .capacity(16)
+            .ring_bytes(8 << 10)
+            .max_frame(4 << 10)
+            .create()
+            .unwrap(),
+        400,
+        |q, m, seq| {
+            let frame = stamped_frame(m);
+            if seq % 3 == 0 {
+                q.loan_bytes(frame.len()).map(|mut l| {
+                    l.bytes_mut().copy_from_slice(&frame);
+                    l.commit_bytes(frame.len());
+                })
+            } else {
+                q.put_bytes(&frame)
+            }
+        },
+        |q, timeout, f| q.get_bytes_with_timeout(timeout, |b| f(parse_stamped_frame(b))),
+    );
+}
+
+/// A frame for `m`: its bytes, then a tail whose length and contents
+/// follow from it (0 to 1.5 KiB).
+fn stamped_frame(m: &Stamped) -> Vec<u8> {
+    let mut v = m.as_bytes().to_vec();
+    let tail = (m.seq.wrapping_mul(2654435761) ^ m.source) % 1500;
+    v.extend((0..tail).map(|i| (m.check ^ i) as u8));
+    v
+}
+
+/// The message of a frame made by [`stamped_frame`], if it is intact.
+fn parse_stamped_frame(b: &[u8]) -> Option<Stamped> {
+    let m = Stamped::read_from_prefix(b).ok()?.0;
+    (m.intact() && b == stamped_frame(&m)).then_some(m)
+}
+
+type PutFn<T> = fn(&Queue<T>, &Stamped, u64) -> Result<(), Error>;
+type GetFn<T> = fn(&Queue<T>, Duration, &mut dyn FnMut(Option<Stamped>)) -> Result<(), Error>;
+
+/// Two producers and two consumers on `q`, SIGKILLed at random and
+/// restarted; `put` sends a message, `get` hands one to its callback
+/// (`None`: a torn one) and commits when the callback returns; `kills`
+/// processes are killed in all.
+fn kill_loop<T: ipc_queue::Message>(q: Queue<T>, kills: usize, put: PutFn<T>, get: GetFn<T>) {
     const ROLES: usize = 4; // producers 0,1; consumers 2,3
     const INCARNATIONS: usize = 512;
     const MAX_SEQ: usize = 4096;
-    const KILLS: usize = 200;
-    let q = Queue::<Stamped>::new(16).unwrap();
+    assert!(kills + ROLES < INCARNATIONS);
     // Per incarnation: [0] last seq whose put returned + 1.
     let returned = Shared::create(
         &SegmentOptions::anonymous(),
@@ -534,15 +605,7 @@ fn kill_loop_keeps_every_committed_message() {
                     // Both consumers dead and the queue full: `Disconnected`
                     // until the test restarts one; try again.
                     loop {
-                        let r = if seq % 3 == 0 {
-                            q.loan().map(|mut l| {
-                                *l.as_mut().unwrap() = m;
-                                l.commit();
-                            })
-                        } else {
-                            q.put(&m)
-                        };
-                        match r {
+                        match put(&q, &m, seq) {
                             Ok(()) => break,
                             Err(Error::Disconnected) if !q.is_closed() => {
                                 std::thread::sleep(Duration::from_millis(1));
@@ -558,15 +621,16 @@ fn kill_loop_keeps_every_committed_message() {
                 }
             } else {
                 loop {
-                    let r = q.get_with_timeout(Duration::from_millis(50), |m| {
-                        let key = m.source as usize * MAX_SEQ + m.seq as usize;
-                        if !m.intact()
-                            || m.source as usize >= INCARNATIONS
-                            || m.seq as usize >= MAX_SEQ
-                        {
+                    let r = get(&q, Duration::from_millis(50), &mut |m| {
+                        let Some(m) = m.filter(|m| {
+                            m.intact()
+                                && (m.source as usize) < INCARNATIONS
+                                && (m.seq as usize) < MAX_SEQ
+                        }) else {
                             torn[0].fetch_add(1, Ordering::SeqCst);
                             return;
-                        }
+                        };
+                        let key = m.source as usize * MAX_SEQ + m.seq as usize;
                         inflight[inc].store(key as u64 + 1, Ordering::SeqCst);
                         // Dwell a little before recording, so that kills often
                         // land mid-get: those messages must be redelivered.
@@ -607,7 +671,7 @@ fn kill_loop_keeps_every_committed_message() {
         rng ^= rng << 17;
         rng % n
     };
-    for _ in 0..KILLS {
+    for _ in 0..kills {
         std::thread::sleep(Duration::from_micros(200 + rand(3000)));
         let role = rand(ROLES as u64) as usize;
         let (p, inc) = &procs[role];
@@ -1151,4 +1215,207 @@ fn iterating_ends_with_the_producers() {
         assert!(p.join().unwrap().success());
     }
     assert_eq!(q.try_iter().count(), 0);
+}
+
+/// Frame `i` of a byte-ring test: a length from 1 byte to 2000 (and every
+/// 97th frame the 64 KiB limit), bytes that follow from `i`.
+fn ring_frame(i: u64) -> Vec<u8> {
+    let len = if i.is_multiple_of(97) {
+        64 << 10
+    } else {
+        1 + (i.wrapping_mul(2654435761) % 2000) as usize
+    };
+    (0..len).map(|k| (i as usize ^ k) as u8).collect()
+}
+
+/// A byte ring takes each frame's length, not the frame limit: 1024 slots
+/// with a 64 KiB limit map a 256 KiB ring where fixed slots map 64 MiB,
+/// and frames of mixed sizes (wrapping the ring hundreds of times, the
+/// limit among them) arrive whole and in order in another process.
+#[test]
+fn byte_ring_memory_follows_the_data() {
+    let fixed = Queue::<u8>::builder()
+        .capacity(1024)
+        .max_frame(64 << 10)
+        .create()
+        .unwrap();
+    let q = Queue::<u8>::builder()
+        .capacity(1024)
+        .max_frame(64 << 10)
+        .ring_bytes(256 << 10)
+        .create()
+        .unwrap();
+    assert!(fixed.shm_bytes() >= 64 << 20, "{}", fixed.shm_bytes());
+    assert!(q.shm_bytes() < 320 << 10, "{}", q.shm_bytes());
+    assert_eq!((q.ring_bytes(), q.max_frame()), (256 << 10, 64 << 10));
+    const N: u64 = 5000;
+    let tx = q.clone();
+    let child = Process::spawn(move || {
+        for i in 0..N {
+            tx.put_bytes(&ring_frame(i)).unwrap();
+        }
+    })
+    .unwrap();
+    for i in 0..N {
+        let got = q.get_bytes_timeout(PROMPT).unwrap();
+        assert!(
+            got == ring_frame(i),
+            "frame {i} differs ({} bytes)",
+            got.len()
+        );
+    }
+    child.join_ok().unwrap();
+}
+
+/// A frame over the limit is refused with the setting that raises it named,
+/// nothing sent; a ring too small for one frame of the limit is refused at
+/// creation; a full ring makes `try_put` say `Full` and a timed put
+/// `Timeout`, and a blocked put proceeds once another process makes room.
+#[test]
+fn byte_ring_limits_are_typed_errors_and_full_waits() {
+    let q = Queue::<u8>::builder().ring_bytes(4096).create().unwrap();
+    assert_eq!(q.max_frame(), 4096);
+    let err = q.put_bytes(&[0; 5000]).unwrap_err();
+    assert!(matches!(
+        err,
+        Error::TooLarge {
+            len: 5000,
+            max: 4096
+        }
+    ));
+    assert!(err.to_string().contains("ring_bytes"), "{err}");
+    assert!(q.is_empty());
+    assert!(matches!(
+        Queue::<u8>::builder()
+            .ring_bytes(4096)
+            .max_frame(8192)
+            .create(),
+        Err(Error::Core(ipc_core::Error::InvalidSize { .. }))
+    ));
+
+    q.put_bytes(&[1; 3000]).unwrap();
+    assert_eq!(q.try_put_bytes(&[2; 3000]), Err(Error::Full));
+    let t = Instant::now();
+    assert_eq!(
+        q.put_bytes_timeout(&[2; 3000], Duration::from_millis(50)),
+        Err(Error::Timeout)
+    );
+    assert!(t.elapsed() >= Duration::from_millis(50));
+    // Small frames still fit beside the big one.
+    q.put_bytes(&[3; 900]).unwrap();
+    let rx = q.clone();
+    let child = Process::spawn(move || {
+        std::thread::sleep(Duration::from_millis(100));
+        assert_eq!(rx.get_bytes().unwrap(), vec![1; 3000]);
+    })
+    .unwrap();
+    let t = Instant::now();
+    q.put_bytes_timeout(&[2; 3000], PROMPT).unwrap();
+    assert!(t.elapsed() >= Duration::from_millis(50), "put did not wait");
+    child.join_ok().unwrap();
+    assert_eq!(q.get_bytes().unwrap(), vec![3; 900]);
+    assert_eq!(q.get_bytes().unwrap(), vec![2; 3000]);
+}
+
+/// Frames of 16 MiB go through a ring sized for them, between processes,
+/// read in place.
+#[test]
+fn byte_ring_carries_16_mib_frames() {
+    const BIG: usize = 16 << 20;
+    let q = Queue::<u8>::builder()
+        .capacity(8)
+        .ring_bytes(40 << 20)
+        .max_frame(BIG)
+        .create()
+        .unwrap();
+    let tx = q.clone();
+    let child = Process::spawn(move || {
+        for i in 0..5u8 {
+            let mut loan = tx.loan_bytes(BIG).unwrap();
+            loan.bytes_mut().fill(i);
+            loan.bytes_mut()[BIG - 1] = !i;
+            loan.commit_bytes(BIG);
+        }
+    })
+    .unwrap();
+    for i in 0..5u8 {
+        let ok = q
+            .get_bytes_with_timeout(PROMPT, |b| {
+                b.len() == BIG && b[..BIG - 1].iter().all(|&x| x == i) && b[BIG - 1] == !i
+            })
+            .unwrap();
+        assert!(ok, "16 MiB frame {i} differs");
+    }
+    child.join_ok().unwrap();
+}
+
+/// A named byte-ring queue opened elsewhere (with a builder that does not
+/// repeat the ring's size) uses the ring its creator chose.
+#[test]
+fn byte_ring_named_queue_opens_with_its_geometry() {
+    let name = unique_name("ring-open");
+    let q = Queue::<u8>::builder()
+        .named(&name)
+        .capacity(64)
+        .ring_bytes(100_000)
+        .create()
+        .unwrap();
+    assert_eq!(q.ring_bytes(), 100_032, "rounded up to 64");
+    let child_name = name.clone();
+    let child = Process::spawn(move || {
+        let q = Queue::<u8>::builder().named(&child_name).open().unwrap();
+        assert_eq!(q.ring_bytes(), 100_032);
+        for i in 0..200 {
+            q.put_bytes(&ring_frame(i + 1)).unwrap();
+        }
+    })
+    .unwrap();
+    for i in 0..200 {
+        assert_eq!(q.get_bytes_timeout(PROMPT).unwrap(), ring_frame(i + 1));
+    }
+    child.join_ok().unwrap();
+    q.put_bytes(&[0; 1000]).unwrap();
+    let report = ipc_queue::queue::inspect(&SegmentOptions::named(&name)).unwrap();
+    assert_eq!(report.ring_bytes, 100_032);
+    assert!((1000..1100).contains(&report.ring_used), "{report:?}");
+}
+
+/// Scribbled byte-ring words are typed errors, never an access outside the
+/// ring: a frame position far away, a data head out of range.
+#[test]
+fn byte_ring_corruption_is_an_error() {
+    let q = Queue::<u8>::builder()
+        .capacity(4)
+        .ring_bytes(4096)
+        .create()
+        .unwrap();
+    q.put_bytes(b"hello").unwrap();
+    let base = q.object().payload().as_ptr();
+    // SAFETY: slot 0's frame position, an aligned u64 inside the payload;
+    // scribbled on purpose.
+    unsafe {
+        (*base
+            .add(offsets::SLOTS + offsets::SLOT_FRAME_AT)
+            .cast::<AtomicU64>())
+        .store(4090, Ordering::SeqCst)
+    };
+    assert!(matches!(
+        q.get_bytes(),
+        Err(Error::Core(ipc_core::Error::Corrupted { .. }))
+    ));
+
+    let q = Queue::<u8>::builder()
+        .capacity(4)
+        .ring_bytes(4096)
+        .create()
+        .unwrap();
+    q.put_bytes(b"hello").unwrap();
+    let base = q.object().payload().as_ptr();
+    // SAFETY: the data head, an aligned u64 inside the payload.
+    unsafe { (*base.add(offsets::DATA_HEAD).cast::<AtomicU64>()).store(1 << 40, Ordering::SeqCst) };
+    assert!(matches!(
+        q.put_bytes(b"again"),
+        Err(Error::Core(ipc_core::Error::Corrupted { .. }))
+    ));
+    assert_eq!(q.get_bytes().unwrap(), b"hello");
 }

@@ -267,3 +267,32 @@ fn archives_read_in_place_across_processes() {
     );
     join_ok(child);
 }
+
+/// Serde records in a byte ring take their encoded length, not the frame
+/// limit: 64 slots of records fit a 16 KiB ring whose frame limit is the
+/// whole ring, between processes, in order.
+#[test]
+fn records_in_a_byte_ring_take_their_own_length() {
+    let q = Queue::<u8>::builder()
+        .capacity(64)
+        .ring_bytes(16 << 10)
+        .create()
+        .unwrap();
+    assert_eq!(q.max_frame(), 16 << 10);
+    let tx = q.clone();
+    let child = daemon(move || {
+        for id in 0..2000 {
+            tx.put_serde(&record(id)).unwrap();
+        }
+    });
+    // Fill-up check: with every record reserving the 16 KiB limit, one
+    // would fit at a time; with their own lengths, dozens do.
+    assert!(ipc_test_support::eventually(
+        std::time::Duration::from_secs(10),
+        || q.len() >= 32
+    ));
+    for id in 0..2000 {
+        assert_eq!(q.get_serde::<LogRecord>().unwrap(), record(id));
+    }
+    join_ok(child);
+}

@@ -137,7 +137,9 @@ impl<T: Message> std::fmt::Debug for Queue<T> {
 #[must_use = "a builder does nothing until create, open or open_or_create is called"]
 pub struct QueueBuilder<T: Message> {
     capacity: usize,
-    max_frame: usize,
+    /// The frame limit, if set; else the type's default, or the ring's size.
+    max_frame: Option<usize>,
+    ring_bytes: usize,
     options: SegmentOptions,
     spin: Duration,
     _message: PhantomData<fn() -> T>,
@@ -148,6 +150,7 @@ impl<T: Message> Clone for QueueBuilder<T> {
         Self {
             capacity: self.capacity,
             max_frame: self.max_frame,
+            ring_bytes: self.ring_bytes,
             options: self.options.clone(),
             spin: self.spin,
             _message: PhantomData,
@@ -164,9 +167,41 @@ impl<T: Message> QueueBuilder<T> {
 
     /// Largest byte frame, for [`Queue::put_bytes`] (minimum: `size_of::<T>()`;
     /// default: that, or [`DEFAULT_BYTE_FRAME`](crate::DEFAULT_BYTE_FRAME)
-    /// for a `Queue<u8>`). Every slot reserves room for one frame.
+    /// for a `Queue<u8>`, or for a `Queue<u8>` with
+    /// [`ring_bytes`](Self::ring_bytes) the ring's size up to [`MAX_FRAME`]). With fixed slots every slot
+    /// reserves room for one frame.
     pub fn max_frame(mut self, bytes: usize) -> Self {
-        self.max_frame = bytes;
+        self.max_frame = Some(bytes);
+        self
+    }
+
+    /// Keeps frames in a byte ring of `bytes` (rounded up to 64) instead of
+    /// fixed slots: each frame takes its own length (rounded up to 8, or
+    /// the message alignment), so memory follows the data. A queue of
+    /// 100-byte log lines that may carry 64 KiB records needs a ring of a
+    /// few hundred KiB, where fixed slots would take `capacity × 64 KiB`.
+    /// [`capacity`](Self::capacity) still bounds the number of frames in
+    /// flight. A frame larger than [`max_frame`](Self::max_frame) (by
+    /// default the whole ring, for a `Queue<u8>`) is refused with [`Error::TooLarge`]; the
+    /// ring must hold at least one frame of `max_frame` bytes. Default 0:
+    /// fixed slots. A put waits while the ring lacks room for its frame;
+    /// [`Queue::loan`] reserves `max_frame` bytes, [`Queue::loan_bytes`]
+    /// exactly what it is asked for.
+    ///
+    /// ```
+    /// use ipc_queue::{Error, Queue};
+    ///
+    /// let q = Queue::<u8>::builder().capacity(1024).ring_bytes(256 << 10).max_frame(64 << 10).create()?;
+    /// q.put_bytes(&[7; 100])?;
+    /// q.put_bytes(&vec![1; 60_000])?;
+    /// assert_eq!(q.get_bytes()?.len(), 100);
+    /// assert_eq!(q.get_bytes()?.len(), 60_000);
+    /// assert!(q.shm_bytes() < 400 << 10); // fixed 64 KiB slots: 64 MiB
+    /// assert!(matches!(q.put_bytes(&vec![0; 70_000]), Err(Error::TooLarge { .. })));
+    /// # Ok::<(), Error>(())
+    /// ```
+    pub fn ring_bytes(mut self, bytes: usize) -> Self {
+        self.ring_bytes = bytes;
         self
     }
 
@@ -193,10 +228,18 @@ impl<T: Message> QueueBuilder<T> {
 
     /// Creates the queue.
     pub fn create(&self) -> Result<Queue<T>> {
+        let max_frame = match (self.max_frame, self.ring_bytes) {
+            (Some(max), _) => max,
+            (None, ring) if ring == 0 || !crate::message::is_bytes::<T>() => {
+                crate::message::default_max_frame::<T>()
+            }
+            (None, ring) => ring.min(MAX_FRAME),
+        };
         let geometry = QueueGeometry::new(
             self.capacity,
-            self.max_frame.max(size_of::<T>()),
+            max_frame.max(size_of::<T>()),
             align_of::<T>(),
+            self.ring_bytes as u64,
         )?;
         let q = Queue::wrap(RawQueue::create(
             &self.options,
@@ -242,7 +285,8 @@ impl<T: Message> Queue<T> {
     pub fn builder() -> QueueBuilder<T> {
         QueueBuilder {
             capacity: DEFAULT_CAPACITY,
-            max_frame: crate::message::default_max_frame::<T>(),
+            max_frame: None,
+            ring_bytes: 0,
             options: SegmentOptions::anonymous(),
             spin: ipc_core::wait::SPIN_FOR,
             _message: PhantomData,
@@ -281,17 +325,30 @@ impl<T: Message> Queue<T> {
     // ----- put -----
 
     fn put_wait(&self, msg: &T, wait: Deadline) -> Result<()> {
-        let (pos, _) = self.raw.reserve(1, wait)?;
-        self.publish(pos, msg.as_bytes());
+        let (pos, _) = self.raw.reserve(1, size_of::<T>(), wait)?;
+        self.publish(pos, msg.as_bytes())
+    }
+
+    /// Copies `bytes` (at most the room reserved) into the reserved slot at
+    /// `pos` and commits it; a damaged frame reference gives the slot back
+    /// and reports it.
+    fn publish(&self, pos: u64, bytes: &[u8]) -> Result<()> {
+        if let Err(e) = self.raw.ring.write_payload(pos, bytes) {
+            self.raw.abandon(pos);
+            return Err(e);
+        }
+        self.raw.commit(pos, bytes.len());
+        self.raw.committed();
         Ok(())
     }
 
-    /// Copies `bytes` (at most `max_frame`) into the reserved slot at `pos`
-    /// and commits it.
-    fn publish(&self, pos: u64, bytes: &[u8]) {
-        self.raw.ring.write_payload(pos, bytes);
-        self.raw.commit(pos, bytes.len());
-        self.raw.committed();
+    /// Checks a byte frame against the frame limit.
+    fn check_frame(&self, len: usize) -> Result<()> {
+        let max = self.max_frame();
+        if len > max {
+            return Err(Error::TooLarge { len, max });
+        }
+        Ok(())
     }
 
     // ----- async -----
@@ -314,9 +371,8 @@ impl<T: Message> Queue<T> {
     /// # Ok::<(), ipc_queue::Error>(())
     /// ```
     pub async fn put_async(&self, msg: &T) -> Result<()> {
-        let (pos, _) = self.raw.reserve_async(1).await?;
-        self.publish(pos, msg.as_bytes());
-        Ok(())
+        let (pos, _) = self.raw.reserve_async(1, size_of::<T>()).await?;
+        self.publish(pos, msg.as_bytes())
     }
 
     /// [`get`](Self::get) as a future: waits for a message without blocking
@@ -330,40 +386,23 @@ impl<T: Message> Queue<T> {
 
     /// [`put_bytes`](Self::put_bytes) as a future.
     pub async fn put_bytes_async(&self, bytes: &[u8]) -> Result<()> {
-        let max = self.max_frame();
-        if bytes.len() > max {
-            return Err(Error::TooLarge {
-                len: bytes.len(),
-                max,
-            });
-        }
-        let (pos, _) = self.raw.reserve_async(1).await?;
-        self.publish(pos, bytes);
-        Ok(())
+        self.check_frame(bytes.len())?;
+        let (pos, _) = self.raw.reserve_async(1, bytes.len()).await?;
+        self.publish(pos, bytes)
     }
 
     /// [`get_bytes`](Self::get_bytes) as a future.
     pub async fn get_bytes_async(&self) -> Result<Vec<u8>> {
         let (pos, _) = self.raw.acquire_async(1, false).await?;
-        let r = self.raw.ring.frame_len(pos).map(|len| {
-            let mut v = vec![0u8; len];
-            self.raw.ring.read_payload(pos, &mut v);
-            v
-        });
-        self.raw.release_copied(pos, 1);
-        r
+        self.take_bytes_claimed(pos)
     }
 
     /// [`put_serde`](Self::put_serde) as a future.
     #[cfg(feature = "serde")]
     pub async fn put_serde_async<V: serde::Serialize + ?Sized>(&self, value: &V) -> Result<()> {
-        let (pos, _) = self.raw.reserve_async(1).await?;
-        let mut loan = Loan {
-            queue: self,
-            pos,
-            done: false,
-            _not_send: PhantomData,
-        };
+        let frame = self.serde_frame(value)?;
+        let (pos, _) = self.raw.reserve_async(1, frame).await?;
+        let mut loan = self.loan_at(pos)?;
         let len = crate::codec::encode_into(value, loan.bytes_mut())?;
         loan.commit_bytes(len);
         Ok(())
@@ -402,14 +441,28 @@ impl<T: Message> Queue<T> {
         if msgs.is_empty() {
             return Ok(0);
         }
-        let (pos, n) = self.raw.reserve(msgs.len() as u64, Deadline::Forever)?;
+        let (pos, n) = self
+            .raw
+            .reserve(msgs.len() as u64, size_of::<T>(), Deadline::Forever)?;
+        let mut result = Ok(n as usize);
         for (i, m) in msgs.iter().take(n as usize).enumerate() {
             let p = pos.wrapping_add(i as u64);
-            self.raw.ring.write_payload(p, m.as_bytes());
-            self.raw.commit(p, size_of::<T>());
+            match self.raw.ring.write_payload(p, m.as_bytes()) {
+                Ok(()) => self.raw.commit(p, size_of::<T>()),
+                Err(e) => {
+                    // A damaged frame reference: this slot goes back, as
+                    // does the rest (in order: abandon moves the tail back
+                    // only over the newest reservation).
+                    for q in (i as u64..n).rev() {
+                        self.raw.abandon(pos.wrapping_add(q));
+                    }
+                    result = Err(e);
+                    break;
+                }
+            }
         }
         self.raw.committed();
-        Ok(n as usize)
+        result
     }
 
     /// Puts every message of `msgs`, batch by batch.
@@ -436,14 +489,52 @@ impl<T: Message> Queue<T> {
         self.loan_wait(Deadline::after(timeout))
     }
 
+    /// Reserves a slot for a byte frame of at most `len` bytes, to build in
+    /// place; waits for room. On a queue with fixed slots any `len` up to
+    /// [`max_frame`](Self::max_frame) takes one slot; with a byte ring
+    /// (see [`QueueBuilder::ring_bytes`]) exactly `len` bytes are reserved,
+    /// where [`loan`](Self::loan) reserves `max_frame`.
+    ///
+    /// ```
+    /// use ipc_queue::Queue;
+    ///
+    /// let q = Queue::<u8>::builder().ring_bytes(64 << 10).create()?;
+    /// let mut loan = q.loan_bytes(5)?;
+    /// loan.bytes_mut().copy_from_slice(b"hello");
+    /// loan.commit_bytes(5);
+    /// assert_eq!(q.get_bytes()?, b"hello");
+    /// # Ok::<(), ipc_queue::Error>(())
+    /// ```
+    pub fn loan_bytes(&self, len: usize) -> Result<Loan<'_, T>> {
+        self.check_frame(len)?;
+        self.loan_frame(len, Deadline::Forever)
+    }
+
     fn loan_wait(&self, wait: Deadline) -> Result<Loan<'_, T>> {
-        let (pos, _) = self.raw.reserve(1, wait)?;
-        Ok(Loan {
-            queue: self,
-            pos,
-            done: false,
-            _not_send: PhantomData,
-        })
+        self.loan_frame(self.max_frame(), wait)
+    }
+
+    fn loan_frame(&self, frame: usize, wait: Deadline) -> Result<Loan<'_, T>> {
+        let (pos, _) = self.raw.reserve(1, frame, wait)?;
+        self.loan_at(pos)
+    }
+
+    /// The loan of the slot reserved at `pos`; a damaged frame reference
+    /// gives the slot back and reports it.
+    fn loan_at(&self, pos: u64) -> Result<Loan<'_, T>> {
+        match self.raw.ring.locate(pos) {
+            Ok(at) => Ok(Loan {
+                queue: self,
+                pos,
+                at,
+                done: false,
+                _not_send: PhantomData,
+            }),
+            Err(e) => {
+                self.raw.abandon(pos);
+                Err(e)
+            }
+        }
     }
 
     // ----- get -----
@@ -455,8 +546,8 @@ impl<T: Message> Queue<T> {
 
     /// Copies the claimed message at `pos` out and frees its slot.
     fn take_claimed(&self, pos: u64) -> Result<T> {
-        let len = match self.raw.ring.frame_len(pos) {
-            Ok(len) => len,
+        let (at, len) = match self.raw.ring.frame(pos) {
+            Ok(found) => found,
             Err(e) => {
                 self.raw.release_copied(pos, 1);
                 return Err(e);
@@ -464,7 +555,7 @@ impl<T: Message> Queue<T> {
         };
         let mut msg = T::new_zeroed();
         if len == size_of::<T>() {
-            self.raw.ring.read_payload(pos, msg.as_mut_bytes());
+            self.raw.ring.read(at, msg.as_mut_bytes());
         }
         self.raw.release_copied(pos, 1);
         if len != size_of::<T>() {
@@ -526,17 +617,17 @@ impl<T: Message> Queue<T> {
     #[allow(unsafe_code)] // a protocol step on a raw slot or block, argued inline
     fn get_with_wait<R>(&self, wait: Deadline, f: impl FnOnce(&T) -> R) -> Result<R> {
         let (pos, _) = self.raw.acquire(1, false, wait)?;
-        let result = match self.raw.ring.frame_len(pos) {
-            Ok(len) if len == size_of::<T>() => {
+        let result = match self.raw.ring.frame(pos) {
+            Ok((at, len)) if len == size_of::<T>() => {
                 // SAFETY: the slot is COPYING, owned by this call until
                 // `release_copied`; producers do not write it; only a shared
                 // reference is formed from it.
-                let bytes: &[u8] = unsafe { self.raw.ring.payload_slice(pos, len) };
+                let bytes: &[u8] = unsafe { self.raw.ring.slice(at, len) };
                 T::ref_from_bytes(bytes)
                     .map(f)
                     .map_err(|_| Error::corrupted("slot misaligned"))
             }
-            Ok(len) => Err(Error::WrongSize {
+            Ok((_, len)) => Err(Error::WrongSize {
                 expected: size_of::<T>(),
                 found: len,
             }),
@@ -558,12 +649,12 @@ impl<T: Message> Queue<T> {
         let mut good = 0;
         while good < n {
             let p = pos.wrapping_add(good);
-            if self.raw.ring.frame_len(p) != Ok(size_of::<T>()) {
-                break;
+            match self.raw.ring.frame(p) {
+                Ok((at, len)) if len == size_of::<T>() => {
+                    self.raw.ring.read(at, out[good as usize].as_mut_bytes());
+                }
+                _ => break,
             }
-            self.raw
-                .ring
-                .read_payload(p, out[good as usize].as_mut_bytes());
             good += 1;
         }
         if good == n {
@@ -637,11 +728,27 @@ impl<T: Message> Queue<T> {
         value: &V,
         wait: Deadline,
     ) -> Result<()> {
-        let mut loan = self.loan_wait(wait)?;
+        let mut loan = self.loan_frame(self.serde_frame(value)?, wait)?;
         // On an error the loan is dropped uncommitted: the slot goes back.
         let len = crate::codec::encode_into(value, loan.bytes_mut())?;
         loan.commit_bytes(len);
         Ok(())
+    }
+
+    /// The room to reserve for `value`'s encoding: the frame limit with
+    /// fixed slots (a slot is that large anyway), its exact encoded length
+    /// with a byte ring (an extra encoding pass that allocates nothing, so
+    /// the ring holds only the frame's bytes). `TooLarge` if it cannot fit.
+    #[cfg(feature = "serde")]
+    fn serde_frame<V: serde::Serialize + ?Sized>(&self, value: &V) -> Result<usize> {
+        if !self.raw.ring.geometry.has_ring() {
+            return Ok(self.max_frame());
+        }
+        let len = postcard::experimental::serialized_size(value).map_err(|e| Error::Encode {
+            reason: e.to_string(),
+        })?;
+        self.check_frame(len)?;
+        Ok(len)
     }
 
     /// Takes the oldest message and decodes it as a `V` (feature `serde`),
@@ -754,10 +861,11 @@ impl<T: Message> Queue<T> {
 
     /// The guard over the held message at `pos`.
     fn held_guard(&self, pos: u64) -> Result<RecvGuard<'_, T>> {
-        match self.raw.ring.frame_len(pos) {
-            Ok(len) => Ok(RecvGuard {
+        match self.raw.ring.frame(pos) {
+            Ok((at, len)) => Ok(RecvGuard {
                 queue: self,
                 pos,
+                at,
                 len,
                 _not_send: PhantomData,
             }),
@@ -771,18 +879,9 @@ impl<T: Message> Queue<T> {
     // ----- byte frames -----
 
     fn put_bytes_wait(&self, bytes: &[u8], wait: Deadline) -> Result<()> {
-        let max = self.max_frame();
-        if bytes.len() > max {
-            return Err(Error::TooLarge {
-                len: bytes.len(),
-                max,
-            });
-        }
-        let (pos, _) = self.raw.reserve(1, wait)?;
-        self.raw.ring.write_payload(pos, bytes);
-        self.raw.commit(pos, bytes.len());
-        self.raw.committed();
-        Ok(())
+        self.check_frame(bytes.len())?;
+        let (pos, _) = self.raw.reserve(1, bytes.len(), wait)?;
+        self.publish(pos, bytes)
     }
 
     /// Puts a byte frame of at most [`max_frame`](Self::max_frame) bytes
@@ -823,9 +922,14 @@ impl<T: Message> Queue<T> {
 
     fn get_bytes_wait(&self, wait: Deadline) -> Result<Vec<u8>> {
         let (pos, _) = self.raw.acquire(1, false, wait)?;
-        let r = self.raw.ring.frame_len(pos).map(|len| {
+        self.take_bytes_claimed(pos)
+    }
+
+    /// Copies the claimed frame at `pos` out and frees its slot.
+    fn take_bytes_claimed(&self, pos: u64) -> Result<Vec<u8>> {
+        let r = self.raw.ring.frame(pos).map(|(at, len)| {
             let mut v = vec![0u8; len];
-            self.raw.ring.read_payload(pos, &mut v);
+            self.raw.ring.read(at, &mut v);
             v
         });
         self.raw.release_copied(pos, 1);
@@ -837,8 +941,8 @@ impl<T: Message> Queue<T> {
     /// much room it needs (Python's `recv_bytes_into`).
     pub fn get_bytes_into(&self, buf: &mut [u8]) -> Result<usize> {
         let (pos, _) = self.raw.acquire(1, false, Deadline::Forever)?;
-        let len = match self.raw.ring.frame_len(pos) {
-            Ok(len) => len,
+        let (at, len) = match self.raw.ring.frame(pos) {
+            Ok(found) => found,
             Err(e) => {
                 self.raw.release_copied(pos, 1);
                 return Err(e);
@@ -851,9 +955,54 @@ impl<T: Message> Queue<T> {
                 got: buf.len(),
             });
         }
-        self.raw.ring.read_payload(pos, &mut buf[..len]);
+        self.raw.ring.read(at, &mut buf[..len]);
         self.raw.release_copied(pos, 1);
         Ok(len)
+    }
+
+    /// Takes the oldest frame and calls `f` with its bytes where they lie in
+    /// shared memory, without copying them: the byte-frame form of
+    /// [`get_with`](Self::get_with). The frame is consumed when `f`
+    /// returns; a process killed inside `f` leaves it queued for the next
+    /// consumer (at-least-once for `f`'s side effects).
+    ///
+    /// ```
+    /// # use ipc_queue::Queue;
+    /// let q = Queue::<u8>::builder().ring_bytes(4096).create()?;
+    /// q.put_str("in place")?;
+    /// assert_eq!(q.get_bytes_with(|b| b.len())?, 8);
+    /// # Ok::<(), ipc_queue::Error>(())
+    /// ```
+    pub fn get_bytes_with<R>(&self, f: impl FnOnce(&[u8]) -> R) -> Result<R> {
+        self.get_bytes_with_wait(Deadline::Forever, f)
+    }
+
+    /// [`get_bytes_with`](Self::get_bytes_with) if a frame is ready now.
+    pub fn try_get_bytes_with<R>(&self, f: impl FnOnce(&[u8]) -> R) -> Result<R> {
+        self.get_bytes_with_wait(Deadline::Now, f)
+    }
+
+    /// [`get_bytes_with`](Self::get_bytes_with), waiting at most `timeout`.
+    pub fn get_bytes_with_timeout<R>(
+        &self,
+        timeout: Duration,
+        f: impl FnOnce(&[u8]) -> R,
+    ) -> Result<R> {
+        self.get_bytes_with_wait(Deadline::after(timeout), f)
+    }
+
+    #[allow(unsafe_code)] // a protocol step on a raw slot or block, argued inline
+    fn get_bytes_with_wait<R>(&self, wait: Deadline, f: impl FnOnce(&[u8]) -> R) -> Result<R> {
+        let (pos, _) = self.raw.acquire(1, false, wait)?;
+        let result = self.raw.ring.frame(pos).map(|(at, len)| {
+            // SAFETY: the slot is COPYING, owned by this call until
+            // `release_copied`; producers do not write it; only a shared
+            // reference is formed from it.
+            let bytes: &[u8] = unsafe { self.raw.ring.slice(at, len) };
+            f(bytes)
+        });
+        self.raw.release_copied(pos, 1);
+        result
     }
 
     /// Takes the oldest frame as a UTF-8 string (invalid UTF-8 is replaced).
@@ -885,8 +1034,10 @@ impl<T: Message> Queue<T> {
         self.raw.ring.geometry.capacity as usize
     }
 
-    /// Bytes of shared memory the queue maps (its header, control block and
-    /// every slot, each with room for [`max_frame`](Self::max_frame) bytes).
+    /// Bytes of shared memory the queue maps: its header, control block and
+    /// slots, each with room for [`max_frame`](Self::max_frame) bytes, or,
+    /// with a byte ring, small slots and the ring
+    /// ([`ring_bytes`](Self::ring_bytes)).
     pub fn shm_bytes(&self) -> usize {
         self.raw.object().segment().len()
     }
@@ -894,6 +1045,12 @@ impl<T: Message> Queue<T> {
     /// Largest byte frame.
     pub fn max_frame(&self) -> usize {
         self.raw.ring.geometry.max_frame
+    }
+
+    /// Bytes of the byte ring frames take their length from; 0 for a queue
+    /// of fixed slots (see [`QueueBuilder::ring_bytes`]).
+    pub fn ring_bytes(&self) -> usize {
+        self.raw.ring.geometry.ring_bytes as usize
     }
 
     /// Closes the queue for every process: puts fail with
@@ -970,6 +1127,7 @@ impl<T: Message> Waitable for Queue<T> {
 pub struct Loan<'q, T: Message> {
     queue: &'q Queue<T>,
     pos: u64,
+    at: layout::FrameAt,
     done: bool,
     _not_send: PhantomData<*const ()>,
 }
@@ -983,13 +1141,13 @@ impl<T: Message> Loan<'_, T> {
         T::mut_from_bytes(&mut bytes[..len]).map_err(|_| Error::corrupted("loan slot misaligned"))
     }
 
-    /// The whole frame being built, `max_frame` bytes, for byte messages.
+    /// The whole frame being built, for byte messages: `max_frame` bytes,
+    /// or the `len` of [`Queue::loan_bytes`] on a queue with a byte ring.
     #[allow(unsafe_code)] // a protocol step on a raw slot or block, argued inline
     pub fn bytes_mut(&mut self) -> &mut [u8] {
-        let max = self.queue.max_frame();
         // SAFETY: the slot is WRITING and owned by this loan until commit or
         // drop, and `&mut self` keeps this the only reference to it.
-        unsafe { self.queue.raw.ring.payload_slice(self.pos, max) }
+        unsafe { self.queue.raw.ring.slice(self.at, self.at.cap()) }
     }
 
     /// Publishes the message (its size is `size_of::<T>()`).
@@ -998,12 +1156,10 @@ impl<T: Message> Loan<'_, T> {
     }
 
     /// Publishes the first `len` bytes of the frame as a byte message
-    /// (`len` is capped at `max_frame`).
+    /// (`len` is capped at the frame's room, `bytes_mut().len()`).
     pub fn commit_bytes(mut self, len: usize) {
         self.done = true;
-        self.queue
-            .raw
-            .commit(self.pos, len.min(self.queue.max_frame()));
+        self.queue.raw.commit(self.pos, len.min(self.at.cap()));
         self.queue.raw.committed();
     }
 }
@@ -1029,6 +1185,7 @@ impl<T: Message> Drop for Loan<'_, T> {
 pub struct RecvGuard<'q, T: Message> {
     queue: &'q Queue<T>,
     pos: u64,
+    at: layout::FrameAt,
     len: usize,
     _not_send: PhantomData<*const ()>,
 }
@@ -1051,7 +1208,7 @@ impl<T: Message> RecvGuard<'_, T> {
     pub fn bytes(&self) -> &[u8] {
         // SAFETY: the slot is HELD by this guard until it drops; producers do
         // not write HELD slots; only shared references are handed out.
-        unsafe { self.queue.raw.ring.payload_slice(self.pos, self.len) }
+        unsafe { self.queue.raw.ring.slice(self.at, self.len) }
     }
 }
 

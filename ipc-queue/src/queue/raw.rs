@@ -91,8 +91,9 @@ use crate::{Error, Result};
 /// The segment kind of a queue.
 pub(crate) const QUEUE_KIND: ObjectKind = ObjectKind {
     code: 100,
-    // 3: the roles block (registered producers and consumers).
-    version: 3,
+    // 3: the roles block (registered producers and consumers); 4: the
+    // byte ring (`ring_bytes`, frame references, the data head).
+    version: 4,
     name: "ipc-queue Queue",
 };
 
@@ -280,6 +281,8 @@ impl RawQueue {
             message_type: q.object.header().type_desc().name,
             capacity: q.ring.geometry.capacity,
             max_frame: q.ring.geometry.max_frame as u64,
+            ring_bytes: q.ring.geometry.ring_bytes,
+            ring_used: q.ring_used(),
             len: q.len() as u64,
             puts: q.tail(),
             gets: q.head(),
@@ -586,9 +589,10 @@ impl RawQueue {
 
     // ----- producing -----
 
-    /// Reserves up to `want` consecutive slots at the tail. `slow` enables
-    /// liveness checks of slots held by other processes.
-    fn claim_put(&self, want: u64, slow: bool, deadline: Deadline) -> Result<Claim> {
+    /// Reserves up to `want` consecutive slots at the tail, each with room
+    /// for a frame of `frame` bytes (in the byte ring, if the queue has one).
+    /// `slow` enables liveness checks of slots held by other processes.
+    fn claim_put(&self, want: u64, frame: usize, slow: bool, deadline: Deadline) -> Result<Claim> {
         let shared = self.ring.shared();
         let Some(_g) = self.lock(Side::Producer, deadline)? else {
             return Ok(None);
@@ -616,6 +620,13 @@ impl RawQueue {
             if held && (!slow || alive(slot.owner.load(Ordering::Relaxed))) {
                 break;
             }
+            if self.ring.geometry.has_ring()
+                && self
+                    .claim_bytes(t.wrapping_add(n), h, frame, slow)?
+                    .is_none()
+            {
+                break;
+            }
             slot.owner.store(me, Ordering::Relaxed);
             slot.state.store(state::WRITING, Ordering::Release);
             n += 1;
@@ -637,6 +648,116 @@ impl RawQueue {
         shared.tail.unfinished.fetch_add(n, Ordering::Relaxed);
         shared.tail.tail.store(t.wrapping_add(n), Ordering::Release);
         Ok(Some((t, n)))
+    }
+
+    // ----- the byte ring (see layout.rs) -----
+
+    /// Byte ring: the oldest slot position at or after `reclaimed` whose
+    /// frame may still be in use, for a claim at slot position `p` with
+    /// `h` a head no newer than the real one. A slot's bytes are free once
+    /// it is EMPTY, or, before the head (consumed), unless a live receive
+    /// guard holds it (a dead one's, if `slow`) - the same rule as a claim's
+    /// at the tail.
+    fn first_in_use(&self, p: u64, h: u64, slow: bool) -> Result<u64> {
+        let cap = self.ring.geometry.capacity;
+        let mut r = self.ring.shared().tail.reclaimed.load(Ordering::Acquire);
+        if p.wrapping_sub(r) > cap {
+            return Err(Error::corrupted(format!(
+                "byte ring reclaim position {r} out of range (tail {p})"
+            )));
+        }
+        while r != p {
+            let slot = self.ring.slot(r);
+            let s = slot.state.load(Ordering::Acquire);
+            let consumed = (h.wrapping_sub(r) as i64) > 0;
+            let free = s == state::EMPTY
+                || (consumed
+                    && (s != state::HELD || (slow && !alive(slot.owner.load(Ordering::Relaxed)))));
+            if !free {
+                break;
+            }
+            r = r.wrapping_add(1);
+        }
+        Ok(r)
+    }
+
+    /// Byte ring: where a frame of `frame` bytes would go for a claim at
+    /// slot position `p`, given `r` from [`first_in_use`](Self::first_in_use):
+    /// `None` if the slots or the bytes are not free yet.
+    fn place(&self, p: u64, r: u64, frame: usize) -> Result<Option<u64>> {
+        let g = &self.ring.geometry;
+        if p.wrapping_sub(r) >= g.capacity {
+            // The slot p would reuse still holds the bytes of position p - capacity.
+            return Ok(None);
+        }
+        let head = self.ring.shared().tail.data_head.load(Ordering::Acquire);
+        let oldest = if r == p {
+            head
+        } else {
+            self.ring.frame_start(r)
+        };
+        let used = head.wrapping_sub(oldest);
+        let size = g.ring_bytes;
+        if used > size || !head.is_multiple_of(g.unit as u64) {
+            return Err(Error::corrupted(format!(
+                "byte ring positions out of range: oldest {oldest}, head {head}"
+            )));
+        }
+        let need = g.reservation(frame);
+        let off = head % size;
+        let pad = if off + need > size { size - off } else { 0 };
+        // The padding is free space too when no frame is in use.
+        let room = if r == p { need } else { used + pad + need };
+        Ok((room <= size).then_some(head + pad))
+    }
+
+    /// Byte ring, under the producer lock: gives back the bytes of finished
+    /// slots, then reserves `frame` bytes for the slot at position `p` and
+    /// records where. `None`: no room yet.
+    fn claim_bytes(&self, p: u64, h: u64, frame: usize, slow: bool) -> Result<Option<()>> {
+        let tail = &self.ring.shared().tail;
+        let r = self.first_in_use(p, h, slow)?;
+        tail.reclaimed.store(r, Ordering::Release);
+        let Some(at) = self.place(p, r, frame)? else {
+            return Ok(None);
+        };
+        self.ring.set_frame(p, at, frame as u64);
+        // Any prefix of this is harmless: bytes reserved past the last
+        // claimed slot are given back once `reclaimed` reaches the tail.
+        tail.data_head.store(
+            at + self.ring.geometry.reservation(frame),
+            Ordering::Release,
+        );
+        Ok(Some(()))
+    }
+
+    /// Byte ring: bytes in use now (racy, for reports); 0 without a ring or
+    /// when the words read make no sense.
+    fn ring_used(&self) -> u64 {
+        if !self.ring.geometry.has_ring() {
+            return 0;
+        }
+        let (h, t) = (self.head(), self.tail());
+        let head = self.ring.shared().tail.data_head.load(Ordering::Acquire);
+        match self.first_in_use(t, h, false) {
+            Ok(r) if r != t => head
+                .wrapping_sub(self.ring.frame_start(r))
+                .min(self.ring.geometry.ring_bytes),
+            _ => 0,
+        }
+    }
+
+    /// Wakes producers waiting for room after `n` slots were freed. With a
+    /// byte ring every waiter looks again: the bytes freed may fit one
+    /// waiter's frame and not another's.
+    #[inline]
+    fn wake_producers(&self, n: u32) {
+        let n = if self.ring.geometry.has_ring() {
+            u32::MAX
+        } else {
+            n
+        };
+        self.ring.shared().not_full.w.notify(n);
     }
 
     /// Publishes the reserved slot at `pos` holding `len` bytes.
@@ -668,9 +789,23 @@ impl RawQueue {
                 // Move the tail back first: a consumer that then sees the
                 // slot EMPTY re-reads the tail and finds it outside the window.
                 shared.tail.tail.store(pos, Ordering::SeqCst);
+                if self.ring.geometry.has_ring() {
+                    // Its bytes go back too (any padding before them stays
+                    // taken until the ring drains).
+                    if let Ok(at) = self.ring.locate(pos) {
+                        let start = self.ring.frame_start(pos);
+                        let end = start + self.ring.geometry.reservation(at.cap());
+                        let _ = shared.tail.data_head.compare_exchange(
+                            end,
+                            start,
+                            Ordering::AcqRel,
+                            Ordering::Relaxed,
+                        );
+                    }
+                }
                 slot.state.store(state::EMPTY, Ordering::SeqCst);
                 self.finish_tasks(1);
-                shared.not_full.w.notify(1);
+                self.wake_producers(1);
                 return;
             }
         }
@@ -681,24 +816,35 @@ impl RawQueue {
         self.committed();
     }
 
-    /// Reserves between 1 and `want` slots, waiting for room until `deadline`.
-    pub fn reserve(&self, want: u64, deadline: Deadline) -> Result<(u64, u64)> {
+    /// Reserves between 1 and `want` slots, each with room for `frame`
+    /// bytes, waiting for room until `deadline`.
+    pub fn reserve(&self, want: u64, frame: usize, deadline: Deadline) -> Result<(u64, u64)> {
         self.register(Role::Producer);
-        let room = self.ring.shared().not_full.w.until(|_| self.has_room());
+        let room = self
+            .ring
+            .shared()
+            .not_full
+            .w
+            .until(|_| self.has_room(frame));
         self.waiter()
             .block(&room, deadline, |check| {
-                self.claim_put(want, check == Check::Slow, deadline)
+                self.claim_put(want, frame, check == Check::Slow, deadline)
             })?
             .ok_or_else(|| expired(deadline, Error::Full))
     }
 
     /// [`reserve`](Self::reserve) without blocking the thread: the future
     /// waits through the process's reactor (see `ipc_core::wait::Ready`).
-    pub async fn reserve_async(&self, want: u64) -> Result<(u64, u64)> {
+    pub async fn reserve_async(&self, want: u64, frame: usize) -> Result<(u64, u64)> {
         self.register(Role::Producer);
-        let room = self.ring.shared().not_full.w.until(|_| self.has_room());
+        let room = self
+            .ring
+            .shared()
+            .not_full
+            .w
+            .until(|_| self.has_room(frame));
         Ready::new(&room, |check| {
-            self.claim_put(want, check == Check::Slow, Deadline::Now)
+            self.claim_put(want, frame, check == Check::Slow, Deadline::Now)
         })
         .await
     }
@@ -711,11 +857,17 @@ impl RawQueue {
         state: &mut WaitState,
         cx: &mut std::task::Context<'_>,
         want: u64,
+        frame: usize,
     ) -> std::task::Poll<Result<(u64, u64)>> {
         self.register(Role::Producer);
-        let room = self.ring.shared().not_full.w.until(|_| self.has_room());
+        let room = self
+            .ring
+            .shared()
+            .not_full
+            .w
+            .until(|_| self.has_room(frame));
         state.poll(&room, cx, |check| {
-            self.claim_put(want, check == Check::Slow, Deadline::Now)
+            self.claim_put(want, frame, check == Check::Slow, Deadline::Now)
         })
     }
 
@@ -725,12 +877,22 @@ impl RawQueue {
         state.cancel(&self.ring.shared().not_full.w.until(|_| true));
     }
 
-    /// Whether a producer could claim a slot right now (racy; for waiting).
-    fn has_room(&self) -> bool {
+    /// Whether a producer could claim a slot for a frame of `frame` bytes
+    /// right now (racy; for waiting). A corrupted byte ring counts as room:
+    /// the claim then reports it.
+    fn has_room(&self, frame: usize) -> bool {
         let (h, t) = (self.head(), self.tail());
+        let bytes = || {
+            !self.ring.geometry.has_ring()
+                || self
+                    .first_in_use(t, h, false)
+                    .and_then(|r| self.place(t, r, frame))
+                    .map_or(true, |at| at.is_some())
+        };
         self.is_closed()
             || (t.wrapping_sub(h) < self.ring.geometry.capacity
-                && self.ring.slot(t).state.load(Ordering::SeqCst) != state::HELD)
+                && self.ring.slot(t).state.load(Ordering::SeqCst) != state::HELD
+                && bytes())
             || self.role_gone(Role::Consumer, false)
     }
 
@@ -811,7 +973,7 @@ impl RawQueue {
                 continue;
             }
             h = h.wrapping_add(1);
-            shared.not_full.w.notify(1);
+            self.wake_producers(1);
         }
         let mut n = 0;
         while n < want && h.wrapping_add(n) != t {
@@ -927,7 +1089,7 @@ impl RawQueue {
                 Err(now) => cur = now,
             }
         }
-        shared.not_full.w.notify(if n > 1 { u32::MAX } else { 1 });
+        self.wake_producers(if n > 1 { u32::MAX } else { 1 });
         // Consumers that stalled behind our claim may proceed.
         if shared.not_empty.w.has_sleepers() && self.tail() != end {
             shared.not_empty.w.notify(1);
@@ -951,7 +1113,7 @@ impl RawQueue {
             .slot(pos)
             .state
             .store(state::EMPTY, Ordering::SeqCst);
-        self.ring.shared().not_full.w.notify(1);
+        self.wake_producers(1);
     }
 
     // ----- close, length, tasks -----

@@ -14,6 +14,12 @@ pub struct QueueReport {
     pub capacity: u64,
     /// Largest frame in bytes.
     pub max_frame: u64,
+    /// Bytes of the byte ring frames take their length from; 0 for fixed
+    /// slots.
+    pub ring_bytes: u64,
+    /// Bytes of the byte ring in use (frames in flight or held, and
+    /// padding between them).
+    pub ring_used: u64,
     /// Messages waiting.
     pub len: u64,
     /// Messages put since creation (a free-running count; with `gets`, what

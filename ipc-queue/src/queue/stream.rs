@@ -113,7 +113,10 @@ impl<T: Message> Sink<T> for QueueSink<T> {
         let Some(queue) = &this.queue else {
             return Poll::Ready(Err(Error::Disconnected));
         };
-        match queue.raw.poll_reserve(&mut this.state, cx, 1) {
+        match queue
+            .raw
+            .poll_reserve(&mut this.state, cx, 1, size_of::<T>())
+        {
             Poll::Pending => Poll::Pending,
             Poll::Ready(Ok((pos, _))) => {
                 this.reserved = Some(pos);
@@ -129,8 +132,7 @@ impl<T: Message> Sink<T> for QueueSink<T> {
             // The Sink contract: start_send only after poll_ready said Ready.
             return Err(Error::Full);
         };
-        queue.publish(pos, item.as_bytes());
-        Ok(())
+        queue.publish(pos, item.as_bytes())
     }
 
     fn poll_flush(self: Pin<&mut Self>, _cx: &mut Context<'_>) -> Poll<Result<()>> {
@@ -143,12 +145,7 @@ impl<T: Message> Sink<T> for QueueSink<T> {
             queue.raw.cancel_reserve(&mut this.state);
             if let Some(pos) = this.reserved.take() {
                 // A reservation never used: give the slot back.
-                drop(super::Loan {
-                    queue: &queue,
-                    pos,
-                    done: false,
-                    _not_send: std::marker::PhantomData,
-                });
+                queue.raw.abandon(pos);
             }
         }
         Poll::Ready(Ok(()))
@@ -160,12 +157,7 @@ impl<T: Message> Drop for QueueSink<T> {
         if let Some(queue) = &self.queue {
             queue.raw.cancel_reserve(&mut self.state);
             if let Some(pos) = self.reserved.take() {
-                drop(super::Loan {
-                    queue,
-                    pos,
-                    done: false,
-                    _not_send: std::marker::PhantomData,
-                });
+                queue.raw.abandon(pos);
             }
         }
     }
