@@ -87,8 +87,14 @@ pub fn detail(object: &Object) -> Result<Detail, Box<dyn std::error::Error>> {
         Kind::Pipe | Kind::Channel => {
             let p = ipc_queue::pipe::inspect(&opts)?;
             let mut lines = vec![format!(
-                "capacity {} per direction  max frame {} B",
-                p.capacity, p.max_frame
+                "capacity {} per direction  max frame {} B  frames: {}",
+                p.capacity,
+                p.max_frame,
+                if p.ring_bytes == 0 {
+                    "fixed slots".to_string()
+                } else {
+                    format!("byte ring of {} B per direction", p.ring_bytes)
+                }
             )];
             let mut ends = Vec::new();
             for (end, side) in p.ends.iter().zip(["A", "B"]) {
@@ -131,6 +137,7 @@ pub fn detail(object: &Object) -> Result<Detail, Box<dyn std::error::Error>> {
                 lines,
                 json: Some(json!({
                     "one_way": p.one_way, "capacity": p.capacity, "max_frame": p.max_frame,
+                    "ring_bytes": p.ring_bytes,
                     "ends": ends, "directions": dirs,
                 })),
             }

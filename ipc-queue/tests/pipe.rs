@@ -13,7 +13,10 @@ use ipc_queue::pipe::{
     ring_ctl_offset,
 };
 use ipc_queue::{Error, channel, wait, wait_timeout};
-use ipc_test_support::{PROMPT, Rng, Stamped, counter, cpu_time, daemon, unique_name};
+use ipc_test_support::{
+    PROMPT, Rng, Stamped, counter, cpu_time, daemon, parse_stamped_frame, stamped_frame,
+    unique_name,
+};
 use proptest::prelude::*;
 
 fn core_err(e: &Error) -> &ipc_core::Error {
@@ -462,9 +465,50 @@ fn sigkill_after_sending_drains_then_disconnects() {
 /// committed message arrives exactly once, in order, intact.
 #[test]
 fn kill_loop_delivers_every_committed_message_exactly_once() {
-    const ROUNDS: u32 = 150;
     let name = unique_name("killloop");
-    let builder = Pipe::<Stamped>::builder().named(&name).capacity(16);
+    kill_loop(
+        &name,
+        Pipe::<Stamped>::builder().named(&name).capacity(16),
+        |tx, m| tx.send(m),
+        |rx| rx.recv_timeout(PROMPT).map(Some),
+    );
+}
+
+/// The same over variable-size frames (64 B to 1.5 KiB) in a 4 KiB byte
+/// ring, which they wrap every few frames and fill as often as the slots:
+/// a sender killed mid-frame exposes nothing, and no frame's bytes are
+/// reused while it is queued (a torn frame fails its pattern check).
+#[test]
+fn kill_loop_over_a_byte_ring_delivers_every_committed_frame_exactly_once() {
+    let name = unique_name("killring");
+    kill_loop(
+        &name,
+        Pipe::<u8>::builder()
+            .named(&name)
+            .capacity(16)
+            .ring_bytes(4 << 10)
+            .max_frame(2 << 10),
+        |tx, m| tx.send_bytes(&stamped_frame(m)),
+        |rx| {
+            rx.recv_bytes_timeout(PROMPT)
+                .map(|b| parse_stamped_frame(&b))
+        },
+    );
+}
+
+type SendFn<T> = fn(&ipc_queue::pipe::Sender<T>, &Stamped) -> Result<(), Error>;
+type RecvFn<T> = fn(&ipc_queue::pipe::Receiver<T>) -> Result<Option<Stamped>, Error>;
+
+/// The kill loop over a channel made by `builder` (named `name`): `send`
+/// sends a message, `recv` receives one (`None`: torn).
+fn kill_loop<T: ipc_queue::Message>(
+    name: &str,
+    builder: PipeBuilder<T>,
+    send: SendFn<T>,
+    recv: RecvFn<T>,
+) {
+    const ROUNDS: u32 = 150;
+    let name = name.to_string();
     let (tx, rx) = builder.channel().unwrap();
     let tx = Rc::new(tx);
     let mut rng = Rng(0x5EED_1234_ABCD_0001);
@@ -484,15 +528,12 @@ fn kill_loop_delivers_every_committed_message_exactly_once() {
             let tx = if inherit {
                 &*mine
             } else {
-                reopened = Pipe::<Stamped>::builder()
-                    .named(&name2)
-                    .open_sender()
-                    .unwrap();
+                reopened = PipeBuilder::<T>::new().named(&name2).open_sender().unwrap();
                 &reopened
             };
             let mut seq = start;
             loop {
-                if tx.send(&Stamped::new(0, seq)).is_err() {
+                if send(tx, &Stamped::new(0, seq)).is_err() {
                     std::process::exit(2);
                 }
                 if seq == start {
@@ -510,8 +551,8 @@ fn kill_loop_delivers_every_committed_message_exactly_once() {
         }
         // Receive a random number of messages, then kill at a random moment.
         for _ in 0..rng.below(200) {
-            let m = rx.recv_timeout(PROMPT).expect("live sender stalled");
-            assert!(m.intact(), "torn message {m:?}");
+            let m = recv(&rx).expect("live sender stalled");
+            let m = m.filter(Stamped::intact).expect("torn message");
             assert_eq!(m.seq, next, "out of order or duplicated");
             next += 1;
         }
@@ -524,9 +565,9 @@ fn kill_loop_delivers_every_committed_message_exactly_once() {
         let _ = peer.join().unwrap();
         // Drain what it committed; then the dead sender disconnects us.
         loop {
-            match rx.recv_timeout(PROMPT) {
+            match recv(&rx) {
                 Ok(m) => {
-                    assert!(m.intact(), "torn message {m:?}");
+                    let m = m.filter(Stamped::intact).expect("torn message");
                     assert_eq!(m.seq, next, "out of order or duplicated");
                     next += 1;
                 }
@@ -541,17 +582,16 @@ fn kill_loop_delivers_every_committed_message_exactly_once() {
     let (mine, start) = (Rc::clone(&tx), next);
     let peer = daemon(move || {
         for seq in start..start + 100 {
-            mine.send(&Stamped::new(0, seq)).unwrap();
+            send(&mine, &Stamped::new(0, seq)).unwrap();
         }
     });
     for _ in 0..100 {
-        let m = rx.recv_timeout(PROMPT).unwrap();
-        assert!(m.intact());
+        let m = recv(&rx).unwrap().filter(Stamped::intact).expect("torn");
         assert_eq!(m.seq, next);
         next += 1;
     }
     assert!(peer.join().unwrap().success());
-    assert_eq!(rx.recv_timeout(PROMPT), Err(Error::Disconnected));
+    assert_eq!(recv(&rx), Err(Error::Disconnected));
     eprintln!("kill loop: {rounds} rounds, {next} messages");
 }
 
@@ -719,12 +759,19 @@ proptest! {
     fn ring_matches_a_vecdeque_model(
         cap_log in 0u32..4,
         start in prop_oneof![Just(0u32), Just(u32::MAX - 2), (u32::MAX - 20..=u32::MAX), any::<u32>()],
+        byte_ring in any::<bool>(),
         ops in prop::collection::vec(op(), 1..120),
     ) {
         let cap = 1usize << cap_log;
+        // With a byte ring: the smallest ring that always has room for
+        // `cap` frames of the limit (16 bytes each, and padding of less than
+        // one at the wrap), so the slots stay what fills up and the frames
+        // wrap the ring every few sends.
+        let ring_bytes = if byte_ring { cap * MODEL_MAX_FRAME + MODEL_MAX_FRAME } else { 0 };
         let (tx, rx) = Pipe::<u64>::builder()
             .capacity(cap)
             .max_frame(MODEL_MAX_FRAME)
+            .ring_bytes(ring_bytes)
             .start_position(start)
             .channel()
             .unwrap();
@@ -958,4 +1005,107 @@ fn a_pipe_end_is_exclusive() {
     });
     assert!(other.join().unwrap().success());
     drop(rx);
+}
+
+/// A byte-ring pipe: memory follows the data (a 256 KiB ring per
+/// direction, where 1024 fixed slots of 64 KiB would map 128 MiB); frames
+/// of mixed sizes and of 16 MiB cross processes whole; a frame over the
+/// limit is refused naming the setting; a full ring says `Full` and a
+/// blocked send proceeds once the other process reads.
+#[test]
+fn byte_ring_pipe_carries_what_it_is_sized_for() {
+    let (a, b) = Pipe::<u8>::builder()
+        .capacity(1024)
+        .max_frame(64 << 10)
+        .ring_bytes(256 << 10)
+        .create()
+        .unwrap();
+    assert!(a.shm_bytes() < 600 << 10, "{}", a.shm_bytes());
+    let err = a.send_bytes(&vec![0; 70_000]).unwrap_err();
+    assert!(matches!(
+        err,
+        Error::TooLarge {
+            len: 70_000,
+            max: 65_536
+        }
+    ));
+    assert!(err.to_string().contains("ring_bytes"), "{err}");
+    let frame = |i: usize| -> Vec<u8> {
+        let len = if i.is_multiple_of(50) {
+            64 << 10
+        } else {
+            1 + i * 7919 % 3000
+        };
+        (0..len).map(|k| (i ^ k) as u8).collect()
+    };
+    let peer = daemon(move || {
+        for i in 0..3000 {
+            let got = b.recv_bytes_timeout(PROMPT).unwrap();
+            assert!(got == frame(i), "frame {i}");
+            b.send_bytes(&got[..got.len().min(100)]).unwrap();
+        }
+    });
+    for i in 0..3000 {
+        a.send_bytes(&frame(i)).unwrap();
+        let back = a.recv_bytes_timeout(PROMPT).unwrap();
+        assert_eq!(back, frame(i)[..back.len()]);
+    }
+    assert!(peer.join().unwrap().success());
+
+    const BIG: usize = 16 << 20;
+    let (tx, rx) = Pipe::<u8>::builder()
+        .capacity(4)
+        .ring_bytes(20 << 20)
+        .max_frame(BIG)
+        .channel()
+        .unwrap();
+    let mut big = vec![7u8; BIG];
+    big[BIG - 1] = 9;
+    tx.send_bytes(&big).unwrap();
+    assert_eq!(
+        tx.try_send_bytes(&big),
+        Err(Error::Full),
+        "the ring holds one"
+    );
+    tx.send_bytes(&[1; 1000]).unwrap(); // small frames still fit beside it
+    let peer = daemon(move || {
+        std::thread::sleep(Duration::from_millis(100));
+        let got = rx.recv_bytes().unwrap();
+        assert!(got.len() == BIG && got[BIG - 1] == 9 && got[0] == 7);
+        assert_eq!(rx.recv_bytes().unwrap(), vec![1; 1000]);
+        assert_eq!(rx.recv_bytes().unwrap().len(), BIG);
+    });
+    let t = Instant::now();
+    tx.send_bytes_timeout(&big, PROMPT).unwrap();
+    assert!(
+        t.elapsed() >= Duration::from_millis(50),
+        "send did not wait"
+    );
+    assert!(peer.join().unwrap().success());
+}
+
+/// A scribbled frame position in a byte-ring pipe is a typed error, never a
+/// read outside the ring.
+#[test]
+fn byte_ring_pipe_corruption_is_an_error() {
+    let (tx, rx) = Pipe::<u8>::builder()
+        .capacity(4)
+        .ring_bytes(4096)
+        .channel()
+        .unwrap();
+    tx.send_bytes(b"hello").unwrap();
+    let payload = tx.object().payload();
+    // SAFETY: slot 0's payload, in a byte-ring pipe the frame's u64 byte
+    // position, aligned, inside the payload; scribbled on purpose.
+    unsafe {
+        (*payload
+            .as_ptr()
+            .add(SLOTS_OFFSET)
+            .cast::<std::sync::atomic::AtomicU64>())
+        .store(4093, Ordering::SeqCst)
+    };
+    assert!(matches!(
+        rx.try_recv_bytes(),
+        Err(Error::Core(ipc_core::Error::Corrupted { .. }))
+    ));
 }

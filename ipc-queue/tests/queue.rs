@@ -6,10 +6,11 @@ use std::time::{Duration, Instant};
 
 use ipc_core::process::Process;
 use ipc_core::segment::{SegmentOptions, Shared};
-use ipc_core::zerocopy::{FromBytes, IntoBytes};
 use ipc_queue::queue::offsets;
 use ipc_queue::{Error, Queue, wait_timeout};
-use ipc_test_support::{PROMPT, Stamped, cpu_time, daemon, slots, unique_name};
+use ipc_test_support::{
+    PROMPT, Stamped, cpu_time, daemon, parse_stamped_frame, slots, stamped_frame, unique_name,
+};
 
 /// Byte-sized delivery counters in an anonymous segment (too many for the stack).
 struct ByteCounters {
@@ -540,21 +541,6 @@ fn kill_loop_keeps_every_committed_frame_in_a_byte_ring() {
         },
         |q, timeout, f| q.get_bytes_with_timeout(timeout, |b| f(parse_stamped_frame(b))),
     );
-}
-
-/// A frame for `m`: its bytes, then a tail whose length and contents
-/// follow from it (0 to 1.5 KiB).
-fn stamped_frame(m: &Stamped) -> Vec<u8> {
-    let mut v = m.as_bytes().to_vec();
-    let tail = (m.seq.wrapping_mul(2654435761) ^ m.source) % 1500;
-    v.extend((0..tail).map(|i| (m.check ^ i) as u8));
-    v
-}
-
-/// The message of a frame made by [`stamped_frame`], if it is intact.
-fn parse_stamped_frame(b: &[u8]) -> Option<Stamped> {
-    let m = Stamped::read_from_prefix(b).ok()?.0;
-    (m.intact() && b == stamped_frame(&m)).then_some(m)
 }
 
 type PutFn<T> = fn(&Queue<T>, &Stamped, u64) -> Result<(), Error>;

@@ -391,13 +391,15 @@ impl Endpoint {
 
     // ----- sending -------------------------------------------------------
 
-    /// Waits for room for up to `want` frames until `deadline`; returns the
-    /// first position and the count (at least 1).
-    pub fn wait_space(&self, want: u32, deadline: Deadline) -> Result<(u32, u32)> {
+    /// Waits for room for up to `want` frames of `frame` bytes until
+    /// `deadline`; returns the first position and the count (at least 1).
+    pub fn wait_space(&self, want: u32, frame: usize, deadline: Deadline) -> Result<(u32, u32)> {
         self.enter()?;
-        let room = self.waiter().block(&SendWait(self), deadline, |check| {
-            self.try_space(want, check)
-        })?;
+        let room = self
+            .waiter()
+            .block(&SendWait(self, frame), deadline, |check| {
+                self.try_space(want, frame, check)
+            })?;
         match room {
             Some(room) => Ok(room),
             None if deadline == Deadline::Now => {
@@ -411,14 +413,20 @@ impl Endpoint {
         }
     }
 
-    /// One attempt to reserve room for up to `want` frames (the attempt of
-    /// `wait_space` and of its future): `Ok(None)` to wait.
+    /// One attempt to reserve room for up to `want` frames of `frame`
+    /// bytes (the attempt of `wait_space` and of its future): `Ok(None)` to
+    /// wait.
     #[inline]
-    pub(crate) fn try_space(&self, want: u32, check: Check) -> Result<Option<(u32, u32)>> {
+    pub(crate) fn try_space(
+        &self,
+        want: u32,
+        frame: usize,
+        check: Check,
+    ) -> Result<Option<(u32, u32)>> {
         if self.peer_closed() {
             return Err(Error::Disconnected);
         }
-        match self.tx().reserve(want, &self.cached_head) {
+        match self.tx().reserve(want, frame, &self.cached_head) {
             Err(Error::Full) => {}
             other => return other.map(Some),
         }
@@ -430,11 +438,12 @@ impl Endpoint {
 
     /// [`wait_space`](Self::wait_space) as a future, holding the end by
     /// `&mut` (so that the future is `Send`).
-    pub fn wait_space_async(&mut self, want: u32) -> SpaceWait<'_> {
+    pub fn wait_space_async(&mut self, want: u32, frame: usize) -> SpaceWait<'_> {
         SpaceWait {
             ep: self,
             state: WaitState::new(),
             want,
+            frame,
             entered: false,
         }
     }
@@ -448,18 +457,19 @@ impl Endpoint {
                 max: self.max_frame(),
             });
         }
-        let (pos, _) = self.wait_space(1, deadline)?;
-        self.publish_frame(pos, bytes);
-        Ok(())
+        let (pos, _) = self.wait_space(1, bytes.len(), deadline)?;
+        self.publish_frame(pos, bytes)
     }
 
     /// Writes `bytes` (at most `max_frame`, checked by the caller) into the
-    /// reserved slot at `pos` and publishes it.
+    /// frame reserved at `pos` and publishes it.
     #[inline]
-    pub fn publish_frame(&self, pos: u32, bytes: &[u8]) {
+    pub fn publish_frame(&self, pos: u32, bytes: &[u8]) -> Result<()> {
         let tx = self.tx();
-        tx.write(pos, bytes);
+        let f = tx.frame_for(pos, bytes.len())?;
+        tx.write(f, bytes);
         tx.publish_one(pos, bytes.len() as u32);
+        Ok(())
     }
 
     /// Sends one value encoded in place in the reserved slot (feature
@@ -470,19 +480,44 @@ impl Endpoint {
         value: &V,
         deadline: Deadline,
     ) -> Result<()> {
-        let (pos, _) = self.wait_space(1, deadline)?;
-        self.publish_serde(pos, value)
+        let frame = self.serde_frame(value)?;
+        let (pos, _) = self.wait_space(1, frame, deadline)?;
+        self.publish_serde(pos, frame, value)
     }
 
-    /// Encodes `value` into the reserved slot at `pos` and publishes it
-    /// (nothing is published if it does not encode or fit).
+    /// The room to reserve for `value`'s encoding: the frame limit in a
+    /// pipe of fixed slots, its exact encoded length with a byte ring (an
+    /// extra encoding pass that allocates nothing). `TooLarge` if it cannot
+    /// fit.
     #[cfg(feature = "serde")]
-    pub fn publish_serde<V: serde::Serialize + ?Sized>(&self, pos: u32, value: &V) -> Result<()> {
+    pub fn serde_frame<V: serde::Serialize + ?Sized>(&self, value: &V) -> Result<usize> {
+        let max = self.max_frame();
+        if !self.region.geo.has_ring() {
+            return Ok(max);
+        }
+        let len = postcard::experimental::serialized_size(value).map_err(|e| Error::Encode {
+            reason: e.to_string(),
+        })?;
+        if len > max {
+            return Err(Error::TooLarge { len, max });
+        }
+        Ok(len)
+    }
+
+    /// Encodes `value` into the frame reserved at `pos` for `frame` bytes
+    /// (from [`serde_frame`](Self::serde_frame)) and publishes it (nothing
+    /// is published if it does not encode or fit).
+    #[cfg(feature = "serde")]
+    pub fn publish_serde<V: serde::Serialize + ?Sized>(
+        &self,
+        pos: u32,
+        frame: usize,
+        value: &V,
+    ) -> Result<()> {
         let tx = self.tx();
         let mut slot = SlotSink {
             tx: &tx,
-            pos,
-            max: self.max_frame(),
+            frame: tx.frame_for(pos, frame)?,
         };
         let len = crate::codec::encode_to_sink(value, &mut slot)?;
         tx.publish_one(pos, len as u32);
@@ -499,10 +534,11 @@ impl Endpoint {
             return Ok(0);
         }
         let want = u32::try_from(msgs.len()).unwrap_or(u32::MAX);
-        let (pos, n) = self.wait_space(want, deadline)?;
+        let (pos, n) = self.wait_space(want, size_of::<T>(), deadline)?;
         let tx = self.tx();
         for (i, m) in msgs.iter().take(n as usize).enumerate() {
-            tx.write(pos.wrapping_add(i as u32), m.as_bytes());
+            let f = tx.frame_for(pos.wrapping_add(i as u32), size_of::<T>())?;
+            tx.write(f, m.as_bytes());
         }
         tx.publish_many(pos, n, size_of::<T>() as u32);
         Ok(n as usize)
@@ -557,8 +593,9 @@ impl Waitable for RecvWait<'_> {
     }
 }
 
-/// The sending side of an endpoint, waiting for room, as a [`Waitable`].
-pub(crate) struct SendWait<'a>(pub &'a Endpoint);
+/// The sending side of an endpoint, waiting for room for a frame of the
+/// given size, as a [`Waitable`].
+pub(crate) struct SendWait<'a>(pub &'a Endpoint, pub usize);
 
 impl Waitable for SendWait<'_> {
     fn ready_word(&self) -> &AtomicU32 {
@@ -568,29 +605,28 @@ impl Waitable for SendWait<'_> {
         self.0.tx().space_word().1
     }
     fn is_ready(&self) -> bool {
-        self.0.tx().has_space() || self.0.peer_closed()
+        self.0.tx().has_space(self.1) || self.0.peer_closed()
     }
     fn check_peer(&self) -> bool {
         self.0.peer_dead()
     }
 }
 
-/// A reserved, unpublished slot as the encoder's destination.
+/// A reserved, unpublished frame as the encoder's destination.
 #[cfg(feature = "serde")]
 struct SlotSink<'a, 'r> {
     tx: &'a SpscRing<'r>,
-    pos: u32,
-    max: usize,
+    frame: super::layout::PipeFrame,
 }
 
 #[cfg(feature = "serde")]
 impl crate::codec::FrameSink for SlotSink<'_, '_> {
     fn write_at(&mut self, at: usize, bytes: &[u8]) -> bool {
-        self.tx.write_at(self.pos, at, bytes)
+        self.tx.write_at(self.frame, at, bytes)
     }
 
     fn max(&self) -> usize {
-        self.max
+        self.frame.cap()
     }
 }
 
@@ -637,6 +673,7 @@ pub(crate) struct SpaceWait<'a> {
     ep: &'a mut Endpoint,
     state: WaitState,
     want: u32,
+    frame: usize,
     entered: bool,
 }
 
@@ -652,15 +689,16 @@ impl Future for SpaceWait<'_> {
             }
             this.entered = true;
         }
-        let want = this.want;
-        this.state
-            .poll(&SendWait(ep), cx, |check| ep.try_space(want, check))
+        let (want, frame) = (this.want, this.frame);
+        this.state.poll(&SendWait(ep, frame), cx, |check| {
+            ep.try_space(want, frame, check)
+        })
     }
 }
 
 impl Drop for SpaceWait<'_> {
     fn drop(&mut self) {
         let ep: &Endpoint = self.ep;
-        self.state.cancel(&SendWait(ep));
+        self.state.cancel(&SendWait(ep, self.frame));
     }
 }

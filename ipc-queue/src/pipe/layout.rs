@@ -2,17 +2,36 @@
 //!
 //! ```text
 //! payload of the ObjectSegment (offsets from its start):
-//!   0     config    magic, rings, capacity, max_frame, stride, flags (immutable after creation)
+//!   0     config    magic, rings, capacity, max_frame, stride, flags,
+//!                   ring_bytes (immutable after creation)
 //!   128   end A     owner (pid << 32 | start time low bits), closed
 //!   192   end B     owner, closed
-//!   256   ring 0    tail | head | data sleepers | space sleepers, 128 bytes each
+//!   256   ring 0    tail, data head | head | data sleepers |
+//!                   space sleepers, 128 bytes each
 //!   768   ring 1    (same; unused by a one-way channel)
 //!   1280  slots: capacity × rings × stride, rounded up to 64; by default
 //!         the two rings interleaved (ring 0 position p, ring 1 position p,
 //!         ring 0 position p + 1, ...), with flag SEPARATE_RINGS one array
 //!         per ring
-//! slot:  payload (max_frame rounded up to 8) | len u32 | seq u32 | padding to the stride
+//!   ...   with flag BYTE_RING: ring 0's frame bytes, then ring 1's,
+//!         ring_bytes each
+//! slot:  payload (max_frame rounded up to 8; with a byte ring, the u64
+//!        byte position of the frame) | len u32 | seq u32 | padding to the stride
 //! ```
+//!
+//! **Byte ring** (flag BYTE_RING, `PipeBuilder::ring_bytes`): frames take
+//! their own length (rounded up to 8) in a byte ring per direction, with
+//! padding to the ring's end where a frame would straddle it, instead of a
+//! slot of `max_frame` bytes each. The producer places each frame at its
+//! data head (free-running, in its `tail` line) and records the position in
+//! the slot. The bytes in use run from the position recorded in the slot
+//! at `head` (the oldest frame not consumed; only the producer writes
+//! slots, and it rewrites that one only after `head` has passed it) to the
+//! data head; with `head == tail` none are. The consumer does nothing
+//! more than in a pipe of fixed slots, so a consumer killed mid-read still
+//! leaves its frame, bytes included, queued. A producer killed after
+//! moving the data head but before publishing leaves a gap that is free
+//! again once the frames before it are consumed.
 //!
 //! Why interleaved: in a request/response exchange over a duplex pipe, the
 //! reply to the message at position `p` goes to position `p` of the other
@@ -86,10 +105,14 @@ pub(crate) struct PipeConfig {
     max_frame: AtomicU32,
     stride: AtomicU32,
     flags: AtomicU32,
+    /// Bytes of each direction's frame ring (flag BYTE_RING).
+    ring_bytes: AtomicU64,
 }
 
 /// `PipeConfig::flags`: each ring has its own slot array (not interleaved).
 const SEPARATE_RINGS: u32 = 1;
+/// `PipeConfig::flags`: frames live in a byte ring per direction.
+const BYTE_RING: u32 = 2;
 
 /// One end's ownership and liveness record.
 #[repr(C, align(64))]
@@ -107,11 +130,20 @@ pub(crate) struct Line {
     pub word: AtomicU32,
 }
 
+/// A 32-bit index and a 64-bit byte position on their own pair of cache
+/// lines (the byte position is used by byte-ring pipes only).
+#[repr(C, align(128))]
+pub(crate) struct IndexLine {
+    pub word: AtomicU32,
+    pub bytes: AtomicU64,
+}
+
 /// The control block of one direction.
 #[repr(C)]
 pub(crate) struct RingCtl {
     /// Next position the producer writes (free-running); producer-owned.
-    pub tail: Line,
+    /// `bytes`: the byte ring's data head, where the next frame goes.
+    pub tail: IndexLine,
     /// Next position the consumer reads (free-running); consumer-owned. The
     /// futex word of a producer waiting for room.
     pub head: Line,
@@ -135,6 +167,7 @@ pub(crate) const SHARED_LEN: usize = 1280;
 const _: () = assert!(size_of::<PipeConfig>() == 128);
 const _: () = assert!(size_of::<EndState>() == 64);
 const _: () = assert!(size_of::<Line>() == 128);
+const _: () = assert!(size_of::<IndexLine>() == 128);
 const _: () = assert!(size_of::<RingCtl>() == 512);
 const _: () = assert!(size_of::<PipeShared>() == SHARED_LEN);
 const _: () = assert!(core::mem::offset_of!(PipeShared, ends) == 128);
@@ -179,6 +212,10 @@ pub(crate) struct PipeGeometry {
     pub slots_bytes: usize,
     /// Whether the rings' slots alternate (see the module docs).
     pub interleaved: bool,
+    /// Bytes of each direction's frame ring; 0 without one.
+    pub ring_bytes: u64,
+    /// Offset of ring 0's frame bytes in the payload (ring 1's follow).
+    pub data_offset: usize,
     /// Bytes from one position's slot to the next one's, in one ring.
     slot_step: usize,
     /// Bytes from ring 0's slot of a position to ring 1's.
@@ -186,8 +223,16 @@ pub(crate) struct PipeGeometry {
 }
 
 impl PipeGeometry {
-    /// The shape of a new pipe. `capacity` must already be a power of two.
-    pub fn new(rings: u32, capacity: usize, max_frame: usize, interleaved: bool) -> Result<Self> {
+    /// The shape of a new pipe. `capacity` must already be a power of two;
+    /// `ring_bytes` is 0 for frames in the slots, else each direction's
+    /// byte ring (rounded up to 64).
+    pub fn new(
+        rings: u32,
+        capacity: usize,
+        max_frame: usize,
+        interleaved: bool,
+        ring_bytes: u64,
+    ) -> Result<Self> {
         if !(1..=MAX_CAPACITY).contains(&capacity) || !capacity.is_power_of_two() {
             return Err(ipc_core::Error::InvalidSize {
                 size: capacity as u64,
@@ -208,8 +253,18 @@ impl PipeGeometry {
             }
             .into());
         }
-        let trailer = max_frame.next_multiple_of(8);
-        let unit = if max_frame >= 512 { 64 } else { 8 };
+        let ring_bytes = ring_bytes.next_multiple_of(64);
+        if ring_bytes != 0 && ring_bytes < max_frame.next_multiple_of(8) as u64 {
+            return Err(ipc_core::Error::InvalidSize {
+                size: ring_bytes,
+                reason: "the frame ring (`ring_bytes`) must hold at least one frame of `max_frame` bytes",
+            }
+            .into());
+        }
+        // With a byte ring the slot's payload is the frame's position.
+        let payload = if ring_bytes == 0 { max_frame } else { 8 };
+        let trailer = payload.next_multiple_of(8);
+        let unit = if payload >= 512 { 64 } else { 8 };
         let stride = (trailer + 8).next_multiple_of(unit);
         let too_big = || -> Error {
             ipc_core::Error::InvalidSize {
@@ -223,7 +278,10 @@ impl PipeGeometry {
             .and_then(|b| b.checked_mul(rings as usize))
             .and_then(|b| b.checked_next_multiple_of(64))
             .ok_or_else(too_big)?;
+        let data_offset = SHARED_LEN.checked_add(slots_bytes).ok_or_else(too_big)?;
         let g = Self {
+            ring_bytes,
+            data_offset,
             rings,
             capacity: capacity as u32,
             max_frame: max_frame as u32,
@@ -255,8 +313,21 @@ impl PipeGeometry {
     pub fn payload_len(&self) -> Option<u64> {
         (self.slots_bytes as u64)
             .checked_add(SHARED_LEN as u64)
+            .and_then(|n| n.checked_add(self.ring_bytes.checked_mul(u64::from(self.rings))?))
             // Leave room for the segment header in front of the payload.
             .filter(|&n| n <= ipc_core::segment::MAX_SEGMENT_LEN - 4096)
+    }
+
+    /// Whether frames live in a byte ring per direction.
+    #[inline]
+    pub fn has_ring(&self) -> bool {
+        self.ring_bytes != 0
+    }
+
+    /// Bytes a frame of `len` bytes takes in the byte ring (before padding).
+    #[inline]
+    pub fn reservation(len: usize) -> u64 {
+        len.next_multiple_of(8) as u64
     }
 
     /// `capacity - 1`: positions are masked with it.
@@ -381,14 +452,19 @@ impl Region {
             return Err(bad("wrong number of directions"));
         }
         let flags = load(&config.flags);
-        if flags & !SEPARATE_RINGS != 0 {
+        if flags & !(SEPARATE_RINGS | BYTE_RING) != 0 {
             return Err(bad("unknown flags"));
+        }
+        let ring_bytes = config.ring_bytes.load(Ordering::Acquire);
+        if (flags & BYTE_RING != 0) != (ring_bytes != 0) {
+            return Err(bad("byte ring flag and size disagree"));
         }
         let geo = PipeGeometry::new(
             found,
             load(&config.capacity) as usize,
             load(&config.max_frame) as usize,
             flags & SEPARATE_RINGS == 0,
+            ring_bytes,
         )
         .map_err(|_| bad("capacity or frame size out of range"))?;
         if geo.stride != load(&config.stride) as usize
@@ -492,72 +568,122 @@ impl Region {
         }
     }
 
-    /// Copies `src` (clamped to `max_frame` bytes) into the payload of a
-    /// slot the caller owns as the producer (free, not yet published).
+    /// Byte ring: the word of a slot that holds its frame's byte position
+    /// (free-running; unchecked).
     #[inline]
-    pub fn write_payload(&self, ring: usize, pos: u32, src: &[u8]) {
+    pub fn frame_pos_word(&self, ring: usize, pos: u32) -> &AtomicU64 {
+        debug_assert!(self.geo.has_ring());
+        // SAFETY: with a byte ring the slot's payload is 8 bytes at its
+        // start (trailer = 8); the slot is 8-aligned; an AtomicU64 tolerates
+        // concurrent access by other processes.
+        unsafe { &*self.slot(ring, pos).cast::<AtomicU64>() }
+    }
+
+    /// Where the frame of the slot at `pos` lies with fixed slots: the
+    /// slot's payload, `max_frame` bytes.
+    #[inline]
+    pub fn slot_frame(&self, ring: usize, pos: u32) -> PipeFrame {
+        PipeFrame {
+            offset: self.geo.slot_offset(ring, pos),
+            cap: self.geo.max_frame as usize,
+        }
+    }
+
+    /// Where a frame of `len` bytes at byte position `at` of `ring`'s byte
+    /// ring lies, checked: it must end inside the ring and fit `max_frame`.
+    #[inline]
+    pub fn ring_frame(&self, ring: usize, at: u64, len: usize) -> Result<PipeFrame> {
+        let size = self.geo.ring_bytes;
+        let start = at % size.max(1);
+        if !self.geo.has_ring()
+            || len > self.geo.max_frame as usize
+            || start + len as u64 > size
+            || !start.is_multiple_of(8)
+        {
+            return Err(Error::corrupted(format!(
+                "pipe frame of {len} bytes at byte {at} outside the {size}-byte ring"
+            )));
+        }
+        let ring = ring.min(self.geo.rings as usize - 1);
+        Ok(PipeFrame {
+            offset: self.geo.data_offset + ring * size as usize + start as usize,
+            cap: len,
+        })
+    }
+
+    /// Copies `src` (clamped to the frame's room) into a frame the caller
+    /// owns as the producer (reserved, not yet published).
+    #[inline]
+    pub fn write(&self, f: PipeFrame, src: &[u8]) {
         // `src.len()` itself when it fits (always, for a checked caller):
         // for a typed send it is a constant, and the copy becomes a few moves
         // instead of a call to `memcpy`.
-        let n = if src.len() <= self.geo.max_frame as usize {
-            src.len()
-        } else {
-            self.geo.max_frame as usize
-        };
-        // SAFETY: `n <= max_frame <= trailer` bytes fit the slot's payload;
-        // `src` is process-local memory, so the ranges cannot overlap; the
-        // protocol keeps consumers off an unpublished slot.
-        unsafe { std::ptr::copy_nonoverlapping(src.as_ptr(), self.slot(ring, pos), n) };
+        let n = if src.len() <= f.cap { src.len() } else { f.cap };
+        // SAFETY: `f` was made by `slot_frame` or `ring_frame`, so its `cap`
+        // bytes lie inside the payload (a slot's payload, or the byte ring,
+        // both below payload_len(), checked in `from_segment`); `src` is
+        // process-local memory, so the ranges cannot overlap; the protocol
+        // keeps consumers off an unpublished frame.
+        unsafe { std::ptr::copy_nonoverlapping(src.as_ptr(), self.base.as_ptr().add(f.offset), n) };
     }
 
-    /// Copies `src` to payload offset `at` of a slot the caller owns as the
-    /// producer; `false` (nothing copied) if it would pass `max_frame`.
+    /// Copies `src` to offset `at` of a frame the caller owns as the
+    /// producer; `false` (nothing copied) if it would pass the frame's room.
     #[cfg(feature = "serde")]
     #[inline]
-    pub fn write_payload_at(&self, ring: usize, pos: u32, at: usize, src: &[u8]) -> bool {
-        let fits = at
-            .checked_add(src.len())
-            .is_some_and(|end| end <= self.geo.max_frame as usize);
+    pub fn write_at(&self, f: PipeFrame, at: usize, src: &[u8]) -> bool {
+        let fits = at.checked_add(src.len()).is_some_and(|end| end <= f.cap);
         if !fits {
             return false;
         }
-        // SAFETY: `at + src.len() <= max_frame <= trailer` keeps the copy
-        // inside the slot's payload; `src` is process-local memory; the
-        // protocol keeps consumers off an unpublished slot.
+        // SAFETY: `at + src.len() <= cap` keeps the copy inside the frame
+        // (see `write`); `src` is process-local memory; the protocol keeps
+        // consumers off an unpublished frame.
         unsafe {
-            std::ptr::copy_nonoverlapping(src.as_ptr(), self.slot(ring, pos).add(at), src.len())
+            std::ptr::copy_nonoverlapping(
+                src.as_ptr(),
+                self.base.as_ptr().add(f.offset + at),
+                src.len(),
+            )
         };
         true
     }
 
-    /// Copies the first `dst.len()` (clamped to `max_frame`) payload bytes of
-    /// a published slot the caller consumes into `dst`.
+    /// Copies the first `dst.len()` (clamped to the frame's room) bytes of
+    /// a published frame the caller consumes into `dst`.
     #[inline]
-    pub fn read_payload(&self, ring: usize, pos: u32, dst: &mut [u8]) {
-        let n = dst.len().min(self.geo.max_frame as usize);
-        // SAFETY: `n` bytes lie inside the payload; `dst` is process-local;
-        // the protocol keeps the producer off a published, unconsumed slot.
-        unsafe { std::ptr::copy_nonoverlapping(self.slot(ring, pos), dst.as_mut_ptr(), n) };
+    pub fn read(&self, f: PipeFrame, dst: &mut [u8]) {
+        let n = dst.len().min(f.cap);
+        // SAFETY: `n` bytes lie inside the frame (see `write`); `dst` is
+        // process-local; the protocol keeps the producer off a published,
+        // unconsumed frame.
+        unsafe {
+            std::ptr::copy_nonoverlapping(self.base.as_ptr().add(f.offset), dst.as_mut_ptr(), n)
+        };
     }
 
-    /// Reads a `T` out of a published slot whose frame is `size_of::<T>()`
-    /// bytes (checked by the caller), without zeroing a temporary first.
+    /// Reads a `T` out of a published frame of `size_of::<T>()` bytes
+    /// (checked by the caller), without zeroing a temporary first.
     #[inline]
-    pub fn read_value<T: FromBytes>(&self, ring: usize, pos: u32) -> T {
+    pub fn read_value<T: FromBytes>(&self, f: PipeFrame) -> T {
         let mut out = MaybeUninit::<T>::uninit();
-        // As in `write_payload`: a constant length in the common case.
-        let n = if size_of::<T>() <= self.geo.max_frame as usize {
+        // As in `write`: a constant length in the common case.
+        let n = if size_of::<T>() <= f.cap {
             size_of::<T>()
         } else {
-            self.geo.max_frame as usize
+            f.cap
         };
-        // SAFETY: as in `read_payload`, `n` bytes lie inside the payload and
-        // the destination is a local of `size_of::<T>() >= n` bytes.
+        // SAFETY: as in `read`, `n` bytes lie inside the frame and the
+        // destination is a local of `size_of::<T>() >= n` bytes.
         unsafe {
-            std::ptr::copy_nonoverlapping(self.slot(ring, pos), out.as_mut_ptr().cast::<u8>(), n)
+            std::ptr::copy_nonoverlapping(
+                self.base.as_ptr().add(f.offset),
+                out.as_mut_ptr().cast::<u8>(),
+                n,
+            )
         };
         if n < size_of::<T>() {
-            // Unreachable for a validated geometry (max_frame >= size_of T);
+            // Unreachable for a validated geometry and a checked length;
             // zero the rest rather than read uninitialised bytes.
             // SAFETY: the range n..size_of::<T>() lies inside `out`.
             unsafe {
@@ -570,6 +696,26 @@ impl Region {
         // SAFETY: every byte of `out` is initialised (copied or zeroed), and
         // T: FromBytes accepts any bit pattern.
         unsafe { out.assume_init() }
+    }
+}
+
+/// Where one frame's bytes lie in the payload, checked against the
+/// geometry: only [`Region::slot_frame`] and [`Region::ring_frame`] make
+/// one, so every copy through it stays inside the mapping.
+#[derive(Debug, Clone, Copy)]
+pub(crate) struct PipeFrame {
+    offset: usize,
+    cap: usize,
+}
+
+impl PipeFrame {
+    /// A frame that holds nothing (reads of it copy nothing).
+    pub const EMPTY: PipeFrame = PipeFrame { offset: 0, cap: 0 };
+
+    /// Bytes the frame may hold.
+    #[inline]
+    pub fn cap(&self) -> usize {
+        self.cap
     }
 }
 
@@ -598,8 +744,12 @@ unsafe fn init(base: NonNull<u8>, geo: PipeGeometry, start: u32) {
     c.capacity.store(geo.capacity, Ordering::Relaxed);
     c.max_frame.store(geo.max_frame, Ordering::Relaxed);
     c.stride.store(geo.stride as u32, Ordering::Relaxed);
-    let flags = if geo.interleaved { 0 } else { SEPARATE_RINGS };
+    let mut flags = if geo.interleaved { 0 } else { SEPARATE_RINGS };
+    if geo.has_ring() {
+        flags |= BYTE_RING;
+    }
     c.flags.store(flags, Ordering::Relaxed);
+    c.ring_bytes.store(geo.ring_bytes, Ordering::Relaxed);
     c.magic.store(MAGIC, Ordering::Release);
     for r in 0..geo.rings as usize {
         shared.rings[r].tail.word.store(start, Ordering::Relaxed);

@@ -231,6 +231,7 @@ pub fn channel<T: Message>() -> Result<(Sender<T>, Receiver<T>)> {
 pub struct PipeBuilder<T: Message> {
     capacity: usize,
     max_frame: Option<usize>,
+    ring_bytes: usize,
     options: SegmentOptions,
     spin: Duration,
     interleave: bool,
@@ -262,6 +263,7 @@ impl<T: Message> PipeBuilder<T> {
         Self {
             capacity: DEFAULT_CAPACITY,
             max_frame: None,
+            ring_bytes: 0,
             options: SegmentOptions::anonymous(),
             spin: ipc_core::wait::SPIN_FOR,
             interleave: true,
@@ -278,10 +280,34 @@ impl<T: Message> PipeBuilder<T> {
     }
 
     /// The largest byte frame in bytes (at least `size_of::<T>()`, the
-    /// default, or [`DEFAULT_BYTE_FRAME`](crate::DEFAULT_BYTE_FRAME) for `u8`;
-    /// at most [`MAX_FRAME`]). Every slot has room for one.
+    /// default, or [`DEFAULT_BYTE_FRAME`](crate::DEFAULT_BYTE_FRAME) for `u8`,
+    /// or for `u8` with [`ring_bytes`](Self::ring_bytes) the ring's size;
+    /// at most [`MAX_FRAME`]). With fixed slots every slot has room for one.
     pub fn max_frame(mut self, bytes: usize) -> Self {
         self.max_frame = Some(bytes);
+        self
+    }
+
+    /// Keeps each direction's frames in a byte ring of `bytes` (rounded up
+    /// to 64) instead of fixed slots: each frame takes its own length
+    /// (rounded up to 8), so memory follows the data. The slots
+    /// ([`capacity`](Self::capacity)) still bound the frames in flight. A
+    /// frame larger than [`max_frame`](Self::max_frame) (for a `u8` pipe by
+    /// default the whole ring) is refused with [`Error::TooLarge`]; the ring
+    /// must hold one frame of `max_frame` bytes. Default 0: fixed slots.
+    ///
+    /// ```
+    /// use ipc_queue::Pipe;
+    ///
+    /// let (mut a, mut b) = Pipe::<u8>::builder().ring_bytes(1 << 20).create()?;
+    /// a.send_bytes(&[1; 100])?;
+    /// a.send_bytes(&vec![2; 700_000])?;
+    /// assert_eq!(b.recv_bytes()?.len(), 100);
+    /// assert_eq!(b.recv_bytes()?.len(), 700_000);
+    /// # Ok::<(), ipc_queue::Error>(())
+    /// ```
+    pub fn ring_bytes(mut self, bytes: usize) -> Self {
+        self.ring_bytes = bytes;
         self
     }
 
@@ -346,16 +372,24 @@ impl<T: Message> PipeBuilder<T> {
             }
             n => n.next_power_of_two(),
         };
-        let max_frame = self
-            .max_frame
-            .unwrap_or_else(crate::message::default_max_frame::<T>);
+        let max_frame = match (self.max_frame, self.ring_bytes) {
+            (Some(max), _) => max,
+            (None, ring) if ring != 0 && crate::message::is_bytes::<T>() => ring.min(MAX_FRAME),
+            (None, _) => crate::message::default_max_frame::<T>(),
+        };
         if max_frame < size_of::<T>() {
             return Err(ipc_core::Error::InvalidArgument {
                 reason: "max_frame is smaller than the message type",
             }
             .into());
         }
-        PipeGeometry::new(rings, capacity, max_frame, self.interleave)
+        PipeGeometry::new(
+            rings,
+            capacity,
+            max_frame,
+            self.interleave,
+            self.ring_bytes as u64,
+        )
     }
 
     fn create_region(&self, rings: u32) -> Result<Arc<Region>> {
@@ -478,9 +512,8 @@ macro_rules! send_methods {
         /// # Ok::<(), ipc_queue::Error>(())
         /// ```
         pub async fn send_async(&mut self, msg: &T) -> Result<()> {
-            let (pos, _) = self.ep.wait_space_async(1).await?;
-            self.ep.publish_frame(pos, msg.as_bytes());
-            Ok(())
+            let (pos, _) = self.ep.wait_space_async(1, size_of::<T>()).await?;
+            self.ep.publish_frame(pos, msg.as_bytes())
         }
 
         /// [`send_bytes`](Self::send_bytes) as a future.
@@ -491,9 +524,8 @@ macro_rules! send_methods {
                     max: self.ep.max_frame(),
                 });
             }
-            let (pos, _) = self.ep.wait_space_async(1).await?;
-            self.ep.publish_frame(pos, bytes);
-            Ok(())
+            let (pos, _) = self.ep.wait_space_async(1, bytes.len()).await?;
+            self.ep.publish_frame(pos, bytes)
         }
 
         /// [`send_serde`](Self::send_serde) as a future.
@@ -502,8 +534,9 @@ macro_rules! send_methods {
             &mut self,
             value: &V,
         ) -> Result<()> {
-            let (pos, _) = self.ep.wait_space_async(1).await?;
-            self.ep.publish_serde(pos, value)
+            let frame = self.ep.serde_frame(value)?;
+            let (pos, _) = self.ep.wait_space_async(1, frame).await?;
+            self.ep.publish_serde(pos, frame, value)
         }
 
         /// Sends any `Serialize` value (feature `serde`), encoded with

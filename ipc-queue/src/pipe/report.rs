@@ -20,6 +20,8 @@ pub struct PipeReport {
     pub capacity: u64,
     /// Largest frame in bytes.
     pub max_frame: u64,
+    /// Bytes of each direction's byte ring; 0 for fixed slots.
+    pub ring_bytes: u64,
     /// End A, then end B.
     pub ends: Vec<EndReport>,
     /// A → B, then (duplex pipes) B → A.
@@ -83,6 +85,7 @@ impl PipeReport {
             message_type: region.segment().header().type_desc().name,
             capacity: u64::from(region.geo.capacity),
             max_frame: region.geo.max_frame as u64,
+            ring_bytes: region.geo.ring_bytes,
             ends,
             directions,
         }

@@ -63,7 +63,7 @@ use std::sync::atomic::{AtomicU32, Ordering, fence};
 
 use ipc_core::wait;
 
-use super::layout::Region;
+use super::layout::{PipeFrame, PipeGeometry, Region};
 use crate::{Error, Result};
 
 /// One direction of a mapped pipe.
@@ -91,10 +91,23 @@ impl<'a> SpscRing<'a> {
 
     // ----- producer side -------------------------------------------------
 
-    /// Room for up to `want` frames: returns the first position and how many
-    /// (at least 1), or [`Error::Full`].
+    /// Room for up to `want` frames of `frame` bytes each: returns the first
+    /// position and how many (at least 1), or [`Error::Full`].
     #[inline]
-    pub fn reserve(&self, want: u32, cached_head: &Cell<u32>) -> Result<(u32, u32)> {
+    pub fn reserve(&self, want: u32, frame: usize, cached_head: &Cell<u32>) -> Result<(u32, u32)> {
+        let (pos, n) = self.reserve_slots(want, cached_head)?;
+        if !self.region.geo.has_ring() {
+            return Ok((pos, n));
+        }
+        match self.frames_that_fit(n, frame)? {
+            0 => Err(Error::Full),
+            fit => Ok((pos, fit)),
+        }
+    }
+
+    /// Room in the slots for up to `want` frames.
+    #[inline]
+    fn reserve_slots(&self, want: u32, cached_head: &Cell<u32>) -> Result<(u32, u32)> {
         let cap = self.cap();
         let tail = self.ctl().tail.word.load(Ordering::Relaxed);
         let mut used = tail.wrapping_sub(cached_head.get());
@@ -114,19 +127,100 @@ impl<'a> SpscRing<'a> {
         Ok((tail, want.min(cap - used)))
     }
 
-    /// Copies `bytes` (at most `max_frame`, checked by the caller) into the
-    /// reserved slot of `pos`.
-    #[inline]
-    pub fn write(&self, pos: u32, bytes: &[u8]) {
-        self.region.write_payload(self.ring, pos, bytes);
+    // ----- the byte ring (see layout.rs) -----
+
+    /// Byte ring: the byte positions in use, `[oldest, data head)`: from
+    /// the frame at `head` (the producer wrote its slot and rewrites it only
+    /// after `head` passed it) to the data head; empty if every frame was
+    /// consumed (`None`). Checked: at most the ring's size.
+    fn bytes_in_use(&self) -> Result<(Option<u64>, u64)> {
+        let data_head = self.ctl().tail.bytes.load(Ordering::Relaxed);
+        let tail = self.ctl().tail.word.load(Ordering::Relaxed);
+        let head = self.ctl().head.word.load(Ordering::Acquire);
+        if head == tail {
+            return Ok((None, data_head));
+        }
+        let oldest = self
+            .region
+            .frame_pos_word(self.ring, head)
+            .load(Ordering::Relaxed);
+        if data_head.wrapping_sub(oldest) > self.region.geo.ring_bytes {
+            return Err(Error::corrupted(format!(
+                "pipe byte ring positions out of range: oldest {oldest}, head {data_head}"
+            )));
+        }
+        Ok((Some(oldest), data_head))
     }
 
-    /// Copies `bytes` to offset `at` of the reserved slot of `pos`; `false`
-    /// if they would pass `max_frame`.
+    /// Byte ring: where a frame of `frame` bytes goes after data head `h`
+    /// with bytes in use from `oldest` (none: `None`); `None`: no room yet.
+    fn place(&self, oldest: Option<u64>, h: u64, frame: usize) -> Option<u64> {
+        let size = self.region.geo.ring_bytes;
+        let need = PipeGeometry::reservation(frame);
+        let off = h % size;
+        let pad = if off + need > size { size - off } else { 0 };
+        // With nothing in use the padding is free space too.
+        let room = match oldest {
+            None => need,
+            Some(oldest) => (h + pad + need).wrapping_sub(oldest),
+        };
+        (room <= size).then_some(h + pad)
+    }
+
+    /// Byte ring: how many of up to `n` frames of `frame` bytes fit now.
+    fn frames_that_fit(&self, n: u32, frame: usize) -> Result<u32> {
+        let (mut oldest, mut h) = self.bytes_in_use()?;
+        let mut fit = 0;
+        while fit < n {
+            let Some(at) = self.place(oldest, h, frame) else {
+                break;
+            };
+            oldest = oldest.or(Some(at));
+            h = at + PipeGeometry::reservation(frame);
+            fit += 1;
+        }
+        Ok(fit)
+    }
+
+    /// Where the frame for the reserved position `pos` (of up to `len`
+    /// bytes) is written. With a byte ring, places it at the data head
+    /// (room was checked by `reserve`; checked again here, against a
+    /// scribbled index), records the place in the slot and moves the data
+    /// head past it.
+    #[inline]
+    pub fn frame_for(&self, pos: u32, len: usize) -> Result<PipeFrame> {
+        if !self.region.geo.has_ring() {
+            return Ok(self.region.slot_frame(self.ring, pos));
+        }
+        let (oldest, h) = self.bytes_in_use()?;
+        let Some(at) = self.place(oldest, h, len) else {
+            return Err(Error::corrupted(
+                "pipe byte ring has no room for a reserved frame",
+            ));
+        };
+        let f = self.region.ring_frame(self.ring, at, len)?;
+        self.region
+            .frame_pos_word(self.ring, pos)
+            .store(at, Ordering::Relaxed);
+        self.ctl()
+            .tail
+            .bytes
+            .store(at + PipeGeometry::reservation(len), Ordering::Relaxed);
+        Ok(f)
+    }
+
+    /// Copies `bytes` (at most the frame's room) into a reserved frame.
+    #[inline]
+    pub fn write(&self, f: PipeFrame, bytes: &[u8]) {
+        self.region.write(f, bytes);
+    }
+
+    /// Copies `bytes` to offset `at` of a reserved frame; `false` if they
+    /// would pass its room.
     #[cfg(feature = "serde")]
     #[inline]
-    pub fn write_at(&self, pos: u32, at: usize, bytes: &[u8]) -> bool {
-        self.region.write_payload_at(self.ring, pos, at, bytes)
+    pub fn write_at(&self, f: PipeFrame, at: usize, bytes: &[u8]) -> bool {
+        self.region.write_at(f, at, bytes)
     }
 
     /// Commits one frame of `len` bytes already written at `pos`.
@@ -177,12 +271,15 @@ impl<'a> SpscRing<'a> {
             .store(pos.wrapping_add(n), Ordering::Relaxed);
     }
 
-    /// Whether a producer waiting for room should look again: room, or
-    /// indices that make no sense (the next send reports them).
-    pub fn has_space(&self) -> bool {
+    /// Whether a producer waiting for room for a frame of `frame` bytes
+    /// should look again: room, or indices that make no sense (the next
+    /// send reports them).
+    pub fn has_space(&self, frame: usize) -> bool {
         let tail = self.ctl().tail.word.load(Ordering::SeqCst);
         let head = self.ctl().head.word.load(Ordering::SeqCst);
         tail.wrapping_sub(head) != self.cap()
+            && (!self.region.geo.has_ring()
+                || self.frames_that_fit(1, frame).map_or(true, |n| n > 0))
     }
 
     /// The word a producer waiting for room sleeps on, and its sleepers count.
@@ -256,6 +353,9 @@ impl<'a> SpscRing<'a> {
                     self.region.geo.max_frame
                 )));
             }
+            if self.region.geo.has_ring() {
+                self.locate(pos, len as usize)?;
+            }
             Ok(Some(len as usize))
         } else if seq == pos.wrapping_add(1).wrapping_sub(self.cap()) {
             Ok(None)
@@ -273,17 +373,38 @@ impl<'a> SpscRing<'a> {
         Ok(self.peek_at(head)?.map(|len| (head, len)))
     }
 
+    /// Where the published frame at `pos`, of `len` bytes, lies (checked).
+    #[inline]
+    fn locate(&self, pos: u32, len: usize) -> Result<PipeFrame> {
+        if !self.region.geo.has_ring() {
+            return Ok(self.region.slot_frame(self.ring, pos));
+        }
+        let at = self
+            .region
+            .frame_pos_word(self.ring, pos)
+            .load(Ordering::Relaxed);
+        self.region.ring_frame(self.ring, at, len)
+    }
+
+    /// Where the published frame at `pos` lies, for a read of `len` bytes
+    /// that `peek_at` already checked; a place scribbled since then reads
+    /// as nothing (the destination keeps its zeros), never outside the ring.
+    #[inline]
+    fn located(&self, pos: u32, len: usize) -> PipeFrame {
+        self.locate(pos, len).unwrap_or(PipeFrame::EMPTY)
+    }
+
     /// Copies the first `dst.len()` bytes of the published frame at `pos`.
     #[inline]
     pub fn read(&self, pos: u32, dst: &mut [u8]) {
-        self.region.read_payload(self.ring, pos, dst);
+        self.region.read(self.located(pos, dst.len()), dst);
     }
 
     /// Reads a `T` out of the published frame at `pos` (length checked by
     /// the caller).
     #[inline]
     pub fn read_value<T: zerocopy::FromBytes>(&self, pos: u32) -> T {
-        self.region.read_value(self.ring, pos)
+        self.region.read_value(self.located(pos, size_of::<T>()))
     }
 
     /// Frees every slot before `new_head` (the frames were copied out).

@@ -141,10 +141,9 @@ impl<T: Message> Sink<T> for SendSink<T> {
         if let Err(e) = ep.enter() {
             return Poll::Ready(Err(e));
         }
-        match this
-            .state
-            .poll(&SendWait(ep), cx, |check| ep.try_space(1, check))
-        {
+        match this.state.poll(&SendWait(ep, size_of::<T>()), cx, |check| {
+            ep.try_space(1, size_of::<T>(), check)
+        }) {
             Poll::Pending => Poll::Pending,
             Poll::Ready(Ok((pos, _))) => {
                 this.reserved = Some(pos);
@@ -161,8 +160,7 @@ impl<T: Message> Sink<T> for SendSink<T> {
             return Err(Error::Full);
         };
         tx.ep
-            .publish_frame(pos, zerocopy::IntoBytes::as_bytes(&item));
-        Ok(())
+            .publish_frame(pos, zerocopy::IntoBytes::as_bytes(&item))
     }
 
     fn poll_flush(self: Pin<&mut Self>, _cx: &mut Context<'_>) -> Poll<Result<()>> {
@@ -172,7 +170,7 @@ impl<T: Message> Sink<T> for SendSink<T> {
     fn poll_close(self: Pin<&mut Self>, _cx: &mut Context<'_>) -> Poll<Result<()>> {
         let this = self.get_mut();
         if let Some(tx) = this.tx.take() {
-            this.state.cancel(&SendWait(&tx.ep));
+            this.state.cancel(&SendWait(&tx.ep, size_of::<T>()));
             tx.close();
         }
         Poll::Ready(Ok(()))
@@ -182,7 +180,7 @@ impl<T: Message> Sink<T> for SendSink<T> {
 impl<T: Message> Drop for SendSink<T> {
     fn drop(&mut self) {
         if let Some(tx) = &self.tx {
-            self.state.cancel(&SendWait(&tx.ep));
+            self.state.cancel(&SendWait(&tx.ep, size_of::<T>()));
         }
     }
 }
