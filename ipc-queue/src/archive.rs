@@ -1,7 +1,7 @@
 //! Values read in place (feature `rkyv`): a value is archived with
-//! [rkyv](https://docs.rs/rkyv) straight into a queue's slot, and the
-//! receiver reads the archive where it lies, in shared memory, without
-//! deserializing it: the "no copies, no serialization" path for
+//! [rkyv](https://docs.rs/rkyv) straight into a queue's slot or a pipe's
+//! frame, and the receiver reads the archive where it lies, in shared
+//! memory, without deserializing it: the "no copies, no serialization" path for
 //! structured, variable-size values.
 //!
 //! Shared memory is untrusted, so the archive is validated (rkyv's
@@ -10,9 +10,10 @@
 //! archive once, at the cost of reading it; it is the only pass over the
 //! bytes (nothing is built or copied).
 //!
-//! Archived values need their alignment in the slot: queue payloads are
-//! 8-aligned, enough for every archived type but those holding 16-byte
-//! integers (refused by validation, with an error that says so).
+//! Archived values need their alignment in the frame: queue payloads and
+//! pipe frames (slots and byte-ring frames alike) are 8-aligned, enough for
+//! every archived type but those holding 16-byte integers (refused by
+//! validation, with an error that says so).
 
 use rkyv::api::high::{HighSerializer, HighValidator};
 use rkyv::rancor;

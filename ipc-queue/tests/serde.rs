@@ -296,3 +296,113 @@ fn records_in_a_byte_ring_take_their_own_length() {
     }
     join_ok(child);
 }
+
+/// rkyv archives through a pipe (fixed slots, and a byte ring where each
+/// archive takes only its length), read in place across processes; garbage
+/// is a `Decode` error, an archive over the frame an `Encode` error.
+#[test]
+fn archives_read_in_place_through_pipes() {
+    #[derive(rkyv::Archive, rkyv::Serialize)]
+    struct Trade {
+        id: u64,
+        symbol: String,
+        prices: Vec<u32>,
+    }
+    for ring in [0, 8 << 10] {
+        let (a, b) = Pipe::<u8>::builder()
+            .capacity(64)
+            .max_frame(512)
+            .ring_bytes(ring)
+            .create()
+            .unwrap();
+        let child = daemon(move || {
+            for id in 0..300u64 {
+                a.send_rkyv(&Trade {
+                    id,
+                    symbol: format!("SYM{}", id % 7),
+                    prices: (0..(id % 9) as u32).collect(),
+                })
+                .unwrap();
+            }
+            a.send_bytes(&[0xff; 40]).unwrap();
+            let too_big = Trade {
+                id: 2,
+                symbol: "Y".repeat(600),
+                prices: vec![],
+            };
+            assert!(matches!(a.send_rkyv(&too_big), Err(Error::Encode { .. })));
+            a.send_rkyv(&Trade {
+                id: 999,
+                symbol: "END".into(),
+                prices: vec![],
+            })
+            .unwrap();
+        });
+        for id in 0..300u64 {
+            let got = b
+                .recv_rkyv_with::<Trade, _>(|t| {
+                    (
+                        t.id.to_native(),
+                        t.symbol.as_str() == format!("SYM{}", id % 7),
+                        t.prices.len() as u64,
+                    )
+                })
+                .unwrap();
+            assert_eq!(got, (id, true, id % 9), "ring {ring}");
+        }
+        assert!(matches!(
+            b.recv_rkyv_with::<Trade, _>(|t| t.id.to_native()),
+            Err(Error::Decode { .. })
+        ));
+        assert_eq!(
+            b.recv_rkyv_with::<Trade, _>(|t| t.id.to_native()).unwrap(),
+            999
+        );
+        join_ok(child);
+    }
+}
+
+/// A receiver killed while it reads a frame in place (`recv_bytes_with`)
+/// leaves the frame queued: the process that takes the end over receives
+/// it, in a pipe of fixed slots and in a byte ring.
+#[test]
+fn a_receiver_killed_reading_in_place_leaves_the_frame_queued() {
+    for ring in [0, 4096] {
+        let name = unique_name("inplace");
+        let (tx, rx) = Pipe::<u8>::builder()
+            .named(&name)
+            .capacity(8)
+            .ring_bytes(ring)
+            .channel()
+            .unwrap();
+        tx.send_bytes(b"first").unwrap();
+        tx.send_bytes(b"second").unwrap();
+        let inside = slots::<1>();
+        let child = daemon({
+            let inside = inside.try_clone().unwrap();
+            // The child continues this process's receiving end.
+            move || {
+                rx.recv_bytes_with(|b| {
+                    assert_eq!(b, b"first");
+                    inside[0].store(1, Ordering::SeqCst);
+                    park()
+                })
+                .unwrap();
+            }
+        });
+        assert!(eventually(Duration::from_secs(10), || inside[0]
+            .load(Ordering::SeqCst)
+            == 1));
+        child.kill().unwrap();
+        let _ = child.join();
+        let rx = Pipe::<u8>::builder().named(&name).open_receiver().unwrap();
+        assert_eq!(
+            rx.recv_bytes_timeout(Duration::from_secs(10)).unwrap(),
+            b"first"
+        );
+        assert_eq!(
+            rx.recv_bytes_timeout(Duration::from_secs(10)).unwrap(),
+            b"second"
+        );
+    }
+}

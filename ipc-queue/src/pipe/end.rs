@@ -325,6 +325,41 @@ impl Endpoint {
         rx.consume_to(pos.wrapping_add(1));
     }
 
+    /// Calls `f` with the frame at `pos` (of `len` bytes, as returned by
+    /// `wait_frame`) where it lies in shared memory, then consumes it: a
+    /// process killed inside `f` leaves the frame queued.
+    pub fn take_in_place<R>(&self, pos: u32, len: usize, f: impl FnOnce(&[u8]) -> R) -> R {
+        let rx = self.rx();
+        let r = rx.read_in_place(pos, len, f);
+        rx.consume_to(pos.wrapping_add(1));
+        r
+    }
+
+    /// Archives `value` straight into a reserved frame of `max_frame` bytes
+    /// (feature `rkyv`), gives back what the archive did not use, and
+    /// publishes it; nothing is published if it fails.
+    #[cfg(feature = "rkyv")]
+    pub fn send_rkyv<V>(&self, value: &V, deadline: Deadline) -> Result<()>
+    where
+        V: for<'b, 'a> rkyv::Serialize<crate::archive::SlotSerializer<'b, 'a>>,
+    {
+        let max = self.max_frame();
+        let (pos, _) = self.wait_space(1, max, deadline)?;
+        let tx = self.tx();
+        let f = tx.frame_for(pos, max)?;
+        match tx.fill(f, |buf| crate::archive::encode_into(value, buf)) {
+            Ok(len) => {
+                tx.shrink(f, len);
+                tx.publish_one(pos, len as u32);
+                Ok(())
+            }
+            Err(e) => {
+                tx.shrink(f, 0);
+                Err(e)
+            }
+        }
+    }
+
     /// Receives up to `out.len()` messages that are ready now, after waiting
     /// for the first; stops before a frame that is not a `T` (consuming it
     /// and reporting `WrongSize` only if it comes first).

@@ -55,12 +55,15 @@
 //! change afterwards: a slot position is masked with `capacity - 1`, a frame
 //! length is clamped to `max_frame`. A scribbled index or length in shared
 //! memory therefore yields an error (see `ring.rs`), never an out-of-bounds
-//! access. Slot bytes are only ever reached through raw-pointer copies, never
-//! through references, since another process may write them at any time.
+//! access. Frame bytes are reached through raw-pointer copies, and through
+//! a slice only where the protocol gives the caller the frame: the producer
+//! a reserved frame it fills in place (`send_rkyv`), the consumer a
+//! published frame it reads in place before consuming it
+//! (`recv_bytes_with`, `recv_rkyv_with`); see [`Region::frame_slice`].
 //!
-//! This is the only module of the pipe that contains `unsafe` code: the
-//! raw access above, and the registration of a fork counter
-//! ([`ipc_core::liveness::forks_made`]).
+//! This module holds the pipe's raw access above and the registration of a
+//! fork counter ([`ipc_core::liveness::forks_made`]); the only other
+//! `unsafe` in the pipe is the two calls of `frame_slice` in `ring.rs`.
 #![allow(unsafe_code)]
 
 use std::mem::MaybeUninit;
@@ -586,6 +589,7 @@ impl Region {
         PipeFrame {
             offset: self.geo.slot_offset(ring, pos),
             cap: self.geo.max_frame as usize,
+            at: 0,
         }
     }
 
@@ -608,6 +612,7 @@ impl Region {
         Ok(PipeFrame {
             offset: self.geo.data_offset + ring * size as usize + start as usize,
             cap: len,
+            at,
         })
     }
 
@@ -647,6 +652,21 @@ impl Region {
             )
         };
         true
+    }
+
+    /// The bytes of frame `f`, all `cap` of them, as a slice.
+    ///
+    /// # Safety
+    /// The protocol must give the caller `f` for the slice's lifetime: a
+    /// frame it reserved as the producer and has not published (then it may
+    /// write through the slice), or a published frame it consumes and has
+    /// not yet consumed (then it must only read). No other reference to the
+    /// same bytes may exist meanwhile.
+    #[allow(clippy::mut_from_ref)] // exclusive by the contract above
+    pub unsafe fn frame_slice(&self, f: PipeFrame) -> &mut [u8] {
+        // SAFETY: `f`'s `cap` bytes lie inside the payload (see `write`);
+        // exclusive by the caller's contract; u8 has no invalid bit pattern.
+        unsafe { std::slice::from_raw_parts_mut(self.base.as_ptr().add(f.offset), f.cap) }
     }
 
     /// Copies the first `dst.len()` (clamped to the frame's room) bytes of
@@ -706,11 +726,32 @@ impl Region {
 pub(crate) struct PipeFrame {
     offset: usize,
     cap: usize,
+    /// Byte ring: the frame's free-running byte position (0 for a slot).
+    at: u64,
 }
 
 impl PipeFrame {
     /// A frame that holds nothing (reads of it copy nothing).
-    pub const EMPTY: PipeFrame = PipeFrame { offset: 0, cap: 0 };
+    pub const EMPTY: PipeFrame = PipeFrame {
+        offset: 0,
+        cap: 0,
+        at: 0,
+    };
+
+    /// Byte ring: the frame's free-running byte position.
+    #[inline]
+    pub fn at(&self) -> u64 {
+        self.at
+    }
+
+    /// The first `len` bytes of the frame (all of it if it is shorter).
+    #[inline]
+    pub fn truncated(self, len: usize) -> PipeFrame {
+        PipeFrame {
+            cap: self.cap.min(len),
+            ..self
+        }
+    }
 
     /// Bytes the frame may hold.
     #[inline]

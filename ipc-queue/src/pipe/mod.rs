@@ -559,6 +559,35 @@ macro_rules! send_methods {
             self.ep.send_serde(value, Deadline::Forever)
         }
 
+        /// Archives any rkyv `Serialize` value straight into the frame
+        /// (feature `rkyv`), for a receiver that reads it in place with
+        /// `recv_rkyv_with`. The archive must fit the pipe's frame
+        /// ([`Error::Encode`] says so, nothing sent); with a byte ring the
+        /// unused rest of the frame is given back at once.
+        ///
+        /// ```
+        /// use ipc_queue::Pipe;
+        ///
+        /// #[derive(rkyv::Archive, rkyv::Serialize)]
+        /// struct Tick {
+        ///     symbol: String,
+        ///     prices: Vec<u64>,
+        /// }
+        ///
+        /// let (a, b) = Pipe::<u8>::builder().ring_bytes(64 << 10).create()?;
+        /// a.send_rkyv(&Tick { symbol: "ACME".into(), prices: vec![3, 9, 4] })?;
+        /// let top = b.recv_rkyv_with::<Tick, _>(|t| t.prices.iter().map(|p| p.to_native()).max())?;
+        /// assert_eq!(top, Some(9));
+        /// # Ok::<(), ipc_queue::Error>(())
+        /// ```
+        #[cfg(feature = "rkyv")]
+        pub fn send_rkyv<V>(&self, value: &V) -> Result<()>
+        where
+            V: for<'b, 'a> rkyv::Serialize<crate::archive::SlotSerializer<'b, 'a>>,
+        {
+            self.ep.send_rkyv(value, Deadline::Forever)
+        }
+
         /// [`send_serde`](Self::send_serde) if a slot is free now;
         /// [`Error::Full`] otherwise.
         #[cfg(feature = "serde")]
@@ -692,6 +721,56 @@ macro_rules! recv_methods {
             let value = crate::codec::decode(&buf[..len]);
             RECV_SCRATCH.set(buf);
             value
+        }
+
+        /// Receives the next frame and calls `f` with its bytes where they
+        /// lie in shared memory, without copying them; the frame is consumed
+        /// when `f` returns (a process killed inside `f` leaves it queued,
+        /// at-least-once for `f`'s side effects).
+        ///
+        /// ```
+        /// # use ipc_queue::Pipe;
+        /// let (a, b) = Pipe::<u8>::new()?;
+        /// a.send_bytes(b"in place")?;
+        /// assert_eq!(b.recv_bytes_with(|bytes| bytes.len())?, 8);
+        /// # Ok::<(), ipc_queue::Error>(())
+        /// ```
+        pub fn recv_bytes_with<R>(&self, f: impl FnOnce(&[u8]) -> R) -> Result<R> {
+            let (pos, len) = self.ep.wait_frame(Deadline::Forever)?;
+            Ok(self.ep.take_in_place(pos, len, f))
+        }
+
+        /// [`recv_bytes_with`](Self::recv_bytes_with) if a frame is ready;
+        /// [`Error::Empty`] otherwise.
+        pub fn try_recv_bytes_with<R>(&self, f: impl FnOnce(&[u8]) -> R) -> Result<R> {
+            let (pos, len) = self.ep.wait_frame(Deadline::Now)?;
+            Ok(self.ep.take_in_place(pos, len, f))
+        }
+
+        /// [`recv_bytes_with`](Self::recv_bytes_with), waiting at most `timeout`.
+        pub fn recv_bytes_with_timeout<R>(
+            &self,
+            timeout: Duration,
+            f: impl FnOnce(&[u8]) -> R,
+        ) -> Result<R> {
+            let (pos, len) = self.ep.wait_frame(Deadline::after(timeout))?;
+            Ok(self.ep.take_in_place(pos, len, f))
+        }
+
+        /// Receives the next frame, validates it as the archive of a `V`
+        /// (feature `rkyv`; see [`send_rkyv`](PipeEnd::send_rkyv)) and calls
+        /// `f` with the archived value where it lies in shared memory,
+        /// without deserializing or copying it. [`Error::Decode`] (the frame
+        /// is consumed) if it is not a valid archive of a `V`.
+        #[cfg(feature = "rkyv")]
+        pub fn recv_rkyv_with<V, R>(&self, f: impl FnOnce(&V::Archived) -> R) -> Result<R>
+        where
+            V: rkyv::Archive,
+            V::Archived: for<'a> rkyv::bytecheck::CheckBytes<crate::archive::SlotValidator<'a>>,
+        {
+            let (pos, len) = self.ep.wait_frame(Deadline::Forever)?;
+            self.ep
+                .take_in_place(pos, len, |bytes| crate::archive::access::<V>(bytes).map(f))
         }
 
         /// Receives the next message, waiting for one: spins briefly, then

@@ -209,6 +209,30 @@ impl<'a> SpscRing<'a> {
         Ok(f)
     }
 
+    /// A reserved frame turned out `len` bytes long (less than reserved):
+    /// with a byte ring, gives the rest of its bytes back by moving the data
+    /// head (the producer alone moves it, and the frame is not published
+    /// yet). `len` 0 gives the whole frame back.
+    #[inline]
+    pub fn shrink(&self, f: PipeFrame, len: usize) {
+        if self.region.geo.has_ring() && len <= f.cap() {
+            self.ctl()
+                .tail
+                .bytes
+                .store(f.at() + PipeGeometry::reservation(len), Ordering::Relaxed);
+        }
+    }
+
+    /// Calls `fill` with the bytes of a reserved, unpublished frame, to
+    /// build a message in place.
+    #[allow(unsafe_code)] // the protocol step is argued inline
+    pub fn fill<R>(&self, f: PipeFrame, fill: impl FnOnce(&mut [u8]) -> R) -> R {
+        // SAFETY: the producer (this end, exclusive: see `end.rs`) reserved
+        // `f` and has not published it, so no consumer reads it, and the
+        // slice lives only for this call.
+        fill(unsafe { self.region.frame_slice(f) })
+    }
+
     /// Copies `bytes` (at most the frame's room) into a reserved frame.
     #[inline]
     pub fn write(&self, f: PipeFrame, bytes: &[u8]) {
@@ -377,7 +401,7 @@ impl<'a> SpscRing<'a> {
     #[inline]
     fn locate(&self, pos: u32, len: usize) -> Result<PipeFrame> {
         if !self.region.geo.has_ring() {
-            return Ok(self.region.slot_frame(self.ring, pos));
+            return Ok(self.region.slot_frame(self.ring, pos).truncated(len));
         }
         let at = self
             .region
@@ -392,6 +416,17 @@ impl<'a> SpscRing<'a> {
     #[inline]
     fn located(&self, pos: u32, len: usize) -> PipeFrame {
         self.locate(pos, len).unwrap_or(PipeFrame::EMPTY)
+    }
+
+    /// Calls `read` with the published frame at `pos` (`len` bytes, as
+    /// `peek_at` returned) where it lies; the caller consumes it after.
+    #[allow(unsafe_code)] // the protocol step is argued inline
+    pub fn read_in_place<R>(&self, pos: u32, len: usize, read: impl FnOnce(&[u8]) -> R) -> R {
+        let f = self.located(pos, len);
+        // SAFETY: the frame at `pos` is published and not consumed (`head`
+        // has not passed it), so the producer does not write it; this end is
+        // the only consumer; only a shared view is formed, for this call.
+        read(unsafe { self.region.frame_slice(f) })
     }
 
     /// Copies the first `dst.len()` bytes of the published frame at `pos`.
