@@ -106,6 +106,9 @@ pub enum Workload {
     Tput8B,
     /// A stream of 4 KiB messages from one process to another.
     Tput4KiB,
+    /// A stream of 100-byte byte frames from one process to another, through
+    /// objects whose frame limit is 64 KiB (memory follows the data, or not).
+    TputVar100B,
     /// A stream of serde records (two integers, a ~100-byte string, four
     /// small integers) from one process to another.
     TputRecord,
@@ -126,11 +129,12 @@ pub enum Workload {
 
 impl Workload {
     /// Every workload, in table order.
-    pub const ALL: [Workload; 11] = [
+    pub const ALL: [Workload; 12] = [
         Workload::PingpongSpin,
         Workload::PingpongBlocking,
         Workload::Tput8B,
         Workload::Tput4KiB,
+        Workload::TputVar100B,
         Workload::TputRecord,
         Workload::PingpongRecord,
         Workload::PingpongAsync,
@@ -147,6 +151,7 @@ impl Workload {
             Workload::PingpongBlocking => "pingpong-blocking",
             Workload::Tput8B => "tput-8B",
             Workload::Tput4KiB => "tput-4KiB",
+            Workload::TputVar100B => "tput-var-100B",
             Workload::TputRecord => "tput-record",
             Workload::PingpongRecord => "pingpong-record",
             Workload::PingpongAsync => "pingpong-async",
@@ -164,6 +169,7 @@ impl Workload {
             Workload::PingpongBlocking => "ping-pong 8 B, blocking receive",
             Workload::Tput8B => "throughput, 8 B messages",
             Workload::Tput4KiB => "throughput, 4 KiB messages",
+            Workload::TputVar100B => "throughput, 100 B frames, 64 KiB frame limit",
             Workload::TputRecord => "throughput, serde records (~130 B)",
             Workload::PingpongRecord => "ping-pong, a serde record, blocking receive",
             Workload::PingpongAsync => "ping-pong 8 B, async tasks (tokio)",

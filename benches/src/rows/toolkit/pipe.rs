@@ -22,6 +22,7 @@
 use std::hint::black_box;
 use std::time::{Duration, Instant};
 
+use ipc_queue::pipe::PipeBuilder;
 use ipc_queue::{Pipe, PipeEnd, Receiver, Sender};
 
 use crate::harness::{Bench, Group, Iters, Kind, Metric, SampleError, Workload, warmup_for};
@@ -93,6 +94,19 @@ pub fn benches() -> Vec<Bench> {
             compare_to: &["limit_futex_pingpong"],
             about: "duplex Pipe<u64> with spin(0): each receiver asleep in recv until woken",
             sample: blocking_pingpong_8b,
+        },
+        Bench {
+            id: "channel_var_tput_100B",
+            group: &GROUP,
+            workload: Workload::TputVar100B,
+            metric: Metric::MsgsPerS,
+            iters: Iters {
+                full: 1_000_000,
+                quick: 20_000,
+            },
+            compare_to: &["queue_fixed_tput_100B"],
+            about: "channel<u8>, 1024 slots, 64 KiB frame limit, frames in a 256 KiB byte ring: send_bytes / recv_bytes_into of 100 B",
+            sample: channel_var_tput_100b,
         },
         Bench {
             id: "channel_serde_tput_record",
@@ -286,12 +300,12 @@ fn pingpong(
 /// Forks `produce(total)` on the sending half and calls `consume(seq)` for
 /// every expected sequence number; returns the time of the last `msgs`.
 fn transfer<T: ipc_queue::Message>(
-    slots: usize,
+    builder: PipeBuilder<T>,
     msgs: u64,
     produce: fn(&Sender<T>, u64),
     mut consume: impl FnMut(&Receiver<T>, u64) -> Result<(), SampleError>,
 ) -> Result<Duration, SampleError> {
-    let (tx, rx) = Pipe::<T>::builder().capacity(slots).channel()?;
+    let (tx, rx) = builder.channel()?;
     footprint::record(rx.shm_bytes());
     let warmup = warmup_for(msgs);
     let total = warmup + msgs;
@@ -308,6 +322,35 @@ fn transfer<T: ipc_queue::Message>(
     allocs::record((allocs::count() - allocs) as f64 / msgs as f64);
     peer::join(producer)?;
     Ok(elapsed)
+}
+
+/// 100-byte frames (the sequence number first) through a byte-ring channel
+/// with a 64 KiB frame limit, the shape of `queue_var_tput_100B`.
+fn channel_var_tput_100b(msgs: u64) -> Result<f64, SampleError> {
+    let builder = Pipe::<u8>::builder()
+        .capacity(1024)
+        .max_frame(64 << 10)
+        .ring_bytes(super::queue::RING_100B);
+    let produce = |tx: &Sender<u8>, total: u64| {
+        let mut frame = [7u8; 100];
+        for seq in 0..total {
+            frame[..8].copy_from_slice(&seq.to_le_bytes());
+            tx.send_bytes(&frame)
+                .unwrap_or_else(|e| panic!("send_bytes: {e}"));
+        }
+    };
+    let mut buf = vec![0u8; 64 << 10];
+    let elapsed = transfer(builder, msgs, produce, move |rx, seq| {
+        let n = rx.recv_bytes_into(&mut buf)?;
+        let got = u64::from_le_bytes(buf[..8].try_into().unwrap_or_default());
+        if n != 100 || got != seq {
+            return Err(SampleError::failed(format!(
+                "channel: got frame {got} ({n} bytes), expected {seq}"
+            )));
+        }
+        Ok(())
+    })?;
+    Ok(msgs as f64 / elapsed.as_secs_f64())
 }
 
 /// Records through a one-way channel: encoded into the slot by the sender,
@@ -357,7 +400,7 @@ fn tput_8b(msgs: u64) -> Result<f64, SampleError> {
             tx.send(&seq).unwrap_or_else(|e| panic!("send: {e}"));
         }
     };
-    let elapsed = transfer(1024, msgs, produce, |rx, seq| {
+    let elapsed = transfer(Pipe::builder().capacity(1024), msgs, produce, |rx, seq| {
         let got = rx.recv()?;
         if got != seq {
             return Err(out_of_order(got, seq));
@@ -431,7 +474,7 @@ fn tput_4kib(msgs: u64) -> Result<f64, SampleError> {
             tx.send(&page).unwrap_or_else(|e| panic!("send: {e}"));
         }
     };
-    let elapsed = transfer(32, msgs, produce, |rx, seq| {
+    let elapsed = transfer(Pipe::builder().capacity(32), msgs, produce, |rx, seq| {
         let page = black_box(rx.recv()?);
         if page[0] != seq {
             return Err(out_of_order(page[0], seq));

@@ -57,6 +57,32 @@ pub fn benches() -> Vec<Bench> {
             sample: rkyv_read_record,
         },
         Bench {
+            id: "queue_fixed_tput_100B",
+            group: &GROUP,
+            workload: Workload::TputVar100B,
+            metric: Metric::MsgsPerS,
+            iters: Iters {
+                full: 1_000_000,
+                quick: 20_000,
+            },
+            compare_to: &[],
+            about: "Queue<u8> of 1024 fixed 64 KiB slots (64 MiB): put_bytes / get_bytes_into of 100 B frames",
+            sample: |msgs| var_tput_100b(msgs, 0),
+        },
+        Bench {
+            id: "queue_var_tput_100B",
+            group: &GROUP,
+            workload: Workload::TputVar100B,
+            metric: Metric::MsgsPerS,
+            iters: Iters {
+                full: 1_000_000,
+                quick: 20_000,
+            },
+            compare_to: &["queue_fixed_tput_100B"],
+            about: "Queue<u8>, 1024 slots, 64 KiB frame limit, frames in a 256 KiB byte ring: put_bytes / get_bytes_into of 100 B",
+            sample: |msgs| var_tput_100b(msgs, RING_100B),
+        },
+        Bench {
             id: "queue_tput_8B",
             group: &GROUP,
             workload: Workload::Tput8B,
@@ -198,6 +224,40 @@ fn tput_8b(msgs: u64) -> Result<f64, SampleError> {
     let elapsed = transfer(q, theirs, warmup_for(msgs), msgs, produce, |q, seq| {
         let got = q.get()?;
         if got != seq {
+            return Err(out_of_order(got, seq));
+        }
+        Ok(1)
+    })?;
+    Ok(msgs as f64 / elapsed.as_secs_f64())
+}
+
+/// The byte ring of the 100 B rows: 256 KiB, room for 2 000 such frames
+/// (the 1024 slots bound them first) or four of the 64 KiB limit.
+pub const RING_100B: usize = 256 << 10;
+
+/// 100-byte frames (the sequence number first) through a `Queue<u8>` of 1024
+/// slots with a 64 KiB frame limit: fixed slots (`ring` 0) or a byte ring.
+fn var_tput_100b(msgs: u64, ring: usize) -> Result<f64, SampleError> {
+    let q = Queue::<u8>::builder()
+        .capacity(1024)
+        .max_frame(64 << 10)
+        .ring_bytes(ring)
+        .create()?;
+    footprint::record(q.shm_bytes());
+    let theirs = q.try_clone()?;
+    let produce = |q: &Queue<u8>, total: u64| {
+        let mut frame = [7u8; 100];
+        for seq in 0..total {
+            frame[..8].copy_from_slice(&seq.to_le_bytes());
+            q.put_bytes(&frame)
+                .unwrap_or_else(|e| panic!("put_bytes: {e}"));
+        }
+    };
+    let mut buf = vec![0u8; 64 << 10];
+    let elapsed = transfer(q, theirs, warmup_for(msgs), msgs, produce, move |q, seq| {
+        let n = q.get_bytes_into(&mut buf)?;
+        let got = u64::from_le_bytes(buf[..8].try_into().unwrap_or_default());
+        if n != 100 || got != seq {
             return Err(out_of_order(got, seq));
         }
         Ok(1)
