@@ -52,8 +52,12 @@ fn produce(q: &Queue<u8>, producer: u32) {
 }
 
 fn main() -> Result<(), Box<dyn std::error::Error>> {
-    // A byte queue: 4 KiB frames by default, plenty for a record.
-    let q = Queue::<u8>::new(64)?;
+    // A byte queue whose records take their own encoded length in a 64 KiB
+    // byte ring (any record up to 64 KiB fits; a 60-byte one takes 64).
+    let q = Queue::<u8>::builder()
+        .capacity(256)
+        .ring_bytes(64 << 10)
+        .create()?;
     let producers: Vec<Process> = (0..PRODUCERS)
         .map(|p| {
             let q = q.clone();
