@@ -727,6 +727,7 @@ pub(crate) struct PipeFrame {
     offset: usize,
     cap: usize,
     /// Byte ring: the frame's free-running byte position (0 for a slot).
+    #[cfg_attr(not(feature = "rkyv"), allow(dead_code))]
     at: u64,
 }
 
@@ -739,6 +740,7 @@ impl PipeFrame {
     };
 
     /// Byte ring: the frame's free-running byte position.
+    #[cfg(feature = "rkyv")]
     #[inline]
     pub fn at(&self) -> u64 {
         self.at
@@ -754,6 +756,7 @@ impl PipeFrame {
     }
 
     /// Bytes the frame may hold.
+    #[cfg(any(feature = "serde", feature = "rkyv"))]
     #[inline]
     pub fn cap(&self) -> usize {
         self.cap

@@ -213,6 +213,7 @@ impl<'a> SpscRing<'a> {
     /// with a byte ring, gives the rest of its bytes back by moving the data
     /// head (the producer alone moves it, and the frame is not published
     /// yet). `len` 0 gives the whole frame back.
+    #[cfg(feature = "rkyv")]
     #[inline]
     pub fn shrink(&self, f: PipeFrame, len: usize) {
         if self.region.geo.has_ring() && len <= f.cap() {
@@ -225,6 +226,7 @@ impl<'a> SpscRing<'a> {
 
     /// Calls `fill` with the bytes of a reserved, unpublished frame, to
     /// build a message in place.
+    #[cfg(feature = "rkyv")]
     #[allow(unsafe_code)] // the protocol step is argued inline
     pub fn fill<R>(&self, f: PipeFrame, fill: impl FnOnce(&mut [u8]) -> R) -> R {
         // SAFETY: the producer (this end, exclusive: see `end.rs`) reserved
