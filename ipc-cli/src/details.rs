@@ -69,6 +69,10 @@ pub fn detail(object: &Object) -> Result<Detail, Box<dyn std::error::Error>> {
                     format!("producers: {}", holders_text(&q.producers)),
                     format!("consumers: {}", holders_text(&q.consumers)),
                     format!(
+                        "forked children yet to choose a role: {}",
+                        holders_text(&q.inheritors)
+                    ),
+                    format!(
                         "slots held by dead processes: {}  sleepers: {} getting, {} putting",
                         q.dead_slots, q.waiting_getters, q.waiting_putters
                     ),
@@ -79,6 +83,7 @@ pub fn detail(object: &Object) -> Result<Detail, Box<dyn std::error::Error>> {
                     "closed": q.closed, "puts": q.puts, "gets": q.gets,
                     "unfinished": q.unfinished,
                     "producers": holders(&q.producers), "consumers": holders(&q.consumers),
+                    "inheritors": holders(&q.inheritors),
                     "dead_slots": q.dead_slots,
                     "waiting_getters": q.waiting_getters, "waiting_putters": q.waiting_putters,
                 })),

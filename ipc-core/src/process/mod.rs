@@ -48,6 +48,7 @@
 
 mod catch;
 mod entry;
+mod hooks;
 mod status;
 
 use std::ffi::OsStr;
@@ -69,6 +70,7 @@ use crate::{Error, Result};
 pub use catch::PANIC_EXIT_CODE;
 use catch::run_catching;
 pub use entry::{ENTRY_ENV, current_entry, run_entry_point};
+pub use hooks::{SpawnEvent, on_spawn};
 pub use status::ExitStatus;
 
 /// The longest sleep between two checks when waiting without a pidfd.
@@ -158,6 +160,10 @@ impl ProcessBuilder {
         // forever in the child. Flushing first keeps buffered output from
         // being written twice.
         let parent = crate::liveness::current_pid();
+        let hooks = hooks::registered();
+        for hook in &hooks {
+            hook(SpawnEvent::Forking);
+        }
         let forked = {
             let mut out = io::stdout().lock();
             let _ = out.flush();
@@ -176,8 +182,16 @@ impl ProcessBuilder {
             pid
         };
         match forked {
-            -1 => Err(Error::last_os("fork")),
+            -1 => {
+                for hook in &hooks {
+                    hook(SpawnEvent::Failed);
+                }
+                Err(Error::last_os("fork"))
+            }
             0 => {
+                for hook in &hooks {
+                    hook(SpawnEvent::InChild);
+                }
                 if self.die_with_parent {
                     // The parent may have died between the fork and the
                     // request: then this child was re-parented and no
@@ -189,6 +203,18 @@ impl ProcessBuilder {
                 child_main(f)
             }
             pid => {
+                if !hooks.is_empty() {
+                    // The child exists (not yet reaped: only its handle
+                    // reaps it), so its start time can be read.
+                    let child = u32::try_from(pid).unwrap_or(0);
+                    let start = crate::liveness::ProcessIdentity::of(child)
+                        .map_or(0, |id| id.start_time & 0xffff_ffff);
+                    for hook in &hooks {
+                        hook(SpawnEvent::Forked {
+                            child: (u64::from(child) << 32) | start,
+                        });
+                    }
+                }
                 // The handle first, so that the child is still joined should
                 // the destructor of the parent's copy of `f` panic.
                 let process = self.started(pid, None);

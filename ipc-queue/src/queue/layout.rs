@@ -16,9 +16,11 @@
 //!   448  all_done       seq + sleepers (JoinableQueue::join waits here)
 //!   512  config         capacity, max_frame, stride, ring_bytes (immutable
 //!                       after creation)
-//!   576  roles          ever, overflow | producers[32] | consumers[32]:
-//!                       the packed identities of the registered handles
-//!   1152 slots          capacity × stride
+//!   576  roles          ever, overflow | producers[32] | consumers[32] |
+//!                       inheritors[32]: the packed identities of the
+//!                       registered handles, and of children forked while
+//!                       the queue was held that have not chosen a role
+//!   1408 slots          capacity × stride
 //!   ...  byte ring      ring_bytes (0 for a queue of fixed slots), from the
 //!                       end of the slots rounded up to 64
 //! slot: state u32 | len u32 | owner u64 (pid, start time) | padding to the
@@ -56,7 +58,7 @@ use ipc_core::wait::WaitWord;
 
 use crate::{Error, Result};
 
-/// The locks and the words they protect; `#[repr(C)]`, 1152 bytes.
+/// The locks and the words they protect; `#[repr(C)]`, 1408 bytes.
 #[repr(C)]
 pub(crate) struct QueueShared {
     pub producer_lock: RobustMutex<()>,
@@ -91,6 +93,11 @@ pub(crate) struct Roles {
     pub producers: [AtomicU64; ROLE_SLOTS],
     /// The same for consuming handles.
     pub consumers: [AtomicU64; ROLE_SLOTS],
+    /// Children forked (by `Process::spawn`) while this process held the
+    /// queue, which may still become producers or consumers: each counts as
+    /// both until it registers in a role, drops the queue, or dies. While
+    /// a fork is under way its parent's identity stands in for the child.
+    pub inheritors: [AtomicU64; ROLE_SLOTS],
 }
 
 /// [`Roles::ever`] and [`Roles::overflow`] bit of producers.
@@ -165,7 +172,7 @@ pub(crate) struct SlotHeader {
     pub owner: AtomicU64,
 }
 
-pub(crate) const SHARED_LEN: usize = 1152;
+pub(crate) const SHARED_LEN: usize = 1408;
 pub(crate) const SLOT_HEADER: usize = 16;
 const _: () = assert!(size_of::<FrameRef>() == 16);
 const _: () = assert!(size_of::<TailLine>() == 64);
@@ -175,7 +182,7 @@ const _: () = assert!(core::mem::offset_of!(QueueShared, tail) == 128);
 const _: () = assert!(core::mem::offset_of!(QueueShared, head) == 192);
 const _: () = assert!(core::mem::offset_of!(QueueShared, config) == 512);
 const _: () = assert!(core::mem::offset_of!(QueueShared, roles) == 576);
-const _: () = assert!(size_of::<Roles>() == 576);
+const _: () = assert!(size_of::<Roles>() == 832);
 const _: () = assert!(size_of::<SlotHeader>() == SLOT_HEADER);
 const _: () = assert!(size_of::<RobustMutex<()>>() == 64);
 
@@ -618,6 +625,7 @@ impl SlotRing {
                 _pad: [0; 14],
                 producers: std::array::from_fn(|_| AtomicU64::new(0)),
                 consumers: std::array::from_fn(|_| AtomicU64::new(0)),
+                inheritors: std::array::from_fn(|_| AtomicU64::new(0)),
             },
         };
         // SAFETY: the payload is at least SHARED_LEN bytes, 64-aligned, and

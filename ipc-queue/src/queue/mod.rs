@@ -5,6 +5,7 @@
 //! holds the typed, public face: copying puts and gets, batches, byte frames,
 //! zero-copy loans ([`Loan`]) and receive guards ([`RecvGuard`]).
 
+mod fork;
 mod layout;
 mod raw;
 mod report;
@@ -69,6 +70,15 @@ pub const DEFAULT_CAPACITY: usize = 1024;
 /// last clone, in its process) or its process dies (noticed within about
 /// [`PEER_CHECK_PERIOD`](crate::PEER_CHECK_PERIOD) of a blocked call's
 /// sleep).
+///
+/// A child that [`Process::spawn`](ipc_core::process::Process::spawn)
+/// forks while its parent holds the queue counts as a possible producer
+/// *and* consumer from the fork until it makes its first call (then it has
+/// its role), or dies: so a consumer does not hear the producers are gone
+/// while a freshly forked producer has yet to start. A forked child that
+/// never touches the queue but runs on therefore keeps the other side
+/// waiting, as a cloned `Sender` moved into a thread would in crossbeam.
+/// Processes that open a named queue count from their first call.
 ///
 /// - A get on an **empty** queue whose producers are all gone returns
 ///   [`Error::Disconnected`] (a blocked get wakes for it). A consumer that
@@ -294,8 +304,10 @@ impl<T: Message> Queue<T> {
     }
 
     fn wrap(raw: RawQueue) -> Self {
+        let raw = Arc::new(raw);
+        fork::track(&raw);
         Self {
-            raw: Arc::new(raw),
+            raw,
             _message: PhantomData,
         }
     }

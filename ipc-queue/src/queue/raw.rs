@@ -63,7 +63,21 @@
 //! So a queue whose other side has not attached yet waits for it (a
 //! consumer started before any producer blocks; producers may fill the
 //! queue before any consumer starts), and a queue re-opened after its last
-//! user left starts afresh. A leaving handle wakes the other side's
+//! user left starts afresh.
+//!
+//! **Inheritors.** A child that `Process::spawn` forks while this process
+//! holds the queue inherits the handle and may use it in either role, but
+//! registers only at its first call: a consumer that drained the queue in
+//! between would find the producers gone while one was about to start
+//! (three producers forked in a row, the first two done before the third
+//! ran: a `log_shipper` run failed so, 1 time in 70). So the spawn hook
+//! (`fork.rs`) records each such child in the `inheritors` table, written
+//! by the parent before `spawn` returns (its own identity stands in during
+//! the fork itself), and a role is not gone while a live inheritor remains.
+//! An inheritor leaves the table when it registers in a role, drops the
+//! queue, or dies. A child that never touches the queue but runs on keeps
+//! it from being reported gone, as a cloned `Sender` moved into a thread
+//! would in crossbeam. A leaving handle wakes the other side's
 //! sleepers. With more than `ROLE_SLOTS` handles of one role at once,
 //! tracking is off for that role: it is never reported gone.
 //!
@@ -115,6 +129,8 @@ pub(crate) struct RawQueue {
     /// When a non-blocking call on an empty or full queue may next look for
     /// dead peers, on `coarse_now`'s clock (nanoseconds).
     next_peer_check: AtomicU64,
+    /// A read-only handle for `inspect`: it writes nothing, not even on drop.
+    inspecting: bool,
 }
 
 /// A role a handle takes on by its first put or get.
@@ -202,7 +218,7 @@ impl RawQueue {
             unsafe { SlotRing::new(p, geometry).init() };
             Ok(())
         })?;
-        Ok(Self::wrap(object, geometry))
+        Ok(Self::wrap(object, geometry, false))
     }
 
     /// Opens an existing queue whose frames are laid out as `ty`.
@@ -252,7 +268,7 @@ impl RawQueue {
         let align = ty.map_or(object.header().type_align, |ty| ty.align);
         let align = usize::try_from(align).map_err(|_| Error::corrupted("message alignment"))?;
         let geometry = QueueGeometry::from_config(&config, object.payload_len(), align)?;
-        Ok(Self::wrap(object, geometry))
+        Ok(Self::wrap(object, geometry, inspecting))
     }
 
     /// What the queue at `opts` holds and who uses it, read through a
@@ -261,8 +277,8 @@ impl RawQueue {
     pub fn inspect(opts: &SegmentOptions) -> Result<QueueReport> {
         let q = Self::open_for_inspection(opts)?;
         let shared = q.ring.shared();
-        let holders = |role: Role| -> Vec<Holder> {
-            role.table(&shared.roles)
+        let holders = |role: Option<Role>| -> Vec<Holder> {
+            role.map_or(&shared.roles.inheritors, |r| r.table(&shared.roles))
                 .iter()
                 .map(|w| w.load(Ordering::Acquire))
                 .filter(|&w| w != 0)
@@ -288,8 +304,9 @@ impl RawQueue {
             gets: q.head(),
             unfinished: q.unfinished(),
             closed: q.is_closed(),
-            producers: holders(Role::Producer),
-            consumers: holders(Role::Consumer),
+            producers: holders(Some(Role::Producer)),
+            consumers: holders(Some(Role::Consumer)),
+            inheritors: holders(None),
             dead_slots,
             waiting_getters: shared.not_empty.w.sleepers().load(Ordering::Relaxed),
             waiting_putters: shared.not_full.w.sleepers().load(Ordering::Relaxed),
@@ -297,7 +314,7 @@ impl RawQueue {
     }
 
     #[allow(unsafe_code)] // a protocol step on a raw slot or block, argued inline
-    fn wrap(object: ObjectSegment, geometry: QueueGeometry) -> Self {
+    fn wrap(object: ObjectSegment, geometry: QueueGeometry, inspecting: bool) -> Self {
         // SAFETY: the payload holds payload_len() bytes (checked at open or
         // planned at create), page-aligned, mapped while `object` lives, and
         // `object` is stored beside the ring.
@@ -311,6 +328,7 @@ impl RawQueue {
             claims: [RoleClaim::new(), RoleClaim::new()],
             registering: Mutex::new(()),
             next_peer_check: AtomicU64::new(0),
+            inspecting,
         }
     }
 
@@ -342,11 +360,17 @@ impl RawQueue {
         if self.head() == self.tail() {
             self.reclaim_dead(Role::Producer);
             self.reclaim_dead(Role::Consumer);
-            let unused = [Role::Producer, Role::Consumer].iter().all(|r| {
-                r.table(roles)
-                    .iter()
-                    .all(|w| w.load(Ordering::Acquire) == 0)
-            });
+            self.reclaim_dead_inheritors();
+            // (This process's own inheritor entry does not count: it is
+            // about to become a registration.)
+            let unused = [&roles.producers, &roles.consumers, &roles.inheritors]
+                .iter()
+                .all(|table| {
+                    table.iter().all(|w| {
+                        let id = w.load(Ordering::Acquire);
+                        id == 0 || (id >> 32 == me >> 32 && std::ptr::eq(*table, &roles.inheritors))
+                    })
+                });
             if unused && self.head() == self.tail() {
                 // Nobody uses the queue any more and nothing is left in it:
                 // it starts afresh. (Messages left behind mean a producer
@@ -376,6 +400,11 @@ impl RawQueue {
         }
         claim.identity.store(me, Ordering::Relaxed);
         roles.ever.fetch_or(role.bit(), Ordering::SeqCst);
+        // Only now, registered, does this process stop standing as an
+        // inheritor: in between it would be neither, and the other side
+        // could find this role gone (as a run of `log_shipper` under load
+        // did, 1 time in 2500).
+        let _ = self.leave_inheritors();
     }
 
     /// Gives this handle's slot in `role` back (the handle is dropped) and
@@ -440,10 +469,112 @@ impl RawQueue {
         }
         if slow {
             self.reclaim_dead(role);
+            self.reclaim_dead_inheritors();
         }
+        let me = packed_current();
         role.table(roles)
             .iter()
             .all(|w| w.load(Ordering::Acquire) == 0)
+            && roles
+                .inheritors
+                .iter()
+                .all(|w| !self.inheritor_counts(w.load(Ordering::Acquire), me))
+    }
+
+    /// Whether inheritor entry `id` stands for a process that may still
+    /// take up a role: not an empty entry, not the caller (which is here,
+    /// acting), and not a process already registered in a role. (The parent
+    /// records a child after the fork; a quick child may have registered,
+    /// and left the table, before that.)
+    fn inheritor_counts(&self, id: u64, me: u64) -> bool {
+        let roles = &self.ring.shared().roles;
+        let pid = id >> 32;
+        id != 0
+            && pid != me >> 32
+            && !roles
+                .producers
+                .iter()
+                .chain(&roles.consumers)
+                .any(|w| w.load(Ordering::Acquire) >> 32 == pid)
+    }
+
+    // ----- inheritors (see "Inheritors" above) -----
+
+    /// Spawn hook, in the parent just before a fork: stands this process in
+    /// for the child to come (a live entry, so no role looks gone while the
+    /// child starts). `false` if the table is full (the child then counts
+    /// from its first call, as a named opener does).
+    pub(crate) fn inheritor_forking(&self) -> bool {
+        let me = packed_current();
+        let take = || {
+            self.ring.shared().roles.inheritors.iter().any(|w| {
+                w.compare_exchange(0, me, Ordering::AcqRel, Ordering::Acquire)
+                    .is_ok()
+            })
+        };
+        take() || {
+            self.reclaim_dead_inheritors();
+            take()
+        }
+    }
+
+    /// Spawn hook, in the parent after the fork: `child` takes the place
+    /// this process held for it (or a new one, if a registration of this
+    /// process removed the stand-in meanwhile); `child` 0: the fork failed,
+    /// the stand-in goes.
+    pub(crate) fn inheritor_forked(&self, child: u64) {
+        let me = packed_current();
+        let table = &self.ring.shared().roles.inheritors;
+        let replaced = table.iter().any(|w| {
+            w.compare_exchange(me, child, Ordering::AcqRel, Ordering::Acquire)
+                .is_ok()
+        });
+        if !replaced && child != 0 {
+            let _ = table.iter().any(|w| {
+                w.compare_exchange(0, child, Ordering::AcqRel, Ordering::Acquire)
+                    .is_ok()
+            });
+        }
+    }
+
+    /// This process has chosen a role or dropped the queue: it is no longer
+    /// an inheritor (entries naming its pid go; a stand-in of a fork under
+    /// way in another thread is put back by `inheritor_forked`). Whether
+    /// it removed one.
+    fn leave_inheritors(&self) -> bool {
+        let me = packed_current();
+        let mut left = false;
+        for w in &self.ring.shared().roles.inheritors {
+            let id = w.load(Ordering::Acquire);
+            if id != 0 && id >> 32 == me >> 32 {
+                left |= w
+                    .compare_exchange(id, 0, Ordering::AcqRel, Ordering::Acquire)
+                    .is_ok();
+            }
+        }
+        left
+    }
+
+    /// Takes back the inheritor entries of processes that died (reads
+    /// `/proc`) or that no longer count (see `inheritor_counts`); wakes both
+    /// sides if it freed one.
+    fn reclaim_dead_inheritors(&self) {
+        let me = packed_current();
+        let mut freed = false;
+        for w in &self.ring.shared().roles.inheritors {
+            let id = w.load(Ordering::Acquire);
+            if id != 0
+                && (!self.inheritor_counts(id, me) || !packed_is_alive(id))
+                && w.compare_exchange(id, 0, Ordering::AcqRel, Ordering::Acquire)
+                    .is_ok()
+            {
+                freed = true;
+            }
+        }
+        if freed {
+            self.wake_other_side(Role::Producer);
+            self.wake_other_side(Role::Consumer);
+        }
     }
 
     /// Whether a call that found the queue empty or full should look for
@@ -481,7 +612,7 @@ impl RawQueue {
     /// A second handle on the same queue (for a forked child, for example).
     pub fn try_clone(&self) -> Result<Self> {
         let object = self.object.try_clone()?;
-        let clone = Self::wrap(object, self.ring.geometry);
+        let clone = Self::wrap(object, self.ring.geometry, false);
         clone.set_spin(self.spin());
         Ok(clone)
     }
@@ -1216,6 +1347,11 @@ impl Waitable for RawQueue {
 
 impl Drop for RawQueue {
     fn drop(&mut self) {
+        if !self.inspecting && self.leave_inheritors() {
+            // An inheritor that leaves may have been the last possible user.
+            self.wake_other_side(Role::Producer);
+            self.wake_other_side(Role::Consumer);
+        }
         self.unregister(Role::Producer);
         self.unregister(Role::Consumer);
     }

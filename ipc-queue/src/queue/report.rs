@@ -35,6 +35,9 @@ pub struct QueueReport {
     pub producers: Vec<Holder>,
     /// Registered consuming handles.
     pub consumers: Vec<Holder>,
+    /// Children forked while the queue was held that have not chosen a role
+    /// yet (each may still produce or consume).
+    pub inheritors: Vec<Holder>,
     /// Slots claimed by processes that are gone (a put or get cut short);
     /// the next call that meets one repairs it.
     pub dead_slots: u64,
