@@ -10,6 +10,15 @@
 //! archive once, at the cost of reading it; it is the only pass over the
 //! bytes (nothing is built or copied).
 //!
+//! With fixed slots the archive is written straight into the slot, which
+//! has room for `max_frame` bytes anyway. With a byte ring its length must
+//! be known before the ring is asked for room (reserving `max_frame` would
+//! need that much contiguous free space, the whole ring by default, while
+//! readers may hold frames), and rkyv cannot tell it without archiving: so
+//! the archive is built in a per-thread scratch buffer, reused from call to
+//! call and grown (doubling, up to `max_frame`) only for larger archives,
+//! and copied into a frame of exactly its length.
+//!
 //! Archived values need their alignment in the frame: queue payloads and
 //! pipe frames (slots and byte-ring frames alike) are 8-aligned, enough for
 //! every archived type but those holding 16-byte integers (refused by
@@ -40,6 +49,39 @@ where
         .map_err(|e| Error::Encode {
             reason: format!("{e} (the archive must fit the {max}-byte frame; max_frame raises it)"),
         })
+}
+
+/// Archives `value` into this thread's scratch buffer (at most `max`
+/// bytes) and calls `f` with the archive's bytes (8-aligned).
+pub(crate) fn with_scratch_archive<T, R>(
+    value: &T,
+    max: usize,
+    f: impl FnOnce(&[u8]) -> R,
+) -> Result<R>
+where
+    T: for<'buf, 'arena> rkyv::Serialize<SlotSerializer<'buf, 'arena>>,
+{
+    use ipc_core::zerocopy::IntoBytes;
+    thread_local! {
+        static SCRATCH: std::cell::Cell<Vec<u64>> = const { std::cell::Cell::new(Vec::new()) };
+    }
+    // Taken out for the call, so that a re-entrant archive (a Serialize
+    // impl that sends) gets a buffer of its own.
+    let mut scratch = SCRATCH.take();
+    let mut room = (scratch.len() * 8).clamp(max.min(4096), max);
+    let result = loop {
+        if scratch.len() * 8 < room {
+            scratch.resize(room.div_ceil(8), 0);
+        }
+        let buf = &mut scratch.as_mut_bytes()[..room];
+        match encode_into(value, buf) {
+            Ok(len) => break Ok(f(&buf[..len])),
+            Err(_) if room < max => room = (room * 2).min(max),
+            Err(e) => break Err(e),
+        }
+    };
+    SCRATCH.set(scratch);
+    result
 }
 
 /// The validated archive of a `T` in `frame`.

@@ -406,3 +406,48 @@ fn a_receiver_killed_reading_in_place_leaves_the_frame_queued() {
         );
     }
 }
+
+/// `get_rkyv` hands out guards that dereference to the archived value in
+/// shared memory; several may be held at once, each frees its slot on drop;
+/// garbage is a `Decode` error and is consumed.
+#[test]
+fn archived_guards_read_in_place_across_processes() {
+    #[derive(rkyv::Archive, rkyv::Serialize)]
+    struct Order {
+        id: u64,
+        lines: Vec<String>,
+    }
+    let q = Queue::<u8>::builder()
+        .capacity(8)
+        .ring_bytes(16 << 10)
+        .create()
+        .unwrap();
+    let tx = q.clone();
+    let child = daemon(move || {
+        for id in 0..4u64 {
+            tx.put_rkyv(&Order {
+                id,
+                lines: (0..id).map(|i| format!("line {i}")).collect(),
+            })
+            .unwrap();
+        }
+        tx.put_bytes(&[0xee; 24]).unwrap();
+    });
+    let a = q.get_rkyv::<Order>().unwrap();
+    let b = q.get_rkyv::<Order>().unwrap();
+    assert_eq!((a.id.to_native(), b.id.to_native()), (0, 1));
+    assert_eq!(b.lines[0].as_str(), "line 0");
+    drop((a, b));
+    for id in 2..4u64 {
+        let o = q
+            .get_rkyv_timeout::<Order>(Duration::from_secs(10))
+            .unwrap();
+        assert_eq!((o.id.to_native(), o.lines.len() as u64), (id, id));
+    }
+    assert!(matches!(
+        q.get_rkyv_timeout::<Order>(Duration::from_secs(10)),
+        Err(Error::Decode { .. })
+    ));
+    assert_eq!(q.try_get_rkyv::<Order>().unwrap_err(), Error::Empty);
+    join_ok(child);
+}

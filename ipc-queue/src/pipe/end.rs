@@ -335,29 +335,28 @@ impl Endpoint {
         r
     }
 
-    /// Archives `value` straight into a reserved frame of `max_frame` bytes
-    /// (feature `rkyv`), gives back what the archive did not use, and
-    /// publishes it; nothing is published if it fails.
+    /// Archives `value` straight into a reserved slot (feature `rkyv`), or
+    /// with a byte ring into a scratch buffer copied into a frame of its
+    /// length, and publishes it; nothing is published if it fails.
     #[cfg(feature = "rkyv")]
     pub fn send_rkyv<V>(&self, value: &V, deadline: Deadline) -> Result<()>
     where
         V: for<'b, 'a> rkyv::Serialize<crate::archive::SlotSerializer<'b, 'a>>,
     {
         let max = self.max_frame();
+        if self.region.geo.has_ring() {
+            // Built aside and copied in, so that the ring need not have
+            // `max_frame` bytes free at once (see the `archive` module).
+            return crate::archive::with_scratch_archive(value, max, |bytes| {
+                self.send_frame(bytes, deadline)
+            })?;
+        }
         let (pos, _) = self.wait_space(1, max, deadline)?;
         let tx = self.tx();
         let f = tx.frame_for(pos, max)?;
-        match tx.fill(f, |buf| crate::archive::encode_into(value, buf)) {
-            Ok(len) => {
-                tx.shrink(f, len);
-                tx.publish_one(pos, len as u32);
-                Ok(())
-            }
-            Err(e) => {
-                tx.shrink(f, 0);
-                Err(e)
-            }
-        }
+        let len = tx.fill(f, |buf| crate::archive::encode_into(value, buf))?;
+        tx.publish_one(pos, len as u32);
+        Ok(())
     }
 
     /// Receives up to `out.len()` messages that are ready now, after waiting

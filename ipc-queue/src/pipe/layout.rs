@@ -589,7 +589,6 @@ impl Region {
         PipeFrame {
             offset: self.geo.slot_offset(ring, pos),
             cap: self.geo.max_frame as usize,
-            at: 0,
         }
     }
 
@@ -612,7 +611,6 @@ impl Region {
         Ok(PipeFrame {
             offset: self.geo.data_offset + ring * size as usize + start as usize,
             cap: len,
-            at,
         })
     }
 
@@ -726,25 +724,11 @@ impl Region {
 pub(crate) struct PipeFrame {
     offset: usize,
     cap: usize,
-    /// Byte ring: the frame's free-running byte position (0 for a slot).
-    #[cfg_attr(not(feature = "rkyv"), allow(dead_code))]
-    at: u64,
 }
 
 impl PipeFrame {
     /// A frame that holds nothing (reads of it copy nothing).
-    pub const EMPTY: PipeFrame = PipeFrame {
-        offset: 0,
-        cap: 0,
-        at: 0,
-    };
-
-    /// Byte ring: the frame's free-running byte position.
-    #[cfg(feature = "rkyv")]
-    #[inline]
-    pub fn at(&self) -> u64 {
-        self.at
-    }
+    pub const EMPTY: PipeFrame = PipeFrame { offset: 0, cap: 0 };
 
     /// The first `len` bytes of the frame (all of it if it is shorter).
     #[inline]

@@ -209,21 +209,6 @@ impl<'a> SpscRing<'a> {
         Ok(f)
     }
 
-    /// A reserved frame turned out `len` bytes long (less than reserved):
-    /// with a byte ring, gives the rest of its bytes back by moving the data
-    /// head (the producer alone moves it, and the frame is not published
-    /// yet). `len` 0 gives the whole frame back.
-    #[cfg(feature = "rkyv")]
-    #[inline]
-    pub fn shrink(&self, f: PipeFrame, len: usize) {
-        if self.region.geo.has_ring() && len <= f.cap() {
-            self.ctl()
-                .tail
-                .bytes
-                .store(f.at() + PipeGeometry::reservation(len), Ordering::Relaxed);
-        }
-    }
-
     /// Calls `fill` with the bytes of a reserved, unpublished frame, to
     /// build a message in place.
     #[cfg(feature = "rkyv")]

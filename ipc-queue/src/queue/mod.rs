@@ -5,6 +5,8 @@
 //! holds the typed, public face: copying puts and gets, batches, byte frames,
 //! zero-copy loans ([`Loan`]) and receive guards ([`RecvGuard`]).
 
+#[cfg(feature = "rkyv")]
+mod archived;
 mod fork;
 mod layout;
 mod raw;
@@ -19,6 +21,8 @@ use std::time::Duration;
 
 use ipc_core::segment::{ObjectSegment, SegmentOptions, TypeDesc};
 
+#[cfg(feature = "rkyv")]
+pub use archived::ArchivedGuard;
 use ipc_core::wait::Deadline;
 use layout::QueueGeometry;
 #[cfg(feature = "testing")]
@@ -815,6 +819,13 @@ impl<T: Message> Queue<T> {
     where
         V: for<'b, 'a> rkyv::Serialize<crate::archive::SlotSerializer<'b, 'a>>,
     {
+        if self.raw.ring.geometry.has_ring() {
+            // Built aside and copied in, so the ring holds only its length
+            // (see the `archive` module).
+            return crate::archive::with_scratch_archive(value, self.max_frame(), |bytes| {
+                self.put_bytes_wait(bytes, Deadline::Forever)
+            })?;
+        }
         let mut loan = self.loan_wait(Deadline::Forever)?;
         let len = crate::archive::encode_into(value, loan.bytes_mut())?;
         loan.commit_bytes(len);
@@ -835,6 +846,41 @@ impl<T: Message> Queue<T> {
         let guard = self.guard_wait(Deadline::Forever)?;
         let archived = crate::archive::access::<V>(guard.bytes())?;
         Ok(f(archived))
+    }
+
+    /// Takes the oldest message, validates it as the archive of a `V`
+    /// (feature `rkyv`) and returns a guard that dereferences to the
+    /// archived value where it lies in shared memory; the slot is freed when
+    /// the guard drops. [`Error::Decode`] (the frame is consumed) if it is
+    /// not a valid archive of a `V`. Waits for a message. See
+    /// [`ArchivedGuard`].
+    #[cfg(feature = "rkyv")]
+    pub fn get_rkyv<V>(&self) -> Result<ArchivedGuard<'_, T, V>>
+    where
+        V: rkyv::Archive,
+        V::Archived: for<'a> rkyv::bytecheck::CheckBytes<crate::archive::SlotValidator<'a>>,
+    {
+        ArchivedGuard::new(self.guard_wait(Deadline::Forever)?)
+    }
+
+    /// [`get_rkyv`](Self::get_rkyv) if a message is ready now.
+    #[cfg(feature = "rkyv")]
+    pub fn try_get_rkyv<V>(&self) -> Result<ArchivedGuard<'_, T, V>>
+    where
+        V: rkyv::Archive,
+        V::Archived: for<'a> rkyv::bytecheck::CheckBytes<crate::archive::SlotValidator<'a>>,
+    {
+        ArchivedGuard::new(self.guard_wait(Deadline::Now)?)
+    }
+
+    /// [`get_rkyv`](Self::get_rkyv), waiting at most `timeout`.
+    #[cfg(feature = "rkyv")]
+    pub fn get_rkyv_timeout<V>(&self, timeout: Duration) -> Result<ArchivedGuard<'_, T, V>>
+    where
+        V: rkyv::Archive,
+        V::Archived: for<'a> rkyv::bytecheck::CheckBytes<crate::archive::SlotValidator<'a>>,
+    {
+        ArchivedGuard::new(self.guard_wait(Deadline::after(timeout))?)
     }
 
     /// [`get_rkyv_with`](Self::get_rkyv_with) if a message is ready now.
