@@ -594,7 +594,6 @@ impl Region {
 
     /// Where a frame of `len` bytes at byte position `at` of `ring`'s byte
     /// ring lies, checked: it must end inside the ring and fit `max_frame`.
-    #[inline]
     pub fn ring_frame(&self, ring: usize, at: u64, len: usize) -> Result<PipeFrame> {
         let size = self.geo.ring_bytes;
         let start = at % size.max(1);

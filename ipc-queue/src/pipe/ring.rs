@@ -168,6 +168,8 @@ impl<'a> SpscRing<'a> {
     }
 
     /// Byte ring: how many of up to `n` frames of `frame` bytes fit now.
+    #[cold]
+    #[inline(never)]
     fn frames_that_fit(&self, n: u32, frame: usize) -> Result<u32> {
         let (mut oldest, mut h) = self.bytes_in_use()?;
         let mut fit = 0;
@@ -192,6 +194,14 @@ impl<'a> SpscRing<'a> {
         if !self.region.geo.has_ring() {
             return Ok(self.region.slot_frame(self.ring, pos));
         }
+        self.frame_in_ring(pos, len)
+    }
+
+    /// [`frame_for`](Self::frame_for) with a byte ring (kept out of line,
+    /// so that the slots' fast path stays small).
+    #[cold]
+    #[inline(never)]
+    fn frame_in_ring(&self, pos: u32, len: usize) -> Result<PipeFrame> {
         let (oldest, h) = self.bytes_in_use()?;
         let Some(at) = self.place(oldest, h, len) else {
             return Err(Error::corrupted(
@@ -365,7 +375,7 @@ impl<'a> SpscRing<'a> {
                 )));
             }
             if self.region.geo.has_ring() {
-                self.locate(pos, len as usize)?;
+                self.locate_in_ring(pos, len as usize)?;
             }
             Ok(Some(len as usize))
         } else if seq == pos.wrapping_add(1).wrapping_sub(self.cap()) {
@@ -390,6 +400,13 @@ impl<'a> SpscRing<'a> {
         if !self.region.geo.has_ring() {
             return Ok(self.region.slot_frame(self.ring, pos).truncated(len));
         }
+        self.locate_in_ring(pos, len)
+    }
+
+    /// [`locate`](Self::locate) with a byte ring (out of line).
+    #[cold]
+    #[inline(never)]
+    fn locate_in_ring(&self, pos: u32, len: usize) -> Result<PipeFrame> {
         let at = self
             .region
             .frame_pos_word(self.ring, pos)

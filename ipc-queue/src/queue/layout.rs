@@ -87,7 +87,11 @@ pub(crate) struct Roles {
     pub ever: AtomicU32,
     /// Bit per role: more handles than [`ROLE_SLOTS`] registered at once.
     pub overflow: AtomicU32,
-    _pad: [u32; 14],
+    /// Bumped after each entry added to `inheritors`, and set to 0 by a
+    /// caller that found the table empty with no bump in between: while it
+    /// is 0 the table is empty, and the empty and full paths skip it.
+    pub inheritors_added: AtomicU32,
+    _pad: [u32; 13],
     /// Packed identities (`ipc_core::liveness::packed_current`) of the
     /// producing handles; 0 is a free slot.
     pub producers: [AtomicU64; ROLE_SLOTS],
@@ -622,7 +626,8 @@ impl SlotRing {
             roles: Roles {
                 ever: AtomicU32::new(0),
                 overflow: AtomicU32::new(0),
-                _pad: [0; 14],
+                inheritors_added: AtomicU32::new(0),
+                _pad: [0; 13],
                 producers: std::array::from_fn(|_| AtomicU64::new(0)),
                 consumers: std::array::from_fn(|_| AtomicU64::new(0)),
                 inheritors: std::array::from_fn(|_| AtomicU64::new(0)),

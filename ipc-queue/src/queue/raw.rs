@@ -471,14 +471,40 @@ impl RawQueue {
             self.reclaim_dead(role);
             self.reclaim_dead_inheritors();
         }
-        let me = packed_current();
         role.table(roles)
             .iter()
             .all(|w| w.load(Ordering::Acquire) == 0)
-            && roles
-                .inheritors
-                .iter()
-                .all(|w| !self.inheritor_counts(w.load(Ordering::Acquire), me))
+            && !self.inheritors_count()
+    }
+
+    /// Whether some inheritor entry counts (see `inheritor_counts`). While
+    /// `inheritors_added` is 0 the table is empty and is not read; a caller
+    /// that finds every entry 0 sets it back to 0, unless an entry was
+    /// added meanwhile (an adder bumps it after adding, so the compare
+    /// fails then).
+    fn inheritors_count(&self) -> bool {
+        let roles = &self.ring.shared().roles;
+        let added = roles.inheritors_added.load(Ordering::SeqCst);
+        if added == 0 {
+            return false;
+        }
+        let me = packed_current();
+        let mut empty = true;
+        let mut counts = false;
+        for w in &roles.inheritors {
+            let id = w.load(Ordering::SeqCst);
+            empty &= id == 0;
+            counts |= self.inheritor_counts(id, me);
+        }
+        if empty {
+            let _ = roles.inheritors_added.compare_exchange(
+                added,
+                0,
+                Ordering::SeqCst,
+                Ordering::Relaxed,
+            );
+        }
+        counts
     }
 
     /// Whether inheritor entry `id` stands for a process that may still
@@ -506,16 +532,21 @@ impl RawQueue {
     /// from its first call, as a named opener does).
     pub(crate) fn inheritor_forking(&self) -> bool {
         let me = packed_current();
+        let roles = &self.ring.shared().roles;
         let take = || {
-            self.ring.shared().roles.inheritors.iter().any(|w| {
-                w.compare_exchange(0, me, Ordering::AcqRel, Ordering::Acquire)
+            roles.inheritors.iter().any(|w| {
+                w.compare_exchange(0, me, Ordering::SeqCst, Ordering::Acquire)
                     .is_ok()
             })
         };
-        take() || {
+        let taken = take() || {
             self.reclaim_dead_inheritors();
             take()
+        };
+        if taken {
+            roles.inheritors_added.fetch_add(1, Ordering::SeqCst);
         }
+        taken
     }
 
     /// Spawn hook, in the parent after the fork: `child` takes the place
@@ -531,10 +562,12 @@ impl RawQueue {
         });
         if !replaced && child != 0 {
             let _ = table.iter().any(|w| {
-                w.compare_exchange(0, child, Ordering::AcqRel, Ordering::Acquire)
+                w.compare_exchange(0, child, Ordering::SeqCst, Ordering::Acquire)
                     .is_ok()
             });
         }
+        let roles = &self.ring.shared().roles;
+        roles.inheritors_added.fetch_add(1, Ordering::SeqCst);
     }
 
     /// This process has chosen a role or dropped the queue: it is no longer

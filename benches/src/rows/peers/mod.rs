@@ -6,6 +6,7 @@
 
 mod iceoryx2;
 mod ipc_channel;
+mod ipmpsc;
 mod lmdb;
 mod os;
 pub mod python;
@@ -22,6 +23,7 @@ pub fn benches() -> Vec<Bench> {
     all.extend(tokio_io::benches());
     all.extend(redis_kv::benches());
     all.extend(lmdb::benches());
+    all.extend(ipmpsc::benches());
     all
 }
 
@@ -56,6 +58,11 @@ mod tests {
         sample("ipc_channel_pingpong_8B", 50);
         sample("ipc_channel_bytes_4KiB", 500);
         sample("ipc_channel_serde_tput_record", 500);
+    }
+
+    #[test]
+    fn ipmpsc_rows() {
+        sample("ipmpsc_tput_8B", 500);
     }
 
     #[test]
