@@ -74,7 +74,12 @@ fn main() -> ExitCode {
         .extra
         .extend(python::version_seen().map(String::from));
     match report::write_files(&opts.out_dir(), &rows, cfg, &machine) {
-        Ok([md, svg]) => println!("\nreport: {}\nchart:  {}", md.display(), svg.display()),
+        Ok(paths) => {
+            println!();
+            for (what, path) in ["report:", "chart: ", "sweep: "].iter().zip(&paths) {
+                println!("{what} {}", path.display());
+            }
+        }
         Err(e) => eprintln!("ipc-bench: writing the report: {e}"),
     }
     if rows.iter().any(|r| matches!(r.outcome, Outcome::Failed(_))) {

@@ -109,6 +109,12 @@ pub enum Workload {
     /// A stream of 100-byte byte frames from one process to another, through
     /// objects whose frame limit is 64 KiB (memory follows the data, or not).
     TputVar100B,
+    /// Messages of 64 B to 4 MiB passed back and forth (the size sweep):
+    /// one-way latency by size.
+    SweepPingpong,
+    /// Streams of messages of 64 B to 4 MiB (the size sweep): throughput by
+    /// size.
+    SweepTput,
     /// A stream of serde records (two integers, a ~100-byte string, four
     /// small integers) from one process to another.
     TputRecord,
@@ -127,14 +133,41 @@ pub enum Workload {
     ProcessStart,
 }
 
+/// The message sizes of the size sweep (workloads `SweepPingpong` and
+/// `SweepTput`), with the suffix their rows' ids carry
+/// (`<system>_pingpong_<suffix>`, `<system>_tput_<suffix>`).
+pub const SWEEP_SIZES: [(&str, usize); 5] = [
+    ("64B", 64),
+    ("4KiB", 4 << 10),
+    ("64KiB", 64 << 10),
+    ("1MiB", 1 << 20),
+    ("4MiB", 4 << 20),
+];
+
+/// The sweep size a row id's suffix names (`..._64KiB`).
+pub fn sweep_size_of(id: &str) -> Option<usize> {
+    SWEEP_SIZES
+        .iter()
+        .find(|(label, _)| id.ends_with(&format!("_{label}")))
+        .map(|&(_, n)| n)
+}
+
 impl Workload {
+    /// Whether the workload is part of the size sweep (its rows span sizes,
+    /// drawn in `sweep.svg` rather than as bars).
+    pub fn is_sweep(self) -> bool {
+        matches!(self, Workload::SweepPingpong | Workload::SweepTput)
+    }
+
     /// Every workload, in table order.
-    pub const ALL: [Workload; 12] = [
+    pub const ALL: [Workload; 14] = [
         Workload::PingpongSpin,
         Workload::PingpongBlocking,
         Workload::Tput8B,
         Workload::Tput4KiB,
         Workload::TputVar100B,
+        Workload::SweepPingpong,
+        Workload::SweepTput,
         Workload::TputRecord,
         Workload::PingpongRecord,
         Workload::PingpongAsync,
@@ -152,6 +185,8 @@ impl Workload {
             Workload::Tput8B => "tput-8B",
             Workload::Tput4KiB => "tput-4KiB",
             Workload::TputVar100B => "tput-var-100B",
+            Workload::SweepPingpong => "sweep-pingpong",
+            Workload::SweepTput => "sweep-tput",
             Workload::TputRecord => "tput-record",
             Workload::PingpongRecord => "pingpong-record",
             Workload::PingpongAsync => "pingpong-async",
@@ -170,6 +205,12 @@ impl Workload {
             Workload::Tput8B => "throughput, 8 B messages",
             Workload::Tput4KiB => "throughput, 4 KiB messages",
             Workload::TputVar100B => "throughput, 100 B frames, 64 KiB frame limit",
+            Workload::SweepPingpong => {
+                "size sweep: ping-pong of 64 B to 4 MiB messages (copies vs loans)"
+            }
+            Workload::SweepTput => {
+                "size sweep: throughput of 64 B to 4 MiB messages (copies vs loans)"
+            }
             Workload::TputRecord => "throughput, serde records (~130 B)",
             Workload::PingpongRecord => "ping-pong, a serde record, blocking receive",
             Workload::PingpongAsync => "ping-pong 8 B, async tasks (tokio)",

@@ -24,6 +24,9 @@ mod progress;
 mod run;
 pub mod tail;
 
-pub use bench::{Bench, Group, Iters, Kind, Metric, SampleError, Workload, warmup_for};
+pub use bench::{
+    Bench, Group, Iters, Kind, Metric, SWEEP_SIZES, SampleError, Workload, sweep_size_of,
+    warmup_for,
+};
 pub use plan::{Selection, plan, validate};
 pub use run::{Outcome, Row, RunConfig, run};

@@ -7,8 +7,15 @@ use super::machine::Machine;
 use super::sections::{Section, cells, section_units, sections, sig4};
 use crate::harness::{Kind, Row, RunConfig};
 
-/// The whole report; `chart` is the chart's path relative to the report.
-pub fn report(rows: &[Row<'_>], cfg: RunConfig, machine: &Machine, chart: &str) -> String {
+/// The whole report; `chart` (and `sweep`, if written) are the charts'
+/// paths relative to the report.
+pub fn report(
+    rows: &[Row<'_>],
+    cfg: RunConfig,
+    machine: &Machine,
+    chart: &str,
+    sweep: Option<&str>,
+) -> String {
     let mut out = String::new();
     let mode = if cfg.quick {
         "quick (smoke run: small counts, numbers only indicative)"
@@ -40,6 +47,12 @@ pub fn report(rows: &[Row<'_>], cfg: RunConfig, machine: &Machine, chart: &str) 
         args.join(" ")
     );
     let _ = writeln!(out, "![chart]({chart})\n");
+    if let Some(sweep) = sweep {
+        let _ = writeln!(
+            out,
+            "The size sweep, latency and throughput by message size (copies grow, loans stay flat):\n\n![size sweep]({sweep})\n"
+        );
+    }
     for section in sections(rows) {
         write_section(&mut out, &section);
     }

@@ -1,5 +1,6 @@
 //! Output: the table and RESULT lines (stdout), `--list`, and the report
-//! files (`report.md`, `chart.svg`). Knows the harness's types only; what
+//! files (`report.md`, `chart.svg`, and `sweep.svg` when the size sweep
+//! ran). Knows the harness's types only; what
 //! it prints about the machine comes in as a [`Machine`].
 //!
 //! `sections` holds what the table, `markdown` and `svg` share.
@@ -8,6 +9,7 @@ mod machine;
 mod markdown;
 mod sections;
 mod svg;
+mod sweep_svg;
 
 use std::path::{Path, PathBuf};
 
@@ -201,20 +203,32 @@ pub fn default_dir() -> PathBuf {
         .join("bench-report")
 }
 
-/// Writes `report.md` and `chart.svg` into `dir` (created if missing) and
-/// returns their paths. `machine` is what their headings say about the run.
+/// Writes `report.md`, `chart.svg` and (if the size sweep ran)
+/// `sweep.svg` into `dir` (created if missing) and returns their paths.
+/// `machine` is what their headings say about the run.
 pub fn write_files(
     dir: &Path,
     rows: &[Row<'_>],
     cfg: RunConfig,
     machine: &Machine,
-) -> std::io::Result<[PathBuf; 2]> {
+) -> std::io::Result<Vec<PathBuf>> {
     std::fs::create_dir_all(dir)?;
     let md = dir.join("report.md");
     let chart = dir.join("chart.svg");
-    std::fs::write(&md, markdown::report(rows, cfg, machine, "chart.svg"))?;
+    let sweep = sweep_svg::chart(rows, cfg, machine);
+    let sweep_name = sweep.as_ref().map(|_| "sweep.svg");
+    std::fs::write(
+        &md,
+        markdown::report(rows, cfg, machine, "chart.svg", sweep_name),
+    )?;
     std::fs::write(&chart, svg::chart(rows, cfg, machine))?;
-    Ok([md, chart])
+    let mut written = vec![md, chart];
+    if let Some(svg) = sweep {
+        let path = dir.join("sweep.svg");
+        std::fs::write(&path, svg)?;
+        written.push(path);
+    }
+    Ok(written)
 }
 
 #[cfg(test)]
@@ -288,7 +302,7 @@ mod tests {
             quick: false,
         };
         let machine = Machine::now();
-        let md = markdown::report(&rows, cfg, &machine, "chart.svg");
+        let md = markdown::report(&rows, cfg, &machine, "chart.svg", None);
         assert!(md.contains("| toolkit row | ice |"), "{md}");
         assert!(md.contains("| `mine` | 2.000x |"), "{md}");
         let svg = svg::chart(&rows, cfg, &machine);

@@ -30,7 +30,7 @@ fn color(kind: Kind) -> &'static str {
 }
 
 /// Escapes text for SVG content and attribute values.
-fn esc(s: &str) -> String {
+pub(super) fn esc(s: &str) -> String {
     s.replace('&', "&amp;")
         .replace('<', "&lt;")
         .replace('>', "&gt;")
@@ -51,8 +51,9 @@ fn tick_label(e: i32) -> String {
 pub fn chart(rows: &[Row<'_>], cfg: RunConfig, machine: &Machine) -> String {
     let mut body = String::new();
     let mut y = 64.0;
-    for section in sections(rows) {
-        y = panel(&mut body, &section, y) + 18.0;
+    // The size sweep has a chart of its own (`sweep_svg`).
+    for section in sections(rows).iter().filter(|s| !s.workload.is_sweep()) {
+        y = panel(&mut body, section, y) + 18.0;
     }
     let height = y + 8.0;
     let mode = if cfg.quick {

@@ -1,7 +1,8 @@
 //! The shared pieces the rows are built from: `shm` (shared mappings),
 //! `peer` (the second process), `wait` (bounded spin/futex waits),
 //! `pingpong` (the latency-row driver), `pingpong_async` (its async twin),
-//! `record` (the serde rows' message).
+//! `record` (the serde rows' message), `sizes` (the size sweep's sizes
+//! and rows).
 
 pub mod keys;
 pub mod peer;
@@ -9,4 +10,5 @@ pub mod pingpong;
 pub mod pingpong_async;
 pub mod record;
 pub mod shm;
+pub mod sizes;
 pub mod wait;

@@ -28,6 +28,7 @@ use crate::harness::{Bench, Group, Iters, Kind, Metric, SampleError, Workload, w
 use crate::rows::kit::peer;
 use crate::rows::kit::pingpong::round_trips_ns;
 use crate::rows::kit::shm::{CacheLine, PAGE_BYTES, ShmBox, ShmZeroed};
+use crate::rows::kit::sizes::{read_stamp, stamp, stream_slots, sweep_warmup};
 use crate::rows::kit::wait::spin_until;
 
 pub const GROUP: Group = Group {
@@ -83,6 +84,17 @@ pub fn benches() -> Vec<Bench> {
             sample: tput_4kib,
         },
     ]
+    .into_iter()
+    .chain(crate::sweep_rows!(
+        &GROUP,
+        "iceoryx2",
+        sweep_pingpong,
+        sweep_tput,
+        "two [u8] publish-subscribe services: loan_slice (the safe API zero-fills the loan), stamps written and read in place, busy-polled",
+        "[u8] publish-subscribe, about 1 MiB of samples buffered: loan_slice (zero-filled), stamps written and read in place",
+        true
+    ))
+    .collect()
 }
 
 type Ipc = ipc::Service;
@@ -329,4 +341,170 @@ fn tput_4kib(msgs: u64) -> Result<f64, SampleError> {
         |page| black_box(page)[0],
     )?;
     Ok(per_s * PAGE_BYTES as f64 / 1e9)
+}
+
+// ----- the size sweep (see `kit::sizes`): loans of byte slices -----
+
+/// The lossless `[u8]` service of the sweep: slices of up to `len` bytes.
+fn slice_service(
+    node: &Node<Ipc>,
+    name: &str,
+    buffer: usize,
+) -> Result<PortFactory<Ipc, [u8], ()>, SampleError> {
+    let name: ServiceName = name
+        .try_into()
+        .map_err(|e| SampleError::failed(format!("iceoryx2 service name {name:?}: {e:?}")))?;
+    Ok(node
+        .service_builder(&name)
+        .publish_subscribe::<[u8]>()
+        .max_publishers(1)
+        .max_subscribers(1)
+        .history_size(0)
+        .subscriber_max_buffer_size(buffer)
+        .enable_safe_overflow(false)
+        .open_or_create()?)
+}
+
+fn slice_publisher(
+    service: &PortFactory<Ipc, [u8], ()>,
+    len: usize,
+) -> Result<Publisher<Ipc, [u8], ()>, SampleError> {
+    Ok(service
+        .publisher_builder()
+        .initial_max_slice_len(len)
+        .backpressure_strategy(BackpressureStrategy::RetryUntilDelivered)
+        .create()?)
+}
+
+/// Loans an `N`-byte slice, stamps it and sends it. iceoryx2's safe API
+/// hands out only initialised loans (`loan_slice` fills the slice with the
+/// default, zero; an uninitialised loan must be written whole before
+/// `assume_init`), so each loan costs a fill of `N` bytes here that the
+/// Queue's loans, whose bytes are whatever the slot held, do not pay.
+fn send_slice<const N: usize>(tx: &Publisher<Ipc, [u8], ()>, seq: u64) -> Result<(), SampleError> {
+    let mut sample = tx.loan_slice(N).map_err(|e| fail("loan", e))?;
+    stamp(sample.payload_mut(), seq);
+    sample.send().map_err(|e| fail("send", e))?;
+    Ok(())
+}
+
+/// Busy-polls `sub` for the next slice and returns its stamp.
+fn receive_slice(sub: &Subscriber<Ipc, [u8], ()>) -> Result<u64, SampleError> {
+    let mut got = None;
+    let mut error = None;
+    spin_until(|| match sub.receive() {
+        Ok(Some(sample)) => {
+            got = Some(read_stamp(sample.payload()));
+            true
+        }
+        Ok(None) => false,
+        Err(e) => {
+            error = Some(e);
+            true
+        }
+    })?;
+    if let Some(e) = error {
+        return Err(fail("receive", e));
+    }
+    got.flatten()
+        .ok_or_else(|| SampleError::failed("iceoryx2: torn slice"))
+}
+
+fn sweep_pingpong<const N: usize>(round_trips: u64) -> Result<f64, SampleError> {
+    let node = new_node()?;
+    node.try_cleanup_dead_nodes();
+    let (ping_name, pong_name) = (unique_name("sweep-ping"), unique_name("sweep-pong"));
+    let ping = slice_service(&node, &ping_name, 1)?;
+    let pong = slice_service(&node, &pong_name, 1)?;
+    let pong_rx = pong.subscriber_builder().buffer_size(1).create()?;
+    let ping_tx = slice_publisher(&ping, N)?;
+    let mut ready = false;
+    let mut turn = 0u64;
+    round_trips_ns(
+        sweep_warmup(round_trips),
+        round_trips,
+        move |total| {
+            let run = || -> Result<(), SampleError> {
+                let node = new_node()?;
+                let ping = slice_service(&node, &ping_name, 1)?;
+                let pong = slice_service(&node, &pong_name, 1)?;
+                let ping_rx = ping.subscriber_builder().buffer_size(1).create()?;
+                let pong_tx = slice_publisher(&pong, N)?;
+                send_slice::<N>(&pong_tx, READY)?;
+                for _ in 0..total {
+                    let v = receive_slice(&ping_rx)?;
+                    send_slice::<N>(&pong_tx, v + 1)?;
+                }
+                Ok(())
+            };
+            run().unwrap_or_else(|e| panic!("iceoryx2 sweep peer: {e}"));
+        },
+        move || {
+            if !ready {
+                if receive_slice(&pong_rx)? != READY {
+                    return Err(SampleError::failed("iceoryx2 sweep: no ready"));
+                }
+                ping_tx
+                    .update_connections()
+                    .map_err(|e| fail("update_connections", e))?;
+                ready = true;
+            }
+            send_slice::<N>(&ping_tx, turn)?;
+            if receive_slice(&pong_rx)? != turn + 1 {
+                return Err(SampleError::failed(format!(
+                    "iceoryx2 sweep: bad reply to {turn}"
+                )));
+            }
+            turn += 2;
+            Ok(())
+        },
+    )
+}
+
+fn sweep_tput<const N: usize>(msgs: u64) -> Result<f64, SampleError> {
+    let node = new_node()?;
+    node.try_cleanup_dead_nodes();
+    let name = unique_name("sweep-stream");
+    let buffer = stream_slots(N);
+    let stream = slice_service(&node, &name, buffer)?;
+    let rx = stream.subscriber_builder().buffer_size(buffer).create()?;
+    let attached = Rc::new(ShmBox::<Flag>::new()?);
+    let warmup = sweep_warmup(msgs);
+    let total = warmup + msgs;
+    let theirs = Rc::clone(&attached);
+    let producer = peer::spawn("iceoryx2-sweep-producer", move || {
+        let run = || -> Result<(), SampleError> {
+            let node = new_node()?;
+            let stream = slice_service(&node, &name, buffer)?;
+            let tx = slice_publisher(&stream, N)?;
+            send_slice::<N>(&tx, READY)?;
+            spin_until(|| theirs.0.load(Ordering::Acquire) == 1)?;
+            for seq in 0..total {
+                send_slice::<N>(&tx, seq)?;
+            }
+            Ok(())
+        };
+        run().unwrap_or_else(|e| panic!("iceoryx2 sweep producer: {e}"));
+    })?;
+    let next = |expected: u64| -> Result<(), SampleError> {
+        let got = receive_slice(&rx)?;
+        if got != expected {
+            return Err(SampleError::failed(format!(
+                "iceoryx2 sweep: got {got}, expected {expected}"
+            )));
+        }
+        Ok(())
+    };
+    next(READY)?;
+    attached.0.store(1, Ordering::Release);
+    for seq in 0..warmup {
+        next(seq)?;
+    }
+    let start = Instant::now();
+    for seq in warmup..total {
+        next(seq)?;
+    }
+    let secs = start.elapsed().as_secs_f64();
+    peer::join(producer)?;
+    Ok(msgs as f64 * N as f64 / secs / 1e9)
 }

@@ -61,6 +61,20 @@ mod tests {
     }
 
     #[test]
+    fn sweep_rows() {
+        for id in [
+            "os_pipe_pingpong_64KiB",
+            "uds_pingpong_1MiB",
+            "iceoryx2_pingpong_64B",
+        ] {
+            sample(id, 4);
+        }
+        for id in ["os_pipe_tput_64B", "uds_tput_4MiB", "iceoryx2_tput_64KiB"] {
+            sample(id, 16);
+        }
+    }
+
+    #[test]
     fn ipmpsc_rows() {
         sample("ipmpsc_tput_8B", 500);
     }

@@ -13,6 +13,7 @@ use crate::harness::{Bench, Group, Iters, Kind, Metric, SampleError, Workload, w
 use crate::rows::kit::peer;
 use crate::rows::kit::pingpong::round_trips_ns;
 use crate::rows::kit::shm::{PAGE_BYTES, Page};
+use crate::rows::kit::sizes::{read_stamp, stamp, sweep_warmup};
 
 pub const GROUP: Group = Group {
     name: "os",
@@ -70,6 +71,26 @@ pub fn benches() -> Vec<Bench> {
             sample: uds_tput,
         },
     ]
+    .into_iter()
+    .chain(crate::sweep_rows!(
+        &GROUP,
+        "os_pipe",
+        pipe_sweep_pingpong,
+        pipe_sweep_tput,
+        "two pipes: write_all of the whole message, read_exact of the whole reply",
+        "pipe: write_all / read_exact of whole messages",
+        true
+    ))
+    .chain(crate::sweep_rows!(
+        &GROUP,
+        "uds",
+        uds_sweep_pingpong,
+        uds_sweep_tput,
+        "Unix stream socket pair: write_all of the whole message, read_exact of the whole reply",
+        "Unix stream socket pair: write_all / read_exact of whole messages",
+        true
+    ))
+    .collect()
 }
 
 /// A pipe's (read end, write end).
@@ -190,4 +211,105 @@ fn pipe_tput(msgs: u64) -> Result<f64, SampleError> {
 fn uds_tput(msgs: u64) -> Result<f64, SampleError> {
     let (mine, theirs) = UnixStream::pair()?;
     stream_4kib(msgs, mine, theirs)
+}
+
+// ----- the size sweep (see `kit::sizes`) -----
+
+/// `N`-byte messages back and forth: `write_all` of the whole message,
+/// `read_exact` of the whole reply, stamps checked.
+fn sweep_pingpong<const N: usize>(
+    round_trips: u64,
+    (mut rx, mut tx): (impl Read + Write + 'static, impl Read + Write + 'static),
+    (mut their_rx, mut their_tx): (impl Read + Write + 'static, impl Read + Write + 'static),
+) -> Result<f64, SampleError> {
+    let mut out = vec![7u8; N];
+    let mut back = vec![0u8; N];
+    let mut turn = 0u64;
+    round_trips_ns(
+        sweep_warmup(round_trips),
+        round_trips,
+        move |total| {
+            let mut buf = vec![0u8; N];
+            for _ in 0..total {
+                their_rx
+                    .read_exact(&mut buf)
+                    .unwrap_or_else(|e| panic!("sweep peer: read: {e}"));
+                let seq = read_stamp(&buf).unwrap_or_else(|| panic!("sweep peer: torn"));
+                stamp(&mut buf, seq + 1);
+                their_tx
+                    .write_all(&buf)
+                    .unwrap_or_else(|e| panic!("sweep peer: write: {e}"));
+            }
+        },
+        move || {
+            stamp(&mut out, turn);
+            tx.write_all(&out)?;
+            rx.read_exact(&mut back)?;
+            if read_stamp(&back) != Some(turn + 1) {
+                return Err(SampleError::failed(format!("sweep: bad reply to {turn}")));
+            }
+            turn += 2;
+            Ok(())
+        },
+    )
+}
+
+fn pipe_sweep_pingpong<const N: usize>(round_trips: u64) -> Result<f64, SampleError> {
+    let ((up_r, up_w), (down_r, down_w)) = pipes()?;
+    sweep_pingpong::<N>(round_trips, (up_r, down_w), (down_r, up_w))
+}
+
+fn uds_sweep_pingpong<const N: usize>(round_trips: u64) -> Result<f64, SampleError> {
+    let (mine, theirs) = UnixStream::pair()?;
+    let (mine2, theirs2) = (mine.try_clone()?, theirs.try_clone()?);
+    sweep_pingpong::<N>(round_trips, (mine, mine2), (theirs, theirs2))
+}
+
+/// A stream of `N`-byte messages (`write_all` / `read_exact`); GB/s.
+fn sweep_stream<const N: usize>(
+    msgs: u64,
+    mut rx: impl Read,
+    mut their_tx: impl Write + 'static,
+) -> Result<f64, SampleError> {
+    let warmup = sweep_warmup(msgs);
+    let total = warmup + msgs;
+    let producer = peer::spawn("sweep-stream-producer", move || {
+        let mut buf = vec![7u8; N];
+        for seq in 0..total {
+            stamp(&mut buf, seq);
+            their_tx
+                .write_all(&buf)
+                .unwrap_or_else(|e| panic!("sweep producer: write: {e}"));
+        }
+    })?;
+    let mut buf = vec![0u8; N];
+    let mut receive = |seq: u64| -> Result<(), SampleError> {
+        rx.read_exact(&mut buf)?;
+        if read_stamp(black_box(&buf)) != Some(seq) {
+            return Err(SampleError::failed(format!(
+                "sweep stream: bad message {seq}"
+            )));
+        }
+        Ok(())
+    };
+    for seq in 0..warmup {
+        receive(seq)?;
+    }
+    let start = Instant::now();
+    for seq in warmup..total {
+        receive(seq)?;
+    }
+    let secs = start.elapsed().as_secs_f64();
+    peer::join(producer)?;
+    Ok(msgs as f64 * N as f64 / secs / 1e9)
+}
+
+fn pipe_sweep_tput<const N: usize>(msgs: u64) -> Result<f64, SampleError> {
+    let (r, w) = std::io::pipe()?;
+    sweep_stream::<N>(msgs, r, w)
+}
+
+fn uds_sweep_tput<const N: usize>(msgs: u64) -> Result<f64, SampleError> {
+    let (mine, theirs) = UnixStream::pair()?;
+    sweep_stream::<N>(msgs, mine, theirs)
 }

@@ -32,6 +32,7 @@ use crate::rows::kit::pingpong::round_trips_ns;
 use crate::rows::kit::pingpong_async::{async_round_trips_ns, runtime};
 use crate::rows::kit::record::Record;
 use crate::rows::kit::shm::PAGE_BYTES;
+use crate::rows::kit::sizes::{read_stamp, stamp, stream_slots, sweep_warmup};
 
 pub const GROUP: Group = Group {
     name: "pipe",
@@ -174,6 +175,17 @@ pub fn benches() -> Vec<Bench> {
             sample: tput_4kib,
         },
     ]
+    .into_iter()
+    .chain(crate::sweep_rows!(
+        &GROUP,
+        "pipe",
+        sweep_pingpong,
+        sweep_tput,
+        "duplex Pipe<u8>, 2 slots a side: the whole message copied in by send_bytes and out by recv_bytes_into, each way",
+        "channel<u8> of about 1 MiB of slots: the whole message copied in and out",
+        true
+    ))
+    .collect()
 }
 
 fn pingpong_8b(round_trips: u64) -> Result<f64, SampleError> {
@@ -482,4 +494,86 @@ fn tput_4kib(msgs: u64) -> Result<f64, SampleError> {
         Ok(())
     })?;
     Ok(msgs as f64 * PAGE_BYTES as f64 / elapsed.as_secs_f64() / 1e9)
+}
+
+// ----- the size sweep (see `kit::sizes`): copies -----
+
+/// `N`-byte messages back and forth over a duplex `Pipe<u8>` of two slots
+/// a side: each side copies its whole message in (`send_bytes`) and the
+/// other's out (`recv_bytes_into`), and checks the stamps.
+fn sweep_pingpong<const N: usize>(round_trips: u64) -> Result<f64, SampleError> {
+    let (mine, theirs) = Pipe::<u8>::builder().capacity(2).max_frame(N).create()?;
+    footprint::record(mine.shm_bytes());
+    let mut out = vec![7u8; N];
+    let mut back = vec![0u8; N];
+    let mut turn = 0u64;
+    round_trips_ns(
+        sweep_warmup(round_trips),
+        round_trips,
+        move |total| {
+            let mut buf = vec![0u8; N];
+            for _ in 0..total {
+                theirs
+                    .recv_bytes_into(&mut buf)
+                    .unwrap_or_else(|e| panic!("pipe sweep peer: {e}"));
+                let seq = read_stamp(&buf).unwrap_or_else(|| panic!("pipe sweep peer: torn"));
+                stamp(&mut buf, seq + 1);
+                theirs
+                    .send_bytes(&buf)
+                    .unwrap_or_else(|e| panic!("pipe sweep peer: {e}"));
+            }
+        },
+        move || {
+            stamp(&mut out, turn);
+            mine.send_bytes(&out)?;
+            let n = mine.recv_bytes_into(&mut back)?;
+            if n != N || read_stamp(&back) != Some(turn + 1) {
+                return Err(SampleError::failed(format!(
+                    "pipe sweep: bad reply to {turn} ({n} bytes)"
+                )));
+            }
+            turn += 2;
+            Ok(())
+        },
+    )
+}
+
+/// A stream of `N`-byte messages through a channel of about 1 MiB of slots,
+/// copied in and out; GB/s.
+fn sweep_tput<const N: usize>(msgs: u64) -> Result<f64, SampleError> {
+    let (tx, rx) = Pipe::<u8>::builder()
+        .capacity(stream_slots(N))
+        .max_frame(N)
+        .channel()?;
+    footprint::record(rx.shm_bytes());
+    let warmup = sweep_warmup(msgs);
+    let total = warmup + msgs;
+    let producer = peer::spawn("pipe-sweep-sender", move || {
+        let mut buf = vec![7u8; N];
+        for seq in 0..total {
+            stamp(&mut buf, seq);
+            tx.send_bytes(&buf)
+                .unwrap_or_else(|e| panic!("pipe sweep sender: {e}"));
+        }
+    })?;
+    let mut buf = vec![0u8; N];
+    let mut receive = |seq: u64| -> Result<(), SampleError> {
+        let n = rx.recv_bytes_into(&mut buf)?;
+        if n != N || read_stamp(&buf) != Some(seq) {
+            return Err(SampleError::failed(format!(
+                "pipe sweep: bad message {seq}"
+            )));
+        }
+        Ok(())
+    };
+    for seq in 0..warmup {
+        receive(seq)?;
+    }
+    let start = Instant::now();
+    for seq in warmup..total {
+        receive(seq)?;
+    }
+    let secs = start.elapsed().as_secs_f64();
+    peer::join(producer)?;
+    Ok(msgs as f64 * N as f64 / secs / 1e9)
 }

@@ -15,9 +15,10 @@ use ipc_queue::Queue;
 use crate::harness::{Bench, Group, Iters, Kind, Metric, SampleError, Workload, warmup_for};
 use crate::harness::{allocs, footprint};
 use crate::rows::kit::peer;
-use crate::rows::kit::pingpong::{Baton, Side, one_way_ns};
+use crate::rows::kit::pingpong::{Baton, Side, one_way_ns, round_trips_ns};
 use crate::rows::kit::record::{EPOCH_MS, Record};
 use crate::rows::kit::shm::PAGE_BYTES;
+use crate::rows::kit::sizes::{read_stamp, stamp, stream_slots, sweep_warmup};
 use crate::rows::kit::wait::Stalled;
 
 pub const GROUP: Group = Group {
@@ -174,6 +175,17 @@ pub fn benches() -> Vec<Bench> {
             sample: blocking_pingpong,
         },
     ]
+    .into_iter()
+    .chain(crate::sweep_rows!(
+        &GROUP,
+        "queue_loan",
+        sweep_loan_pingpong,
+        sweep_loan_tput,
+        "two Queue<u8> of 2 slots: loan_bytes writes the stamps in place, recv_guard reads them in place (no copy), each way",
+        "Queue<u8> of about 1 MiB of slots: loan_bytes / recv_guard, stamps written and read in place (no copy)",
+        false
+    ))
+    .collect()
 }
 
 /// Runs `produce` in a forked peer and `consume(seq)` for every expected
@@ -527,4 +539,75 @@ fn blocking_pingpong(round_trips: u64) -> Result<f64, SampleError> {
         warmup_for(round_trips).min(200),
         round_trips,
     )
+}
+
+// ----- the size sweep (see `kit::sizes`): loans -----
+
+/// `N`-byte messages back and forth through two `Queue<u8>`s, built in
+/// place (`loan_bytes`: only the stamps are written) and read in place
+/// (`recv_guard`: only the stamps are read): nothing is copied.
+fn sweep_loan_pingpong<const N: usize>(round_trips: u64) -> Result<f64, SampleError> {
+    let ping = Queue::<u8>::builder().capacity(2).max_frame(N).create()?;
+    let pong = Queue::<u8>::builder().capacity(2).max_frame(N).create()?;
+    footprint::record(ping.shm_bytes() + pong.shm_bytes());
+    let (their_ping, their_pong) = (ping.clone(), pong.clone());
+    let mut turn = 0u64;
+    let send = |q: &Queue<u8>, seq: u64| -> Result<(), ipc_queue::Error> {
+        let mut loan = q.loan_bytes(N)?;
+        stamp(loan.bytes_mut(), seq);
+        loan.commit_bytes(N);
+        Ok(())
+    };
+    let take = |q: &Queue<u8>| -> Result<Option<u64>, ipc_queue::Error> {
+        let guard = q.recv_guard()?;
+        Ok(read_stamp(guard.bytes()))
+    };
+    round_trips_ns(
+        sweep_warmup(round_trips),
+        round_trips,
+        move |total| {
+            for _ in 0..total {
+                let seq = take(&their_ping)
+                    .unwrap_or_else(|e| panic!("queue sweep peer: {e}"))
+                    .unwrap_or_else(|| panic!("queue sweep peer: torn"));
+                send(&their_pong, seq + 1).unwrap_or_else(|e| panic!("queue sweep peer: {e}"));
+            }
+        },
+        move || {
+            send(&ping, turn)?;
+            if take(&pong)? != Some(turn + 1) {
+                return Err(SampleError::failed(format!(
+                    "queue sweep: bad reply to {turn}"
+                )));
+            }
+            turn += 2;
+            Ok(())
+        },
+    )
+}
+
+/// A stream of `N`-byte messages through a `Queue<u8>` of about 1 MiB of
+/// slots, built and read in place (loans and receive guards); GB/s.
+fn sweep_loan_tput<const N: usize>(msgs: u64) -> Result<f64, SampleError> {
+    let q = Queue::<u8>::builder()
+        .capacity(stream_slots(N))
+        .max_frame(N)
+        .create()?;
+    footprint::record(q.shm_bytes());
+    let theirs = q.try_clone()?;
+    let produce = |q: &Queue<u8>, total: u64| {
+        for seq in 0..total {
+            let mut loan = q.loan_bytes(N).unwrap_or_else(|e| panic!("loan: {e}"));
+            stamp(loan.bytes_mut(), seq);
+            loan.commit_bytes(N);
+        }
+    };
+    let elapsed = transfer(q, theirs, sweep_warmup(msgs), msgs, produce, |q, seq| {
+        let guard = q.recv_guard()?;
+        match read_stamp(guard.bytes()) {
+            Some(got) if got == seq && guard.bytes().len() == N => Ok(1),
+            got => Err(out_of_order(got.unwrap_or(u64::MAX), seq)),
+        }
+    })?;
+    Ok(msgs as f64 * N as f64 / elapsed.as_secs_f64() / 1e9)
 }
