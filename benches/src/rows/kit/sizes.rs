@@ -1,7 +1,7 @@
 //! The size sweep (issue 15): how latency and throughput grow with the
 //! message size, from 64 B to 4 MiB, for the systems that move bytes
 //! (copies) and those that lend memory (loans). Each system's module
-//! declares its rows with [`sweep_rows!`](crate::sweep_rows) (sizes:
+//! declares its rows with `sweep_rows!` (sizes:
 //! [`SWEEP_SIZES`](crate::harness::SWEEP_SIZES)), which names
 //! them `<system>_pingpong_<size>` and `<system>_tput_<size>`.
 //!
@@ -84,30 +84,27 @@ pub fn read_stamp(buf: &[u8]) -> Option<u64> {
 /// `$tput::<SIZE>` are its sample functions, `$system` the id prefix.
 /// `$has_tput_4kib`: the system already has a `<system>_tput_4KiB` row (of
 /// the 4 KiB workload), which stands for that point of the sweep.
-#[macro_export]
 macro_rules! sweep_rows {
     ($group:expr, $system:literal, $pingpong:ident, $tput:ident, $about_pp:literal, $about_tp:literal, $has_tput_4kib:expr) => {{
-        use $crate::harness::{Bench, Metric, Workload};
-        use $crate::rows::kit::sizes::{pingpong_iters, tput_iters};
         macro_rules! one {
             ($label:literal, $n:expr) => {
                 [
-                    Bench {
+                    crate::harness::Bench {
                         id: concat!($system, "_pingpong_", $label),
                         group: $group,
-                        workload: Workload::SweepPingpong,
-                        metric: Metric::OneWayNs,
-                        iters: pingpong_iters($n),
+                        workload: crate::harness::Workload::SweepPingpong,
+                        metric: crate::harness::Metric::OneWayNs,
+                        iters: crate::rows::kit::sizes::pingpong_iters($n),
                         compare_to: &[],
                         about: $about_pp,
                         sample: |n| $pingpong::<{ $n }>(n),
                     },
-                    Bench {
+                    crate::harness::Bench {
                         id: concat!($system, "_tput_", $label),
                         group: $group,
-                        workload: Workload::SweepTput,
-                        metric: Metric::GbPerS,
-                        iters: tput_iters($n),
+                        workload: crate::harness::Workload::SweepTput,
+                        metric: crate::harness::Metric::GbPerS,
+                        iters: crate::rows::kit::sizes::tput_iters($n),
                         compare_to: &[],
                         about: $about_tp,
                         sample: |n| $tput::<{ $n }>(n),
@@ -122,8 +119,14 @@ macro_rules! sweep_rows {
         rows.extend(one!("1MiB", 1 << 20));
         rows.extend(one!("4MiB", 4 << 20));
         if $has_tput_4kib {
-            rows.retain(|b: &Bench| b.id != concat!($system, "_tput_4KiB"));
+            rows.retain(|b: &crate::harness::Bench| b.id != concat!($system, "_tput_4KiB"));
         }
         rows
     }};
 }
+pub(crate) use sweep_rows;
+
+/// The byte ring of the 100 B rows (`queue_var_tput_100B`,
+/// `channel_var_tput_100B`): 256 KiB, room for 2 000 such frames (the 1024
+/// slots bound them first) or four of the 64 KiB limit.
+pub const RING_100B: usize = 256 << 10;

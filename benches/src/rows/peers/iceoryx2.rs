@@ -85,7 +85,7 @@ pub fn benches() -> Vec<Bench> {
         },
     ]
     .into_iter()
-    .chain(crate::sweep_rows!(
+    .chain(crate::rows::kit::sizes::sweep_rows!(
         &GROUP,
         "iceoryx2",
         sweep_pingpong,

@@ -72,7 +72,7 @@ pub fn benches() -> Vec<Bench> {
         },
     ]
     .into_iter()
-    .chain(crate::sweep_rows!(
+    .chain(crate::rows::kit::sizes::sweep_rows!(
         &GROUP,
         "os_pipe",
         pipe_sweep_pingpong,
@@ -81,7 +81,7 @@ pub fn benches() -> Vec<Bench> {
         "pipe: write_all / read_exact of whole messages",
         true
     ))
-    .chain(crate::sweep_rows!(
+    .chain(crate::rows::kit::sizes::sweep_rows!(
         &GROUP,
         "uds",
         uds_sweep_pingpong,

@@ -176,7 +176,7 @@ pub fn benches() -> Vec<Bench> {
         },
     ]
     .into_iter()
-    .chain(crate::sweep_rows!(
+    .chain(crate::rows::kit::sizes::sweep_rows!(
         &GROUP,
         "pipe",
         sweep_pingpong,
@@ -342,7 +342,7 @@ fn channel_var_tput_100b(msgs: u64) -> Result<f64, SampleError> {
     let builder = Pipe::<u8>::builder()
         .capacity(1024)
         .max_frame(64 << 10)
-        .ring_bytes(super::queue::RING_100B);
+        .ring_bytes(crate::rows::kit::sizes::RING_100B);
     let produce = |tx: &Sender<u8>, total: u64| {
         let mut frame = [7u8; 100];
         for seq in 0..total {

@@ -81,7 +81,7 @@ pub fn benches() -> Vec<Bench> {
             },
             compare_to: &["queue_fixed_tput_100B"],
             about: "Queue<u8>, 1024 slots, 64 KiB frame limit, frames in a 256 KiB byte ring: put_bytes / get_bytes_into of 100 B",
-            sample: |msgs| var_tput_100b(msgs, RING_100B),
+            sample: |msgs| var_tput_100b(msgs, crate::rows::kit::sizes::RING_100B),
         },
         Bench {
             id: "queue_tput_8B",
@@ -176,7 +176,7 @@ pub fn benches() -> Vec<Bench> {
         },
     ]
     .into_iter()
-    .chain(crate::sweep_rows!(
+    .chain(crate::rows::kit::sizes::sweep_rows!(
         &GROUP,
         "queue_loan",
         sweep_loan_pingpong,
@@ -242,10 +242,6 @@ fn tput_8b(msgs: u64) -> Result<f64, SampleError> {
     })?;
     Ok(msgs as f64 / elapsed.as_secs_f64())
 }
-
-/// The byte ring of the 100 B rows: 256 KiB, room for 2 000 such frames
-/// (the 1024 slots bound them first) or four of the 64 KiB limit.
-pub const RING_100B: usize = 256 << 10;
 
 /// 100-byte frames (the sequence number first) through a `Queue<u8>` of 1024
 /// slots with a 64 KiB frame limit: fixed slots (`ring` 0) or a byte ring.
