@@ -217,6 +217,11 @@ pub fn run<'a>(plan: &[&'a Bench], cfg: RunConfig) -> Vec<Row<'a>> {
                 .filter(|p| p.bench.metric == row.bench.metric)
                 // A peer named in `compare_to` has its ratio there already.
                 .filter(|p| !row.bench.compare_to.contains(&p.bench.id))
+                // In the size sweep, only rows of the same message size.
+                .filter(|p| {
+                    !row.bench.workload.is_sweep()
+                        || super::sweep_size_of(p.bench.id) == super::sweep_size_of(row.bench.id)
+                })
                 .filter_map(|p| Some((p.bench.id, row.raw_ratio(p)?)))
                 .collect()
         } else {
@@ -284,6 +289,48 @@ mod tests {
         let (id, r) = rows[1].ratios[0];
         assert_eq!(id, "lim");
         assert!((r - 1.1).abs() < 1e-9, "{r}");
+    }
+
+    /// In the size sweep a toolkit row is set against the peers' rows of its
+    /// own message size only.
+    #[test]
+    fn sweep_rows_compare_like_sizes() {
+        use Metric::OneWayNs;
+        use Workload::SweepPingpong;
+        let reg = [
+            bench(
+                "q_pingpong_64B",
+                &QUEUE,
+                SweepPingpong,
+                OneWayNs,
+                &[],
+                |_| Ok(1.0),
+            ),
+            bench(
+                "q_pingpong_4MiB",
+                &QUEUE,
+                SweepPingpong,
+                OneWayNs,
+                &[],
+                |_| Ok(1.0),
+            ),
+            bench("p_pingpong_64B", &OS, SweepPingpong, OneWayNs, &[], |_| {
+                Ok(2.0)
+            }),
+            bench("p_pingpong_4MiB", &OS, SweepPingpong, OneWayNs, &[], |_| {
+                Ok(8.0)
+            }),
+        ];
+        let plan: Vec<&Bench> = reg.iter().collect();
+        let rows = run(
+            &plan,
+            RunConfig {
+                runs: 3,
+                quick: true,
+            },
+        );
+        assert_eq!(rows[0].peer_ratios, [("p_pingpong_64B", 0.5)]);
+        assert_eq!(rows[1].peer_ratios, [("p_pingpong_4MiB", 0.125)]);
     }
 
     #[test]

@@ -29,6 +29,20 @@ struct Line {
     tput: Vec<(usize, f64)>,
 }
 
+/// The system a sweep row belongs to: its id without `_pingpong_<size>`,
+/// `_tput_<size>`, or (a limit such as `limit_copy_<size>`) `_<size>`.
+fn system_of(id: &str) -> Option<&str> {
+    let (label, _) = SWEEP
+        .iter()
+        .find(|(label, _)| id.ends_with(&format!("_{label}")))?;
+    let base = &id[..id.len() - label.len() - 1];
+    Some(
+        base.strip_suffix("_pingpong")
+            .or_else(|| base.strip_suffix("_tput"))
+            .unwrap_or(base),
+    )
+}
+
 /// The systems of the sweep (from its ping-pong rows, in plan order) and
 /// their points; a system's throughput at 4 KiB may come from its row of
 /// the 4 KiB workload (`<system>_tput_4KiB`).
@@ -38,7 +52,7 @@ fn lines(rows: &[Row<'_>]) -> Vec<Line> {
         .iter()
         .filter(|r| r.bench.workload == Workload::SweepPingpong)
     {
-        let Some(system) = r.bench.id.split("_pingpong_").next() else {
+        let Some(system) = system_of(r.bench.id) else {
             continue;
         };
         if !out.iter().any(|l| l.system == system) {
@@ -49,23 +63,24 @@ fn lines(rows: &[Row<'_>]) -> Vec<Line> {
             });
         }
     }
-    for line in &mut out {
-        for r in rows {
-            let (Some(stats), Some(size)) = (r.stats(), size_of_id(r.bench.id)) else {
-                continue;
-            };
-            let id = r.bench.id;
-            if id.starts_with(&format!("{}_pingpong_", line.system))
-                && r.bench.metric == Metric::OneWayNs
-            {
+    for r in rows {
+        let (Some(stats), Some(size), Some(system)) =
+            (r.stats(), size_of_id(r.bench.id), system_of(r.bench.id))
+        else {
+            continue;
+        };
+        let Some(line) = out.iter_mut().find(|l| l.system == system) else {
+            continue;
+        };
+        match r.bench.metric {
+            Metric::OneWayNs if r.bench.workload == Workload::SweepPingpong => {
                 line.latency.push((size, stats.median));
-            } else if id.starts_with(&format!("{}_tput_", line.system))
-                && r.bench.metric == Metric::GbPerS
-                && !id[line.system.len() + 6..].contains('_')
-            {
-                line.tput.push((size, stats.median));
             }
+            Metric::GbPerS if r.bench.id.contains("_tput_") => line.tput.push((size, stats.median)),
+            _ => {}
         }
+    }
+    for line in &mut out {
         line.latency.sort_by_key(|p| p.0);
         line.tput.sort_by_key(|p| p.0);
     }
@@ -204,7 +219,7 @@ pub fn chart(rows: &[Row<'_>], cfg: RunConfig, machine: &Machine) -> Option<Stri
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::harness::fixtures::{ICEORYX2, QUEUE, bench};
+    use crate::harness::fixtures::{ICEORYX2, LIMITS, QUEUE, bench};
     use crate::harness::{Bench, Metric::*, Workload::*};
 
     fn rows(reg: &[Bench]) -> Vec<Row<'_>> {
@@ -261,12 +276,21 @@ mod tests {
             bench("ice_tput_1MiB", &ICEORYX2, SweepTput, GbPerS, &[], |_| {
                 Ok(24.0)
             }),
+            bench(
+                "limit_copy_64B",
+                &LIMITS,
+                SweepPingpong,
+                OneWayNs,
+                &[],
+                |_| Ok(5.0),
+            ),
         ];
         let rows = rows(&reg);
         let lines = lines(&rows);
-        assert_eq!(lines.len(), 2);
+        assert_eq!(lines.len(), 3);
         assert_eq!(lines[0].latency, [(64, 900.0), (4 << 20, 950.0)]);
         assert_eq!(lines[1].tput, [(4 << 10, 3.8), (1 << 20, 24.0)]);
+        assert_eq!(lines[2].system, "limit_copy");
         let svg = chart(
             &rows,
             RunConfig {
@@ -276,7 +300,7 @@ mod tests {
             &Machine::now(),
         )
         .unwrap();
-        assert_eq!(svg.matches("<polyline").count(), 3, "{svg}");
+        assert_eq!(svg.matches("<polyline").count(), 4, "{svg}");
         assert!(svg.contains(">mine<") && svg.contains(">ice<"));
     }
 

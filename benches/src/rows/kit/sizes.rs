@@ -84,8 +84,9 @@ pub fn read_stamp(buf: &[u8]) -> Option<u64> {
 /// `$tput::<SIZE>` are its sample functions, `$system` the id prefix.
 /// `$has_tput_4kib`: the system already has a `<system>_tput_4KiB` row (of
 /// the 4 KiB workload), which stands for that point of the sweep.
+/// `$vs_copy`: its ping-pongs compare to `limit_copy_<size>` (one memcpy).
 macro_rules! sweep_rows {
-    ($group:expr, $system:literal, $pingpong:ident, $tput:ident, $about_pp:literal, $about_tp:literal, $has_tput_4kib:expr) => {{
+    ($group:expr, $system:literal, $pingpong:ident, $tput:ident, $about_pp:literal, $about_tp:literal, $has_tput_4kib:expr, $vs_copy:expr) => {{
         macro_rules! one {
             ($label:literal, $n:expr) => {
                 [
@@ -95,7 +96,11 @@ macro_rules! sweep_rows {
                         workload: crate::harness::Workload::SweepPingpong,
                         metric: crate::harness::Metric::OneWayNs,
                         iters: crate::rows::kit::sizes::pingpong_iters($n),
-                        compare_to: &[],
+                        compare_to: if $vs_copy {
+                            &[concat!("limit_copy_", $label)]
+                        } else {
+                            &[]
+                        },
                         about: $about_pp,
                         sample: |n| $pingpong::<{ $n }>(n),
                     },

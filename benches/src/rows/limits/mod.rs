@@ -81,4 +81,33 @@ pub fn benches() -> Vec<Bench> {
             sample: ring::gb_4kib,
         },
     ]
+    .into_iter()
+    .chain(copy_rows())
+    .collect()
+}
+
+/// `limit_copy_<size>` of the size sweep: one `memcpy` of a message of that
+/// size, in ns (what a copying hand-off cannot go below, per copy).
+fn copy_rows() -> Vec<Bench> {
+    macro_rules! copy_row {
+        ($label:literal, $n:expr) => {
+            Bench {
+                id: concat!("limit_copy_", $label),
+                group: &GROUP,
+                workload: Workload::SweepPingpong,
+                metric: Metric::OneWayNs,
+                iters: crate::rows::kit::sizes::pingpong_iters($n),
+                compare_to: &[],
+                about: "one memcpy of a message of this size, between two buffers of one process",
+                sample: memcpy::ns_per_copy::<{ $n }>,
+            }
+        };
+    }
+    vec![
+        copy_row!("64B", 64),
+        copy_row!("4KiB", 4 << 10),
+        copy_row!("64KiB", 64 << 10),
+        copy_row!("1MiB", 1 << 20),
+        copy_row!("4MiB", 4 << 20),
+    ]
 }

@@ -92,7 +92,8 @@ pub fn benches() -> Vec<Bench> {
         sweep_tput,
         "two [u8] publish-subscribe services: loan_slice (the safe API zero-fills the loan), stamps written and read in place, busy-polled",
         "[u8] publish-subscribe, about 1 MiB of samples buffered: loan_slice (zero-filled), stamps written and read in place",
-        true
+        true,
+        false
     ))
     .collect()
 }

@@ -79,7 +79,8 @@ pub fn benches() -> Vec<Bench> {
         pipe_sweep_tput,
         "two pipes: write_all of the whole message, read_exact of the whole reply",
         "pipe: write_all / read_exact of whole messages",
-        true
+        true,
+        false
     ))
     .chain(crate::rows::kit::sizes::sweep_rows!(
         &GROUP,
@@ -88,7 +89,8 @@ pub fn benches() -> Vec<Bench> {
         uds_sweep_tput,
         "Unix stream socket pair: write_all of the whole message, read_exact of the whole reply",
         "Unix stream socket pair: write_all / read_exact of whole messages",
-        true
+        true,
+        false
     ))
     .collect()
 }

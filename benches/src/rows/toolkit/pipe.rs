@@ -181,8 +181,9 @@ pub fn benches() -> Vec<Bench> {
         "pipe",
         sweep_pingpong,
         sweep_tput,
-        "duplex Pipe<u8>, 2 slots a side: the whole message copied in by send_bytes and out by recv_bytes_into, each way",
-        "channel<u8> of about 1 MiB of slots: the whole message copied in and out",
+        "duplex Pipe<u8>, 2 slots a side: the whole message copied in by send_bytes, read in place by recv_bytes_with, each way",
+        "channel<u8> of about 1 MiB of slots: the whole message copied in by send_bytes, read in place by recv_bytes_with",
+        true,
         true
     ))
     .collect()
@@ -499,24 +500,24 @@ fn tput_4kib(msgs: u64) -> Result<f64, SampleError> {
 // ----- the size sweep (see `kit::sizes`): copies -----
 
 /// `N`-byte messages back and forth over a duplex `Pipe<u8>` of two slots
-/// a side: each side copies its whole message in (`send_bytes`) and the
-/// other's out (`recv_bytes_into`), and checks the stamps.
+/// a side: each side copies its whole message in (`send_bytes`) and reads
+/// the other's where it lies (`recv_bytes_with`), checking the stamps: one
+/// copy per hop, as a large-message user would do it.
 fn sweep_pingpong<const N: usize>(round_trips: u64) -> Result<f64, SampleError> {
     let (mine, theirs) = Pipe::<u8>::builder().capacity(2).max_frame(N).create()?;
     footprint::record(mine.shm_bytes());
     let mut out = vec![7u8; N];
-    let mut back = vec![0u8; N];
     let mut turn = 0u64;
     round_trips_ns(
         sweep_warmup(round_trips),
         round_trips,
         move |total| {
-            let mut buf = vec![0u8; N];
+            let mut buf = vec![7u8; N];
             for _ in 0..total {
-                theirs
-                    .recv_bytes_into(&mut buf)
-                    .unwrap_or_else(|e| panic!("pipe sweep peer: {e}"));
-                let seq = read_stamp(&buf).unwrap_or_else(|| panic!("pipe sweep peer: torn"));
+                let seq = theirs
+                    .recv_bytes_with(read_stamp)
+                    .unwrap_or_else(|e| panic!("pipe sweep peer: {e}"))
+                    .unwrap_or_else(|| panic!("pipe sweep peer: torn"));
                 stamp(&mut buf, seq + 1);
                 theirs
                     .send_bytes(&buf)
@@ -526,8 +527,8 @@ fn sweep_pingpong<const N: usize>(round_trips: u64) -> Result<f64, SampleError> 
         move || {
             stamp(&mut out, turn);
             mine.send_bytes(&out)?;
-            let n = mine.recv_bytes_into(&mut back)?;
-            if n != N || read_stamp(&back) != Some(turn + 1) {
+            let (n, got) = mine.recv_bytes_with(|b| (b.len(), read_stamp(b)))?;
+            if n != N || got != Some(turn + 1) {
                 return Err(SampleError::failed(format!(
                     "pipe sweep: bad reply to {turn} ({n} bytes)"
                 )));
@@ -539,7 +540,7 @@ fn sweep_pingpong<const N: usize>(round_trips: u64) -> Result<f64, SampleError> 
 }
 
 /// A stream of `N`-byte messages through a channel of about 1 MiB of slots,
-/// copied in and out; GB/s.
+/// copied in by `send_bytes`, read in place by `recv_bytes_with`; GB/s.
 fn sweep_tput<const N: usize>(msgs: u64) -> Result<f64, SampleError> {
     let (tx, rx) = Pipe::<u8>::builder()
         .capacity(stream_slots(N))

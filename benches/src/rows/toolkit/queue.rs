@@ -183,6 +183,7 @@ pub fn benches() -> Vec<Bench> {
         sweep_loan_tput,
         "two Queue<u8> of 2 slots: loan_bytes writes the stamps in place, recv_guard reads them in place (no copy), each way",
         "Queue<u8> of about 1 MiB of slots: loan_bytes / recv_guard, stamps written and read in place (no copy)",
+        false,
         false
     ))
     .collect()
