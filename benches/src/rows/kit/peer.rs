@@ -36,3 +36,25 @@ pub fn join(peer: Process) -> Result<(), SampleError> {
         )))
     }
 }
+
+/// The receiving side of a stream row whose peer `producer` sends messages
+/// `0..total`: `receive(seq)` checks each in turn, the first `warmup`
+/// untimed; then the peer is joined. Returns the time of the last
+/// `total - warmup`.
+pub fn receive_timed(
+    producer: Process,
+    warmup: u64,
+    total: u64,
+    mut receive: impl FnMut(u64) -> Result<(), SampleError>,
+) -> Result<std::time::Duration, SampleError> {
+    for seq in 0..warmup {
+        receive(seq)?;
+    }
+    let start = std::time::Instant::now();
+    for seq in warmup..total {
+        receive(seq)?;
+    }
+    let elapsed = start.elapsed();
+    join(producer)?;
+    Ok(elapsed)
+}

@@ -16,7 +16,6 @@ use std::hint::black_box;
 use std::rc::Rc;
 use std::sync::Once;
 use std::sync::atomic::{AtomicU64, Ordering};
-use std::time::Instant;
 
 use iceoryx2::port::publisher::Publisher;
 use iceoryx2::port::subscriber::Subscriber;
@@ -295,15 +294,7 @@ fn transfer<T: std::fmt::Debug + ZeroCopySend + 'static>(
     };
     next(READY)?;
     attached.0.store(1, Ordering::Release);
-    for seq in 0..warmup {
-        next(seq)?;
-    }
-    let start = Instant::now();
-    for seq in warmup..total {
-        next(seq)?;
-    }
-    let secs = start.elapsed().as_secs_f64();
-    peer::join(producer)?;
+    let secs = peer::receive_timed(producer, warmup, total, next)?.as_secs_f64();
     Ok(msgs as f64 / secs)
 }
 
@@ -498,14 +489,6 @@ fn sweep_tput<const N: usize>(msgs: u64) -> Result<f64, SampleError> {
     };
     next(READY)?;
     attached.0.store(1, Ordering::Release);
-    for seq in 0..warmup {
-        next(seq)?;
-    }
-    let start = Instant::now();
-    for seq in warmup..total {
-        next(seq)?;
-    }
-    let secs = start.elapsed().as_secs_f64();
-    peer::join(producer)?;
+    let secs = peer::receive_timed(producer, warmup, total, next)?.as_secs_f64();
     Ok(msgs as f64 * N as f64 / secs / 1e9)
 }

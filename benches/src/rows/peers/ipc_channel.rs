@@ -5,7 +5,6 @@
 //! of the same binary. Receives block in the kernel.
 
 use std::hint::black_box;
-use std::time::Instant;
 
 use ipc_channel::ipc;
 
@@ -144,15 +143,7 @@ fn bytes_4kib(msgs: u64) -> Result<f64, SampleError> {
         }
         Ok(())
     };
-    for seq in 0..warmup {
-        receive(seq)?;
-    }
-    let start = Instant::now();
-    for seq in warmup..total {
-        receive(seq)?;
-    }
-    let secs = start.elapsed().as_secs_f64();
-    peer::join(producer)?;
+    let secs = peer::receive_timed(producer, warmup, total, receive)?.as_secs_f64();
     Ok(msgs as f64 * PAGE_BYTES as f64 / secs / 1e9)
 }
 
@@ -180,15 +171,7 @@ fn serde_tput_record(msgs: u64) -> Result<f64, SampleError> {
         }
         Ok(())
     };
-    for seq in 0..warmup {
-        receive(seq)?;
-    }
-    let start = Instant::now();
-    for seq in warmup..total {
-        receive(seq)?;
-    }
-    let secs = start.elapsed().as_secs_f64();
-    peer::join(producer)?;
+    let secs = peer::receive_timed(producer, warmup, total, receive)?.as_secs_f64();
     Ok(msgs as f64 / secs)
 }
 

@@ -7,8 +7,6 @@
 //! The ring file is a temporary file (`create_temp`, removed when the
 //! parent's handle drops); the forked producer opens it by path.
 
-use std::time::Instant;
-
 use ipmpsc::{Receiver, Sender, SharedRingBuffer};
 
 use crate::harness::{Bench, Group, Iters, Kind, Metric, SampleError, Workload, warmup_for};
@@ -67,14 +65,6 @@ fn tput_8b(msgs: u64) -> Result<f64, SampleError> {
         }
         Ok(())
     };
-    for seq in 0..warmup {
-        receive(seq)?;
-    }
-    let start = Instant::now();
-    for seq in warmup..total {
-        receive(seq)?;
-    }
-    let secs = start.elapsed().as_secs_f64();
-    peer::join(producer)?;
+    let secs = peer::receive_timed(producer, warmup, total, receive)?.as_secs_f64();
     Ok(msgs as f64 / secs)
 }

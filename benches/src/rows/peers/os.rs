@@ -7,7 +7,6 @@ use std::fs::File;
 use std::hint::black_box;
 use std::io::{Read, Write};
 use std::os::unix::net::UnixStream;
-use std::time::Instant;
 
 use crate::harness::{Bench, Group, Iters, Kind, Metric, SampleError, Workload, warmup_for};
 use crate::rows::kit::peer;
@@ -183,7 +182,7 @@ fn stream_4kib(
         }
     })?;
     let mut page = Page::boxed();
-    let mut receive = |expected: u64| -> Result<(), SampleError> {
+    let receive = |expected: u64| -> Result<(), SampleError> {
         rx.read_exact(&mut page.0)?;
         let got = u64::from_le_bytes(black_box(&page.0)[..8].try_into().expect("8 bytes"));
         if got != expected {
@@ -193,15 +192,7 @@ fn stream_4kib(
         }
         Ok(())
     };
-    for seq in 0..warmup {
-        receive(seq)?;
-    }
-    let start = Instant::now();
-    for seq in warmup..total {
-        receive(seq)?;
-    }
-    let secs = start.elapsed().as_secs_f64();
-    peer::join(producer)?;
+    let secs = peer::receive_timed(producer, warmup, total, receive)?.as_secs_f64();
     Ok(msgs as f64 * PAGE_BYTES as f64 / secs / 1e9)
 }
 
@@ -285,7 +276,7 @@ fn sweep_stream<const N: usize>(
         }
     })?;
     let mut buf = vec![0u8; N];
-    let mut receive = |seq: u64| -> Result<(), SampleError> {
+    let receive = |seq: u64| -> Result<(), SampleError> {
         rx.read_exact(&mut buf)?;
         if read_stamp(black_box(&buf)) != Some(seq) {
             return Err(SampleError::failed(format!(
@@ -294,15 +285,7 @@ fn sweep_stream<const N: usize>(
         }
         Ok(())
     };
-    for seq in 0..warmup {
-        receive(seq)?;
-    }
-    let start = Instant::now();
-    for seq in warmup..total {
-        receive(seq)?;
-    }
-    let secs = start.elapsed().as_secs_f64();
-    peer::join(producer)?;
+    let secs = peer::receive_timed(producer, warmup, total, receive)?.as_secs_f64();
     Ok(msgs as f64 * N as f64 / secs / 1e9)
 }
 

@@ -391,15 +391,7 @@ fn channel_serde_tput_record(msgs: u64) -> Result<f64, SampleError> {
         }
         Ok(())
     };
-    for seq in 0..warmup {
-        receive(seq)?;
-    }
-    let start = Instant::now();
-    for seq in warmup..total {
-        receive(seq)?;
-    }
-    let elapsed = start.elapsed();
-    peer::join(producer)?;
+    let elapsed = peer::receive_timed(producer, warmup, total, receive)?;
     Ok(msgs as f64 / elapsed.as_secs_f64())
 }
 
@@ -558,7 +550,7 @@ fn sweep_tput<const N: usize>(msgs: u64) -> Result<f64, SampleError> {
         }
     })?;
     let mut buf = vec![0u8; N];
-    let mut receive = |seq: u64| -> Result<(), SampleError> {
+    let receive = |seq: u64| -> Result<(), SampleError> {
         let n = rx.recv_bytes_into(&mut buf)?;
         if n != N || read_stamp(&buf) != Some(seq) {
             return Err(SampleError::failed(format!(
@@ -567,14 +559,6 @@ fn sweep_tput<const N: usize>(msgs: u64) -> Result<f64, SampleError> {
         }
         Ok(())
     };
-    for seq in 0..warmup {
-        receive(seq)?;
-    }
-    let start = Instant::now();
-    for seq in warmup..total {
-        receive(seq)?;
-    }
-    let secs = start.elapsed().as_secs_f64();
-    peer::join(producer)?;
+    let secs = peer::receive_timed(producer, warmup, total, receive)?.as_secs_f64();
     Ok(msgs as f64 * N as f64 / secs / 1e9)
 }
