@@ -1467,3 +1467,44 @@ fn a_forked_producer_counts_before_its_first_put() {
     assert!(t.elapsed() < PROMPT / 4, "{:?}", t.elapsed());
     drop(consumer);
 }
+
+/// A byte ring whose bytes a receive guard holds: a stopped holder keeps
+/// them (a timed put reports `Timeout` on time, however many slots are
+/// free), and once the holder is SIGKILLed a blocked put gets the bytes
+/// back (the dead guard's slot and frame are reclaimed, not leaked).
+#[test]
+fn byte_ring_bytes_held_by_a_stopped_then_killed_guard() {
+    let q = Queue::<u8>::builder()
+        .capacity(8)
+        .ring_bytes(4096)
+        .create()
+        .unwrap();
+    q.put_bytes(&[9; 3000]).unwrap();
+    let held = slots::<1>();
+    let child = daemon({
+        let (q, held) = (q.clone(), held.try_clone().unwrap());
+        move || {
+            let g = q.recv_guard().unwrap();
+            held[0].store(g.bytes().len() as u64, Ordering::SeqCst);
+            ipc_test_support::park();
+        }
+    });
+    assert!(ipc_test_support::eventually(PROMPT, || held[0]
+        .load(Ordering::SeqCst)
+        == 3000));
+    ipc_test_support::sigstop(child.pid());
+    let t = Instant::now();
+    assert_eq!(
+        q.put_bytes_timeout(&[1; 3000], Duration::from_millis(100)),
+        Err(Error::Timeout)
+    );
+    let waited = t.elapsed();
+    assert!(
+        waited >= Duration::from_millis(100) && waited < Duration::from_millis(600),
+        "{waited:?}"
+    );
+    child.kill().unwrap();
+    let _ = child.join();
+    q.put_bytes_timeout(&[1; 3000], PROMPT).unwrap();
+    assert_eq!(q.get_bytes().unwrap(), vec![1; 3000]);
+}

@@ -125,6 +125,15 @@ pub fn sigkill(pid: u32) {
     assert_eq!(rc, 0, "kill({pid}, SIGKILL) failed");
 }
 
+/// Sends `SIGSTOP` to `pid`: it stops where it is, holding whatever it
+/// holds, until continued or killed; panics if the signal could not be sent.
+pub fn sigstop(pid: u32) {
+    let pid = libc::pid_t::try_from(pid).unwrap();
+    // SAFETY: kill takes two integers and touches no memory of ours.
+    let rc = unsafe { libc::kill(pid, libc::SIGSTOP) };
+    assert_eq!(rc, 0, "kill({pid}, SIGSTOP) failed");
+}
+
 /// Whether a process with this pid runs (exists and is not a zombie).
 pub fn is_running(pid: u32) -> bool {
     ipc_core::liveness::ProcessIdentity {

@@ -784,12 +784,22 @@ impl RawQueue {
             if held && (!slow || alive(slot.owner.load(Ordering::Relaxed))) {
                 break;
             }
-            if self.ring.geometry.has_ring()
-                && self
-                    .claim_bytes(t.wrapping_add(n), h, frame, slow)?
-                    .is_none()
-            {
-                break;
+            if self.ring.geometry.has_ring() {
+                let mut placed = self.claim_bytes(t.wrapping_add(n), h, frame, slow)?;
+                if placed.is_none() {
+                    // The cached head may be behind: frames consumed since
+                    // (into receive guards, say) count as in flight. Look
+                    // again with the real one before waiting for room.
+                    let fresh = self.head();
+                    if fresh != h {
+                        h = fresh;
+                        self.cached_head.store(h, Ordering::Relaxed);
+                        placed = self.claim_bytes(t.wrapping_add(n), h, frame, slow)?;
+                    }
+                }
+                if placed.is_none() {
+                    break;
+                }
             }
             slot.owner.store(me, Ordering::Relaxed);
             slot.state.store(state::WRITING, Ordering::Release);
