@@ -7,7 +7,10 @@
 //! between the fork and that put would find every producer gone. The queue
 //! therefore registers a hook here, and `spawn` tells it about each fork:
 //! just before it (in the parent), just after it (the child's identity, in
-//! the parent, before `spawn` returns), and first thing in the child.
+//! the parent, once the parent has dropped its copy of the closure and
+//! before `spawn` returns), and first thing in the child. Comparing what the
+//! parent held before and after that drop tells a hook which of its objects
+//! the closure took along to the child.
 //!
 //! Hooks are plain functions, registered once per process and never
 //! removed; they must be quick (they run inside `spawn`) and must not fork.
@@ -21,7 +24,8 @@ use std::sync::{Mutex, PoisonError};
 pub enum SpawnEvent {
     /// In the parent, just before the fork.
     Forking,
-    /// In the parent, just after the fork: the child's identity, packed as
+    /// In the parent, after the fork and after the parent dropped its copy
+    /// of the child's closure: the child's identity, packed as
     /// [`packed_current`](crate::liveness::packed_current) packs one.
     Forked {
         /// The child, as `pid << 32 | start time low bits`.

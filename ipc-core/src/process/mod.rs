@@ -203,9 +203,15 @@ impl ProcessBuilder {
                 child_main(f)
             }
             pid => {
+                // The handle first, so that the child is still joined should
+                // the destructor of the parent's copy of `f` panic.
+                let process = self.started(pid, None);
+                drop(f);
                 if !hooks.is_empty() {
-                    // The child exists (not yet reaped: only its handle
-                    // reaps it), so its start time can be read.
+                    // After the drop: a hook can tell which objects the
+                    // closure held (their handles just went away here). The
+                    // child exists (not yet reaped: only its handle reaps
+                    // it), so its start time can be read.
                     let child = u32::try_from(pid).unwrap_or(0);
                     let start = crate::liveness::ProcessIdentity::of(child)
                         .map_or(0, |id| id.start_time & 0xffff_ffff);
@@ -215,10 +221,6 @@ impl ProcessBuilder {
                         });
                     }
                 }
-                // The handle first, so that the child is still joined should
-                // the destructor of the parent's copy of `f` panic.
-                let process = self.started(pid, None);
-                drop(f);
                 Ok(process)
             }
         }

@@ -72,12 +72,13 @@ pub const DEFAULT_CAPACITY: usize = 1024;
 /// sleep).
 ///
 /// A child that [`Process::spawn`](ipc_core::process::Process::spawn)
-/// forks while its parent holds the queue counts as a possible producer
-/// *and* consumer from the fork until it makes its first call (then it has
-/// its role), or dies: so a consumer does not hear the producers are gone
-/// while a freshly forked producer has yet to start. A forked child that
-/// never touches the queue but runs on therefore keeps the other side
-/// waiting, as a cloned `Sender` moved into a thread would in crossbeam.
+/// starts with a handle of the queue in its closure (`move || ...` of a
+/// clone) counts as a possible producer *and* consumer from the fork until
+/// it makes its first call (then it has its role), or dies: so a consumer
+/// does not hear the producers are gone while a freshly forked producer has
+/// yet to start. A child given a handle that it never uses but that runs
+/// on therefore keeps the other side waiting, as a cloned `Sender` moved
+/// into a thread would in crossbeam; children given none do not count.
 /// Processes that open a named queue count from their first call.
 ///
 /// - A get on an **empty** queue whose producers are all gone returns
@@ -118,6 +119,14 @@ pub const DEFAULT_CAPACITY: usize = 1024;
 pub struct Queue<T: Message> {
     raw: Arc<RawQueue>,
     _message: PhantomData<fn() -> T>,
+}
+
+impl<T: Message> Drop for Queue<T> {
+    fn drop(&mut self) {
+        // For the spawn hook (`fork.rs`): the parent's copy of a child's
+        // closure drops the handles the child took along.
+        self.raw.note_handle_drop();
+    }
 }
 
 impl<T: Message> Clone for Queue<T> {

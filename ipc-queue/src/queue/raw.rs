@@ -65,19 +65,20 @@
 //! queue before any consumer starts), and a queue re-opened after its last
 //! user left starts afresh.
 //!
-//! **Inheritors.** A child that `Process::spawn` forks while this process
-//! holds the queue inherits the handle and may use it in either role, but
-//! registers only at its first call: a consumer that drained the queue in
-//! between would find the producers gone while one was about to start
-//! (three producers forked in a row, the first two done before the third
-//! ran: a `log_shipper` run failed so, 1 time in 70). So the spawn hook
+//! **Inheritors.** A child that `Process::spawn` forks with a handle of
+//! the queue in its closure may use it in either role, but registers only
+//! at its first call: a consumer that drained the queue in between would
+//! find the producers gone while one was about to start (three producers
+//! forked in a row, the first two done before the third ran: a
+//! `log_shipper` run failed so, 1 time in 70). So the spawn hook
 //! (`fork.rs`) records each such child in the `inheritors` table, written
 //! by the parent before `spawn` returns (its own identity stands in during
 //! the fork itself), and a role is not gone while a live inheritor remains.
 //! An inheritor leaves the table when it registers in a role, drops the
-//! queue, or dies. A child that never touches the queue but runs on keeps
-//! it from being reported gone, as a cloned `Sender` moved into a thread
-//! would in crossbeam. A leaving handle wakes the other side's
+//! queue, or dies. A child given no handle (a pool's worker, another
+//! thread's child) is no inheritor; a child given one that never uses it
+//! but runs on keeps the other side waiting, as a cloned `Sender` moved
+//! into a thread would in crossbeam. A leaving handle wakes the other side's
 //! sleepers. With more than `ROLE_SLOTS` handles of one role at once,
 //! tracking is off for that role: it is never reported gone.
 //!
@@ -131,6 +132,9 @@ pub(crate) struct RawQueue {
     next_peer_check: AtomicU64,
     /// A read-only handle for `inspect`: it writes nothing, not even on drop.
     inspecting: bool,
+    /// `Queue` handles of this queue dropped in this process (for the spawn
+    /// hook: a fork during which some were dropped gave the child some).
+    handle_drops: AtomicU64,
 }
 
 /// A role a handle takes on by its first put or get.
@@ -181,6 +185,18 @@ impl RoleClaim {
             identity: AtomicU64::new(0),
         }
     }
+}
+
+/// The inheritor entry a process holds for a child during a fork: its pid
+/// with no start time (so liveness goes by the pid, and the entry is told
+/// apart from a child's).
+fn stand_in() -> u64 {
+    packed_current() & !0xffff_ffff
+}
+
+/// Whether inheritor entry `id` is a stand-in (see [`stand_in`]).
+fn is_stand_in(id: u64) -> bool {
+    id != 0 && id & 0xffff_ffff == 0
 }
 
 /// The error for a wait that is over: `busy` (`Full`, `Empty`) for a call
@@ -329,7 +345,18 @@ impl RawQueue {
             registering: Mutex::new(()),
             next_peer_check: AtomicU64::new(0),
             inspecting,
+            handle_drops: AtomicU64::new(0),
         }
+    }
+
+    /// A `Queue` handle of this queue was dropped in this process.
+    pub(crate) fn note_handle_drop(&self) {
+        self.handle_drops.fetch_add(1, Ordering::Relaxed);
+    }
+
+    /// How many `Queue` handles of this queue this process has dropped.
+    pub(crate) fn handle_drops(&self) -> u64 {
+        self.handle_drops.load(Ordering::Relaxed)
     }
 
     // ----- roles (see "Disconnection" above) -----
@@ -362,13 +389,17 @@ impl RawQueue {
             self.reclaim_dead(Role::Consumer);
             self.reclaim_dead_inheritors();
             // (This process's own inheritor entry does not count: it is
-            // about to become a registration.)
+            // about to become a registration; nor does a stand-in, there
+            // only while some process forks, likely a child that takes no
+            // handle of this queue.)
             let unused = [&roles.producers, &roles.consumers, &roles.inheritors]
                 .iter()
                 .all(|table| {
                     table.iter().all(|w| {
                         let id = w.load(Ordering::Acquire);
-                        id == 0 || (id >> 32 == me >> 32 && std::ptr::eq(*table, &roles.inheritors))
+                        id == 0
+                            || (std::ptr::eq(*table, &roles.inheritors)
+                                && (id >> 32 == me >> 32 || is_stand_in(id)))
                     })
                 });
             if unused && self.head() == self.tail() {
@@ -531,7 +562,7 @@ impl RawQueue {
     /// child starts). `false` if the table is full (the child then counts
     /// from its first call, as a named opener does).
     pub(crate) fn inheritor_forking(&self) -> bool {
-        let me = packed_current();
+        let me = stand_in();
         let roles = &self.ring.shared().roles;
         let take = || {
             roles.inheritors.iter().any(|w| {
@@ -551,10 +582,10 @@ impl RawQueue {
 
     /// Spawn hook, in the parent after the fork: `child` takes the place
     /// this process held for it (or a new one, if a registration of this
-    /// process removed the stand-in meanwhile); `child` 0: the fork failed,
-    /// the stand-in goes.
+    /// process removed the stand-in meanwhile); `child` 0 (the fork failed,
+    /// or the child took no handle of this queue): the stand-in goes.
     pub(crate) fn inheritor_forked(&self, child: u64) {
-        let me = packed_current();
+        let me = stand_in();
         let table = &self.ring.shared().roles.inheritors;
         let replaced = table.iter().any(|w| {
             w.compare_exchange(me, child, Ordering::AcqRel, Ordering::Acquire)
@@ -604,9 +635,21 @@ impl RawQueue {
                 freed = true;
             }
         }
-        if freed {
-            self.wake_other_side(Role::Producer);
-            self.wake_other_side(Role::Consumer);
+        // Wake a side only if what it waits on may now be gone: waking
+        // sleepers for nothing makes each of them spin before it sleeps
+        // again, and a process that forks often (a test harness, a pool)
+        // frees entries often.
+        if freed && !self.inheritors_count() {
+            let roles = &self.ring.shared().roles;
+            for role in [Role::Producer, Role::Consumer] {
+                if role
+                    .table(roles)
+                    .iter()
+                    .all(|w| w.load(Ordering::Acquire) == 0)
+                {
+                    self.wake_other_side(role);
+                }
+            }
         }
     }
 
@@ -773,43 +816,54 @@ impl RawQueue {
             self.cached_head.store(h, Ordering::Relaxed);
         }
         self.check_window(h, t)?;
-        let free = cap - t.wrapping_sub(h);
         let me = packed_current();
-        let mut n = 0;
-        while n < want.min(free) {
-            let slot = self.ring.slot(t.wrapping_add(n));
-            // Beyond the tail only EMPTY and HELD are legitimate; anything
-            // else was left by a process that died between two steps.
-            let held = slot.state.load(Ordering::Acquire) == state::HELD;
-            if held && (!slow || alive(slot.owner.load(Ordering::Relaxed))) {
-                break;
-            }
-            if self.ring.geometry.has_ring() {
-                let mut placed = self.claim_bytes(t.wrapping_add(n), h, frame, slow)?;
-                if placed.is_none() {
-                    // The cached head may be behind: frames consumed since
-                    // (into receive guards, say) count as in flight. Look
-                    // again with the real one before waiting for room.
-                    let fresh = self.head();
-                    if fresh != h {
-                        h = fresh;
-                        self.cached_head.store(h, Ordering::Relaxed);
-                        placed = self.claim_bytes(t.wrapping_add(n), h, frame, slow)?;
-                    }
-                }
-                if placed.is_none() {
+        let mut slow = slow;
+        let n = loop {
+            let free = cap - t.wrapping_sub(h);
+            let mut n = 0;
+            while n < want.min(free) {
+                let slot = self.ring.slot(t.wrapping_add(n));
+                // Beyond the tail only EMPTY and HELD are legitimate; anything
+                // else was left by a process that died between two steps.
+                let held = slot.state.load(Ordering::Acquire) == state::HELD;
+                if held && (!slow || alive(slot.owner.load(Ordering::Relaxed))) {
                     break;
                 }
+                if self.ring.geometry.has_ring() {
+                    let mut placed = self.claim_bytes(t.wrapping_add(n), h, frame, slow)?;
+                    if placed.is_none() {
+                        // The cached head may be behind: frames consumed since
+                        // (into receive guards, say) count as in flight. Look
+                        // again with the real one before waiting for room.
+                        let fresh = self.head();
+                        if fresh != h {
+                            h = fresh;
+                            self.cached_head.store(h, Ordering::Relaxed);
+                            placed = self.claim_bytes(t.wrapping_add(n), h, frame, slow)?;
+                        }
+                    }
+                    if placed.is_none() {
+                        break;
+                    }
+                }
+                slot.owner.store(me, Ordering::Relaxed);
+                slot.state.store(state::WRITING, Ordering::Release);
+                n += 1;
             }
-            slot.owner.store(me, Ordering::Relaxed);
-            slot.state.store(state::WRITING, Ordering::Release);
-            n += 1;
-        }
+            if n == 0 && !slow && self.peer_check_due(false) {
+                // About to look for dead peers: first take back what dead
+                // processes hold (a killed guard's slot and its bytes),
+                // which may be all the room there is.
+                slow = true;
+                continue;
+            }
+            break n;
+        };
         if n == 0 {
             // As for gets: a consumer that took messages and then left made
             // room first, so the head read again after seeing it gone tells
             // whether there is room now (then the next round claims it).
-            if self.role_gone(Role::Consumer, self.peer_check_due(slow)) && self.head() == h {
+            if self.role_gone(Role::Consumer, slow) && self.head() == h {
                 ipc_core::trace_event!(
                     debug,
                     queue = %self.object.segment().display_name(),
