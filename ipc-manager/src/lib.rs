@@ -116,6 +116,7 @@ pub use manager::{Manager, ManagerBuilder, ManagerConfig, Stats};
 pub use objects::dict::{Dict, TypedDict, TypedRef, ValueRef};
 pub use objects::list::List;
 pub use objects::sync::{Handle, Lock};
+pub use objects::types::Encoding;
 pub use objects::value::{AtomicInt, Value};
 #[cfg(feature = "testing")]
 #[doc(hidden)]

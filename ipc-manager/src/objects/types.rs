@@ -122,3 +122,59 @@ impl TypeTag {
         Some(format!("{name} (size {size}, align {align})"))
     }
 }
+
+/// How a dictionary value is encoded, as its stored type tag records it:
+/// plain bytes ([`Encoding::BYTES`]), a [`Message`](ipc_core::Message) type
+/// ([`Encoding::of`]), or an encoding that another program names for
+/// itself ([`Encoding::named`]): the Python package stores pickles so, and
+/// reads back the bytes and integers a Rust program stored.
+///
+/// ```
+/// use ipc_manager::Encoding;
+///
+/// const PICKLE: Encoding = Encoding::named("python pickle");
+/// assert_ne!(PICKLE.tag(), Encoding::BYTES.tag());
+/// assert_eq!(Encoding::of::<u64>(), Encoding::of::<u64>());
+/// ```
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Encoding(pub(crate) TypeTag);
+
+impl Encoding {
+    /// Plain bytes (what [`Dict::insert`](crate::Dict::insert) stores).
+    pub const BYTES: Encoding = Encoding(TypeTag {
+        tag: BYTES_TAG,
+        name: "bytes",
+        size: 0,
+        align: 0,
+    });
+
+    /// Values of type `T`, as [`Dict::insert_as`](crate::Dict::insert_as)
+    /// and typed views store them (tagged with `T`'s name, size and
+    /// alignment).
+    pub fn of<T: ipc_core::Message>() -> Self {
+        Encoding(TypeTag::of::<T>())
+    }
+
+    /// An encoding a program names: values of any length, told apart from
+    /// every other encoding by the hash of `name` (FNV-1a, never the tag of
+    /// plain bytes).
+    pub const fn named(name: &'static str) -> Self {
+        let h = fnv1a(FNV_OFFSET, name.as_bytes());
+        Encoding(TypeTag {
+            tag: if h == BYTES_TAG { 1 } else { h },
+            name,
+            size: 0,
+            align: 0,
+        })
+    }
+
+    /// The 64-bit tag stored beside each value so encoded.
+    pub const fn tag(&self) -> u64 {
+        self.0.tag
+    }
+
+    /// The encoding's name (a Rust type name for [`Encoding::of`]).
+    pub const fn name(&self) -> &'static str {
+        self.0.name
+    }
+}

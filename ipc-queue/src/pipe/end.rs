@@ -82,6 +82,8 @@ pub(crate) struct Endpoint {
     /// handle may take the end over from that process (the hand-off); any
     /// other live owner makes the end exclusive (`Error::InUse`).
     origin: Cell<u64>,
+    /// Set by [`hand_off`](Self::hand_off): dropping closes nothing.
+    handed_off: Cell<bool>,
 }
 
 impl Endpoint {
@@ -97,6 +99,7 @@ impl Endpoint {
             spin: Cell::new(SPIN_FOR),
             next_peer_check: Cell::new(Duration::ZERO),
             origin: Cell::new(packed_current()),
+            handed_off: Cell::new(false),
         }
     }
 
@@ -578,6 +581,12 @@ impl Endpoint {
         Ok(n as usize)
     }
 
+    /// Marks the end as handed to another process by name: dropping this
+    /// handle will not close it.
+    pub fn hand_off(&self) {
+        self.handed_off.set(true);
+    }
+
     /// Closes the end now, if this process may (see the module docs).
     /// `forced` ignores the fork rule (an explicit `close`).
     pub fn release(&self, forced: bool) {
@@ -605,7 +614,9 @@ impl Endpoint {
 
 impl Drop for Endpoint {
     fn drop(&mut self) {
-        self.release(false);
+        if !self.handed_off.get() {
+            self.release(false);
+        }
     }
 }
 

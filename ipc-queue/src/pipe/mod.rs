@@ -928,6 +928,17 @@ macro_rules! common_methods {
         pub fn close(self) {
             self.ep.release(true);
         }
+
+        /// Marks the end as handed to another process *by name* (a Python
+        /// `spawn` child unpickling it, a name sent over a socket) that will
+        /// open and use it: dropping this handle then closes nothing.
+        /// Otherwise dropping it would close an end nobody here used, and
+        /// the peer could hear `Disconnected` before that process opened
+        /// it. A forked child needs none of this (see the module docs on
+        /// ownership). [`close`](Self::close) still closes.
+        pub fn hand_off(&self) {
+            self.ep.hand_off();
+        }
     };
 }
 

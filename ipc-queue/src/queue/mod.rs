@@ -338,6 +338,26 @@ impl<T: Message> Queue<T> {
         self.raw.set_spin(spin);
     }
 
+    /// Marks this queue as handed off by name to a process yet to open it
+    /// (a handle pickled for a Python `spawn` child, a name sent over a
+    /// socket): until that process calls [`take_hand_off`](Self::take_hand_off)
+    /// (or this one exits), no role of the queue counts as gone, so a
+    /// consumer does not hear `Disconnected` from a producer that has yet
+    /// to start. A child forked by `Process::spawn` needs none of this.
+    /// `false` if the queue's table of such places is full (the other
+    /// process then counts from its first call, as any opener does).
+    pub fn hand_off(&self) -> bool {
+        self.raw.hand_off()
+    }
+
+    /// In a process a handle was handed off to (see [`hand_off`](Self::hand_off)),
+    /// by the process with id `from`: takes the place held for it. It then
+    /// counts as a producer and a consumer to be until it first puts or
+    /// gets, drops the queue, or exits. Whether a place was held.
+    pub fn take_hand_off(&self, from: u32) -> bool {
+        self.raw.take_hand_off(from)
+    }
+
     /// The segment beneath (its name, its creator, whether it is kept).
     pub fn object(&self) -> &ObjectSegment {
         self.raw.object()
@@ -529,6 +549,20 @@ impl<T: Message> Queue<T> {
     pub fn loan_bytes(&self, len: usize) -> Result<Loan<'_, T>> {
         self.check_frame(len)?;
         self.loan_frame(len, Deadline::Forever)
+    }
+
+    /// [`loan_bytes`](Self::loan_bytes) if there is room now;
+    /// [`Error::Full`] otherwise.
+    pub fn try_loan_bytes(&self, len: usize) -> Result<Loan<'_, T>> {
+        self.check_frame(len)?;
+        self.loan_frame(len, Deadline::Now)
+    }
+
+    /// [`loan_bytes`](Self::loan_bytes), waiting at most `timeout` for
+    /// room ([`Error::Timeout`] then).
+    pub fn loan_bytes_timeout(&self, len: usize, timeout: Duration) -> Result<Loan<'_, T>> {
+        self.check_frame(len)?;
+        self.loan_frame(len, Deadline::after(timeout))
     }
 
     fn loan_wait(&self, wait: Deadline) -> Result<Loan<'_, T>> {
@@ -1003,7 +1037,17 @@ impl<T: Message> Queue<T> {
     /// too small the frame stays queued and [`Error::BufferTooSmall`] says how
     /// much room it needs (Python's `recv_bytes_into`).
     pub fn get_bytes_into(&self, buf: &mut [u8]) -> Result<usize> {
-        let (pos, _) = self.raw.acquire(1, false, Deadline::Forever)?;
+        self.get_bytes_into_wait(buf, Deadline::Forever)
+    }
+
+    /// [`get_bytes_into`](Self::get_bytes_into) if a frame is there now;
+    /// [`Error::Empty`] otherwise.
+    pub fn try_get_bytes_into(&self, buf: &mut [u8]) -> Result<usize> {
+        self.get_bytes_into_wait(buf, Deadline::Now)
+    }
+
+    fn get_bytes_into_wait(&self, buf: &mut [u8], wait: Deadline) -> Result<usize> {
+        let (pos, _) = self.raw.acquire(1, false, wait)?;
         let (at, len) = match self.raw.ring.frame(pos) {
             Ok(found) => found,
             Err(e) => {

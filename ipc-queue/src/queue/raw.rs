@@ -79,7 +79,12 @@
 //! thread's child) is no inheritor; a child given one that never uses it
 //! but runs on keeps the other side waiting, as a cloned `Sender` moved
 //! into a thread would in crossbeam. A leaving handle wakes the other side's
-//! sleepers. With more than `ROLE_SLOTS` handles of one role at once,
+//! sleepers. A handle passed to another process *by name* (pickled for a
+//! Python `spawn` child, say) is handed off the same way: the sender puts
+//! a stand-in in the table (`Queue::hand_off`) and the receiver, once it
+//! opened the queue, takes its place (`Queue::take_hand_off`). A stand-in
+//! counts for every process, its own included, while that process lives.
+//! With more than `ROLE_SLOTS` handles of one role at once,
 //! tracking is off for that role: it is never reported gone.
 //!
 //! Waiting goes through `ipc_core::wait`: three wait words (not empty, not
@@ -539,13 +544,20 @@ impl RawQueue {
     }
 
     /// Whether inheritor entry `id` stands for a process that may still
-    /// take up a role: not an empty entry, not the caller (which is here,
-    /// acting), and not a process already registered in a role. (The parent
-    /// records a child after the fork; a quick child may have registered,
-    /// and left the table, before that.)
+    /// take up a role: a stand-in, or else not an empty entry, not the
+    /// caller (which is here, acting), and not a process already registered
+    /// in a role. (The parent records a child after the fork; a quick child
+    /// may have registered, and left the table, before that.)
     fn inheritor_counts(&self, id: u64, me: u64) -> bool {
         let roles = &self.ring.shared().roles;
         let pid = id >> 32;
+        if is_stand_in(id) {
+            // A stand-in holds the place of a process to come (a child
+            // being forked, or one a handle was handed off to by name):
+            // it counts for everyone, its own process included, as long as
+            // that process lives.
+            return true;
+        }
         id != 0
             && pid != me >> 32
             && !roles
@@ -601,16 +613,47 @@ impl RawQueue {
         roles.inheritors_added.fetch_add(1, Ordering::SeqCst);
     }
 
+    /// A hand-off by name: this process stands in (as during a fork) for
+    /// a process that will open the queue by name and call
+    /// [`take_hand_off`](Self::take_hand_off), so that no role looks gone
+    /// in between. `false` if the table is full.
+    pub(crate) fn hand_off(&self) -> bool {
+        self.inheritor_forking()
+    }
+
+    /// In the process a handle was handed off to: takes the place a
+    /// stand-in of process `from` held for it. Whether there was one.
+    pub(crate) fn take_hand_off(&self, from: u32) -> bool {
+        let me = packed_current();
+        let stand_in = u64::from(from) << 32;
+        if me >> 32 == u64::from(from) {
+            return false;
+        }
+        let taken = self.ring.shared().roles.inheritors.iter().any(|w| {
+            w.compare_exchange(stand_in, me, Ordering::AcqRel, Ordering::Acquire)
+                .is_ok()
+        });
+        if taken {
+            self.ring
+                .shared()
+                .roles
+                .inheritors_added
+                .fetch_add(1, Ordering::SeqCst);
+        }
+        taken
+    }
+
     /// This process has chosen a role or dropped the queue: it is no longer
-    /// an inheritor (entries naming its pid go; a stand-in of a fork under
-    /// way in another thread is put back by `inheritor_forked`). Whether
-    /// it removed one.
+    /// an inheritor (its own entries go; its stand-ins, which hold places
+    /// for other processes, stay). Whether it removed one.
     fn leave_inheritors(&self) -> bool {
         let me = packed_current();
         let mut left = false;
         for w in &self.ring.shared().roles.inheritors {
             let id = w.load(Ordering::Acquire);
-            if id != 0 && id >> 32 == me >> 32 {
+            // This process's stand-ins hold places for others (a fork under
+            // way, a hand-off): they stay.
+            if id != 0 && id >> 32 == me >> 32 && !is_stand_in(id) {
                 left |= w
                     .compare_exchange(id, 0, Ordering::AcqRel, Ordering::Acquire)
                     .is_ok();

@@ -38,9 +38,8 @@ impl<'a> ValueRef<'a> {
         }
     }
 
-    /// The stored value's type tag.
-    #[cfg(any(feature = "serde", feature = "rkyv"))]
-    pub(crate) fn tag(&self) -> u64 {
+    /// The stored value's type tag (see [`Encoding::tag`](crate::Encoding::tag)).
+    pub fn type_tag(&self) -> u64 {
         self.tag
     }
 

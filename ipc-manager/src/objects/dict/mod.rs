@@ -21,7 +21,7 @@ pub use guard::{TypedRef, ValueRef};
 
 use crate::error::{Error, Result};
 use crate::objects::directory::{describe_tag, find_or_create, register_type, type_registered};
-use crate::objects::types::{BYTES_TAG, TypeTag};
+use crate::objects::types::{BYTES_TAG, Encoding, TypeTag};
 use crate::objects::value::AtomicInt;
 use crate::storage::epoch::pin;
 use crate::storage::hash::hash;
@@ -433,8 +433,12 @@ impl Dict {
         self.for_each_tagged(|k, v, _| f(k, v))
     }
 
-    /// [`for_each`](Self::for_each), also passing each value's type tag.
-    fn for_each_tagged(&self, mut f: impl FnMut(&[u8], &[u8], u64) -> Result<()>) -> Result<()> {
+    /// [`for_each`](Self::for_each), also passing each value's type tag
+    /// (compare it with [`Encoding::tag`]).
+    pub fn for_each_tagged(
+        &self,
+        mut f: impl FnMut(&[u8], &[u8], u64) -> Result<()>,
+    ) -> Result<()> {
         let _pin = pin(&self.inner)?;
         let mut key = Vec::new();
         let mut value = Vec::new();
@@ -506,6 +510,80 @@ impl Dict {
         self.insert_tagged(key.as_bytes(), value.as_bytes(), Some(&t))
     }
 
+    // -- encodings of other programs (see `Encoding`) -----------------------
+
+    /// Sets `key` to `value` encoded as `encoding` (its tag is stored
+    /// beside it, and named encodings are registered so errors can name
+    /// them).
+    pub fn insert_encoded<K>(&self, key: &K, value: &[u8], encoding: &Encoding) -> Result<()>
+    where
+        K: IntoBytes + Immutable + ?Sized,
+    {
+        let t = (encoding.tag() != BYTES_TAG).then_some(&encoding.0);
+        self.insert_tagged(key.as_bytes(), value, t)
+    }
+
+    /// Calls `f` with the type tag and the bytes of the value of `key`, in
+    /// place (pinned for the call); `None` if `key` is absent.
+    pub fn get_encoded_with<K, R>(
+        &self,
+        key: &K,
+        f: impl FnOnce(u64, &[u8]) -> R,
+    ) -> Result<Option<R>>
+    where
+        K: IntoBytes + Immutable + ?Sized,
+    {
+        Ok(self.get_ref(key)?.map(|v| f(v.type_tag(), &v)))
+    }
+
+    /// Atomically stores `new` (encoded as `encoding`) if the value of
+    /// `key` is `current`, compared by tag and bytes (`None`: if `key` is
+    /// absent); `Ok(Err(actual))` with the stored tag and bytes otherwise,
+    /// and nothing changes. The building block of an update computed
+    /// outside the manager's write lock (a Python callback, say), retried
+    /// until it wins.
+    #[allow(clippy::type_complexity)]
+    pub fn compare_and_swap_encoded<K>(
+        &self,
+        key: &K,
+        current: Option<(u64, &[u8])>,
+        new: &[u8],
+        encoding: &Encoding,
+    ) -> Result<std::result::Result<(), Option<(u64, Vec<u8>)>>>
+    where
+        K: IntoBytes + Immutable + ?Sized,
+    {
+        let key = key.as_bytes();
+        check_key(key)?;
+        check_value(new)?;
+        let h = self.hash(key);
+        let t = (encoding.tag() != BYTES_TAG).then_some(&encoding.0);
+        txn::write(&self.inner, |w| {
+            let actual = match table::find(w, self.d, key, h)? {
+                Some(e) => {
+                    let meta = table::entry_meta(w.arena, e)?;
+                    Some((meta.tag, table::read_value(w.arena, e, &meta)?))
+                }
+                None => None,
+            };
+            let same = match (&actual, current) {
+                (None, None) => true,
+                (Some((tag, bytes)), Some((want_tag, want))) => {
+                    *tag == want_tag && bytes.as_slice() == want
+                }
+                _ => false,
+            };
+            if !same {
+                return Ok(Err(actual));
+            }
+            if let Some(t) = t {
+                register_type(w, t)?;
+            }
+            table::insert(w, self.d, key, h, new, encoding.tag())?;
+            Ok(Ok(()))
+        })
+    }
+
     /// The value of `key` as a `V`; [`Error::WrongType`] if it was stored
     /// as bytes or as another type.
     pub fn get_as<K, V: Message>(&self, key: &K) -> Result<Option<V>>
@@ -572,10 +650,10 @@ impl Dict {
         let Some(value) = self.get_ref(key)? else {
             return Ok(None);
         };
-        if value.tag() != t.tag {
+        if value.type_tag() != t.tag {
             return Err(Error::WrongType {
                 expected: t.describe(),
-                found: describe_tag(&self.inner, value.tag()),
+                found: describe_tag(&self.inner, value.type_tag()),
             });
         }
         let fail = |e: postcard::Error| Error::Decode {
@@ -647,10 +725,10 @@ impl Dict {
         let Some(value) = self.get_ref(key)? else {
             return Ok(None);
         };
-        if value.tag() != TypeTag::RKYV.tag {
+        if value.type_tag() != TypeTag::RKYV.tag {
             return Err(Error::WrongType {
                 expected: TypeTag::RKYV.describe(),
-                found: describe_tag(&self.inner, value.tag()),
+                found: describe_tag(&self.inner, value.type_tag()),
             });
         }
         let archived = rkyv::access::<V::Archived, rkyv::rancor::Error>(&value).map_err(|e| {
