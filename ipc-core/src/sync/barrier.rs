@@ -46,12 +46,20 @@ unsafe impl ShmSafe for Barrier {}
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct BarrierWaitResult {
     leader: bool,
+    index: u32,
 }
 
 impl BarrierWaitResult {
     /// Whether this party was the last to arrive (Python's `wait()` returning 0).
     pub fn is_leader(&self) -> bool {
         self.leader
+    }
+
+    /// This party's place in the order of arrival: 0 for the first to
+    /// arrive, `parties - 1` for the last (the leader). Python's
+    /// `Barrier.wait()` returns it.
+    pub fn index(&self) -> u32 {
+        self.index
     }
 }
 
@@ -89,12 +97,17 @@ impl Barrier {
         if generation & BROKEN != 0 {
             return Err(Error::BrokenBarrier);
         }
-        let arrived = self.arrived.fetch_add(1, Ordering::AcqRel) + 1;
+        // Wrapping: the count lives in shared memory another process may have
+        // scribbled over (a garbage count is handled below, never a panic).
+        let arrived = self.arrived.fetch_add(1, Ordering::AcqRel).wrapping_add(1);
         if arrived >= self.parties {
             self.arrived.store(0, Ordering::Relaxed);
             word.store(generation.wrapping_add(1) & !BROKEN, Ordering::SeqCst);
             self.generation.wake_all();
-            return Ok(BarrierWaitResult { leader: true });
+            return Ok(BarrierWaitResult {
+                leader: true,
+                index: self.parties.saturating_sub(1),
+            });
         }
         let moved = |g| g != generation;
         let outcome = Waiter::new().block(&self.generation.until(moved), deadline, |_| {
@@ -102,7 +115,12 @@ impl Barrier {
         });
         match outcome {
             Ok(Some(g)) if g & BROKEN != 0 => Err(Error::BrokenBarrier),
-            Ok(Some(_)) => Ok(BarrierWaitResult { leader: false }),
+            Ok(Some(_)) => Ok(BarrierWaitResult {
+                leader: false,
+                index: arrived
+                    .saturating_sub(1)
+                    .min(self.parties.saturating_sub(1)),
+            }),
             Ok(None) | Err(_) => {
                 // Break the round unless it completed at the last moment.
                 if word
@@ -119,7 +137,12 @@ impl Barrier {
                 } else if word.load(Ordering::Acquire) & BROKEN != 0 {
                     Err(Error::BrokenBarrier)
                 } else {
-                    Ok(BarrierWaitResult { leader: false })
+                    Ok(BarrierWaitResult {
+                        leader: false,
+                        index: arrived
+                            .saturating_sub(1)
+                            .min(self.parties.saturating_sub(1)),
+                    })
                 }
             }
         }

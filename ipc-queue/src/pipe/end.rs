@@ -205,6 +205,19 @@ impl Endpoint {
             != 0
     }
 
+    /// Whether the peer is gone: its end closed, or its owner exited
+    /// (slow: reads `/proc`).
+    pub fn peer_gone(&self) -> bool {
+        self.peer_closed() || self.peer_dead()
+    }
+
+    /// Whether this end is claimed by a process other than the caller (a
+    /// process it was handed to has taken it up).
+    pub fn claimed_elsewhere(&self) -> bool {
+        let owner = self.region.end(self.side).owner.load(Ordering::Acquire);
+        owner != 0 && owner != packed_current()
+    }
+
     /// Whether the peer end's owner has exited (slow: reads `/proc`).
     pub fn peer_dead(&self) -> bool {
         let owner = self.region.end(self.side ^ 1).owner.load(Ordering::Acquire);

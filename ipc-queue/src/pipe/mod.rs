@@ -887,6 +887,21 @@ macro_rules! recv_methods {
 /// Methods every handle has.
 macro_rules! common_methods {
     () => {
+        /// Whether the peer is gone: its end was closed, or the process
+        /// that used it exited or was killed. Slow (reads `/proc`): the
+        /// sending calls find out by themselves only when they would wait,
+        /// so a binding that wants a send to a dead peer refused at once
+        /// asks this now and then. An end nobody has used yet is not gone.
+        pub fn peer_gone(&self) -> bool {
+            self.ep.peer_gone()
+        }
+
+        /// Whether another process has claimed this end (taken it up after
+        /// a [`hand_off`](Self::hand_off), say).
+        pub fn claimed_elsewhere(&self) -> bool {
+            self.ep.claimed_elsewhere()
+        }
+
         /// Slots per direction.
         pub fn capacity(&self) -> usize {
             self.ep.region().geo.capacity as usize

@@ -353,9 +353,19 @@ impl<T: Message> Queue<T> {
     /// In a process a handle was handed off to (see [`hand_off`](Self::hand_off)),
     /// by the process with id `from`: takes the place held for it. It then
     /// counts as a producer and a consumer to be until it first puts or
-    /// gets, drops the queue, or exits. Whether a place was held.
+    /// gets, drops the queue, or exits. Whether a place was held. In the
+    /// process that handed it off (`from` is this process), the place is
+    /// given back.
     pub fn take_hand_off(&self, from: u32) -> bool {
         self.raw.take_hand_off(from)
+    }
+
+    /// How many places this process holds with [`hand_off`](Self::hand_off)
+    /// (and for children being forked) that have yet to be taken: the
+    /// places are alike, so a process that handed the queue to several
+    /// others counts them to learn how many have opened it.
+    pub fn hand_offs_held(&self) -> usize {
+        self.raw.hand_offs_held()
     }
 
     /// The segment beneath (its name, its creator, whether it is kept).
@@ -579,7 +589,7 @@ impl<T: Message> Queue<T> {
     fn loan_at(&self, pos: u64) -> Result<Loan<'_, T>> {
         match self.raw.ring.locate(pos) {
             Ok(at) => Ok(Loan {
-                queue: self,
+                queue: QueueRef::Borrowed(self),
                 pos,
                 at,
                 done: false,
@@ -960,11 +970,11 @@ impl<T: Message> Queue<T> {
     fn held_guard(&self, pos: u64) -> Result<RecvGuard<'_, T>> {
         match self.raw.ring.frame(pos) {
             Ok((at, len)) => Ok(RecvGuard {
-                queue: self,
+                queue: QueueRef::Borrowed(self),
+                armed: true,
                 pos,
                 at,
                 len,
-                _not_send: PhantomData,
             }),
             Err(e) => {
                 self.raw.release_held(pos);
@@ -1219,6 +1229,26 @@ impl<T: Message> Waitable for Queue<T> {
     }
 }
 
+/// The queue a loan or a receive guard belongs to: borrowed (the usual
+/// guard, tied to its handle's lifetime) or a handle of its own (a guard
+/// turned `'static` by `into_owned`, for a caller that cannot keep a
+/// borrow: another language's garbage collector).
+enum QueueRef<'q, T: Message> {
+    Borrowed(&'q Queue<T>),
+    Owned(Queue<T>),
+}
+
+impl<T: Message> std::ops::Deref for QueueRef<'_, T> {
+    type Target = Queue<T>;
+
+    fn deref(&self) -> &Queue<T> {
+        match self {
+            QueueRef::Borrowed(q) => q,
+            QueueRef::Owned(q) => q,
+        }
+    }
+}
+
 /// A reserved slot: build the message in place, then [`commit`](Self::commit).
 /// Dropped without committing, the slot is given back and nothing is delivered.
 ///
@@ -1232,7 +1262,7 @@ impl<T: Message> Waitable for Queue<T> {
 /// # Ok::<(), ipc_queue::Error>(())
 /// ```
 pub struct Loan<'q, T: Message> {
-    queue: &'q Queue<T>,
+    queue: QueueRef<'q, T>,
     pos: u64,
     at: layout::FrameAt,
     done: bool,
@@ -1269,6 +1299,28 @@ impl<T: Message> Loan<'_, T> {
         self.queue.raw.commit(self.pos, len.min(self.at.cap()));
         self.queue.raw.committed();
     }
+
+    /// The same loan holding a queue handle of its own instead of a borrow
+    /// (for bindings whose objects outlive any borrow, as Python's do).
+    pub fn into_owned(mut self) -> Loan<'static, T> {
+        let owned = Loan {
+            queue: QueueRef::Owned((*self.queue).clone()),
+            pos: self.pos,
+            at: self.at,
+            done: false,
+            _not_send: PhantomData,
+        };
+        // The slot now belongs to `owned`: dropping `self` gives nothing back.
+        self.done = true;
+        owned
+    }
+
+    /// Where the frame being built starts in this process's mapping, as
+    /// a number (for bindings that build views over it; valid while the
+    /// loan lives, for [`bytes_mut`](Self::bytes_mut)`.len()` bytes).
+    pub fn address(&mut self) -> usize {
+        self.bytes_mut().as_mut_ptr() as usize
+    }
 }
 
 impl<T: Message> Drop for Loan<'_, T> {
@@ -1279,7 +1331,16 @@ impl<T: Message> Drop for Loan<'_, T> {
     }
 }
 
+// A receive guard may be dropped on another thread (the Python package
+// relies on it: Python's garbage collector frees objects on any thread).
+const _: () = {
+    const fn send<T: Send>() {}
+    send::<RecvGuard<'static, u64>>();
+};
+
 /// A message read in place in shared memory; the slot is freed on drop.
+/// A guard may move to, and be dropped on, another thread: the slot is
+/// held by the process, not by a thread.
 ///
 /// ```
 /// # use ipc_queue::Queue;
@@ -1290,11 +1351,13 @@ impl<T: Message> Drop for Loan<'_, T> {
 /// # Ok::<(), ipc_queue::Error>(())
 /// ```
 pub struct RecvGuard<'q, T: Message> {
-    queue: &'q Queue<T>,
+    queue: QueueRef<'q, T>,
+    /// Whether dropping this guard frees the slot (not once `into_owned`
+    /// passed it on).
+    armed: bool,
     pos: u64,
     at: layout::FrameAt,
     len: usize,
-    _not_send: PhantomData<*const ()>,
 }
 
 impl<T: Message> RecvGuard<'_, T> {
@@ -1317,11 +1380,30 @@ impl<T: Message> RecvGuard<'_, T> {
         // not write HELD slots; only shared references are handed out.
         unsafe { self.queue.raw.ring.slice(self.at, self.len) }
     }
+
+    /// The same guard holding a queue handle of its own instead of a
+    /// borrow (for bindings whose objects outlive any borrow, as Python's
+    /// do: a `memoryview` over the message lives as long as Python keeps
+    /// it).
+    pub fn into_owned(mut self) -> RecvGuard<'static, T> {
+        let owned = RecvGuard {
+            queue: QueueRef::Owned((*self.queue).clone()),
+            armed: true,
+            pos: self.pos,
+            at: self.at,
+            len: self.len,
+        };
+        // The slot now belongs to `owned`.
+        self.armed = false;
+        owned
+    }
 }
 
 impl<T: Message> Drop for RecvGuard<'_, T> {
     fn drop(&mut self) {
-        self.queue.raw.release_held(self.pos);
+        if self.armed {
+            self.queue.raw.release_held(self.pos);
+        }
     }
 }
 

@@ -416,6 +416,7 @@ impl RawQueue {
                 roles.overflow.store(0, Ordering::SeqCst);
             }
         }
+        crate::testing::pause_in_register();
         let take = || {
             role.table(roles).iter().position(|w| {
                 w.compare_exchange(0, me, Ordering::AcqRel, Ordering::Acquire)
@@ -621,19 +622,32 @@ impl RawQueue {
         self.inheritor_forking()
     }
 
+    /// How many places this process holds for others (stand-ins of
+    /// hand-offs, or of forks under way) that have yet to be taken.
+    pub(crate) fn hand_offs_held(&self) -> usize {
+        let me = stand_in();
+        self.ring
+            .shared()
+            .roles
+            .inheritors
+            .iter()
+            .filter(|w| w.load(Ordering::Acquire) == me)
+            .count()
+    }
+
     /// In the process a handle was handed off to: takes the place a
     /// stand-in of process `from` held for it. Whether there was one.
     pub(crate) fn take_hand_off(&self, from: u32) -> bool {
         let me = packed_current();
         let stand_in = u64::from(from) << 32;
-        if me >> 32 == u64::from(from) {
-            return false;
-        }
+        // Handed to itself (unpickled where it was pickled): the place is
+        // simply given back.
+        let to = if me >> 32 == u64::from(from) { 0 } else { me };
         let taken = self.ring.shared().roles.inheritors.iter().any(|w| {
-            w.compare_exchange(stand_in, me, Ordering::AcqRel, Ordering::Acquire)
+            w.compare_exchange(stand_in, to, Ordering::AcqRel, Ordering::Acquire)
                 .is_ok()
         });
-        if taken {
+        if taken && to != 0 {
             self.ring
                 .shared()
                 .roles
@@ -670,7 +684,13 @@ impl RawQueue {
         let mut freed = false;
         for w in &self.ring.shared().roles.inheritors {
             let id = w.load(Ordering::Acquire);
+            // This process's own entry is not the caller's to reclaim: it
+            // goes when this process has registered (`leave_inheritors`);
+            // taken earlier, by a registration looking over the tables of
+            // an empty queue, the other side could find the role gone in
+            // between.
             if id != 0
+                && (id >> 32 != me >> 32 || is_stand_in(id))
                 && (!self.inheritor_counts(id, me) || !packed_is_alive(id))
                 && w.compare_exchange(id, 0, Ordering::AcqRel, Ordering::Acquire)
                     .is_ok()
@@ -1185,6 +1205,14 @@ impl RawQueue {
         }
         self.check_window(h, t)?;
         let me = packed_current();
+        // Whether to look whether the owner of a claimed slot at the head
+        // died: always in the slow form of a blocked call; in a call that
+        // does not wait (a polling loop, or a binding that waits on its
+        // own, as the Python one does), at most once per
+        // `PEER_CHECK_PERIOD`, decided the first time it matters.
+        let mut look = slow.then_some(true);
+        let mut dead =
+            |owner: u64| *look.get_or_insert_with(|| self.peer_check_due(false)) && !alive(owner);
         // Step over what needs no consumer: abandoned reservations, finished
         // copies whose consumer has not advanced head, dead producers' slots.
         while h != t {
@@ -1192,7 +1220,7 @@ impl RawQueue {
             let s = slot.state.load(Ordering::Acquire);
             let step = match s {
                 state::SKIP => true,
-                state::WRITING if slow && !alive(slot.owner.load(Ordering::Relaxed)) => {
+                state::WRITING if dead(slot.owner.load(Ordering::Relaxed)) => {
                     ipc_core::trace_event!(
                         warn,
                         queue = %self.object.segment().display_name(),
@@ -1201,7 +1229,7 @@ impl RawQueue {
                     );
                     true
                 }
-                state::COPYING if slow && !alive(slot.owner.load(Ordering::Relaxed)) => {
+                state::COPYING if dead(slot.owner.load(Ordering::Relaxed)) => {
                     ipc_core::trace_event!(
                         warn,
                         queue = %self.object.segment().display_name(),
@@ -1270,7 +1298,8 @@ impl RawQueue {
                 // `role_gone` sees (acquire): the tail read again after it
                 // shows what a producer put between the first look and its
                 // departure, so those messages are drained first.
-                if self.role_gone(Role::Producer, self.peer_check_due(slow)) && h == self.tail() {
+                let check = look.unwrap_or_else(|| self.peer_check_due(slow));
+                if self.role_gone(Role::Producer, check) && h == self.tail() {
                     ipc_core::trace_event!(
                         debug,
                         queue = %self.object.segment().display_name(),
