@@ -1,0 +1,23 @@
+# From seed 002 (BlogsDope, "Introduction to Multiprocessing and Process in Python"), "Pipe".
+# Changed: `Pipe` dropped from the multiprocessing import, `import ipc_toolkit` added,
+# `con1, con2 = Pipe()` -> `con1, con2 = ipc_toolkit.Pipe()`.
+import time
+from multiprocessing import Process
+import ipc_toolkit
+
+
+def square(li, con2):
+    for x in li:
+        square = x * x
+        con2.send(square)
+
+
+if __name__ == "__main__":
+    li = range(0, 5)
+    con1, con2 = ipc_toolkit.Pipe()
+    process = Process(target=square, args=(li, con2))
+    process.start()
+
+    for i in range(0, 5):
+        print(con1.recv())
+    process.join()

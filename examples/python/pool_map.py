@@ -1,0 +1,11 @@
+# From seed 001 ("Mastering Python Multiprocessing: A Comprehensive Guide"): "Process Pools".
+# Uses no Queue/Pipe/Manager: copied unchanged.
+import multiprocessing
+
+def worker(x):
+    return x * x
+
+if __name__ == "__main__":
+    with multiprocessing.Pool(processes=4) as pool:
+        results = pool.map(worker, range(10))
+        print(results)

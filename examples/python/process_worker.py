@@ -1,0 +1,15 @@
+# From seed 001 ("Mastering Python Multiprocessing: A Comprehensive Guide"),
+# "Creating and Starting Processes".
+# Uses no Queue/Pipe/Manager: copied unchanged.
+import multiprocessing
+
+def worker():
+    """worker function"""
+    print("Starting process")
+    # Do some work
+    print("Exiting process")
+
+if __name__ == "__main__":
+    p = multiprocessing.Process(target=worker)
+    p.start()
+    p.join()

@@ -1,0 +1,95 @@
+"""Connections: multiprocessing's ``Pipe()`` and ``connection.wait``."""
+
+import os
+import time
+
+from . import _handoff, _native
+
+__all__ = ["Connection", "Pipe", "wait"]
+
+
+class Connection(_native.Connection):
+    """One end of a :func:`Pipe`, as ``multiprocessing.connection.Connection``.
+
+    ``send``/``recv`` move objects (pickled unless they are bytes or plain
+    scalars), ``send_bytes``/``recv_bytes``/``recv_bytes_into`` raw frames
+    (what Rust's ``send_bytes``/``recv_bytes`` exchange). ``recv`` raises
+    :class:`EOFError` once the peer end is closed, or its process exited or
+    was killed, and everything it sent has been received; ``send`` raises
+    :class:`BrokenPipeError` when the peer is gone.
+
+    An end is used by one process at a time. Closing (or dropping) it
+    closes the end for the peer, unless this process forked since it last
+    used it (the child may be using it) or it was pickled for another
+    process. There is no file descriptor: wait on several connections
+    with :func:`wait`.
+    """
+
+    def __reduce__(self):
+        # The receiving process opens this end by name; closing this handle
+        # must then not close the end under it, and the pipe (and its name)
+        # stays alive until that process has taken the end up.
+        self._hand_off()
+        _handoff.connection_handed_off(self)
+        return (_rebuild_connection, (self.name, self.kind, self.side))
+
+    def __repr__(self):
+        state = "closed" if self.closed else self.kind
+        return f"<Connection {self.name} end {self.side} {state}>"
+
+    def __enter__(self):
+        return self
+
+    def __exit__(self, *exc):
+        self.close()
+
+    def fileno(self):
+        """Connections have no file descriptor (they signal through shared
+        memory); use :func:`ipc_toolkit.connection.wait`."""
+        raise OSError("ipc_toolkit connections have no file descriptor; use ipc_toolkit.connection.wait")
+
+    def recv_bytes_into(self, buf, offset=0):
+        """Receives a raw frame into the writable buffer ``buf`` at byte
+        ``offset`` and returns its length. If it does not fit, raises
+        ``multiprocessing.BufferTooShort`` with the whole message as
+        ``args[0]``, as ``multiprocessing`` does."""
+        from multiprocessing import BufferTooShort
+
+        if type(buf) is bytearray:
+            n = self._recv_bytes_into(buf, offset)
+            if n >= 0:
+                return n
+            raise BufferTooShort(self.recv_bytes())
+        view = memoryview(buf).cast("B")
+        if offset < 0 or offset > len(view):
+            raise ValueError("offset out of range")
+        data = self.recv_bytes()
+        if offset + len(data) > len(view):
+            raise BufferTooShort(data)
+        view[offset : offset + len(data)] = data
+        return len(data)
+
+
+def Pipe(duplex=True, *, ring_bytes=None):
+    """Returns two connected :class:`Connection` objects, as
+    ``multiprocessing.Pipe(duplex)``: with ``duplex=False`` the first can
+    only receive and the second only send. ``ring_bytes`` (default 4 MiB)
+    is each direction's buffer, and so the largest message."""
+    _handoff.prune()
+    ends = _native.PipeEnds(duplex, ring_bytes=ring_bytes)
+    return Connection(ends, 0), Connection(ends, 1)
+
+
+def _rebuild_connection(name, kind, side):
+    return Connection(_native.PipeEnds.open(name, kind, side), 0)
+
+
+def wait(object_list, timeout=None):
+    """Waits until one of ``object_list`` (connections and queues of this
+    module) is ready, or ``timeout`` seconds pass; returns those ready, as
+    ``multiprocessing.connection.wait`` does. A connection is ready when a
+    ``recv`` would not block (a message, or a gone peer), a queue when a
+    ``get`` would not."""
+    objects = list(object_list)
+    ready = _native.wait_ready(objects, timeout)
+    return [objects[i] for i in ready]

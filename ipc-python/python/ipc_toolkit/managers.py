@@ -1,0 +1,339 @@
+"""``Manager()``: shared dict, list, Value and sync objects, without a server.
+
+Every process maps the manager's shared memory and works on the objects in
+place: a ``d[key]`` costs a hash, a probe and a copy in the calling process
+(``multiprocessing``'s manager pickles a request to a server process and
+waits for its answer). Objects are found by name, so proxies pickle by name
+and work under the ``spawn`` start method as under ``fork``.
+"""
+
+import threading
+from collections.abc import MutableMapping, MutableSequence
+
+from . import _native
+from .queues import JoinableQueue, Queue
+
+__all__ = ["Manager", "DictProxy", "ListProxy", "ValueProxy"]
+
+# Managers opened in this process by unpickling a proxy, by name (kept open
+# for the process's life: proxies hold their objects' memory anyway).
+_opened = {}
+_opened_lock = threading.Lock()
+
+
+def _open_manager(name):
+    with _opened_lock:
+        m = _opened.get(name)
+        if m is None:
+            m = _opened[name] = _native.Manager(name, open=True)
+        return m
+
+
+class Manager:
+    """A manager of shared objects, as ``multiprocessing.Manager()``.
+
+    It is ready as soon as it is created (``start()`` does nothing) and
+    usable as a context manager. Its objects live in shared memory named
+    after the manager; the name is removed when this object and every proxy
+    made from it are gone, while processes that opened it keep their
+    mapping. ``shutdown()`` drops this object's hold on the memory.
+    """
+
+    def __init__(self, name=None, *, _native_manager=None):
+        self._m = _native_manager or _native.Manager(name)
+
+    @classmethod
+    def open(cls, name):
+        """Opens the existing manager ``name`` (one a Rust program, or
+        another Python process, created)."""
+        return cls(_native_manager=_open_manager(name))
+
+    @property
+    def name(self):
+        """The manager's name in ``/dev/shm``."""
+        return self._m.name
+
+    def start(self, initializer=None, initargs=()):
+        """Nothing to start: there is no server process."""
+        if initializer is not None:
+            initializer(*initargs)
+
+    def shutdown(self):
+        """Lets go of the manager (proxies made from it keep working)."""
+
+    def join(self, timeout=None):
+        """Nothing to join: there is no server process."""
+
+    def __enter__(self):
+        return self
+
+    def __exit__(self, *exc):
+        self.shutdown()
+
+    def _name(self, kind):
+        return _native.unique_name(kind)
+
+    def dict(self, *args, name=None, **kwargs):
+        """A new shared dict, filled as ``dict(*args, **kwargs)`` would be;
+        with ``name``, the manager's dict of that name (created if new), as
+        a Rust program names it (``manager.dict("name")``)."""
+        d = DictProxy(self._m, name or self._name("d"))
+        d._owner = self
+        if args or kwargs:
+            d.update(*args, **kwargs)
+        return d
+
+    def list(self, sequence=()):
+        """A new shared list holding ``sequence``'s items."""
+        lst = ListProxy(self._m, self._name("l"), list(sequence))
+        lst._owner = self
+        return lst
+
+    def Value(self, typecode, value, lock=True):
+        """A shared value with a ``.value`` attribute."""
+        v = ValueProxy(self._m, self._name("v"), typecode, value)
+        v._owner = self
+        return v
+
+    def Lock(self):
+        """A shared lock (taken over if its holder dies)."""
+        return self._sync(Lock, "Lock", 0)
+
+    def Event(self):
+        """A shared event."""
+        return self._sync(Event, "Event", 0)
+
+    def Semaphore(self, value=1):
+        """A shared semaphore."""
+        return self._sync(Semaphore, "Semaphore", value)
+
+    BoundedSemaphore = Semaphore
+
+    def Barrier(self, parties, action=None, timeout=None):
+        """A shared barrier for ``parties`` processes (``action`` is not
+        supported across processes and must be None)."""
+        if action is not None:
+            raise ValueError("a shared Barrier takes no action callable")
+        b = self._sync(Barrier, "Barrier", parties)
+        b._timeout = timeout
+        return b
+
+    def Queue(self, maxsize=0):
+        """A shared queue (an :class:`ipc_toolkit.Queue`)."""
+        return Queue(maxsize)
+
+    def JoinableQueue(self, maxsize=0):
+        """A shared joinable queue."""
+        return JoinableQueue(maxsize)
+
+    def _sync(self, cls, kind, arg):
+        obj = cls(self._m, kind, self._name(kind[0].lower() + "k"), arg)
+        obj._owner = self
+        return obj
+
+
+class DictProxy(_native.DictProxy, MutableMapping):
+    """A shared dict: a :class:`collections.abc.MutableMapping` of picklable
+    keys and values, read and written in place.
+
+    ``str`` keys are stored as their UTF-8, so a Rust program's
+    ``dict.insert("k", ..)`` and ``d["k"]`` meet; ``bytes`` and ``int``
+    values are stored as a Rust program stores them (plain bytes, an
+    ``i64``). Keys are compared by their encoding: ``1`` and ``1.0`` are two
+    keys. Atomic across processes: ``increment(key, delta)``,
+    ``update_with(key, fn, default)``, ``setdefault``.
+    """
+
+    def __iter__(self):
+        return iter(self.keys())
+
+    def copy(self):
+        """A plain ``dict`` with the entries at one moment."""
+        return dict(self.items())
+
+    def __repr__(self):
+        return repr(self.copy())
+
+    def __eq__(self, other):
+        if isinstance(other, (dict, DictProxy)):
+            return self.copy() == dict(other.items())
+        return NotImplemented
+
+    __hash__ = None
+
+    def __reduce__(self):
+        return (_rebuild_dict, (self.manager, self.name))
+
+    # MutableMapping's keys/values/items would be views over __iter__; these
+    # are the lists multiprocessing's DictProxy returns.
+    keys = _native.DictProxy.keys
+    values = _native.DictProxy.values
+    items = _native.DictProxy.items
+    get = _native.DictProxy.get
+    clear = _native.DictProxy.clear
+    setdefault = _native.DictProxy.setdefault
+
+
+def _rebuild_dict(manager, name):
+    return DictProxy(_open_manager(manager), name)
+
+
+class ListProxy(MutableSequence):
+    """A shared list. The whole list is one value of a hidden dict, read and
+    replaced atomically (by compare-and-swap) on each change: each
+    operation costs time in the list's length, which suits the small lists
+    managers usually share."""
+
+    def __init__(self, manager, name, initial=None, _open=False):
+        self._store = DictProxy(manager, "__lists__")
+        self._key = name
+        self._mname = manager.name
+        if not _open:
+            self._store[name] = list(initial or [])
+
+    def _get(self):
+        return self._store.get(self._key, [])
+
+    def _update(self, fn):
+        return self._store.update_with(self._key, fn, [])
+
+    def __getitem__(self, index):
+        return self._get()[index]
+
+    def __setitem__(self, index, value):
+        def change(lst):
+            lst[index] = value
+            return lst
+
+        self._update(change)
+
+    def __delitem__(self, index):
+        def change(lst):
+            del lst[index]
+            return lst
+
+        self._update(change)
+
+    def __len__(self):
+        return len(self._get())
+
+    def insert(self, index, value):
+        def change(lst):
+            lst.insert(index, value)
+            return lst
+
+        self._update(change)
+
+    def append(self, value):
+        self._update(lambda lst: lst + [value])
+
+    def extend(self, values):
+        values = list(values)
+        self._update(lambda lst: lst + values)
+
+    def pop(self, index=-1):
+        popped = []
+
+        def change(lst):
+            popped[:] = [lst.pop(index)]
+            return lst
+
+        self._update(change)
+        return popped[0]
+
+    def copy(self):
+        """A plain ``list`` with the items at one moment."""
+        return list(self._get())
+
+    def __iter__(self):
+        return iter(self._get())
+
+    def __repr__(self):
+        return repr(self._get())
+
+    def __eq__(self, other):
+        if isinstance(other, (list, ListProxy)):
+            return self._get() == list(other)
+        return NotImplemented
+
+    __hash__ = None
+
+    def __reduce__(self):
+        return (_rebuild_list, (self._mname, self._key))
+
+
+def _rebuild_list(manager, name):
+    return ListProxy(_open_manager(manager), name, _open=True)
+
+
+class ValueProxy(_native.ValueProxy):
+    """A shared value, as ``Manager().Value(typecode, value)``: read and set
+    ``.value``; ``increment(delta)`` adds to an integer atomically."""
+
+    def __init__(self, manager, name, typecode, value):
+        self._mname = manager.name
+        self._name = name
+
+
+    def get(self):
+        return self.value
+
+    def set(self, value):
+        self.value = value
+
+    def __repr__(self):
+        return f"{type(self).__name__}({self.typecode!r}, {self.value!r})"
+
+    def __reduce__(self):
+        return (_rebuild_value, (self._mname, self._name, self.typecode))
+
+
+def _rebuild_value(manager, name, typecode):
+    return ValueProxy(_open_manager(manager), name, typecode, None)
+
+
+class _SyncBase(_native.SyncProxy):
+    def __reduce__(self):
+        return (_rebuild_sync, (type(self), self.manager, self.kind, self.name, self.arg))
+
+
+def _rebuild_sync(cls, manager, kind, name, arg):
+    return cls(_open_manager(manager), kind, name, arg)
+
+
+class Lock(_SyncBase):
+    """A shared lock: ``acquire(block=True, timeout=None)``, ``release()``,
+    ``with lock:``. Released by the thread that acquired it; a lock whose
+    holder died is taken over by the next ``acquire``."""
+
+    def __enter__(self):
+        self.acquire()
+        return self
+
+    def __exit__(self, *exc):
+        self.release()
+
+
+class Semaphore(_SyncBase):
+    """A shared semaphore: ``acquire``, ``release``, ``get_value()``."""
+
+    def __enter__(self):
+        self.acquire()
+        return self
+
+    def __exit__(self, *exc):
+        self.release()
+
+
+class Event(_SyncBase):
+    """A shared event: ``set``, ``clear``, ``is_set``, ``wait(timeout)``."""
+
+
+class Barrier(_SyncBase):
+    """A shared barrier: ``wait(timeout)`` returns 0 in the last party to
+    arrive; ``abort``, ``reset``, ``parties``, ``broken``."""
+
+    _timeout = None
+
+    def wait(self, timeout=None):
+        return super().wait(self._timeout if timeout is None else timeout)
