@@ -28,7 +28,7 @@ static ALLOCATOR: harness::allocs::Counting = harness::allocs::Counting;
 use cli::{Options, USAGE};
 use harness::{Outcome, RunConfig};
 use report::Machine;
-use rows::peers::python;
+use rows::kit::python;
 
 fn main() -> ExitCode {
     let opts = match Options::parse(std::env::args().skip(1)) {

@@ -14,6 +14,7 @@ pub fn all() -> Vec<Bench> {
     all.extend(toolkit::pipe::benches());
     all.extend(toolkit::manager::benches());
     all.extend(toolkit::pool::benches());
+    all.extend(toolkit::python::benches());
     all
 }
 

@@ -124,6 +124,8 @@ pub enum Workload {
     /// (tokio), each awaiting the other's message.
     PingpongAsync,
     /// Reads of one key from a dictionary shared between processes.
+    /// 1 MiB `bytes` objects through a queue, from Python.
+    PyBytes1MiB,
     DictGet,
     /// The memory a dictionary takes per entry.
     DictMemory,
@@ -160,7 +162,7 @@ impl Workload {
     }
 
     /// Every workload, in table order.
-    pub const ALL: [Workload; 14] = [
+    pub const ALL: [Workload; 15] = [
         Workload::PingpongSpin,
         Workload::PingpongBlocking,
         Workload::Tput8B,
@@ -171,6 +173,7 @@ impl Workload {
         Workload::TputRecord,
         Workload::PingpongRecord,
         Workload::PingpongAsync,
+        Workload::PyBytes1MiB,
         Workload::DictGet,
         Workload::DictMemory,
         Workload::PoolMap,
@@ -190,6 +193,7 @@ impl Workload {
             Workload::TputRecord => "tput-record",
             Workload::PingpongRecord => "pingpong-record",
             Workload::PingpongAsync => "pingpong-async",
+            Workload::PyBytes1MiB => "py-bytes-1MiB",
             Workload::DictGet => "dict-get",
             Workload::DictMemory => "dict-memory",
             Workload::PoolMap => "pool-map",
@@ -214,6 +218,7 @@ impl Workload {
             Workload::TputRecord => "throughput, serde records (~130 B)",
             Workload::PingpongRecord => "ping-pong, a serde record, blocking receive",
             Workload::PingpongAsync => "ping-pong 8 B, async tasks (tokio)",
+            Workload::PyBytes1MiB => "throughput from Python, 1 MiB bytes objects",
             Workload::DictGet => "shared dictionary, get",
             Workload::DictMemory => "shared dictionary, memory per entry",
             Workload::PoolMap => "process pool, map",

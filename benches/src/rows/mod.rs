@@ -8,7 +8,7 @@
 //! - `peers`: the systems a user would pick instead;
 //! - `kit`: the shared pieces the rows are built from.
 
-mod kit;
+pub mod kit;
 pub mod limits;
 pub mod peers;
 pub mod toolkit;

@@ -2,12 +2,13 @@
 //! `peer` (the second process), `wait` (bounded spin/futex waits),
 //! `pingpong` (the latency-row driver), `pingpong_async` (its async twin),
 //! `record` (the serde rows' message), `sizes` (the size sweep's sizes
-//! and rows).
+//! and rows), `python` (the Python script rows run).
 
 pub mod keys;
 pub mod peer;
 pub mod pingpong;
 pub mod pingpong_async;
+pub mod python;
 pub mod record;
 pub mod shm;
 pub mod sizes;

@@ -1,19 +1,9 @@
-//! Python's `multiprocessing`, the conveniences this toolkit reimplements:
-//! each sample runs `python3 benches/python/mp_bench.py <row> <count>`, which
-//! times `count` operations after its own warm-up (interpreter start and
-//! process start-up are outside the timing) and prints one number in the
-//! row's RESULT unit. Where no python3 can be started, the rows are skipped
-//! and say so; the rest of the suite runs. `IPC_BENCH_PYTHON` names another
-//! interpreter.
+//! Python's `multiprocessing`, the conveniences this toolkit reimplements
+//! (run through `kit::python`), and the bound of any queue that pickles.
 
-use std::io::Read;
-use std::os::unix::process::CommandExt;
-use std::path::PathBuf;
-use std::process::{Command, Stdio};
-use std::sync::OnceLock;
-use std::time::{Duration, Instant};
-
-use crate::harness::{Bench, Group, Iters, Kind, Metric, SampleError, Workload};
+use crate::harness::{Bench, Group, Iters, Kind, Metric, Workload};
+use crate::rows::kit::python::run;
+use crate::rows::limits;
 
 pub const GROUP: Group = Group {
     name: "python",
@@ -33,7 +23,7 @@ pub fn benches() -> Vec<Bench> {
             },
             compare_to: &["limit_futex_pingpong"],
             about: "multiprocessing.Pipe(): send(int) / recv() each way",
-            sample: |n| run("pipe_pingpong", n),
+            sample: |n| run("pipe_pingpong", n, None),
         },
         Bench {
             id: "py_queue_tput_int",
@@ -46,7 +36,7 @@ pub fn benches() -> Vec<Bench> {
             },
             compare_to: &["limit_spsc_ring_8B"],
             about: "multiprocessing.Queue(maxsize=256): a child put()s ints, the parent get()s",
-            sample: |n| run("queue_tput_int", n),
+            sample: |n| run("queue_tput_int", n, None),
         },
         Bench {
             id: "py_manager_dict_get",
@@ -59,7 +49,7 @@ pub fn benches() -> Vec<Bench> {
             },
             compare_to: &[],
             about: "multiprocessing.Manager().dict() of 1000 ints, d[key] through the proxy",
-            sample: |n| run("manager_dict_get", n),
+            sample: |n| run("manager_dict_get", n, None),
         },
         Bench {
             id: "py_pool_map_1M",
@@ -72,122 +62,33 @@ pub fn benches() -> Vec<Bench> {
             },
             compare_to: &[],
             about: "multiprocessing.Pool(2).map(square, range(n)): n = 1M (20k in --quick)",
-            sample: |n| run("pool_map", n),
+            sample: |n| run("pool_map", n, None),
+        },
+        Bench {
+            id: "py_queue_tput_1MiB",
+            group: &GROUP,
+            workload: Workload::PyBytes1MiB,
+            metric: Metric::MsgsPerS,
+            iters: Iters {
+                full: 2_000,
+                quick: 50,
+            },
+            compare_to: &[],
+            about: "multiprocessing.Queue(maxsize=16): a child put()s a 1 MiB bytes object, the parent get()s",
+            sample: |n| run("queue_tput_1MiB", n, None),
+        },
+        Bench {
+            id: "limit_py_pickle_int",
+            group: &limits::GROUP,
+            workload: Workload::Tput8B,
+            metric: Metric::MsgsPerS,
+            iters: Iters {
+                full: 1_000_000,
+                quick: 20_000,
+            },
+            compare_to: &[],
+            about: "pickle.loads(pickle.dumps(i)) in one Python process: what any queue that pickles each int can at best do",
+            sample: |n| run("pickle_int", n, None),
         },
     ]
-}
-
-/// The shipped script.
-fn script() -> PathBuf {
-    PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("python/mp_bench.py")
-}
-
-fn interpreter() -> String {
-    std::env::var("IPC_BENCH_PYTHON").unwrap_or_else(|_| "python3".into())
-}
-
-/// `Python 3.x.y`, or why there is no usable python3; probed once.
-fn probe() -> &'static Result<String, String> {
-    static PROBE: OnceLock<Result<String, String>> = OnceLock::new();
-    PROBE.get_or_init(|| {
-        let python = interpreter();
-        match Command::new(&python).arg("--version").output() {
-            Ok(out) if out.status.success() => {
-                let v = String::from_utf8_lossy(&out.stdout).trim().to_string();
-                Ok(if v.is_empty() { python } else { v })
-            }
-            Ok(out) => Err(format!("{python} --version: {}", out.status)),
-            Err(e) if e.kind() == std::io::ErrorKind::NotFound => {
-                Err(format!("{python} not found"))
-            }
-            Err(e) => Err(format!("{python}: {e}")),
-        }
-    })
-}
-
-/// The interpreter's version if a Python row has run, for the report.
-pub fn version_seen() -> Option<&'static str> {
-    PROBE_SEEN.get().copied()
-}
-
-static PROBE_SEEN: OnceLock<&'static str> = OnceLock::new();
-
-/// How long one sample may take before it is killed: far above the ~1 s a
-/// full-mode sample takes, so only a wedged interpreter hits it.
-const TIMEOUT: Duration = Duration::from_secs(60);
-
-fn run(row: &str, count: u64) -> Result<f64, SampleError> {
-    let version = probe().as_ref().map_err(SampleError::skipped)?;
-    let _ = PROBE_SEEN.set(version);
-    let mut child = Command::new(interpreter())
-        .arg(script())
-        .arg(row)
-        .arg(count.to_string())
-        .stdin(Stdio::null())
-        .stdout(Stdio::piped())
-        .stderr(Stdio::piped())
-        // Its own process group, so a timeout kills its workers too.
-        .process_group(0)
-        .spawn()?;
-    let deadline = Instant::now() + TIMEOUT;
-    let status = loop {
-        if let Some(status) = child.try_wait()? {
-            break status;
-        }
-        if Instant::now() > deadline {
-            // The whole process group (the child is not reaped yet, so its
-            // pid, the group id, cannot have been reused), with kill(1).
-            let _ = Command::new("kill")
-                .args(["-KILL", "--", &format!("-{}", child.id())])
-                .status();
-            let _ = child.wait();
-            return Err(SampleError::failed(format!(
-                "python {row}: no result after {TIMEOUT:?}"
-            )));
-        }
-        std::thread::sleep(Duration::from_millis(2));
-    };
-    let (mut out, mut err) = (String::new(), String::new());
-    if let Some(mut s) = child.stdout.take() {
-        s.read_to_string(&mut out)?;
-    }
-    if let Some(mut s) = child.stderr.take() {
-        s.read_to_string(&mut err)?;
-    }
-    if !status.success() {
-        let last = err.lines().last().unwrap_or("").trim();
-        return Err(SampleError::failed(format!(
-            "python {row}: {status}: {last}"
-        )));
-    }
-    parse(&out).ok_or_else(|| SampleError::failed(format!("python {row}: bad output {out:?}")))
-}
-
-/// The number on the last line of the script's output.
-fn parse(out: &str) -> Option<f64> {
-    out.lines()
-        .last()?
-        .trim()
-        .parse::<f64>()
-        .ok()
-        .filter(|v| v.is_finite() && *v > 0.0)
-}
-
-#[cfg(test)]
-mod tests {
-    use super::parse;
-
-    #[test]
-    fn parses_one_number() {
-        assert_eq!(parse("195698.5\n"), Some(195698.5));
-        assert_eq!(parse("noise\n0.25\n"), Some(0.25));
-        assert_eq!(parse(""), None);
-        assert_eq!(parse("nan\n"), None);
-        assert_eq!(parse("-1\n"), None);
-    }
-
-    #[test]
-    fn the_script_is_shipped() {
-        assert!(super::script().is_file());
-    }
 }

@@ -1,12 +1,14 @@
 //! Rows measuring the toolkit (`ipc-core`), each compared to the limit it
 //! is built on: the `core` group. The other toolkit groups are its child
 //! modules: `queue` (`ipc_queue::Queue`), `pipe` (`ipc_queue::Pipe`),
-//! `manager` (`ipc_manager::Manager`), `pool` (`ipc_pool::Pool`).
+//! `manager` (`ipc_manager::Manager`), `pool` (`ipc_pool::Pool`), `python`
+//! (the Python package, `ipc_toolkit`).
 
 pub mod manager;
 mod manager_fixture;
 pub mod pipe;
 pub mod pool;
+pub mod python;
 pub mod queue;
 
 use std::rc::Rc;
