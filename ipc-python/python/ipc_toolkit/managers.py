@@ -7,13 +7,14 @@ waits for its answer). Objects are found by name, so proxies pickle by name
 and work under the ``spawn`` start method as under ``fork``.
 """
 
+import os
 import threading
 from collections.abc import MutableMapping, MutableSequence
 
 from . import _native
 from .queues import JoinableQueue, Queue
 
-__all__ = ["Manager", "DictProxy", "ListProxy", "ValueProxy"]
+__all__ = ["Manager", "DictProxy", "ListProxy", "ValueProxy", "ArrayProxy", "Namespace"]
 
 # Managers opened in this process by unpickling a proxy, by name (kept open
 # for the process's life: proxies hold their objects' memory anyway).
@@ -98,6 +99,25 @@ class Manager:
     def Lock(self):
         """A shared lock (taken over if its holder dies)."""
         return self._sync(Lock, "Lock", 0)
+
+    def RLock(self):
+        """A shared re-entrant lock: the thread holding it may acquire it
+        again, and releases it as often."""
+        return self._sync(RLock, "Lock", 0)
+
+    def Namespace(self, **attrs):
+        """A shared namespace: attributes set in one process are seen by
+        every other (each attribute is an entry of a hidden dict)."""
+        ns = Namespace(self._m, self._name("n"), attrs)
+        ns.__dict__["_owner"] = self
+        return ns
+
+    def Array(self, typecode, sequence, lock=True):
+        """A shared array of fixed length, as ``Manager().Array``: items are
+        read and set by index (the whole array is one value, as a list's)."""
+        arr = ArrayProxy(self._m, self._name("a"), typecode, list(sequence))
+        arr._owner = self
+        return arr
 
     def Event(self):
         """A shared event."""
@@ -312,6 +332,106 @@ class Lock(_SyncBase):
 
     def __exit__(self, *exc):
         self.release()
+
+
+class RLock(Lock):
+    """A shared re-entrant lock, over a shared :class:`Lock`: the count of
+    nested acquisitions is kept by the holding thread's handle (only that
+    thread, in that process, can hold it, so only it needs to know)."""
+
+    def __init__(self, manager, kind, name, arg=0):
+        self._holder = None
+        self._depth = 0
+
+    def acquire(self, block=True, timeout=None):
+        me = (os.getpid(), threading.get_ident())
+        if self._holder == me:
+            self._depth += 1
+            return True
+        if not super().acquire(block, timeout):
+            return False
+        self._holder, self._depth = me, 1
+        return True
+
+    def release(self):
+        if self._holder != (os.getpid(), threading.get_ident()):
+            raise RuntimeError("cannot release un-acquired lock")
+        self._depth -= 1
+        if self._depth == 0:
+            self._holder = None
+            super().release()
+
+    __enter__ = Lock.__enter__
+    __exit__ = Lock.__exit__
+
+
+class Namespace:
+    """A shared namespace (``Manager().Namespace()``): attribute access
+    goes to a hidden dict of the manager, one entry per attribute."""
+
+    def __init__(self, manager, name, attrs=None, _open=False):
+        self.__dict__["_store"] = DictProxy(manager, "__namespaces__")
+        self.__dict__["_prefix"] = name + "."
+        self.__dict__["_mname"] = manager.name
+        self.__dict__["_name"] = name
+        for k, v in (attrs or {}).items():
+            setattr(self, k, v)
+
+    def __getattr__(self, attr):
+        if attr.startswith("_"):
+            raise AttributeError(attr)
+        try:
+            return self._store[self._prefix + attr]
+        except KeyError:
+            raise AttributeError(attr) from None
+
+    def __setattr__(self, attr, value):
+        if attr.startswith("_"):
+            self.__dict__[attr] = value
+            return
+        self._store[self._prefix + attr] = value
+
+    def __delattr__(self, attr):
+        try:
+            del self._store[self._prefix + attr]
+        except KeyError:
+            raise AttributeError(attr) from None
+
+    def __repr__(self):
+        items = sorted(
+            (k[len(self._prefix) :], v)
+            for k, v in self._store.items()
+            if isinstance(k, str) and k.startswith(self._prefix)
+        )
+        return "Namespace(" + ", ".join(f"{k}={v!r}" for k, v in items) + ")"
+
+    def __reduce__(self):
+        return (_rebuild_namespace, (self._mname, self._name))
+
+
+def _rebuild_namespace(manager, name):
+    return Namespace(_open_manager(manager), name, _open=True)
+
+
+class ArrayProxy(ListProxy):
+    """A shared array of fixed length (``Manager().Array(typecode, seq)``):
+    indexing, slicing, ``len``, iteration; no growing or shrinking."""
+
+    def __init__(self, manager, name, typecode, initial=None, _open=False):
+        super().__init__(manager, name, initial, _open=_open)
+        self.typecode = typecode
+
+    def _fixed(self, *args, **kwargs):
+        raise TypeError("an Array has a fixed length")
+
+    insert = append = extend = pop = remove = __delitem__ = _fixed
+
+    def __reduce__(self):
+        return (_rebuild_array, (self._mname, self._key, self.typecode))
+
+
+def _rebuild_array(manager, name, typecode):
+    return ArrayProxy(_open_manager(manager), name, typecode, _open=True)
 
 
 class Semaphore(_SyncBase):

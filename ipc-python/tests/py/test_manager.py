@@ -149,6 +149,59 @@ def _touch_everything(d, lst, v, lock, ev):
 # ----- the dict ------------------------------------------------------------
 
 
+def _rlock_increments(rlock, d, n, go):
+    go.wait(20)  # all start together, so the increments race
+    for _ in range(n):
+        with rlock:
+            with rlock:  # re-entered by the holding thread
+                d["n"] = d["n"] + 1
+
+
+def _namespace_and_array(ns, arr):
+    ns.count += 1
+    ns.name = "child"
+    arr[1] = 42
+
+
+class MoreObjectsTest(ProcessTestCase):
+    def test_rlock_is_reentrant_and_exclusive_across_processes(self):
+        m = ipc_toolkit.Manager()
+        rl = m.RLock()
+        self.assertTrue(rl.acquire())
+        self.assertTrue(rl.acquire(timeout=0.1))
+        rl.release()
+        rl.release()
+        with self.assertRaises(RuntimeError):
+            rl.release()
+        d = m.dict(n=0)
+        for method in START_METHODS:
+            with self.subTest(method=method):
+                d["n"] = 0
+                go = m.Event()
+                ps = [self.start(method, _rlock_increments, rl, d, 1000, go) for _ in range(3)]
+                time.sleep(0.5 if method == "fork" else 2.0)
+                go.set()
+                for p in ps:
+                    self.join_ok(p)
+                self.assertEqual(d["n"], 3000, "a lost update: the RLock did not exclude")
+
+    def test_namespace_and_array_across_processes(self):
+        for method in START_METHODS:
+            with self.subTest(method=method):
+                m = ipc_toolkit.Manager()
+                ns = m.Namespace(count=1, name="parent")
+                arr = m.Array("i", [1, 2, 3])
+                self.join_ok(self.start(method, _namespace_and_array, ns, arr))
+                self.assertEqual((ns.count, ns.name), (2, "child"))
+                self.assertEqual(list(arr), [1, 42, 3])
+                self.assertEqual(repr(ns), "Namespace(count=2, name='child')")
+                with self.assertRaises(AttributeError):
+                    ns.missing
+                with self.assertRaises(TypeError):
+                    arr.append(4)
+                self.assertEqual(len(arr), 3)
+
+
 class DictTest(unittest.TestCase):
     def setUp(self):
         self.m = ipc_toolkit.Manager()
