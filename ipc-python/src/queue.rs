@@ -74,6 +74,26 @@ pub(crate) fn open_queue(
 }
 
 impl Queue {
+    /// One wait slice for a message (or the news that the producers are
+    /// gone), with the GIL released; `queue.Empty` once `deadline` passed.
+    /// Signals and pending hand-offs are looked at after it.
+    fn wait_for_message(&self, py: Python<'_>, deadline: Option<Instant>) -> PyResult<()> {
+        let slice = match deadline {
+            None => blocking::SLICE,
+            Some(d) => {
+                let left = d.saturating_duration_since(Instant::now());
+                if left.is_zero() {
+                    return Err(Empty::new_err(()));
+                }
+                left.min(blocking::SLICE)
+            }
+        };
+        let q = &self.q;
+        py.detach(|| ipc_queue::wait_timeout(&[q], slice));
+        py.check_signals()?;
+        crate::handoff::prune_if_pending(py)
+    }
+
     fn check_open(&self) -> PyResult<()> {
         if self.closed.load(Ordering::Relaxed) {
             return Err(PyValueError::new_err(format!(
@@ -138,20 +158,7 @@ impl Queue {
                 Err(QError::Empty) => {}
                 Err(e) => return Err(errors::queue(e, Dir::Recv)),
             }
-            let slice = match deadline {
-                None => blocking::SLICE,
-                Some(d) => {
-                    let left = d.saturating_duration_since(Instant::now());
-                    if left.is_zero() {
-                        return Err(Empty::new_err(()));
-                    }
-                    left.min(blocking::SLICE)
-                }
-            };
-            let q = &self.q;
-            py.detach(|| ipc_queue::wait_timeout(&[q], slice));
-            py.check_signals()?;
-            crate::handoff::prune_if_pending(py)?;
+            self.wait_for_message(py, deadline)?;
         }
     }
 }
@@ -236,20 +243,7 @@ impl Queue {
                 Err(QError::Empty) => {}
                 Err(e) => return Err(errors::queue(e, Dir::Recv)),
             }
-            let slice = match deadline {
-                None => blocking::SLICE,
-                Some(d) => {
-                    let left = d.saturating_duration_since(Instant::now());
-                    if left.is_zero() {
-                        return Err(Empty::new_err(()));
-                    }
-                    left.min(blocking::SLICE)
-                }
-            };
-            let q = &self.q;
-            py.detach(|| ipc_queue::wait_timeout(&[q], slice));
-            py.check_signals()?;
-            crate::handoff::prune_if_pending(py)?;
+            self.wait_for_message(py, deadline)?;
         }
     }
 
@@ -383,20 +377,7 @@ impl Queue {
             if let Some(n) = got {
                 return Ok(n);
             }
-            let slice = match deadline {
-                None => blocking::SLICE,
-                Some(d) => {
-                    let left = d.saturating_duration_since(Instant::now());
-                    if left.is_zero() {
-                        return Err(Empty::new_err(()));
-                    }
-                    left.min(blocking::SLICE)
-                }
-            };
-            let q = &self.q;
-            py.detach(|| ipc_queue::wait_timeout(&[q], slice));
-            py.check_signals()?;
-            crate::handoff::prune_if_pending(py)?;
+            self.wait_for_message(py, deadline)?;
         }
     }
 
