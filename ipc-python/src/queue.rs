@@ -91,7 +91,20 @@ impl Queue {
         let q = &self.q;
         py.detach(|| ipc_queue::wait_timeout(&[q], slice));
         py.check_signals()?;
-        crate::handoff::prune_if_pending(py)
+        crate::handoff::prune_if_pending(py)?;
+        use ipc_core::wait::Waitable;
+        if !self.q.is_ready() {
+            // The wait ended with nothing to take (its slice ran out, or it
+            // found the process owning the head slot dead): look for what
+            // dead processes left at the head, as a blocked Rust get does
+            // (the tries in between never look). `Disconnected` is left for
+            // the next try to report.
+            match self.q.recover_head() {
+                Ok(()) | Err(QError::Disconnected) => {}
+                Err(e) => return Err(errors::queue(e, Dir::Recv)),
+            }
+        }
+        Ok(())
     }
 
     fn check_open(&self) -> PyResult<()> {

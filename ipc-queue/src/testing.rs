@@ -57,3 +57,30 @@ pub(crate) fn pause_in_register() {
 #[cfg(not(feature = "testing"))]
 #[inline(always)]
 pub(crate) fn pause_in_register() {}
+
+#[cfg(feature = "testing")]
+static CLAIM_PAUSE_US: std::sync::atomic::AtomicU64 = std::sync::atomic::AtomicU64::new(0);
+
+/// Makes a get in this process pause for `d` while it holds the consumer
+/// lock and has just seen the head slot claimed by another process
+/// (WRITING or COPYING): the window in which a consumer finishing its copy
+/// moves `head` on. `Duration::ZERO` turns it off.
+#[cfg(feature = "testing")]
+pub fn set_claim_pause(d: Duration) {
+    let us = u64::try_from(d.as_micros()).unwrap_or(u64::MAX);
+    CLAIM_PAUSE_US.store(us, std::sync::atomic::Ordering::Relaxed);
+}
+
+/// The pause point itself (see [`set_claim_pause`]).
+#[cfg(feature = "testing")]
+pub(crate) fn pause_in_claim() {
+    let us = CLAIM_PAUSE_US.load(std::sync::atomic::Ordering::Relaxed);
+    if us != 0 {
+        std::thread::sleep(Duration::from_micros(us));
+    }
+}
+
+/// Without the `testing` feature, nothing pauses.
+#[cfg(not(feature = "testing"))]
+#[inline(always)]
+pub(crate) fn pause_in_claim() {}

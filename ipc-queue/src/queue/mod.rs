@@ -338,6 +338,19 @@ impl<T: Message> Queue<T> {
         self.raw.set_spin(spin);
     }
 
+    /// Repairs, now, what dead processes left at the head of the queue (a
+    /// slot its producer was killed writing is stepped over; one its
+    /// consumer was killed copying becomes a message again), as a blocked
+    /// [`get`](Self::get) does after each sleep slice. The calls that do not
+    /// wait (`try_get`, ...) never look (it reads `/proc`): a caller that
+    /// waits on its own, with [`wait_timeout`](crate::wait_timeout), and
+    /// then tries again (as the Python binding does) calls this between
+    /// its waits, or a dead producer's slot would stall it. Reports
+    /// [`Error::Disconnected`] for an empty queue whose producers are gone.
+    pub fn recover_head(&self) -> Result<()> {
+        self.raw.recover_head()
+    }
+
     /// Marks this queue as handed off by name to a process yet to open it
     /// (a handle pickled for a Python `spawn` child, a name sent over a
     /// socket): until that process calls [`take_hand_off`](Self::take_hand_off)

@@ -1196,124 +1196,147 @@ impl RawQueue {
         let Some(_g) = self.lock(Side::Consumer, deadline)? else {
             return Ok(None);
         };
-        let mut h = self.head();
-        let mut t = self.cached_tail.load(Ordering::Relaxed);
-        let avail = t.wrapping_sub(h);
-        if avail < want || avail > self.ring.geometry.capacity {
-            t = self.tail();
-            self.cached_tail.store(t, Ordering::Relaxed);
-        }
-        self.check_window(h, t)?;
         let me = packed_current();
-        // Whether to look whether the owner of a claimed slot at the head
-        // died: always in the slow form of a blocked call; in a call that
-        // does not wait (a polling loop, or a binding that waits on its
-        // own, as the Python one does), at most once per
-        // `PEER_CHECK_PERIOD`, decided the first time it matters.
-        let mut look = slow.then_some(true);
-        let mut dead =
-            |owner: u64| *look.get_or_insert_with(|| self.peer_check_due(false)) && !alive(owner);
-        // Step over what needs no consumer: abandoned reservations, finished
-        // copies whose consumer has not advanced head, dead producers' slots.
-        while h != t {
-            let slot = self.ring.slot(h);
-            let s = slot.state.load(Ordering::Acquire);
-            let step = match s {
-                state::SKIP => true,
-                state::WRITING if dead(slot.owner.load(Ordering::Relaxed)) => {
-                    ipc_core::trace_event!(
-                        warn,
-                        queue = %self.object.segment().display_name(),
-                        producer = slot.owner.load(Ordering::Relaxed) >> 32,
-                        "stepped over a slot its producer died writing"
-                    );
-                    true
+        // Consumers that finished a copy advance `head` without the lock
+        // (over EMPTY slots), so a look at a slot can be overtaken: each
+        // time it may have been, the claim starts again from the real head.
+        'claim: loop {
+            let mut h = self.head();
+            let mut t = self.cached_tail.load(Ordering::Relaxed);
+            let avail = t.wrapping_sub(h);
+            if avail < want || avail > self.ring.geometry.capacity {
+                t = self.tail();
+                self.cached_tail.store(t, Ordering::Relaxed);
+            }
+            self.check_window(h, t)?;
+            // Only the slow form looks whether the owner of a claimed slot at
+            // the head died (a read of `/proc`, under the consumer lock). A
+            // caller that waits on its own (the Python binding) calls
+            // `recover_head` for it.
+            let dead = |owner: u64| slow && !alive(owner);
+            // Step over what needs no consumer: abandoned reservations, finished
+            // copies whose consumer has not advanced head, dead producers' slots.
+            while h != t {
+                let slot = self.ring.slot(h);
+                let s = slot.state.load(Ordering::Acquire);
+                if matches!(s, state::WRITING | state::COPYING) {
+                    crate::testing::pause_in_claim();
                 }
-                state::COPYING if dead(slot.owner.load(Ordering::Relaxed)) => {
-                    ipc_core::trace_event!(
-                        warn,
-                        queue = %self.object.segment().display_name(),
-                        consumer = slot.owner.load(Ordering::Relaxed) >> 32,
-                        "a consumer died copying a message; it is delivered again"
-                    );
-                    slot.state.store(state::READY, Ordering::Release);
-                    break;
-                }
-                // Inside the window, EMPTY means a copy finished and its
-                // consumer has yet to advance head - unless the producer
-                // just gave back its newest reservation, which moved the
-                // tail first: re-read it after seeing the state.
-                state::EMPTY => {
-                    t = self.tail();
-                    if h.wrapping_sub(t) as i64 >= 0 {
+                let step = match s {
+                    state::SKIP => true,
+                    state::WRITING if dead(slot.owner.load(Ordering::Relaxed)) => {
+                        ipc_core::trace_event!(
+                            warn,
+                            queue = %self.object.segment().display_name(),
+                            producer = slot.owner.load(Ordering::Relaxed) >> 32,
+                            "stepped over a slot its producer died writing"
+                        );
+                        true
+                    }
+                    state::COPYING if dead(slot.owner.load(Ordering::Relaxed)) => {
+                        ipc_core::trace_event!(
+                            warn,
+                            queue = %self.object.segment().display_name(),
+                            consumer = slot.owner.load(Ordering::Relaxed) >> 32,
+                            "a consumer died copying a message; it is delivered again"
+                        );
+                        slot.state.store(state::READY, Ordering::Release);
                         break;
                     }
-                    false
+                    // Inside the window, EMPTY means a copy finished and its
+                    // consumer has yet to advance head - unless the producer
+                    // just gave back its newest reservation, which moved the
+                    // tail first: re-read it after seeing the state.
+                    state::EMPTY => {
+                        t = self.tail();
+                        if h.wrapping_sub(t) as i64 >= 0 {
+                            break;
+                        }
+                        false
+                    }
+                    s if s > state::SKIP => {
+                        return Err(Error::corrupted(format!(
+                            "slot state {s:#x} is not a state"
+                        )));
+                    }
+                    _ => break,
+                };
+                if step {
+                    slot.state.store(state::EMPTY, Ordering::Release);
+                    self.finish_tasks(1);
                 }
-                s if s > state::SKIP => {
-                    return Err(Error::corrupted(format!(
-                        "slot state {s:#x} is not a state"
-                    )));
+                if shared
+                    .head
+                    .head
+                    .compare_exchange(h, h.wrapping_add(1), Ordering::SeqCst, Ordering::Relaxed)
+                    .is_err()
+                {
+                    // A finishing consumer advanced it first.
+                    continue 'claim;
                 }
-                _ => break,
-            };
-            if step {
-                slot.state.store(state::EMPTY, Ordering::Release);
-                self.finish_tasks(1);
+                h = h.wrapping_add(1);
+                self.wake_producers(1);
             }
-            if shared
-                .head
-                .head
-                .compare_exchange(h, h.wrapping_add(1), Ordering::SeqCst, Ordering::Relaxed)
-                .is_err()
-            {
-                // A finishing consumer advanced it first.
-                h = self.head();
-                continue;
+            let mut n = 0;
+            while n < want && h.wrapping_add(n) != t {
+                let slot = self.ring.slot(h.wrapping_add(n));
+                if slot.state.load(Ordering::Acquire) != state::READY {
+                    break;
+                }
+                if n == 0 && self.head() != h {
+                    // While this claim looked at the slots, a finishing consumer
+                    // moved `head` past `h` (over slots it had emptied), so this
+                    // READY slot may hold a later lap's message, at `h + capacity`:
+                    // claiming it as `h` would deliver it out of order. Head is
+                    // read after the state: equal, no later lap can be there
+                    // (a producer fills `h + capacity` only once head passed `h`).
+                    continue 'claim;
+                }
+                slot.owner.store(me, Ordering::Relaxed);
+                slot.state.store(
+                    if hold { state::HELD } else { state::COPYING },
+                    Ordering::Release,
+                );
+                n += 1;
             }
-            h = h.wrapping_add(1);
-            self.wake_producers(1);
-        }
-        let mut n = 0;
-        while n < want && h.wrapping_add(n) != t {
-            let slot = self.ring.slot(h.wrapping_add(n));
-            if slot.state.load(Ordering::Acquire) != state::READY {
-                break;
-            }
-            slot.owner.store(me, Ordering::Relaxed);
-            slot.state.store(
-                if hold { state::HELD } else { state::COPYING },
-                Ordering::Release,
-            );
-            n += 1;
-        }
-        if n == 0 {
-            let closed = shared.flags.closed.load(Ordering::SeqCst) != 0;
-            if closed && h == self.tail() {
-                return Err(Error::Disconnected);
-            }
-            if h == self.tail() {
-                crate::testing::pause_before_role_check();
-                // A producer's puts precede its leaving (release), which
-                // `role_gone` sees (acquire): the tail read again after it
-                // shows what a producer put between the first look and its
-                // departure, so those messages are drained first.
-                let check = look.unwrap_or_else(|| self.peer_check_due(slow));
-                if self.role_gone(Role::Producer, check) && h == self.tail() {
-                    ipc_core::trace_event!(
-                        debug,
-                        queue = %self.object.segment().display_name(),
-                        "every producer is gone: get reports Disconnected"
-                    );
+            if n == 0 {
+                let closed = shared.flags.closed.load(Ordering::SeqCst) != 0;
+                if closed && h == self.tail() {
                     return Err(Error::Disconnected);
                 }
+                if h == self.tail() {
+                    crate::testing::pause_before_role_check();
+                    // A producer's puts precede its leaving (release), which
+                    // `role_gone` sees (acquire): the tail read again after it
+                    // shows what a producer put between the first look and its
+                    // departure, so those messages are drained first.
+                    if self.role_gone(Role::Producer, self.peer_check_due(slow)) && h == self.tail()
+                    {
+                        ipc_core::trace_event!(
+                            debug,
+                            queue = %self.object.segment().display_name(),
+                            "every producer is gone: get reports Disconnected"
+                        );
+                        return Err(Error::Disconnected);
+                    }
+                }
+                return Ok(None);
             }
-            return Ok(None);
+            if hold {
+                shared.head.head.store(h.wrapping_add(n), Ordering::Release);
+            }
+            return Ok(Some((h, n)));
         }
-        if hold {
-            shared.head.head.store(h.wrapping_add(n), Ordering::Release);
-        }
-        Ok(Some((h, n)))
+    }
+
+    /// The slow form of a claim that takes nothing: steps over what dead
+    /// processes left at the head (a producer's WRITING slot, turned into
+    /// nothing; a consumer's COPYING slot, turned back into a message),
+    /// as a blocked get does once per peer check period. `Disconnected` if
+    /// the queue is empty and its producers are gone.
+    pub fn recover_head(&self) -> Result<()> {
+        self.register(Role::Consumer);
+        self.claim_get(0, false, true, Deadline::Now).map(drop)
     }
 
     /// Claims between 1 and `want` messages, waiting until `deadline`.
