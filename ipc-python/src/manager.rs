@@ -609,6 +609,24 @@ fn wrong_kind(kind: &str, what: &str) -> PyErr {
     PyTypeError::new_err(format!("a {kind} has no {what}"))
 }
 
+impl SyncProxy {
+    /// The event behind an Event's method (`what`, for the error).
+    fn event(&self, what: &str) -> PyResult<&ipc_core::sync::Event> {
+        match &*self.obj {
+            Sync::Event(e) => Ok(e),
+            _ => Err(wrong_kind(self.kind, what)),
+        }
+    }
+
+    /// The barrier behind a Barrier's method (`what`, for the error).
+    fn barrier(&self, what: &str) -> PyResult<&ipc_core::sync::Barrier> {
+        match &*self.obj {
+            Sync::Barrier(b) => Ok(b),
+            _ => Err(wrong_kind(self.kind, what)),
+        }
+    }
+}
+
 #[pymethods]
 impl SyncProxy {
     /// The named lock, event, semaphore or barrier (`kind`) of `manager`,
@@ -716,32 +734,19 @@ impl SyncProxy {
 
     /// Event: sets it, waking every waiter.
     fn set(&self) -> PyResult<()> {
-        match &*self.obj {
-            Sync::Event(e) => {
-                e.set();
-                Ok(())
-            }
-            _ => Err(wrong_kind(self.kind, "set()")),
-        }
+        self.event("set()")?.set();
+        Ok(())
     }
 
     /// Event: clears it.
     fn clear(&self) -> PyResult<()> {
-        match &*self.obj {
-            Sync::Event(e) => {
-                e.clear();
-                Ok(())
-            }
-            _ => Err(wrong_kind(self.kind, "clear()")),
-        }
+        self.event("clear()")?.clear();
+        Ok(())
     }
 
     /// Event: whether it is set.
     fn is_set(&self) -> PyResult<bool> {
-        match &*self.obj {
-            Sync::Event(e) => Ok(e.is_set()),
-            _ => Err(wrong_kind(self.kind, "is_set()")),
-        }
+        Ok(self.event("is_set()")?.is_set())
     }
 
     /// Event: waits until set (at most `timeout` seconds); whether it is
@@ -777,42 +782,26 @@ impl SyncProxy {
 
     /// Barrier: breaks it (waiters get `BrokenBarrierError`).
     fn abort(&self) -> PyResult<()> {
-        match &*self.obj {
-            Sync::Barrier(b) => {
-                b.abort();
-                Ok(())
-            }
-            _ => Err(wrong_kind(self.kind, "abort()")),
-        }
+        self.barrier("abort()")?.abort();
+        Ok(())
     }
 
     /// Barrier: back to its initial state.
     fn reset(&self) -> PyResult<()> {
-        match &*self.obj {
-            Sync::Barrier(b) => {
-                b.reset();
-                Ok(())
-            }
-            _ => Err(wrong_kind(self.kind, "reset()")),
-        }
+        self.barrier("reset()")?.reset();
+        Ok(())
     }
 
     /// Barrier: the number of parties; semaphore: its current value.
     #[getter]
     fn parties(&self) -> PyResult<u32> {
-        match &*self.obj {
-            Sync::Barrier(b) => Ok(b.parties()),
-            _ => Err(wrong_kind(self.kind, "parties")),
-        }
+        Ok(self.barrier("parties")?.parties())
     }
 
     /// Barrier: whether it is broken.
     #[getter]
     fn broken(&self) -> PyResult<bool> {
-        match &*self.obj {
-            Sync::Barrier(b) => Ok(b.is_broken()),
-            _ => Err(wrong_kind(self.kind, "broken")),
-        }
+        Ok(self.barrier("broken")?.is_broken())
     }
 
     /// Semaphore: its current value.
