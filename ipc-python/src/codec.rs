@@ -144,9 +144,15 @@ impl<'py> Frame<'py> {
     /// Writes the frame into `dst` (exactly [`len`](Self::len) bytes long).
     pub(crate) fn write_to(&self, dst: &mut [u8]) {
         let (h, b) = self.parts();
-        dst[..h.len()].copy_from_slice(h);
-        dst[h.len()..h.len() + b.len()].copy_from_slice(b);
+        write_parts(dst, h, b);
     }
+}
+
+/// Writes a frame's two parts (see [`Frame::parts`]) one after the other
+/// into `dst`, which holds at least both.
+pub(crate) fn write_parts(dst: &mut [u8], head: &[u8], body: &[u8]) {
+    dst[..head.len()].copy_from_slice(head);
+    dst[head.len()..head.len() + body.len()].copy_from_slice(body);
 }
 
 /// The frame of `obj` if it is bytes or a plain scalar (not pickled).

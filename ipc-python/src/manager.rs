@@ -331,8 +331,7 @@ impl DictProxy {
 
     /// The keys, at one moment (a list).
     fn keys<'py>(&self, py: Python<'py>) -> PyResult<Bound<'py, PyList>> {
-        let items = self.snapshot(py, true, false)?;
-        Ok(items)
+        self.snapshot(py, true, false)
     }
 
     /// The values, at one moment (a list).

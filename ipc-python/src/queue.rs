@@ -142,9 +142,7 @@ impl Queue {
             deadline,
             |slice| match q.loan_bytes_timeout(len, slice) {
                 Ok(mut loan) => {
-                    let dst = loan.bytes_mut();
-                    dst[..head.len()].copy_from_slice(head);
-                    dst[head.len()..len].copy_from_slice(body);
+                    codec::write_parts(loan.bytes_mut(), head, body);
                     loan.commit_bytes(len);
                     Step::Done(Ok(()))
                 }

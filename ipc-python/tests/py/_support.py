@@ -28,8 +28,10 @@ SLACK = 2.0
 
 
 def numpy_test(func):
-    """Decorates a test that needs numpy: skipped without numpy, except when
-    $CI is "true", where the test runs and fails."""
+    """Decorates a test (or a test class) that needs numpy: skipped without
+    numpy, except when $CI is "true", where the test runs and fails (numpy
+    is optional for the package's users; .ci/run installs it, so CI never
+    skips)."""
     if numpy is not None or REQUIRE_NUMPY:
         return func
     return unittest.skip("numpy is not installed")(func)
