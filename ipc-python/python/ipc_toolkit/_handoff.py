@@ -14,9 +14,10 @@ must hold meanwhile, and this module keeps them:
 
 The receiver is known when ``multiprocessing`` pickles the object to start
 a process (its spawning ``Popen``). A queue's places are alike (the queue
-counts them, not whose they are), so a queue is reconciled by count: the
-places held should number the receivers still running that may yet open
-it. A place held for a child being forked is taken by the child's
+counts them, not whose they are), so a queue is reconciled by count: once
+more places are held than there are receivers still running, the extra
+ones were for receivers that exited without opening it and are given
+back; a record goes when its receiver exits or no place is held. A place held for a child being forked is taken by the child's
 after-fork hook at once: its record lapses after ``FORK_GRACE`` seconds.
 An object pickled otherwise (sent through a queue, say) has an unknown
 receiver and is kept until the places held say it was taken.
@@ -97,17 +98,20 @@ def _prune_locked():
     for name, (q, receivers) in list(_queues.items()):
         live = [r for r in receivers if not _exited(r)]
         held = q._hand_offs_held()
-        if held > len(live):
-            # Receivers that exited without taking their place: give the
-            # extra places back.
+        if held == 0:
+            # Every receiver took its place.
+            live = []
+        elif held > len(live):
+            # At most len(live) of the places are for receivers still
+            # running: the rest are for receivers that exited without
+            # taking theirs. Give those back.
             for _ in range(held - len(live)):
                 q._take_hand_off(os.getpid())
-        elif held < len(live):
-            # Some took their places; which ones cannot be told, so the
-            # records of forked children (which take theirs at once) and of
-            # unknown receivers go first.
-            live.sort(key=lambda r: not (r is None or isinstance(r, _Forked)))
-            live = live[len(live) - held :]
+        # Otherwise some of the running receivers took their places, but
+        # which ones cannot be told (the places are alike): every record is
+        # kept until its receiver exits, or until no place is held. Taking
+        # the later records for the ones that took would give a slower
+        # receiver's place away when a faster one exits.
         if live:
             _queues[name][1] = live
         else:

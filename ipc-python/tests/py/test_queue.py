@@ -67,6 +67,26 @@ def _sleep_then_put(q, delay, item):
     q.put(item)
 
 
+def _slept(seconds):
+    time.sleep(seconds)
+    return seconds
+
+
+class _SlowToUnpickle:
+    """An argument whose unpickling takes `seconds`: a spawn child given it
+    before a queue opens the queue that much later."""
+
+    def __init__(self, seconds):
+        self.seconds = seconds
+
+    def __reduce__(self):
+        return (_slept, (self.seconds,))
+
+
+def _put_after_args(_slow, q, item):
+    q.put(item)
+
+
 def _big_payload(i):
     """A 1 MiB bytes message whose content depends on `i`."""
     block = hashlib.sha256(i.to_bytes(4, "little")).digest()
@@ -742,6 +762,26 @@ class ProcessesTest(ProcessTestCase):
             expected = [("early", 0), ("early", 1), ("early", 2), "late"]
             bad = [(i, o) for i, o in enumerate(outcomes) if o != expected]
             self.assertEqual(bad, [], f"batch {batch}: queues whose consumer did not get all")
+
+    def test_hand_off_spawn_children_open_in_the_other_order(self):
+        # The first child started opens the queue last: the second takes a
+        # place and exits while the first has yet to take its own. The
+        # places are alike, so which child took one cannot be told from
+        # their count; the first child's place must stay held until it
+        # takes it (or dies), not be given back when the second exits.
+        q = ipc_toolkit.Queue()
+        first = self.start("spawn", _put_after_args, _SlowToUnpickle(1.5), q, "first")
+        second = self.start("spawn", _put_after_args, None, q, "second")
+        self.assertEqual(q.get(timeout=20), "second")
+        self.join_ok(second)
+        try:
+            msg = q.get(timeout=20)
+        except EOFError:
+            self.fail("EOFError while the first child had yet to open the queue")
+        self.assertEqual(msg, "first")
+        self.join_ok(first)
+        with self.assertRaises(EOFError):
+            q.get(timeout=10)
 
     def test_hand_off_spawn_slow_child_after_producer_exited(self):
         self._late_hand_off("spawn", early_exits_first=True)
