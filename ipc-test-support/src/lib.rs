@@ -15,6 +15,8 @@ use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
+pub mod nats;
+
 use ipc_core::process::Process;
 use ipc_core::segment::{SegmentOptions, Shared};
 
