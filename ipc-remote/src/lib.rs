@@ -37,8 +37,11 @@ mod options;
 mod remote;
 mod runtime;
 
+mod codec;
+mod dict;
 mod queue;
 
+pub use dict::{Change, MAX_KEY_LEN, RemoteDict, RemoteDictBuilder, Watch};
 pub use error::{Error, Result};
 pub use options::{Auth, RemoteOptions};
 pub use queue::{Delivery, RemoteQueue, RemoteQueueBuilder};

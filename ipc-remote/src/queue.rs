@@ -49,8 +49,9 @@ use futures_util::StreamExt;
 use serde::Serialize;
 use serde::de::DeserializeOwned;
 
+use crate::codec::{decode, encode};
 use crate::error::{Error, Result};
-use crate::remote::{Remote, check_name, describe, retrying, transient};
+use crate::remote::{Remote, check_name, retrying, server_error, transient};
 use crate::runtime::{self, Deadline};
 
 /// The durable consumer every getter shares.
@@ -884,31 +885,4 @@ fn stream_name(name: &str) -> String {
 
 fn subject(name: &str) -> String {
     format!("ipcq.{name}")
-}
-
-/// Encodes `value` with postcard.
-pub(crate) fn encode<V: Serialize + ?Sized>(value: &V) -> Result<Bytes> {
-    postcard::to_allocvec(value)
-        .map(Bytes::from)
-        .map_err(|e| Error::Encode {
-            reason: e.to_string(),
-        })
-}
-
-/// Decodes postcard bytes as `V`.
-pub(crate) fn decode<V: DeserializeOwned>(bytes: &[u8]) -> Result<V> {
-    postcard::from_bytes(bytes).map_err(|e| Error::Decode {
-        type_name: std::any::type_name::<V>(),
-        reason: e.to_string(),
-    })
-}
-
-/// A server-side refusal or a transport failure, as `Server` (which
-/// [`transient`](crate::remote::transient) recognises when retrying helps).
-pub(crate) fn server_error(op: &'static str, e: &(dyn std::error::Error + 'static)) -> Error {
-    let reason = describe(e);
-    if reason.contains("jetstream not enabled") || reason.contains("JetStream not enabled") {
-        return Error::NoJetStream { reason };
-    }
-    Error::Server { op, reason }
 }

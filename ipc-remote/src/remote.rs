@@ -73,7 +73,14 @@ impl Remote {
             // Reconnect for ever: a restarted server is waited for by
             // every call within its own deadline.
             .max_reconnects(None)
-            .require_tls(opts.require_tls);
+            .require_tls(opts.require_tls)
+            // Reply subjects (and the queue's message ids, made from them)
+            // carry this process's own token: the client's id generator is
+            // process-global state that a forked child copies, and two
+            // children making the same reply subjects receive each other's
+            // answers (a dict read, an acknowledgement) and the same
+            // message ids (deduplicated away by the server).
+            .custom_inbox_prefix(format!("_INBOX.{}", process_token()));
         if let Some(n) = &opts.name {
             o = o.name(n);
         }
@@ -133,6 +140,11 @@ impl Remote {
         self.client.server_info().max_payload
     }
 
+    /// The server's version (`2.10.14`).
+    pub fn server_version(&self) -> String {
+        self.client.server_info().version
+    }
+
     /// Whether the client is connected right now (it reconnects by itself).
     pub fn is_connected(&self) -> bool {
         self.client.connection_state() == async_nats::connection::State::Connected
@@ -155,10 +167,28 @@ impl Remote {
     pub(crate) fn unique_id(&self) -> String {
         self.client.new_inbox().replace("_INBOX.", "")
     }
+}
 
-    /// How long to wait for one request before trying again.
-    pub(crate) fn request_timeout(&self) -> Duration {
-        self.opts.request_timeout
+/// A token unique to this process among those that may share a server:
+/// its pid and the clock at first use, in this process (made again after
+/// a fork).
+fn process_token() -> String {
+    use std::sync::Mutex;
+    static TOKEN: Mutex<Option<(u32, String)>> = Mutex::new(None);
+    let pid = std::process::id();
+    let mut t = TOKEN
+        .lock()
+        .unwrap_or_else(std::sync::PoisonError::into_inner);
+    match &*t {
+        Some((p, token)) if *p == pid => token.clone(),
+        _ => {
+            let nanos = std::time::SystemTime::now()
+                .duration_since(std::time::UNIX_EPOCH)
+                .map_or(0, |d| d.as_nanos());
+            let token = format!("p{pid}t{nanos:x}");
+            *t = Some((pid, token.clone()));
+            token
+        }
     }
 }
 
@@ -204,6 +234,9 @@ fn is_transient_text(reason: &str) -> bool {
         "jetstream not enabled",
         "temporarily unavailable",
         "insufficient resources",
+        // A direct get answered with a bare status while the stream is
+        // busy or recovering.
+        "no headers",
     ]
     .iter()
     .any(|t| r.contains(t))
@@ -233,4 +266,14 @@ pub(crate) fn describe(e: &(dyn std::error::Error + 'static)) -> String {
         Some(s) => format!("{e}: {s}"),
         None => e.to_string(),
     }
+}
+
+/// A server-side refusal or a transport failure, as `Server` (which
+/// [`transient`] recognises when retrying helps).
+pub(crate) fn server_error(op: &'static str, e: &(dyn std::error::Error + 'static)) -> Error {
+    let reason = describe(e);
+    if reason.contains("jetstream not enabled") || reason.contains("JetStream not enabled") {
+        return Error::NoJetStream { reason };
+    }
+    Error::Server { op, reason }
 }

