@@ -309,17 +309,17 @@ impl std::fmt::Debug for Watch {
 
 impl Watch {
     /// The next change, waiting for it.
-    pub fn next(&mut self) -> Result<Change> {
+    pub fn recv(&mut self) -> Result<Change> {
         runtime::block_on(self.next_at(Deadline::Never))
     }
 
     /// The next change, waiting at most `timeout`.
-    pub fn next_timeout(&mut self, timeout: Duration) -> Result<Change> {
+    pub fn recv_timeout(&mut self, timeout: Duration) -> Result<Change> {
         runtime::block_on(self.next_at(Deadline::after(timeout)))
     }
 
-    /// [`next`](Self::next) as a future.
-    pub async fn next_async(&mut self) -> Result<Change> {
+    /// [`recv`](Self::recv) as a future.
+    pub async fn recv_async(&mut self) -> Result<Change> {
         self.next_at(Deadline::Never).await
     }
 
@@ -348,6 +348,18 @@ impl Watch {
                 },
                 revision: entry.revision,
             });
+        }
+    }
+}
+
+/// The changes, each waited for (`recv`); ends when the watch fails.
+impl Iterator for Watch {
+    type Item = Result<Change>;
+
+    fn next(&mut self) -> Option<Self::Item> {
+        match self.recv() {
+            Err(Error::Disconnected) => None,
+            other => Some(other),
         }
     }
 }

@@ -507,6 +507,12 @@ impl RemoteQueue {
     /// One put: published with one message id, retried with it while the
     /// server is away or the queue full, until `deadline`.
     pub(crate) async fn put_at(&self, payload: Bytes, deadline: Deadline) -> Result<()> {
+        // Each request has its own timeout; this bounds the whole, retries
+        // and all, by the caller's deadline.
+        deadline.run(self.put_until(payload, deadline)).await
+    }
+
+    async fn put_until(&self, payload: Bytes, deadline: Deadline) -> Result<()> {
         if payload.len() > self.max_message {
             return Err(Error::TooLarge {
                 len: payload.len(),
@@ -536,9 +542,14 @@ impl RemoteQueue {
             match outcome {
                 PutOutcome::Failed(e) => return Err(e),
                 PutOutcome::Full if matches!(deadline, Deadline::Now) => return Err(Error::Full),
-                PutOutcome::Full | PutOutcome::Retry => {
+                outcome @ (PutOutcome::Full | PutOutcome::Retry) => {
                     if deadline.passed() {
-                        return Err(deadline.expired(Error::Full));
+                        // Not to wait, or the wait is over: `Full` for a
+                        // full queue asked not to wait, `Timeout` else.
+                        return Err(match outcome {
+                            PutOutcome::Full => deadline.expired(Error::Full),
+                            _ => Error::Timeout,
+                        });
                     }
                     tokio::time::sleep(deadline.slice(pause)).await;
                     pause = (pause * 2).min(Duration::from_millis(50));
@@ -668,13 +679,22 @@ impl RemoteQueue {
 
     /// The next message, unacknowledged (see the module docs).
     pub(crate) async fn take(&self, deadline: Deadline) -> Result<jetstream::Message> {
+        // Cancelled at the deadline, a fetch under way is dropped: what it
+        // had received stays in `fetched`, the rest comes again after
+        // `redeliver_after`.
+        deadline.run(self.take_until(deadline)).await
+    }
+
+    async fn take_until(&self, deadline: Deadline) -> Result<jetstream::Message> {
         let mut fetched = self.fetched.lock().await;
         loop {
             if let Some(m) = self.pop_fresh(&mut fetched).await {
                 return Ok(m);
             }
-            // What is there already, without waiting.
-            self.fetch(&mut fetched, None).await?;
+            // What is there already, without waiting. A failure (the
+            // server away) counts as nothing there; the long poll below
+            // waits and tries again.
+            let _ = self.fetch(&mut fetched, None).await;
             if !fetched.is_empty() {
                 continue;
             }
@@ -720,6 +740,21 @@ impl RemoteQueue {
     /// Fetches into `fetched`: what is waiting (`wait` None: a no-wait
     /// pull of up to `prefetch`), or one message within `wait`.
     async fn fetch(&self, fetched: &mut VecDeque<Fetched>, wait: Option<Duration>) -> Result<()> {
+        // A pull whose answer never comes (the server died with the
+        // request) must not hold the getter for ever: it is given up after
+        // its own wait plus a request timeout, and tried again.
+        let limit = wait.unwrap_or_default() + self.remote.opts.request_timeout;
+        match tokio::time::timeout(limit, self.fetch_unbounded(fetched, wait)).await {
+            Ok(r) => r,
+            Err(_) => Err(Error::Timeout),
+        }
+    }
+
+    async fn fetch_unbounded(
+        &self,
+        fetched: &mut VecDeque<Fetched>,
+        wait: Option<Duration>,
+    ) -> Result<()> {
         let batch = match wait {
             None => {
                 self.consumer

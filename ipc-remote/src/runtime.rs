@@ -101,13 +101,18 @@ impl Deadline {
         }
     }
 
-    /// Runs `fut` until the deadline; `Timeout` if it passes first.
+    /// Runs `fut` until the deadline; `Timeout` if it passes first. `Now`
+    /// does not bound it: a call that is not to wait still makes its one
+    /// attempt, each request of which has its own timeout.
     pub(crate) async fn run<T>(self, fut: impl Future<Output = Result<T>>) -> Result<T> {
-        match self.left() {
-            None => fut.await,
-            Some(left) => tokio::time::timeout(left, fut)
-                .await
-                .unwrap_or(Err(Error::Timeout)),
+        match self {
+            Deadline::Now | Deadline::Never => fut.await,
+            Deadline::At(_) => {
+                let left = self.left().unwrap_or_default();
+                tokio::time::timeout(left, fut)
+                    .await
+                    .unwrap_or(Err(Error::Timeout))
+            }
         }
     }
 }

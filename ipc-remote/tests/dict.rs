@@ -89,19 +89,19 @@ fn watches_see_each_change_in_order() {
     d.insert("a b", b"1").unwrap();
     d.insert("other", b"2").unwrap();
     d.remove("a b").unwrap();
-    let c = one.next_timeout(Duration::from_secs(5)).unwrap();
+    let c = one.recv_timeout(Duration::from_secs(5)).unwrap();
     assert_eq!(
         (c.key.as_slice(), c.value.as_deref()),
         (&b"a b"[..], Some(&b"1"[..]))
     );
-    let c = one.next_timeout(Duration::from_secs(5)).unwrap();
+    let c = one.recv_timeout(Duration::from_secs(5)).unwrap();
     assert_eq!((c.key.as_slice(), c.value), (&b"a b"[..], None));
     assert!(matches!(
-        one.next_timeout(Duration::from_millis(200)),
+        one.recv_timeout(Duration::from_millis(200)),
         Err(Error::Timeout)
     ));
     let seen: Vec<_> = (0..3)
-        .map(|_| all.next_timeout(Duration::from_secs(5)).unwrap())
+        .map(|_| all.recv_timeout(Duration::from_secs(5)).unwrap())
         .collect();
     assert_eq!(seen[1].key, b"other");
     assert!(seen.windows(2).all(|w| w[0].revision < w[1].revision));

@@ -181,6 +181,17 @@ impl NatsServer {
         if let Some(c) = &self.config {
             cmd.arg("-c").arg(c);
         }
+        // A test that aborts (a panic while panicking) runs no Drop: the
+        // server dies with it rather than outliving it.
+        // SAFETY: prctl is async-signal-safe; nothing else runs between
+        // fork and exec.
+        unsafe {
+            use std::os::unix::process::CommandExt;
+            cmd.pre_exec(|| {
+                libc::prctl(libc::PR_SET_PDEATHSIG, libc::SIGKILL);
+                Ok(())
+            });
+        }
         let child = cmd.spawn().expect("start nats-server");
         self.child = Some(child);
         // Ready once it accepts connections; JetStream (recovering a file
