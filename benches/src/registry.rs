@@ -15,6 +15,7 @@ pub fn all() -> Vec<Bench> {
     all.extend(toolkit::manager::benches());
     all.extend(toolkit::pool::benches());
     all.extend(toolkit::python::benches());
+    all.extend(toolkit::remote::benches());
     all
 }
 

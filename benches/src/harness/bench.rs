@@ -123,9 +123,9 @@ pub enum Workload {
     /// An 8-byte message passed back and forth between two async tasks
     /// (tokio), each awaiting the other's message.
     PingpongAsync,
-    /// Reads of one key from a dictionary shared between processes.
     /// 1 MiB `bytes` objects through a queue, from Python.
     PyBytes1MiB,
+    /// Reads of one key from a dictionary shared between processes.
     DictGet,
     /// The memory a dictionary takes per entry.
     DictMemory,
@@ -133,6 +133,15 @@ pub enum Workload {
     PoolMap,
     /// Starting and joining a child process.
     ProcessStart,
+    /// A stream of 1 KiB messages between two processes through a NATS
+    /// JetStream server on loopback, each put acknowledged by the server
+    /// and each message acknowledged by its consumer.
+    RemoteTput1KiB,
+    /// Reads of one 8-byte value from a NATS key-value bucket on loopback.
+    RemoteDictGet,
+    /// A pool's map of 10 000 tasks of 1 ms each over 2 worker processes,
+    /// across a NATS server or in shared memory.
+    RemotePoolMap,
 }
 
 /// The message sizes of the size sweep (workloads `SweepPingpong` and
@@ -162,7 +171,7 @@ impl Workload {
     }
 
     /// Every workload, in table order.
-    pub const ALL: [Workload; 15] = [
+    pub const ALL: [Workload; 18] = [
         Workload::PingpongSpin,
         Workload::PingpongBlocking,
         Workload::Tput8B,
@@ -178,6 +187,9 @@ impl Workload {
         Workload::DictMemory,
         Workload::PoolMap,
         Workload::ProcessStart,
+        Workload::RemoteTput1KiB,
+        Workload::RemoteDictGet,
+        Workload::RemotePoolMap,
     ];
 
     /// The name `--workload` takes.
@@ -198,6 +210,9 @@ impl Workload {
             Workload::DictMemory => "dict-memory",
             Workload::PoolMap => "pool-map",
             Workload::ProcessStart => "process-start",
+            Workload::RemoteTput1KiB => "remote-tput-1KiB",
+            Workload::RemoteDictGet => "remote-dict-get",
+            Workload::RemotePoolMap => "remote-pool-map",
         }
     }
 
@@ -223,6 +238,9 @@ impl Workload {
             Workload::DictMemory => "shared dictionary, memory per entry",
             Workload::PoolMap => "process pool, map",
             Workload::ProcessStart => "process start and join",
+            Workload::RemoteTput1KiB => "across hosts (NATS JetStream on loopback): 1 KiB messages",
+            Workload::RemoteDictGet => "across hosts (NATS key-value on loopback): dict get",
+            Workload::RemotePoolMap => "across hosts: pool map of 10 000 tasks of 1 ms, 2 workers",
         }
     }
 

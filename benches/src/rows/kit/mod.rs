@@ -2,9 +2,11 @@
 //! `peer` (the second process), `wait` (bounded spin/futex waits),
 //! `pingpong` (the latency-row driver), `pingpong_async` (its async twin),
 //! `record` (the serde rows' message), `sizes` (the size sweep's sizes
-//! and rows), `python` (the Python script rows run).
+//! and rows), `python` (the Python script rows run), `nats` (the server
+//! and the stream the remote rows share).
 
 pub mod keys;
+pub mod nats;
 pub mod peer;
 pub mod pingpong;
 pub mod pingpong_async;

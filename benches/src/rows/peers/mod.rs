@@ -8,6 +8,7 @@ mod iceoryx2;
 mod ipc_channel;
 mod ipmpsc;
 mod lmdb;
+mod nats;
 mod os;
 pub mod python;
 mod redis_kv;
@@ -24,6 +25,7 @@ pub fn benches() -> Vec<Bench> {
     all.extend(redis_kv::benches());
     all.extend(lmdb::benches());
     all.extend(ipmpsc::benches());
+    all.extend(nats::benches());
     all
 }
 
@@ -99,6 +101,32 @@ mod tests {
             let all = benches();
             let b = all.iter().find(|b| b.id == id).expect("row exists");
             match (b.sample)(200) {
+                Ok(v) => assert!(v.is_finite() && v > 0.0, "{id}: {v}"),
+                Err(e) if e.is_skip() => {
+                    assert!(std::env::var("CI").as_deref() != Ok("true"), "{id}: {e}");
+                    eprintln!("{id}: {e}");
+                }
+                Err(e) => panic!("{id}: {e}"),
+            }
+        }
+    }
+
+    #[test]
+    fn nats_rows() {
+        // As the redis rows: skipped where no nats-server can be had, a
+        // failure under CI=true. The toolkit's remote rows beside them.
+        let all: Vec<_> = benches()
+            .into_iter()
+            .chain(crate::rows::toolkit::remote::benches())
+            .collect();
+        for id in [
+            "nats_jetstream_tput_1KiB",
+            "nats_kv_get_8B",
+            "remote_queue_tput_1KiB",
+            "remote_dict_get_8B",
+        ] {
+            let b = all.iter().find(|b| b.id == id).expect("row exists");
+            match (b.sample)(300) {
                 Ok(v) => assert!(v.is_finite() && v > 0.0, "{id}: {v}"),
                 Err(e) if e.is_skip() => {
                     assert!(std::env::var("CI").as_deref() != Ok("true"), "{id}: {e}");

@@ -2,7 +2,7 @@
 //! is built on: the `core` group. The other toolkit groups are its child
 //! modules: `queue` (`ipc_queue::Queue`), `pipe` (`ipc_queue::Pipe`),
 //! `manager` (`ipc_manager::Manager`), `pool` (`ipc_pool::Pool`), `python`
-//! (the Python package, `ipc_toolkit`).
+//! (the Python package, `ipc_toolkit`), `remote` (`ipc_remote`, on NATS).
 
 pub mod manager;
 mod manager_fixture;
@@ -10,6 +10,7 @@ pub mod pipe;
 pub mod pool;
 pub mod python;
 pub mod queue;
+pub mod remote;
 
 use std::rc::Rc;
 
