@@ -6,12 +6,15 @@
 //! ipc show NAME [--json]                        one object's details
 //! ipc clean [--dir DIR] [--prefix P] [--dry-run] remove stale objects
 //! ipc watch NAME                     messages per second, every second
+//! ipc gateway to-remote|from-remote LOCAL REMOTE --url URL [auth]
+//!                                    forward a local queue to NATS, or back
 //! ```
 //!
 //! Exit codes: 0 found (or done), 1 not found (nothing listed, no such
 //! object), 2 error.
 
 mod details;
+mod gateway;
 mod survey;
 
 use std::path::PathBuf;
@@ -81,6 +84,24 @@ enum Command {
         #[arg(long)]
         count: Option<u64>,
     },
+    /// Forwards a local queue (a byte queue in /dev/shm) to a queue on a
+    /// NATS JetStream server, or a remote queue into a local one, until the
+    /// source is closed and drained or the gateway is interrupted.
+    Gateway {
+        /// to-remote: LOCAL's messages go to REMOTE; from-remote: the other
+        /// way.
+        direction: gateway::Direction,
+        /// The local queue's name in /dev/shm.
+        local: String,
+        /// The remote queue's name (created if missing).
+        remote: String,
+        #[command(flatten)]
+        server: gateway::Server,
+        /// to-remote: close the remote queue when the local one is drained
+        /// and its producers are gone.
+        #[arg(long)]
+        close: bool,
+    },
 }
 
 /// What a command ended with, as an exit code.
@@ -105,6 +126,13 @@ fn main() -> ExitCode {
             count,
         } => details::watch(&place_of(&name), Duration::from_millis(interval_ms), count)
             .map(|()| Outcome::Found),
+        Command::Gateway {
+            direction,
+            local,
+            remote,
+            server,
+            close,
+        } => gateway::run(direction, &local, &remote, &server, close).map(|()| Outcome::Found),
     };
     match result {
         Ok(Outcome::Found) => ExitCode::SUCCESS,

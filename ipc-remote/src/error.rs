@@ -122,12 +122,40 @@ pub enum Error {
         /// What the worker reported.
         message: String,
     },
-    /// The local side of a gateway failed.
+    /// A local queue failed (the local side of a gateway, a local queue
+    /// through [`ByteQueue`](crate::ByteQueue)) for a reason other than
+    /// flow control.
     #[error(transparent)]
     Local(#[from] ipc_queue::Error),
+    /// A local dict failed (through [`ByteDict`](crate::ByteDict)) for a
+    /// reason other than flow control.
+    #[error(transparent)]
+    Manager(#[from] ipc_manager::Error),
 }
 
 impl Error {
+    /// A local queue's error with its flow-control outcomes under this
+    /// crate's names (as [`ByteQueue`](crate::ByteQueue) reports them).
+    pub fn from_local(e: ipc_queue::Error) -> Self {
+        match e {
+            ipc_queue::Error::Full => Error::Full,
+            ipc_queue::Error::Empty => Error::Empty,
+            ipc_queue::Error::Timeout => Error::Timeout,
+            ipc_queue::Error::Disconnected => Error::Disconnected,
+            ipc_queue::Error::TooLarge { len, max } => Error::TooLarge { len, max },
+            e => Error::Local(e),
+        }
+    }
+
+    /// A local dict's error, its timeout under this crate's name.
+    pub fn from_manager(e: ipc_manager::Error) -> Self {
+        if e.is_timeout() {
+            Error::Timeout
+        } else {
+            Error::Manager(e)
+        }
+    }
+
     /// Whether a bounded wait ran out.
     pub fn is_timeout(&self) -> bool {
         matches!(self, Error::Timeout) || matches!(self, Error::Local(e) if e.is_timeout())
@@ -137,12 +165,14 @@ impl Error {
     pub fn is_disconnected(&self) -> bool {
         matches!(self, Error::Disconnected)
             || matches!(self, Error::Local(e) if e.is_disconnected())
+            || matches!(self, Error::Manager(e) if e.is_disconnected())
     }
 
     /// Whether stored data is damaged. A remote object's messages are
     /// checked by the server; only a gateway's local side can say so.
     pub fn is_corruption(&self) -> bool {
         matches!(self, Error::Local(e) if e.is_corruption())
+            || matches!(self, Error::Manager(e) if e.is_corruption())
     }
 }
 

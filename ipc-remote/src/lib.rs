@@ -41,8 +41,12 @@ mod codec;
 mod dict;
 mod queue;
 
+pub mod gateway;
+mod objects;
+
 pub use dict::{Change, MAX_KEY_LEN, RemoteDict, RemoteDictBuilder, Watch};
 pub use error::{Error, Result};
+pub use objects::{ByteDict, ByteQueue};
 pub use options::{Auth, RemoteOptions};
 pub use queue::{Delivery, RemoteQueue, RemoteQueueBuilder};
 pub use remote::{MAX_NAME_LEN, Remote, check_name};

@@ -687,6 +687,7 @@ impl RemoteQueue {
 
     async fn take_until(&self, deadline: Deadline) -> Result<jetstream::Message> {
         let mut fetched = self.fetched.lock().await;
+        let mut empty_polls = 0u32;
         loop {
             if let Some(m) = self.pop_fresh(&mut fetched).await {
                 return Ok(m);
@@ -701,6 +702,17 @@ impl RemoteQueue {
             if matches!(deadline, Deadline::Now) {
                 return Err(self.drained_error(Error::Empty).await);
             }
+            // Closed and drained? Asked before a long poll once one came
+            // back empty, or when the deadline is shorter than a poll slice
+            // (the answer must come before the deadline cuts the call
+            // short); not on the first wait of a long call, which would
+            // cost a request per message of a stream that keeps up.
+            let short = deadline.left().is_some_and(|l| l < POLL_SLICE);
+            if (short || empty_polls > 0)
+                && matches!(self.drained_error(Error::Empty).await, Error::Disconnected)
+            {
+                return Err(Error::Disconnected);
+            }
             let wait = deadline.slice(POLL_SLICE);
             if wait < MIN_POLL {
                 if deadline.passed() {
@@ -711,16 +723,13 @@ impl RemoteQueue {
             }
             let polled = self.fetch(&mut fetched, Some(wait)).await;
             if fetched.is_empty() {
-                // Nothing came within the slice: closed and drained, or
-                // keep waiting. A failed poll (server away) waits a little.
-                match self.drained_error(Error::Timeout).await {
-                    Error::Disconnected => return Err(Error::Disconnected),
-                    _ if deadline.passed() => return Err(Error::Timeout),
-                    _ => {
-                        if polled.is_err() {
-                            tokio::time::sleep(deadline.slice(Duration::from_millis(50))).await;
-                        }
-                    }
+                empty_polls += 1;
+                if deadline.passed() {
+                    return Err(Error::Timeout);
+                }
+                if polled.is_err() {
+                    // The server away: wait a little before asking again.
+                    tokio::time::sleep(deadline.slice(Duration::from_millis(50))).await;
                 }
             }
         }
