@@ -43,10 +43,12 @@ mod queue;
 
 pub mod gateway;
 mod objects;
+mod pool;
 
 pub use dict::{Change, MAX_KEY_LEN, RemoteDict, RemoteDictBuilder, Watch};
 pub use error::{Error, Result};
 pub use objects::{ByteDict, ByteQueue};
 pub use options::{Auth, RemoteOptions};
+pub use pool::{ImapUnordered, RemoteAsyncResult, RemotePool, Worker};
 pub use queue::{Delivery, RemoteQueue, RemoteQueueBuilder};
 pub use remote::{MAX_NAME_LEN, Remote, check_name};

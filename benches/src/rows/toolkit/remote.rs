@@ -5,7 +5,7 @@
 
 use std::hint::black_box;
 
-use ipc_remote::{Remote, RemoteDict, RemoteOptions, RemoteQueue};
+use ipc_remote::{Remote, RemoteDict, RemoteOptions, RemotePool, RemoteQueue, Worker};
 
 use crate::harness::{Bench, Group, Iters, Kind, Metric, SampleError, Workload, warmup_for};
 use crate::rows::kit::nats;
@@ -43,7 +43,93 @@ pub fn benches() -> Vec<Bench> {
             about: "RemoteDict::get of an 8-byte value, blocking, one round trip each",
             sample: dict_get,
         },
+        Bench {
+            id: "remote_pool_map_10k",
+            group: &GROUP,
+            workload: Workload::RemotePoolMap,
+            metric: Metric::Secs,
+            iters: Iters {
+                full: 10_000,
+                quick: 500,
+            },
+            compare_to: &[],
+            about: "RemotePool::map of n tasks of 1 ms (a sleep) over 2 Worker processes (n = 10k; 500 in --quick)",
+            sample: remote_pool_map,
+        },
+        Bench {
+            id: "pool_map_10k_1ms",
+            group: &crate::rows::toolkit::pool::GROUP,
+            workload: Workload::RemotePoolMap,
+            metric: Metric::Secs,
+            iters: Iters {
+                full: 10_000,
+                quick: 500,
+            },
+            compare_to: &[],
+            about: "the local Pool (2 workers) mapping the same n tasks of 1 ms (a sleep)",
+            sample: local_pool_map,
+        },
     ]
+}
+
+/// The task both pool rows run: 1 ms of (simulated) work.
+fn work(x: u64) -> u64 {
+    std::thread::sleep(std::time::Duration::from_millis(1));
+    x.wrapping_mul(x)
+}
+
+fn check(out: &[u64], n: u64) -> Result<(), SampleError> {
+    if out.len() as u64 != n
+        || out
+            .iter()
+            .zip(0u64..)
+            .any(|(&got, x)| got != x.wrapping_mul(x))
+    {
+        return Err(SampleError::failed("the pool returned wrong results"));
+    }
+    Ok(())
+}
+
+fn remote_pool_map(n: u64) -> Result<f64, SampleError> {
+    let server = nats::server()?;
+    let url = server.url();
+    let name = nats::unique("bench-pool");
+    let r = Remote::connect(&RemoteOptions::new(&url))?;
+    let pool = RemotePool::open(&r, &name)?;
+    let workers = (0..2)
+        .map(|_| {
+            let (url, name) = (url.clone(), name.clone());
+            crate::rows::kit::peer::spawn("remote-worker", move || {
+                let r = Remote::connect(&RemoteOptions::new(url)).expect("connect");
+                Worker::new(&r, &name)
+                    .expect("worker")
+                    .task("work", work)
+                    .run()
+                    .expect("run");
+            })
+        })
+        .collect::<Result<Vec<_>, _>>()?;
+    // Warm-up: both workers connected and running.
+    check(&pool.map("work", 0..20u64)?, 20)?;
+    let start = std::time::Instant::now();
+    let out: Vec<u64> = pool.map("work", 0..n)?;
+    let secs = start.elapsed().as_secs_f64();
+    check(&out, n)?;
+    pool.close()?;
+    for w in workers {
+        crate::rows::kit::peer::join(w)?;
+    }
+    Ok(secs)
+}
+
+fn local_pool_map(n: u64) -> Result<f64, SampleError> {
+    let pool = ipc_pool::Pool::new(2)?;
+    pool.map(work, 0..20)?;
+    let start = std::time::Instant::now();
+    let out = pool.map(work, 0..n)?;
+    let secs = start.elapsed().as_secs_f64();
+    check(&out, n)?;
+    Ok(secs)
 }
 
 fn queue_tput(msgs: u64) -> Result<f64, SampleError> {
