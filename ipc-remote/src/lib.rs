@@ -43,12 +43,14 @@ mod queue;
 
 pub mod gateway;
 mod objects;
+mod pipe;
 mod pool;
 
 pub use dict::{Change, MAX_KEY_LEN, RemoteDict, RemoteDictBuilder, Watch};
 pub use error::{Error, Result};
 pub use objects::{ByteDict, ByteQueue};
 pub use options::{Auth, RemoteOptions};
+pub use pipe::{PipeSide, RemotePipeEnd};
 pub use pool::{ImapUnordered, RemoteAsyncResult, RemotePool, Worker};
 pub use queue::{Delivery, RemoteQueue, RemoteQueueBuilder};
 pub use remote::{MAX_NAME_LEN, Remote, check_name};

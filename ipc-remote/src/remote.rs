@@ -249,9 +249,15 @@ fn connect_error(url: &str, e: &async_nats::ConnectError) -> Error {
         Some(s) => format!("{e}: {s}"),
         None => e.to_string(),
     };
+    // A rejected certificate arrives as an I/O error of the handshake.
+    let lower = reason.to_ascii_lowercase();
+    let tls = ["certificate", "tls", "handshake"]
+        .iter()
+        .any(|t| lower.contains(t));
     match e.kind() {
         K::AuthorizationViolation | K::Authentication => Error::Unauthorized { reason },
         K::Tls => Error::Tls { reason },
+        K::Io if tls => Error::Tls { reason },
         K::ServerParse => Error::Options { reason },
         K::Dns | K::TimedOut | K::Io | K::MaxReconnects => Error::Unreachable {
             url: url.to_owned(),

@@ -219,3 +219,43 @@ fn async_twins_work_in_the_callers_runtime() {
         assert_eq!(q.get_serde_async::<u64>().await.unwrap(), 42);
     });
 }
+
+#[test]
+fn a_remote_pipe_carries_frames_both_ways_between_processes() {
+    use ipc_remote::{PipeSide, RemotePipeEnd};
+    let Some((s, r)) = server() else { return };
+    let name = qname("pipe");
+    let a = RemotePipeEnd::open(&r, &name, PipeSide::A).unwrap();
+    let peer = {
+        let (url, name) = (s.url(), name.clone());
+        ipc_test_support::daemon(move || {
+            let r = Remote::connect(&RemoteOptions::new(url)).unwrap();
+            let b = RemotePipeEnd::open(&r, &name, PipeSide::B).unwrap();
+            // An echo server: each frame back, reversed, until A closes.
+            loop {
+                match b.recv_bytes() {
+                    Ok(mut m) => {
+                        m.reverse();
+                        b.send_bytes(&m).unwrap();
+                    }
+                    Err(Error::Disconnected) => break,
+                    Err(e) => panic!("{e}"),
+                }
+            }
+            b.close().unwrap();
+        })
+    };
+    for i in 0..20u8 {
+        a.send_bytes(&[i, 1, 2]).unwrap();
+        assert_eq!(
+            a.recv_bytes_timeout(Duration::from_secs(10)).unwrap(),
+            [2, 1, i]
+        );
+    }
+    a.close().unwrap();
+    assert!(matches!(
+        a.recv_bytes_timeout(Duration::from_secs(10)),
+        Err(Error::Disconnected)
+    ));
+    ipc_test_support::join_ok(peer);
+}
