@@ -37,6 +37,7 @@
 //! while the client reconnects.
 
 use std::collections::VecDeque;
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::{Duration, Instant};
 
 use async_nats::jetstream::consumer::{AckPolicy, PullConsumer, pull};
@@ -299,6 +300,7 @@ impl RemoteQueueBuilder {
             prefetch: self.prefetch,
             redeliver_after,
             fetched: tokio::sync::Mutex::new(VecDeque::new()),
+            backlog: AtomicBool::new(true),
         })
     }
 }
@@ -331,6 +333,9 @@ pub struct RemoteQueue {
     prefetch: usize,
     redeliver_after: Duration,
     fetched: tokio::sync::Mutex<VecDeque<Fetched>>,
+    /// Whether the last message fetched said more were waiting (see
+    /// `take_until`).
+    backlog: AtomicBool,
 }
 
 /// A message taken from a [`RemoteQueue`] and not yet acknowledged: the
@@ -692,12 +697,16 @@ impl RemoteQueue {
             if let Some(m) = self.pop_fresh(&mut fetched).await {
                 return Ok(m);
             }
-            // What is there already, without waiting. A failure (the
-            // server away) counts as nothing there; the long poll below
-            // waits and tries again.
-            let _ = self.fetch(&mut fetched, None).await;
-            if !fetched.is_empty() {
-                continue;
+            // What is there already, without waiting, if the last message
+            // said more were waiting (or nothing was fetched yet): a getter
+            // that keeps up goes straight to the long poll, one request per
+            // message instead of two. A failure (the server away) counts as
+            // nothing there; the long poll below waits and tries again.
+            if self.backlog.load(Ordering::Relaxed) || matches!(deadline, Deadline::Now) {
+                let _ = self.fetch(&mut fetched, None).await;
+                if !fetched.is_empty() {
+                    continue;
+                }
             }
             if matches!(deadline, Deadline::Now) {
                 return Err(self.drained_error(Error::Empty).await);
@@ -783,9 +792,16 @@ impl RemoteQueue {
         };
         let mut batch = batch.map_err(|e| server_error("fetch messages", &e))?;
         let now = Instant::now();
+        // Nothing fetched: no backlog, until a message says otherwise.
+        self.backlog.store(false, Ordering::Relaxed);
         while let Some(m) = batch.next().await {
             match m {
-                Ok(m) => fetched.push_back((now, m)),
+                Ok(m) => {
+                    // The server counts what waits behind each message.
+                    let pending = m.info().map_or(1, |i| i.pending);
+                    self.backlog.store(pending > 0, Ordering::Relaxed);
+                    fetched.push_back((now, m));
+                }
                 // A status the server ends a pull with (a timeout, the
                 // consumer gone during a restart): what came is kept.
                 Err(e) => return Err(server_error("fetch messages", e.as_ref())),
