@@ -19,9 +19,11 @@
 //!   which the server's duplicate window (2 minutes) drops if the first
 //!   was stored. A full queue refuses the put with the server's "maximum
 //!   messages exceeded"; a blocking put waits and tries again.
-//! - **get** first takes what was fetched before; else it fetches up to
-//!   `prefetch` messages that are already there (a no-wait pull), and when
-//!   there are none, long-polls for one in slices of at most a second. It
+//! - **get** first takes what was fetched before; else, if the last message
+//!   fetched said more were waiting, it fetches up to `prefetch` messages
+//!   that are already there (a no-wait pull); else (a getter that keeps up)
+//!   it long-polls for one in slices of at most a second, one pull request
+//!   per message. It
 //!   acknowledges a message once it has handed it over (`get_bytes`
 //!   returns, the closure of `get_bytes_with` returns, a [`Delivery`] is
 //!   acknowledged or dropped). Prefetched messages older than half of
