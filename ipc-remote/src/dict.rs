@@ -26,7 +26,9 @@ use futures_util::StreamExt;
 
 use crate::error::{Error, Result};
 use crate::remote::{Remote, check_name, describe, retrying, server_error, transient};
-use crate::runtime::{self, Deadline};
+use ipc_core::Deadline;
+
+use crate::runtime::{self, DeadlineExt};
 
 /// Key bytes stored as they are; all others are encoded.
 fn plain_key_byte(b: u8) -> bool {
@@ -310,7 +312,7 @@ impl std::fmt::Debug for Watch {
 impl Watch {
     /// The next change, waiting for it.
     pub fn recv(&mut self) -> Result<Change> {
-        runtime::block_on(self.next_at(Deadline::Never))
+        runtime::block_on(self.next_at(Deadline::Forever))
     }
 
     /// The next change, waiting at most `timeout`.
@@ -320,7 +322,7 @@ impl Watch {
 
     /// [`recv`](Self::recv) as a future.
     pub async fn recv_async(&mut self) -> Result<Change> {
-        self.next_at(Deadline::Never).await
+        self.next_at(Deadline::Forever).await
     }
 
     async fn next_at(&mut self, deadline: Deadline) -> Result<Change> {

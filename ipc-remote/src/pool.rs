@@ -46,7 +46,9 @@ use crate::codec::{decode, encode};
 use crate::error::{Error, Result};
 use crate::queue::{Delivery, RemoteQueue};
 use crate::remote::{Remote, check_name, retrying, server_error, transient};
-use crate::runtime::{self, Deadline};
+use ipc_core::Deadline;
+
+use crate::runtime::{self, DeadlineExt};
 
 /// How many task puts a submitter keeps in flight.
 const PIPELINE: usize = 128;
@@ -160,7 +162,7 @@ impl RemotePool {
         let mut job = self.submit(task, items)?;
         let mut out: Vec<Option<R>> = (0..job.total).map(|_| None).collect();
         for _ in 0..job.total {
-            let (index, value) = job.next(Deadline::Never)?;
+            let (index, value) = job.next(Deadline::Forever)?;
             let slot = usize::try_from(index)
                 .ok()
                 .and_then(|i| out.get_mut(i))
@@ -235,7 +237,7 @@ impl RemotePool {
                 .await
                 .map_err(|e| server_error("read the pool's results", &e))?;
             let mut puts = futures_util::stream::iter(frames)
-                .map(|f| self.tasks.put_at(f, Deadline::Never))
+                .map(|f| self.tasks.put_at(f, Deadline::Forever))
                 .buffer_unordered(PIPELINE);
             while let Some(r) = puts.next().await {
                 r?;
@@ -291,7 +293,7 @@ impl Job {
                         tokio::time::sleep(Duration::from_millis(50)).await;
                     }
                 }
-                if self.buffered.is_empty() && deadline.passed() {
+                if self.buffered.is_empty() && deadline.has_passed() {
                     return Err(Error::Timeout);
                 }
             }
@@ -347,7 +349,7 @@ impl<R: DeserializeOwned> Iterator for ImapUnordered<R> {
             return None;
         }
         self.left -= 1;
-        Some(match self.job.next(Deadline::Never) {
+        Some(match self.job.next(Deadline::Forever) {
             Ok((_, Ok(bytes))) => decode(&bytes),
             Ok((_, Err(e))) | Err(e) => Err(e),
         })
@@ -365,7 +367,7 @@ pub struct RemoteAsyncResult<R> {
 impl<R: DeserializeOwned> RemoteAsyncResult<R> {
     /// Waits for the result.
     pub fn get(mut self) -> Result<R> {
-        self.wait(Deadline::Never)
+        self.wait(Deadline::Forever)
     }
 
     /// Waits at most `timeout` (`Timeout`; the result may still be taken
@@ -498,7 +500,7 @@ impl Worker {
     fn publish_result(&self, job: &str, frame: Bytes) -> Result<()> {
         let subject = results_subject(&self.pool, job);
         let js = self.remote.js.clone();
-        runtime::block_on(retrying(Deadline::Never, transient, || async {
+        runtime::block_on(retrying(Deadline::Forever, transient, || async {
             let ack = js
                 .publish(subject.clone(), frame.clone())
                 .await

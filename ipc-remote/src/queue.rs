@@ -55,7 +55,9 @@ use serde::de::DeserializeOwned;
 use crate::codec::{decode, encode};
 use crate::error::{Error, Result};
 use crate::remote::{Remote, check_name, retrying, server_error, transient};
-use crate::runtime::{self, Deadline};
+use ipc_core::Deadline;
+
+use crate::runtime::{self, DeadlineExt};
 
 /// The durable consumer every getter shares.
 const CONSUMER: &str = "ipcq";
@@ -465,7 +467,7 @@ impl RemoteQueue {
 
     /// Appends `bytes`, waiting for room; returns once the server stored it.
     pub fn put_bytes(&self, bytes: &[u8]) -> Result<()> {
-        runtime::block_on(self.put_at(Bytes::copy_from_slice(bytes), Deadline::Never))
+        runtime::block_on(self.put_at(Bytes::copy_from_slice(bytes), Deadline::Forever))
     }
 
     /// [`put_bytes`](Self::put_bytes) without waiting for room (`Full`).
@@ -482,14 +484,14 @@ impl RemoteQueue {
 
     /// [`put_bytes`](Self::put_bytes) as a future.
     pub async fn put_bytes_async(&self, bytes: &[u8]) -> Result<()> {
-        self.put_at(Bytes::copy_from_slice(bytes), Deadline::Never)
+        self.put_at(Bytes::copy_from_slice(bytes), Deadline::Forever)
             .await
     }
 
     /// Appends `value` encoded with postcard (the local queue's serde
     /// format), waiting for room.
     pub fn put_serde<V: Serialize + ?Sized>(&self, value: &V) -> Result<()> {
-        runtime::block_on(self.put_at(encode(value)?, Deadline::Never))
+        runtime::block_on(self.put_at(encode(value)?, Deadline::Forever))
     }
 
     /// [`put_serde`](Self::put_serde) without waiting (`Full`).
@@ -508,7 +510,7 @@ impl RemoteQueue {
 
     /// [`put_serde`](Self::put_serde) as a future.
     pub async fn put_serde_async<V: Serialize + ?Sized>(&self, value: &V) -> Result<()> {
-        self.put_at(encode(value)?, Deadline::Never).await
+        self.put_at(encode(value)?, Deadline::Forever).await
     }
 
     /// One put: published with one message id, retried with it while the
@@ -550,7 +552,7 @@ impl RemoteQueue {
                 PutOutcome::Failed(e) => return Err(e),
                 PutOutcome::Full if matches!(deadline, Deadline::Now) => return Err(Error::Full),
                 outcome @ (PutOutcome::Full | PutOutcome::Retry) => {
-                    if deadline.passed() {
+                    if deadline.has_passed() {
                         // Not to wait, or the wait is over: `Full` for a
                         // full queue asked not to wait, `Timeout` else.
                         return Err(match outcome {
@@ -599,7 +601,7 @@ impl RemoteQueue {
     /// Removes the next message, waiting for one; `Disconnected` once the
     /// queue is closed and drained.
     pub fn get_bytes(&self) -> Result<Vec<u8>> {
-        runtime::block_on(self.get_bytes_at(Deadline::Never))
+        runtime::block_on(self.get_bytes_at(Deadline::Forever))
     }
 
     /// [`get_bytes`](Self::get_bytes) without waiting (`Empty`; one round
@@ -615,12 +617,12 @@ impl RemoteQueue {
 
     /// [`get_bytes`](Self::get_bytes) as a future.
     pub async fn get_bytes_async(&self) -> Result<Vec<u8>> {
-        self.get_bytes_at(Deadline::Never).await
+        self.get_bytes_at(Deadline::Forever).await
     }
 
     /// Removes the next message decoded (postcard) as `V`.
     pub fn get_serde<V: DeserializeOwned>(&self) -> Result<V> {
-        runtime::block_on(self.get_serde_at(Deadline::Never))
+        runtime::block_on(self.get_serde_at(Deadline::Forever))
     }
 
     /// [`get_serde`](Self::get_serde) without waiting.
@@ -635,7 +637,7 @@ impl RemoteQueue {
 
     /// [`get_serde`](Self::get_serde) as a future.
     pub async fn get_serde_async<V: DeserializeOwned>(&self) -> Result<V> {
-        self.get_serde_at(Deadline::Never).await
+        self.get_serde_at(Deadline::Forever).await
     }
 
     /// Takes the next message and runs `f` on it; the message is
@@ -650,7 +652,7 @@ impl RemoteQueue {
 
     /// Takes the next message unacknowledged (see [`Delivery`]).
     pub fn get_delivery(&self) -> Result<Delivery> {
-        runtime::block_on(self.take(Deadline::Never)).map(delivery)
+        runtime::block_on(self.take(Deadline::Forever)).map(delivery)
     }
 
     /// [`get_delivery`](Self::get_delivery) without waiting.
@@ -665,7 +667,7 @@ impl RemoteQueue {
 
     /// [`get_delivery`](Self::get_delivery) as a future.
     pub async fn get_delivery_async(&self) -> Result<Delivery> {
-        self.take(Deadline::Never).await.map(delivery)
+        self.take(Deadline::Forever).await.map(delivery)
     }
 
     async fn get_bytes_at(&self, deadline: Deadline) -> Result<Vec<u8>> {
@@ -718,7 +720,7 @@ impl RemoteQueue {
             // (the answer must come before the deadline cuts the call
             // short); not on the first wait of a long call, which would
             // cost a request per message of a stream that keeps up.
-            let short = deadline.left().is_some_and(|l| l < POLL_SLICE);
+            let short = deadline.remaining().is_some_and(|l| l < POLL_SLICE);
             if (short || empty_polls > 0)
                 && matches!(self.drained_error(Error::Empty).await, Error::Disconnected)
             {
@@ -726,7 +728,7 @@ impl RemoteQueue {
             }
             let wait = deadline.slice(POLL_SLICE);
             if wait < MIN_POLL {
-                if deadline.passed() {
+                if deadline.has_passed() {
                     return Err(Error::Timeout);
                 }
                 tokio::time::sleep(wait).await;
@@ -735,7 +737,7 @@ impl RemoteQueue {
             let polled = self.fetch(&mut fetched, Some(wait)).await;
             if fetched.is_empty() {
                 empty_polls += 1;
-                if deadline.passed() {
+                if deadline.has_passed() {
                     return Err(Error::Timeout);
                 }
                 if polled.is_err() {

@@ -13,7 +13,9 @@ use async_nats::jetstream;
 
 use crate::error::{Error, Result};
 use crate::options::{Auth, RemoteOptions};
-use crate::runtime::{self, Deadline};
+use ipc_core::Deadline;
+
+use crate::runtime::{self, DeadlineExt};
 
 /// A connection to a NATS server with JetStream enabled.
 #[derive(Clone, Debug)]
@@ -207,7 +209,7 @@ where
     let mut pause = Duration::from_millis(5);
     loop {
         match op().await {
-            Err(e) if retry(&e) && !deadline.passed() && !matches!(deadline, Deadline::Now) => {
+            Err(e) if retry(&e) && !deadline.has_passed() && !matches!(deadline, Deadline::Now) => {
                 tokio::time::sleep(deadline.slice(pause)).await;
                 pause = (pause * 2).min(Duration::from_millis(250));
             }

@@ -20,7 +20,9 @@
 
 use std::future::Future;
 use std::sync::Mutex;
-use std::time::{Duration, Instant};
+use std::time::Duration;
+
+use ipc_core::Deadline;
 
 use crate::error::{Error, Result};
 
@@ -73,63 +75,37 @@ pub(crate) fn block_on<F: Future>(fut: F) -> F::Output {
     runtime().block_on(fut)
 }
 
-/// An absolute deadline, or none. Blocking and async calls take their
-/// timeouts as this, so retries inside one call never wait longer in total.
-#[derive(Clone, Copy, Debug)]
-pub(crate) enum Deadline {
-    /// Do not wait: one attempt.
-    Now,
-    /// Wait until then.
-    At(Instant),
-    /// Wait as long as it takes.
-    Never,
-}
-
-impl Deadline {
-    /// `timeout` from now; a duration too long to add to the clock is
-    /// no limit.
-    pub(crate) fn after(timeout: Duration) -> Self {
-        Instant::now()
-            .checked_add(timeout)
-            .map_or(Deadline::Never, Deadline::At)
-    }
-
-    /// The time left (`None`: unbounded), zero once it passed.
-    pub(crate) fn left(self) -> Option<Duration> {
-        match self {
-            Deadline::Now => Some(Duration::ZERO),
-            Deadline::At(t) => Some(t.saturating_duration_since(Instant::now())),
-            Deadline::Never => None,
-        }
-    }
-
-    /// Whether it has passed (`Now` always has).
-    pub(crate) fn passed(self) -> bool {
-        self.left().is_some_and(|l| l.is_zero())
-    }
-
+/// What the remote calls add to the toolkit's [`Deadline`]: waiting in
+/// slices, the error for a wait that is over, and bounding a future.
+pub(crate) trait DeadlineExt: Copy {
     /// At most `slice`, and no longer than what is left.
-    pub(crate) fn slice(self, slice: Duration) -> Duration {
-        self.left().map_or(slice, |l| l.min(slice))
-    }
-
+    fn slice(self, slice: Duration) -> Duration;
     /// The error for a wait that is over: `busy` for a call that was not
     /// to wait, `Timeout` otherwise.
-    pub(crate) fn expired(self, busy: Error) -> Error {
+    fn expired(self, busy: Error) -> Error;
+    /// Runs `fut` until the deadline; `Timeout` if it passes first. `Now`
+    /// does not bound it: a call that is not to wait still makes its one
+    /// attempt, each request of which has its own timeout.
+    async fn run<T>(self, fut: impl Future<Output = Result<T>>) -> Result<T>;
+}
+
+impl DeadlineExt for Deadline {
+    fn slice(self, slice: Duration) -> Duration {
+        self.remaining().map_or(slice, |l| l.min(slice))
+    }
+
+    fn expired(self, busy: Error) -> Error {
         match self {
             Deadline::Now => busy,
             _ => Error::Timeout,
         }
     }
 
-    /// Runs `fut` until the deadline; `Timeout` if it passes first. `Now`
-    /// does not bound it: a call that is not to wait still makes its one
-    /// attempt, each request of which has its own timeout.
-    pub(crate) async fn run<T>(self, fut: impl Future<Output = Result<T>>) -> Result<T> {
+    async fn run<T>(self, fut: impl Future<Output = Result<T>>) -> Result<T> {
         match self {
-            Deadline::Now | Deadline::Never => fut.await,
+            Deadline::Now | Deadline::Forever => fut.await,
             Deadline::At(_) => {
-                let left = self.left().unwrap_or_default();
+                let left = self.remaining().unwrap_or_default();
                 tokio::time::timeout(left, fut)
                     .await
                     .unwrap_or(Err(Error::Timeout))
