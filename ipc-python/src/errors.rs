@@ -4,6 +4,12 @@
 //! `queue.Empty` and `queue.Full`, `EOFError` for a receive whose peer is
 //! gone, `BrokenPipeError` for a send, `TimeoutError`, `ValueError` for a
 //! message over the size limit, `TypeError` for a value of the wrong type.
+//! A queue's "gone" errors are both: `ipc_toolkit.ProducersGone` is an
+//! `EOFError` and a `queue.Empty`, `ipc_toolkit.ConsumersGone` a
+//! `BrokenPipeError` and a `queue.Full`, so the `except queue.Empty:` loops
+//! written for `multiprocessing` end where they would otherwise never hear
+//! that nobody is left to put (a connection raises the plain `EOFError` and
+//! `BrokenPipeError`, as `multiprocessing.connection` does).
 //! What has no Python counterpart is an `ipc_toolkit.Error` (an `OSError`):
 //! `CorruptionError` for shared memory another process scribbled over, and
 //! the segment errors (a name that exists, permission denied, ...), which
@@ -14,6 +20,8 @@ use pyo3::exceptions::{
     PyPermissionError, PyTimeoutError, PyTypeError, PyValueError,
 };
 use pyo3::prelude::*;
+use pyo3::sync::PyOnceLock;
+use pyo3::types::{PyDict, PyTuple, PyType};
 
 pyo3::create_exception!(
     ipc_toolkit,
@@ -30,10 +38,64 @@ pyo3::create_exception!(
 pyo3::import_exception!(queue, Empty);
 pyo3::import_exception!(queue, Full);
 
+/// `ProducersGone` and `ConsumersGone`: classes with two bases, which
+/// `create_exception!` cannot make, so they are made by calling `type`.
+static PRODUCERS_GONE: PyOnceLock<Py<PyType>> = PyOnceLock::new();
+static CONSUMERS_GONE: PyOnceLock<Py<PyType>> = PyOnceLock::new();
+
+/// A new exception class `ipc_toolkit.<name>` with the two `bases`.
+fn two_base_exception<'py>(
+    py: Python<'py>,
+    name: &str,
+    bases: (Bound<'py, PyType>, Bound<'py, PyType>),
+    doc: &str,
+) -> PyResult<Py<PyType>> {
+    let namespace = PyDict::new(py);
+    namespace.set_item("__doc__", doc)?;
+    namespace.set_item("__module__", "ipc_toolkit")?;
+    let class =
+        py.get_type::<PyType>()
+            .call1((name, PyTuple::new(py, [bases.0, bases.1])?, namespace))?;
+    Ok(class.cast_into::<PyType>()?.unbind())
+}
+
+fn producers_gone(py: Python<'_>) -> PyResult<&Bound<'_, PyType>> {
+    PRODUCERS_GONE
+        .get_or_try_init(py, || {
+            two_base_exception(
+                py,
+                "ProducersGone",
+                (py.get_type::<PyEOFError>(), py.get_type::<Empty>()),
+                "A get from an empty queue whose producers are all gone \
+                 (closed, exited or killed): nothing more will come. Both an \
+                 EOFError and a queue.Empty.",
+            )
+        })
+        .map(|t| t.bind(py))
+}
+
+fn consumers_gone(py: Python<'_>) -> PyResult<&Bound<'_, PyType>> {
+    CONSUMERS_GONE
+        .get_or_try_init(py, || {
+            two_base_exception(
+                py,
+                "ConsumersGone",
+                (py.get_type::<PyBrokenPipeError>(), py.get_type::<Full>()),
+                "A put to a queue whose consumers are all gone (closed, \
+                 exited or killed): nobody would take the message. Both a \
+                 BrokenPipeError and a queue.Full.",
+            )
+        })
+        .map(|t| t.bind(py))
+}
+
 /// Adds the module's own exception types.
 pub(crate) fn add_exceptions(m: &Bound<'_, PyModule>) -> PyResult<()> {
-    m.add("Error", m.py().get_type::<Error>())?;
-    m.add("CorruptionError", m.py().get_type::<CorruptionError>())?;
+    let py = m.py();
+    m.add("Error", py.get_type::<Error>())?;
+    m.add("CorruptionError", py.get_type::<CorruptionError>())?;
+    m.add("ProducersGone", producers_gone(py)?)?;
+    m.add("ConsumersGone", consumers_gone(py)?)?;
     Ok(())
 }
 
@@ -71,14 +133,46 @@ pub(crate) fn core(e: ipc_core::Error, dir: Dir) -> PyErr {
 /// The exception for a peer that is gone.
 pub(crate) fn disconnected(dir: Dir) -> PyErr {
     match dir {
-        Dir::Recv => PyEOFError::new_err("the sending side is gone (closed, exited or killed)"),
-        Dir::Send => {
-            PyBrokenPipeError::new_err("the receiving side is gone (closed, exited or killed)")
-        }
+        Dir::Recv => PyEOFError::new_err(disconnected_message(dir)),
+        Dir::Send => PyBrokenPipeError::new_err(disconnected_message(dir)),
     }
 }
 
-/// A queue or pipe error as a Python exception.
+/// A queue's error as a Python exception: as [`queue`], but a peer that is
+/// gone is `ProducersGone` or `ConsumersGone`.
+pub(crate) fn for_queue(e: ipc_queue::Error, dir: Dir) -> PyErr {
+    let gone = matches!(
+        e,
+        ipc_queue::Error::Disconnected | ipc_queue::Error::Core(ipc_core::Error::Disconnected)
+    );
+    if !gone {
+        return queue(e, dir);
+    }
+    queue_gone(dir)
+}
+
+/// The exception for a queue whose other side is gone.
+pub(crate) fn queue_gone(dir: Dir) -> PyErr {
+    Python::attach(|py| {
+        let class = match dir {
+            Dir::Recv => producers_gone(py),
+            Dir::Send => consumers_gone(py),
+        };
+        match class {
+            Ok(class) => PyErr::from_type(class.clone(), disconnected_message(dir)),
+            Err(e) => e,
+        }
+    })
+}
+
+fn disconnected_message(dir: Dir) -> &'static str {
+    match dir {
+        Dir::Recv => "the sending side is gone (closed, exited or killed)",
+        Dir::Send => "the receiving side is gone (closed, exited or killed)",
+    }
+}
+
+/// A pipe's (or a manager's) error as a Python exception.
 pub(crate) fn queue(e: ipc_queue::Error, dir: Dir) -> PyErr {
     use ipc_queue::Error as E;
     let msg = e.to_string();

@@ -349,6 +349,32 @@ impl DictProxy {
         self.d.clear().map_err(errors::manager)
     }
 
+    /// Removes `key` and returns its value (`default` if absent, or
+    /// `KeyError` without one), in one step: of two processes popping the
+    /// same key, one gets the value and the other finds it gone.
+    #[pyo3(signature = (key, *default))]
+    fn pop<'py>(
+        &self,
+        py: Python<'py>,
+        key: &Bound<'py, PyAny>,
+        default: &Bound<'py, PyTuple>,
+    ) -> PyResult<Bound<'py, PyAny>> {
+        if default.len() > 1 {
+            return Err(PyTypeError::new_err(format!(
+                "pop expected at most 2 arguments, got {}",
+                default.len() + 1
+            )));
+        }
+        let k = encode_key(key)?;
+        match self.d.pop_encoded(&k[..]).map_err(errors::manager)? {
+            Some((tag, bytes)) => decode_value(py, tag, &bytes),
+            None => match default.get_item(0) {
+                Ok(d) => Ok(d),
+                Err(_) => Err(PyKeyError::new_err(key.clone().unbind())),
+            },
+        }
+    }
+
     /// `d[key]`, inserting `default` first if absent (atomic: two processes
     /// racing both get the value that ended up stored).
     #[pyo3(signature = (key, default=None))]
@@ -653,9 +679,21 @@ impl SyncProxy {
 
     /// Lock, semaphore: acquires, waiting if `block` (at most `timeout`
     /// seconds); whether it was acquired. A lock whose holder died is taken
-    /// over.
-    #[pyo3(signature = (block=true, timeout=None))]
-    fn acquire(&self, py: Python<'_>, block: bool, timeout: Option<f64>) -> PyResult<bool> {
+    /// over. `blocking` is `threading`'s name for `block` (what a
+    /// `multiprocessing` manager's lock takes); with it, a negative
+    /// `timeout` (`threading`'s -1) waits without limit.
+    #[pyo3(signature = (block=true, timeout=None, *, blocking=None))]
+    fn acquire(
+        &self,
+        py: Python<'_>,
+        block: bool,
+        timeout: Option<f64>,
+        blocking: Option<bool>,
+    ) -> PyResult<bool> {
+        let (block, timeout) = match blocking {
+            Some(b) => (b, timeout.filter(|t| *t >= 0.0)),
+            None => (block, timeout),
+        };
         let deadline = if block {
             blocking::deadline(timeout)?
         } else {
@@ -702,8 +740,11 @@ impl SyncProxy {
         }
     }
 
-    /// Lock: releases (from the thread that acquired it); semaphore: adds one.
-    fn release(&self) -> PyResult<()> {
+    /// Lock: releases (from the thread that acquired it); semaphore: adds
+    /// `n`, refusing with `ValueError` (and adding nothing) if its value
+    /// would pass `bound` (a `BoundedSemaphore`'s initial value).
+    #[pyo3(signature = (n=1, *, bound=None))]
+    fn release(&self, n: u32, bound: Option<u32>) -> PyResult<()> {
         match &*self.obj {
             Sync::Lock(lock) => {
                 let me = this_thread();
@@ -726,8 +767,31 @@ impl SyncProxy {
                 }
                 Ok(())
             }
-            Sync::Semaphore(s) => s.release(1).map_err(|e| errors::core(e, errors::Dir::Send)),
+            Sync::Semaphore(s) => {
+                if n == 0 {
+                    return Err(PyValueError::new_err("n must be one or more"));
+                }
+                let released = match bound {
+                    Some(bound) => s.release_within(n, bound),
+                    None => s.release(n),
+                };
+                released.map_err(|e| match e {
+                    ipc_core::Error::InvalidArgument { .. } if bound.is_some() => {
+                        PyValueError::new_err("Semaphore released too many times")
+                    }
+                    e => errors::core(e, errors::Dir::Send),
+                })
+            }
             _ => Err(wrong_kind(self.kind, "release()")),
+        }
+    }
+
+    /// Lock: whether this thread (of this process) holds it through this
+    /// handle (for `Condition`).
+    fn _held_by_me(&self) -> PyResult<bool> {
+        match &*self.obj {
+            Sync::Lock(_) => Ok(self.holder.load(Ordering::Acquire) == this_thread()),
+            _ => Err(wrong_kind(self.kind, "owner")),
         }
     }
 

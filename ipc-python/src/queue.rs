@@ -7,6 +7,17 @@
 //! (`multiprocessing`'s returns before its feeder thread has written it, so
 //! a process that exits right after may lose it).
 //!
+//! Unbounded queues (`maxsize=0`): `multiprocessing`'s never makes a `put`
+//! wait, as its feeder thread buffers what the pipe cannot take. The ring
+//! here is bounded, so a `put` that finds it full (or finds earlier puts of
+//! this handle still buffered) hands the encoded frame to this process's
+//! spill buffer, and a feeder thread (`queues.py`) puts it when there is
+//! room; the ring's order is kept per handle, and the process waits for its
+//! buffer at exit as `multiprocessing` waits for its feeder. A buffered
+//! message is not yet committed: a process killed then loses it (as it
+//! would with `multiprocessing`). A queue created with a `maxsize` makes a
+//! `put` wait instead, and a `put` that returns has committed its message.
+//!
 //! Waiting: a call first tries without waiting, holding the GIL (the common
 //! case costs no GIL hand-over); if it must wait, it waits for the queue to
 //! become ready with the GIL released, in slices (see `blocking`), and
@@ -38,6 +49,11 @@ pub(crate) struct Queue {
     q: ipc_queue::Queue<u8>,
     name: String,
     maxsize: usize,
+    /// Created with `maxsize=0`: a full ring spills (see the module docs).
+    unbounded: bool,
+    /// This handle's spill buffer holds frames: later puts join it, so
+    /// they reach the ring in order.
+    spilling: AtomicBool,
     closed: AtomicBool,
 }
 
@@ -70,7 +86,7 @@ pub(crate) fn open_queue(
         .capacity(capacity)
         .ring_bytes(ring);
     let q = if create { b.create() } else { b.open() };
-    q.map_err(|e| errors::queue(e, Dir::Recv))
+    q.map_err(|e| errors::for_queue(e, Dir::Recv))
 }
 
 impl Queue {
@@ -101,7 +117,7 @@ impl Queue {
             // the next try to report.
             match self.q.recover_head() {
                 Ok(()) | Err(QError::Disconnected) => {}
-                Err(e) => return Err(errors::queue(e, Dir::Recv)),
+                Err(e) => return Err(errors::for_queue(e, Dir::Recv)),
             }
         }
         Ok(())
@@ -117,26 +133,33 @@ impl Queue {
         Ok(())
     }
 
-    /// Puts `frame`, waiting until `deadline` for room.
+    /// Puts `frame`, waiting until `deadline` for room; an unbounded
+    /// queue's full ring spills it instead (see the module docs).
     fn put_frame(
-        &self,
-        py: Python<'_>,
+        slf: &Bound<'_, Self>,
         frame: &Frame<'_>,
         deadline: Option<Instant>,
     ) -> PyResult<()> {
-        self.check_open()?;
+        let me = slf.get();
+        let py = slf.py();
+        me.check_open()?;
         let len = frame.len();
-        match self.q.try_loan_bytes(len) {
+        if me.spilling.load(Ordering::Acquire) {
+            return Self::spill(slf, frame);
+        }
+        match me.q.try_loan_bytes(len) {
             Ok(mut loan) => {
                 frame.write_to(&mut loan.bytes_mut()[..len]);
                 loan.commit_bytes(len);
                 return Ok(());
             }
+            Err(QError::Full) if me.unbounded => return Self::spill(slf, frame),
             Err(QError::Full) if deadline.is_none_or(|d| d > Instant::now()) => {}
-            Err(e) => return Err(errors::queue(e, Dir::Send)),
+            Err(e) => return Err(errors::for_queue(e, Dir::Send)),
         }
+        let me = slf.get();
         let (head, body) = frame.parts();
-        let q = &self.q;
+        let q = &me.q;
         blocking::wait_in_slices(
             py,
             deadline,
@@ -150,7 +173,48 @@ impl Queue {
                 Err(e) => Step::Done(Err(e)),
             },
             || Full::new_err(()),
-            |e| errors::queue(e, Dir::Send),
+            |e| errors::for_queue(e, Dir::Send),
+        )
+    }
+
+    /// Hands `frame` to this process's spill buffer for the feeder thread
+    /// (`ipc_toolkit.queues._spill`), which puts it when there is room.
+    fn spill(slf: &Bound<'_, Self>, frame: &Frame<'_>) -> PyResult<()> {
+        let bytes = PyBytes::new_with(slf.py(), frame.len(), |dst| {
+            frame.write_to(dst);
+            Ok(())
+        })?;
+        Self::spill_raw(slf, bytes)
+    }
+
+    /// [`spill`](Self::spill) of a frame already in a `bytes`.
+    fn spill_raw(slf: &Bound<'_, Self>, frame: Bound<'_, PyBytes>) -> PyResult<()> {
+        slf.py()
+            .import("ipc_toolkit.queues")?
+            .getattr("_spill")?
+            .call1((slf, frame))?;
+        Ok(())
+    }
+
+    /// Puts a raw frame, waiting until `deadline` for room in slices with
+    /// the GIL released.
+    fn put_raw_waiting(
+        &self,
+        py: Python<'_>,
+        raw: &[u8],
+        deadline: Option<Instant>,
+    ) -> PyResult<()> {
+        let q = &self.q;
+        blocking::wait_in_slices(
+            py,
+            deadline,
+            |slice| match q.put_bytes_timeout(raw, slice) {
+                Ok(()) => Step::Done(Ok(())),
+                Err(QError::Timeout) => Step::Again,
+                Err(e) => Step::Done(Err(e)),
+            },
+            || Full::new_err(()),
+            |e| errors::for_queue(e, Dir::Send),
         )
     }
 
@@ -167,7 +231,7 @@ impl Queue {
             match self.q.try_get_bytes_with(&mut f) {
                 Ok(r) => return r,
                 Err(QError::Empty) => {}
-                Err(e) => return Err(errors::queue(e, Dir::Recv)),
+                Err(e) => return Err(errors::for_queue(e, Dir::Recv)),
             }
             self.wait_for_message(py, deadline)?;
         }
@@ -177,25 +241,37 @@ impl Queue {
 #[pymethods]
 impl Queue {
     /// `Queue(maxsize=0, *, ring_bytes=None)`: a new queue holding at most
-    /// `maxsize` messages (0: up to 8192) of at most `ring_bytes` bytes in
-    /// all (default 8 MiB, which is also the largest message). `name` and
-    /// `open` are for re-opening a queue by name (what unpickling does).
+    /// `maxsize` messages of at most `ring_bytes` bytes in all (default
+    /// 8 MiB, which is also the largest message). `maxsize=0` is
+    /// unbounded: the ring holds up to 8192 messages, and a `put` that
+    /// finds it full buffers the message in this process (see `put`).
+    /// `name` and `open` are for re-opening a queue by name (what
+    /// unpickling does); `unbounded` says whether the opened queue was
+    /// created with `maxsize=0`.
     #[new]
-    #[pyo3(signature = (maxsize=0, *, ring_bytes=None, name=None, open=false))]
+    #[pyo3(signature = (maxsize=0, *, ring_bytes=None, name=None, open=false, unbounded=false))]
     fn new(
         maxsize: isize,
         ring_bytes: Option<usize>,
         name: Option<String>,
         open: bool,
+        unbounded: bool,
     ) -> PyResult<Self> {
         let maxsize = usize::try_from(maxsize).unwrap_or(0);
         let name = name.unwrap_or_else(|| crate::names::unique_name("q"));
         let q = open_queue(&name, !open, maxsize, ring_bytes)?;
-        let maxsize = if open { q.capacity() } else { maxsize };
+        let unbounded = if open { unbounded } else { maxsize == 0 };
+        let maxsize = if open && !unbounded {
+            q.capacity()
+        } else {
+            maxsize
+        };
         Ok(Self {
             q,
             name,
-            maxsize,
+            maxsize: if unbounded { 0 } else { maxsize },
+            unbounded,
+            spilling: AtomicBool::new(false),
             closed: AtomicBool::new(false),
         })
     }
@@ -212,8 +288,7 @@ impl Queue {
         let py = slf.py();
         match codec::encode_out_of_band(obj)? {
             codec::Encoded::Frame(frame) => {
-                slf.get()
-                    .put_frame(py, &frame, wait_deadline(block, timeout)?)
+                Self::put_frame(slf, &frame, wait_deadline(block, timeout)?)
             }
             // A numpy array's data (pickle's out-of-band buffers) goes into
             // the slot as it is, from Python (`queues.py`), through a loan.
@@ -252,7 +327,7 @@ impl Queue {
                     });
                 }
                 Err(QError::Empty) => {}
-                Err(e) => return Err(errors::queue(e, Dir::Recv)),
+                Err(e) => return Err(errors::for_queue(e, Dir::Recv)),
             }
             self.wait_for_message(py, deadline)?;
         }
@@ -284,7 +359,7 @@ impl Queue {
                     });
                 }
                 Err(QError::Full) => {}
-                Err(e) => return Err(errors::queue(e, Dir::Send)),
+                Err(e) => return Err(errors::for_queue(e, Dir::Send)),
             }
             if deadline.is_some_and(|d| Instant::now() >= d) {
                 return Err(Full::new_err(()));
@@ -312,35 +387,57 @@ impl Queue {
     }
 
     /// Puts the bytes of `data` (a bytes-like object) as a raw frame, as
-    /// Rust's `Queue::put_bytes` does: no tag, no pickle.
+    /// Rust's `Queue::put_bytes` does: no tag, no pickle. An unbounded
+    /// queue's full ring spills it, as `put` does.
     #[pyo3(signature = (data, block=true, timeout=None))]
     fn put_bytes(
-        &self,
-        py: Python<'_>,
+        slf: &Bound<'_, Self>,
         data: &Bound<'_, PyAny>,
         block: bool,
         timeout: Option<f64>,
     ) -> PyResult<()> {
+        let me = slf.get();
         let bytes = as_bytes(data)?;
-        self.check_open()?;
-        let raw = bytes.as_bytes();
-        let q = &self.q;
-        match q.try_put_bytes(raw) {
-            Ok(()) => return Ok(()),
-            Err(QError::Full) if block => {}
-            Err(e) => return Err(errors::queue(e, Dir::Send)),
+        me.check_open()?;
+        if me.spilling.load(Ordering::Acquire) {
+            return Self::spill_raw(slf, bytes);
         }
-        blocking::wait_in_slices(
-            py,
-            wait_deadline(block, timeout)?,
-            |slice| match q.put_bytes_timeout(raw, slice) {
-                Ok(()) => Step::Done(Ok(())),
-                Err(QError::Timeout) => Step::Again,
-                Err(e) => Step::Done(Err(e)),
-            },
-            || Full::new_err(()),
-            |e| errors::queue(e, Dir::Send),
-        )
+        match me.q.try_put_bytes(bytes.as_bytes()) {
+            Ok(()) => return Ok(()),
+            Err(QError::Full) if me.unbounded => return Self::spill_raw(slf, bytes),
+            Err(QError::Full) if block => {}
+            Err(e) => return Err(errors::for_queue(e, Dir::Send)),
+        }
+        me.put_raw_waiting(slf.py(), bytes.as_bytes(), wait_deadline(block, timeout)?)
+    }
+
+    /// The feeder thread's put of a spilled frame (see `queues._spill`):
+    /// waits as long as it takes, in slices, and goes on after `close()`
+    /// (as `multiprocessing`'s feeder flushes a closed queue's buffer).
+    fn _feed(&self, py: Python<'_>, frame: &Bound<'_, PyBytes>) -> PyResult<()> {
+        match self.q.try_put_bytes(frame.as_bytes()) {
+            Ok(()) => Ok(()),
+            Err(QError::Full) => self.put_raw_waiting(py, frame.as_bytes(), None),
+            Err(e) => Err(errors::for_queue(e, Dir::Send)),
+        }
+    }
+
+    /// Whether this handle's earlier puts are still in its spill buffer
+    /// (set and cleared by `queues._spill` and its feeder).
+    fn _set_spilling(&self, on: bool) {
+        self.spilling.store(on, Ordering::Release);
+    }
+
+    /// Whether this handle's spill buffer holds frames.
+    fn _spilling(&self) -> bool {
+        self.spilling.load(Ordering::Acquire)
+    }
+
+    /// Whether the queue was created with `maxsize=0` (a full ring spills
+    /// into this process's buffer).
+    #[getter]
+    fn unbounded(&self) -> bool {
+        self.unbounded
     }
 
     /// Removes the next frame and returns its bytes as they are (a frame
@@ -383,7 +480,7 @@ impl Queue {
             let got = match self.q.try_get_bytes_into(dst) {
                 Ok(n) => Some(n),
                 Err(QError::Empty) => None,
-                Err(e) => return Err(errors::queue(e, Dir::Recv)),
+                Err(e) => return Err(errors::for_queue(e, Dir::Recv)),
             };
             if let Some(n) = got {
                 return Ok(n);
@@ -403,9 +500,10 @@ impl Queue {
         self.q.is_empty()
     }
 
-    /// Whether the queue holds `maxsize` messages now.
+    /// Whether the queue holds `maxsize` messages now (never, for an
+    /// unbounded queue: a `put` does not wait).
     fn full(&self) -> bool {
-        self.q.is_full()
+        !self.unbounded && self.q.is_full()
     }
 
     /// Stops this handle: later calls on it raise `ValueError` (other
@@ -427,7 +525,7 @@ impl Queue {
             QError::Core(ipc_core::Error::InvalidArgument { .. }) => {
                 PyValueError::new_err("task_done() called too many times")
             }
-            e => errors::queue(e, Dir::Recv),
+            e => errors::for_queue(e, Dir::Recv),
         })
     }
 
@@ -445,7 +543,7 @@ impl Queue {
                 Err(e) => Step::Done(Err(e)),
             },
             || pyo3::exceptions::PyTimeoutError::new_err("join() timed out"),
-            |e| errors::queue(e, Dir::Recv),
+            |e| errors::for_queue(e, Dir::Recv),
         )
     }
 

@@ -104,15 +104,35 @@ impl Semaphore {
     /// Returns `n` permits and wakes up to `n` waiters. Refuses (and changes
     /// nothing) if the count would pass [`SEMAPHORE_MAX`].
     pub fn release(&self, n: u32) -> Result<()> {
+        self.release_within(n, SEMAPHORE_MAX)
+    }
+
+    /// [`release`](Self::release) that refuses (and changes nothing) if the
+    /// count would pass `bound`: a bounded semaphore (Python's
+    /// `BoundedSemaphore`), whose releases never outnumber its acquires,
+    /// checked in the same atomic step as the release.
+    ///
+    /// ```
+    /// use ipc_core::sync::Semaphore;
+    ///
+    /// let s = Semaphore::new(1);
+    /// s.acquire()?;
+    /// s.release_within(1, 1)?;
+    /// assert!(s.release_within(1, 1).is_err());
+    /// assert_eq!(s.value(), 1);
+    /// # Ok::<(), ipc_core::Error>(())
+    /// ```
+    pub fn release_within(&self, n: u32, bound: u32) -> Result<()> {
+        let bound = bound.min(SEMAPHORE_MAX);
         let count = self.count.word();
         let mut c = count.load(Ordering::Relaxed);
         loop {
-            let next =
-                c.checked_add(n)
-                    .filter(|&v| v <= SEMAPHORE_MAX)
-                    .ok_or(Error::InvalidArgument {
-                        reason: "semaphore count would exceed SEMAPHORE_MAX",
-                    })?;
+            let next = c
+                .checked_add(n)
+                .filter(|&v| v <= bound)
+                .ok_or(Error::InvalidArgument {
+                    reason: "semaphore released too many times (the count would pass its bound)",
+                })?;
             match count.compare_exchange_weak(c, next, Ordering::SeqCst, Ordering::Relaxed) {
                 Ok(_) => break,
                 Err(now) => c = now,

@@ -14,8 +14,16 @@ into a pipe through a feeder thread, and runs a server process for a
   reads and writes in place: no server, no round trip.
 
 Use them with :mod:`multiprocessing`'s ``Process`` and ``Pool`` as usual,
-under the ``fork`` and the ``spawn`` start methods: pickling one of these
-objects carries its name, and the receiving process opens the same object.
+under the ``fork``, ``spawn`` and ``forkserver`` start methods: pickling one
+of these objects carries its name, and the receiving process opens the same
+object.
+
+Everything else :mod:`multiprocessing` offers is reachable through this
+module too (``ipc_toolkit.Process``, ``ipc_toolkit.Pool``,
+``ipc_toolkit.cpu_count``, ...: they are ``multiprocessing``'s own), so a
+program can switch with ``import ipc_toolkit as mp`` in place of
+``import multiprocessing as mp``. :func:`get_context` returns a context
+whose ``Queue``, ``Pipe`` and ``Manager`` are these.
 
 A process killed at any instant (``SIGKILL``) loses no message it had
 committed and tears none; the survivors are told: a ``get`` or ``recv``
@@ -27,22 +35,90 @@ Unpickling runs code chosen by whoever pickled: as with
 :mod:`multiprocessing`, share these objects only with processes you trust.
 """
 
-from ._native import CorruptionError, Error
+from ._native import ConsumersGone, CorruptionError, Error, ProducersGone
 from .connection import Connection, Pipe
 from .managers import Manager
 from .queues import JoinableQueue, Queue, SimpleQueue
 from . import connection
 
+import multiprocessing as _mp
+
+
+class _Context:
+    """A ``multiprocessing`` context whose queues, pipes and managers are
+    ``ipc_toolkit``'s; everything else (``Process``, ``Pool``, ...) is the
+    wrapped context's."""
+
+    def __init__(self, context):
+        self._context = context
+
+    def __getattr__(self, name):
+        return getattr(self._context, name)
+
+    def __repr__(self):
+        return f"<ipc_toolkit context over {self._context!r}>"
+
+    @staticmethod
+    def Queue(maxsize=0):
+        """An :class:`ipc_toolkit.Queue`."""
+        return Queue(maxsize)
+
+    @staticmethod
+    def JoinableQueue(maxsize=0):
+        """An :class:`ipc_toolkit.JoinableQueue`."""
+        return JoinableQueue(maxsize)
+
+    @staticmethod
+    def SimpleQueue():
+        """An :class:`ipc_toolkit.SimpleQueue`."""
+        return SimpleQueue()
+
+    @staticmethod
+    def Pipe(duplex=True):
+        """:func:`ipc_toolkit.Pipe`."""
+        return Pipe(duplex)
+
+    @staticmethod
+    def Manager():
+        """An :class:`ipc_toolkit.Manager`."""
+        return Manager()
+
+
+def get_context(method=None):
+    """``multiprocessing.get_context(method)`` with ``ipc_toolkit``'s
+    ``Queue``, ``JoinableQueue``, ``SimpleQueue``, ``Pipe`` and ``Manager``:
+    ``ctx.Process`` starts processes by ``method`` and ``ctx.Queue()`` makes
+    an :class:`ipc_toolkit.Queue`."""
+    return _Context(_mp.get_context(method))
+
+
+def __getattr__(name):
+    # What this module does not define is multiprocessing's (Process, Pool,
+    # cpu_count, Value, Lock, ...), so `import ipc_toolkit as mp` switches a
+    # program's queues, pipes and managers and keeps everything else.
+    try:
+        return getattr(_mp, name)
+    except AttributeError:
+        raise AttributeError(f"module 'ipc_toolkit' has no attribute {name!r}") from None
+
+
+def __dir__():
+    return sorted(set(globals()) | set(dir(_mp)))
+
+
 __all__ = [
     "Connection",
+    "ConsumersGone",
     "CorruptionError",
     "Error",
     "JoinableQueue",
     "Manager",
     "Pipe",
+    "ProducersGone",
     "Queue",
     "SimpleQueue",
     "connection",
+    "get_context",
 ]
 
 __version__ = "0.1.0"

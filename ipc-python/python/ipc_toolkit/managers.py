@@ -8,13 +8,29 @@ and work under the ``spawn`` start method as under ``fork``.
 """
 
 import os
+import sys
 import threading
+import time
 from collections.abc import MutableMapping, MutableSequence
 
 from . import _native
 from .queues import JoinableQueue, Queue
 
-__all__ = ["Manager", "DictProxy", "ListProxy", "ValueProxy", "ArrayProxy", "Namespace"]
+__all__ = [
+    "Manager",
+    "DictProxy",
+    "ListProxy",
+    "ValueProxy",
+    "ArrayProxy",
+    "Namespace",
+    "Lock",
+    "RLock",
+    "Condition",
+    "Semaphore",
+    "BoundedSemaphore",
+    "Event",
+    "Barrier",
+]
 
 # Managers opened in this process by unpickling a proxy, by name (kept open
 # for the process's life: proxies hold their objects' memory anyway).
@@ -127,7 +143,27 @@ class Manager:
         """A shared semaphore."""
         return self._sync(Semaphore, "Semaphore", value)
 
-    BoundedSemaphore = Semaphore
+    def BoundedSemaphore(self, value=1):
+        """A shared semaphore whose ``release`` refuses (``ValueError``) to
+        raise its value above ``value``."""
+        return self._sync(BoundedSemaphore, "Semaphore", value)
+
+    def Condition(self, lock=None):
+        """A shared condition variable over ``lock`` (a shared
+        :class:`Lock` or :class:`RLock` of this manager; a new
+        :class:`RLock` by default), as ``Manager().Condition()``."""
+        if lock is None:
+            lock = self.RLock()
+        elif not isinstance(lock, Lock):
+            raise TypeError("a shared Condition needs a shared Lock or RLock of a manager")
+        cond = Condition(
+            lock,
+            self.Semaphore(0),
+            self.Semaphore(0),
+            self.Semaphore(0),
+        )
+        cond._owner = self
+        return cond
 
     def Barrier(self, parties, action=None, timeout=None):
         """A shared barrier for ``parties`` processes (``action`` is not
@@ -192,6 +228,18 @@ class DictProxy(_native.DictProxy, MutableMapping):
     get = _native.DictProxy.get
     clear = _native.DictProxy.clear
     setdefault = _native.DictProxy.setdefault
+    pop = _native.DictProxy.pop
+
+    def popitem(self):
+        """Removes and returns some ``(key, value)`` pair; ``KeyError`` if
+        the dict is empty. Each try is an atomic ``pop``, so two processes
+        never get the same pair."""
+        for key in self.keys():
+            try:
+                return key, self.pop(key)
+            except KeyError:
+                continue  # taken by another process meanwhile
+        raise KeyError("popitem(): dictionary is empty")
 
 
 def _rebuild_dict(manager, name):
@@ -333,6 +381,10 @@ class Lock(_SyncBase):
     def __exit__(self, *exc):
         self.release()
 
+    def _owned(self):
+        """How many times this thread holds the lock (0 or 1)."""
+        return 1 if self._held_by_me() else 0
+
 
 class RLock(Lock):
     """A shared re-entrant lock, over a shared :class:`Lock`: the count of
@@ -343,23 +395,34 @@ class RLock(Lock):
         self._holder = None
         self._depth = 0
 
-    def acquire(self, block=True, timeout=None):
+    def acquire(self, block=True, timeout=None, *, blocking=None):
+        """Acquires the lock, or adds one to this thread's count if it holds
+        it already; waits if ``block`` (at most ``timeout`` seconds) and
+        returns whether it holds it. ``blocking`` is ``threading``'s name
+        for ``block``."""
         me = (os.getpid(), threading.get_ident())
         if self._holder == me:
             self._depth += 1
             return True
-        if not super().acquire(block, timeout):
+        if not super().acquire(block, timeout, blocking=blocking):
             return False
         self._holder, self._depth = me, 1
         return True
 
     def release(self):
+        """Takes one from this thread's count, releasing the lock at 0;
+        ``RuntimeError`` if this thread does not hold it."""
         if self._holder != (os.getpid(), threading.get_ident()):
             raise RuntimeError("cannot release un-acquired lock")
         self._depth -= 1
         if self._depth == 0:
             self._holder = None
             super().release()
+
+    def _owned(self):
+        if self._holder == (os.getpid(), threading.get_ident()):
+            return self._depth
+        return 0
 
     __enter__ = Lock.__enter__
     __exit__ = Lock.__exit__
@@ -435,7 +498,8 @@ def _rebuild_array(manager, name, typecode):
 
 
 class Semaphore(_SyncBase):
-    """A shared semaphore: ``acquire``, ``release``, ``get_value()``."""
+    """A shared semaphore: ``acquire(block=True, timeout=None)``,
+    ``release(n=1)``, ``get_value()``, ``with sem:``."""
 
     def __enter__(self):
         self.acquire()
@@ -443,6 +507,122 @@ class Semaphore(_SyncBase):
 
     def __exit__(self, *exc):
         self.release()
+
+
+class BoundedSemaphore(Semaphore):
+    """A shared semaphore that refuses to be released above its initial
+    value: ``release`` raises ``ValueError`` then, checked in the same
+    atomic step as the release (across processes)."""
+
+    def release(self, n=1):
+        """Adds ``n``; ``ValueError`` (adding nothing) if the value would
+        pass the initial value."""
+        super().release(n, bound=self.arg)
+
+
+class Condition:
+    """A shared condition variable (``Manager().Condition(lock)``):
+    ``wait(timeout)``, ``wait_for(predicate, timeout)``, ``notify(n)``,
+    ``notify_all()``, and the lock's ``acquire``/``release``/``with``.
+
+    Built as ``multiprocessing.synchronize.Condition`` is, from the lock and
+    three shared semaphores (sleepers, woken, wake-ups), so it works between
+    processes under any start method. A notifier waits for the sleepers it
+    woke to say so; one killed in that instant is waited for at most
+    ``WOKEN_WAIT`` seconds, not forever.
+    """
+
+    WOKEN_WAIT = 5.0
+
+    def __init__(self, lock, sleeping, woken, wake):
+        self._lock = lock
+        self._sleeping = sleeping
+        self._woken = woken
+        self._wake = wake
+
+    def acquire(self, *args, **kwargs):
+        """The lock's ``acquire``."""
+        return self._lock.acquire(*args, **kwargs)
+
+    def release(self):
+        """The lock's ``release``."""
+        self._lock.release()
+
+    def __enter__(self):
+        return self._lock.__enter__()
+
+    def __exit__(self, *exc):
+        return self._lock.__exit__(*exc)
+
+    def __reduce__(self):
+        return (Condition, (self._lock, self._sleeping, self._woken, self._wake))
+
+    def __repr__(self):
+        return f"<Condition over {self._lock.name}>"
+
+    def wait(self, timeout=None):
+        """Releases the lock, waits until notified (at most ``timeout``
+        seconds), takes the lock again; whether it was notified.
+        ``RuntimeError`` unless this thread holds the lock."""
+        count = self._lock._owned()
+        if not count:
+            raise RuntimeError("cannot wait on un-acquired lock")
+        self._sleeping.release()
+        for _ in range(count):
+            self._lock.release()
+        try:
+            return self._wake.acquire(True, timeout)
+        finally:
+            self._woken.release()
+            for _ in range(count):
+                self._lock.acquire()
+
+    def wait_for(self, predicate, timeout=None):
+        """Waits until ``predicate()`` is true (at most ``timeout``
+        seconds); returns its last value."""
+        result = predicate()
+        if result:
+            return result
+        deadline = None if timeout is None else time.monotonic() + timeout
+        while not result:
+            if deadline is not None:
+                left = deadline - time.monotonic()
+                if left <= 0:
+                    break
+                self.wait(left)
+            else:
+                self.wait()
+            result = predicate()
+        return result
+
+    def notify(self, n=1):
+        """Wakes up to ``n`` processes (or threads) waiting. ``RuntimeError``
+        unless this thread holds the lock."""
+        if not self._lock._owned():
+            raise RuntimeError("cannot notify on un-acquired lock")
+        # Wake-ups left from waiters that timed out are taken back first.
+        while self._wake.acquire(False):
+            pass
+        # Sleepers that have woken since the last notify (timed out) are
+        # no longer sleeping.
+        while self._woken.acquire(False):
+            self._sleeping.acquire(False)
+        woken = 0
+        while woken < n and self._sleeping.acquire(False):
+            self._wake.release()
+            woken += 1
+        for _ in range(woken):
+            # Each woken sleeper says so; one killed right then is not
+            # waited for forever.
+            if not self._woken.acquire(True, self.WOKEN_WAIT):
+                break
+        # A wake-up no sleeper took (it timed out meanwhile) is taken back.
+        while self._wake.acquire(False):
+            pass
+
+    def notify_all(self):
+        """Wakes every process (or thread) waiting."""
+        self.notify(sys.maxsize)
 
 
 class Event(_SyncBase):

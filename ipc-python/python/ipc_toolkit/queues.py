@@ -1,10 +1,15 @@
 """Queues: multiprocessing's ``Queue``, ``JoinableQueue`` and ``SimpleQueue``."""
 
+import collections
 import ctypes
 import os
 import pickle
 import struct
+import sys
+import threading
+import queue
 import weakref
+from multiprocessing import util
 
 from . import _handoff, _native
 
@@ -20,9 +25,21 @@ class Queue(_native.Queue):
 
     ``put`` and ``get`` take ``block`` and ``timeout`` and raise
     :class:`queue.Full` and :class:`queue.Empty` as the standard queues do.
-    A ``put`` that returns has committed its message: there is no feeder
-    thread to flush, so ``close``, ``join_thread`` and
-    ``cancel_join_thread`` have nothing to wait for.
+    A ``get`` from an empty queue whose producers are all gone raises
+    :class:`ipc_toolkit.ProducersGone` (an :class:`EOFError` and a
+    :class:`queue.Empty`), a ``put`` to a queue whose consumers are all
+    gone :class:`ipc_toolkit.ConsumersGone` (a :class:`BrokenPipeError`
+    and a :class:`queue.Full`).
+
+    With a ``maxsize``, a ``put`` that returns has committed its message to
+    shared memory. ``maxsize=0`` is unbounded, as in ``multiprocessing``:
+    the ring in shared memory holds up to 8192 messages, and a ``put`` that
+    finds it full (or finds earlier puts of this queue still waiting) never
+    waits: it leaves the message in this process's buffer, and a feeder
+    thread puts it when there is room, in order. Such a message is not yet
+    committed (a process killed meanwhile loses it, as with
+    ``multiprocessing``); the process waits for its buffer when it exits
+    (``join_thread``, ``cancel_join_thread``).
 
     Objects are pickled (protocol 5), except ``bytes``, ``bytearray``,
     ``memoryview`` (delivered as ``bytes``), ``str``, ``int`` (64-bit),
@@ -31,12 +48,12 @@ class Queue(_native.Queue):
     ``Queue::put_bytes``/``get_bytes`` do; ``get_into`` receives one into a
     writable buffer.
 
-    ``maxsize=0`` means up to 8192 messages in flight (``multiprocessing``
-    has no bound); ``ring_bytes`` (default 8 MiB) bounds the bytes in flight
-    and so the largest message (a bigger one raises :class:`ValueError`).
+    ``ring_bytes`` (default 8 MiB) bounds the bytes in the ring and so the
+    largest message (a bigger one raises :class:`ValueError`).
     """
 
-    def __init__(self, maxsize=0, *, ring_bytes=None, name=None, open=False):
+    def __init__(self, maxsize=0, *, ring_bytes=None, name=None, open=False, unbounded=False):
+        self._spill_state = None
         _live.add(self)
         _handoff.prune()
 
@@ -46,16 +63,34 @@ class Queue(_native.Queue):
         # are gone in between, and keeps the queue (and its name) alive.
         if self._hand_off():
             _handoff.queue_handed_off(self)
-        return (_rebuild_queue, (type(self), self.name, os.getpid()))
+        return (_rebuild_queue, (type(self), self.name, os.getpid(), self.unbounded))
 
     def __repr__(self):
         return f"<{type(self).__name__} {self.name} qsize={self.qsize()}>"
 
+    def qsize(self):
+        """The number of messages in the queue now, counting those this
+        process's buffer holds (approximate while others put and get, as in
+        ``multiprocessing``)."""
+        spill = self._spill_state
+        return super().qsize() + (len(spill.frames) if spill is not None else 0)
+
     def join_thread(self):
-        """Nothing to wait for: there is no feeder thread."""
+        """Waits until this process's buffered messages (see the class
+        docs) are in the queue. ``multiprocessing`` allows it only after
+        ``close``; here it may be called at any time."""
+        spill = self._spill_state
+        if spill is not None:
+            spill.wait_empty()
 
     def cancel_join_thread(self):
-        """Nothing to cancel: there is no feeder thread."""
+        """Makes this process not wait for its buffered messages when it
+        exits: any still buffered then are lost, as with
+        ``multiprocessing``."""
+        spill = self._spill_state
+        if spill is None:
+            spill = self._spill_state = _Spill()
+        spill.cancel_join()
 
     def get_into(self, buffer, block=True, timeout=None):
         """Removes the next raw frame into ``buffer`` (any writable buffer)
@@ -97,18 +132,29 @@ class Queue(_native.Queue):
 class JoinableQueue(Queue):
     """A :class:`Queue` with ``task_done()`` and ``join()``, as
     ``multiprocessing.JoinableQueue``: ``join`` waits until every message
-    put has been marked done."""
+    put has been marked done. A message counts from when it reaches the
+    shared ring, so ``join`` first waits for this process's buffered
+    messages (another process's buffered ones are not seen)."""
+
+    def join(self, timeout=None):
+        """Waits until every message put has been marked done by
+        ``task_done`` (with a ``timeout``, :class:`TimeoutError` after
+        it)."""
+        spill = self._spill_state
+        if spill is not None:
+            spill.wait_empty()
+        super().join(timeout)
 
 
 class SimpleQueue(Queue):
-    """An unbounded (up to 8192 messages) :class:`Queue` with the small API
-    of ``multiprocessing.SimpleQueue``."""
+    """An unbounded :class:`Queue` with the small API of
+    ``multiprocessing.SimpleQueue``."""
 
-    def __init__(self, *, ctx=None, name=None, open=False):
+    def __init__(self, *, ctx=None, name=None, open=False, unbounded=True):
         super().__init__()
 
-    def __new__(cls, *, ctx=None, name=None, open=False):
-        return super().__new__(cls, 0, name=name, open=open)
+    def __new__(cls, *, ctx=None, name=None, open=False, unbounded=True):
+        return super().__new__(cls, 0, name=name, open=open, unbounded=unbounded)
 
 
 _TAG_BYTES = ord("B")
@@ -182,21 +228,129 @@ def _put_out_of_band(q, main, buffers, block, timeout):
         places.append(at)
         at = _align8(at + r.nbytes)
     total = at
-    loan = q._loan(total, block, timeout)
+    if q.unbounded:
+        loan = None
+        if not q._spilling():
+            try:
+                loan = q._loan(total, False)
+            except queue.Full:
+                pass
+        if loan is None:
+            # The ring is full: the frame goes to the spill buffer, built
+            # in a bytearray the same way.
+            frame = bytearray(total)
+            _write_out_of_band(memoryview(frame), main, raws, places)
+            _spill(q, bytes(frame))
+            return
+    else:
+        loan = q._loan(total, block, timeout)
     view = _view(loan, writable=True)
     try:
-        _HEADER.pack_into(view, 0, b"O", len(raws), len(main))
-        struct.pack_into(f"<{len(raws)}Q", view, _HEADER.size, *(r.nbytes for r in raws))
-        view[places[0] : places[0] + len(main)] = main
-        for r, place in zip(raws, places[1:]):
-            view[place : place + r.nbytes] = r.cast("B")
+        _write_out_of_band(view, main, raws, places)
     finally:
         view.release()
     loan.commit(total)
 
 
-def _rebuild_queue(cls, name, pid):
-    q = cls(name=name, open=True)
+def _write_out_of_band(view, main, raws, places):
+    """Writes an out-of-band frame (header, pickle, buffers at ``places``)
+    into ``view``."""
+    _HEADER.pack_into(view, 0, b"O", len(raws), len(main))
+    struct.pack_into(f"<{len(raws)}Q", view, _HEADER.size, *(r.nbytes for r in raws))
+    view[places[0] : places[0] + len(main)] = main
+    for r, place in zip(raws, places[1:]):
+        view[place : place + r.nbytes] = r.cast("B")
+
+
+class _Spill:
+    """One unbounded queue's buffer in this process (see ``Queue``): the
+    frames ``put`` found no room for, oldest first, and the feeder thread
+    that puts them into the ring."""
+
+    def __init__(self):
+        self.lock = threading.Lock()
+        self.emptied = threading.Condition(self.lock)
+        self.frames = collections.deque()
+        self.feeder = None
+        self.join_at_exit = True
+        self.exit_join = None
+
+    def wait_empty(self):
+        with self.lock:
+            while self.frames:
+                self.emptied.wait(0.05)
+
+    def cancel_join(self):
+        with self.lock:
+            self.join_at_exit = False
+            if self.exit_join is not None:
+                self.exit_join.cancel()
+                self.exit_join = None
+
+
+def _spill(q, frame):
+    """Called by ``put`` (native) with the encoded ``frame`` when the ring
+    of unbounded queue ``q`` is full or earlier frames still wait: buffers
+    it and makes sure a feeder thread runs."""
+    spill = q._spill_state
+    if spill is None:
+        spill = q._spill_state = _Spill()
+    with spill.lock:
+        spill.frames.append(frame)
+        if spill.feeder is None:
+            q._set_spilling(True)
+            feeder = threading.Thread(
+                target=_feed, args=(q, spill), name="ipc_toolkit.Queue feeder", daemon=True
+            )
+            spill.feeder = feeder
+            feeder.start()
+            if spill.join_at_exit:
+                # Run by multiprocessing's exit handling (in the main
+                # process at exit, in a child after its target returns),
+                # as its own queues join their feeder threads.
+                spill.exit_join = util.Finalize(
+                    feeder, _join_feeder, [weakref.ref(feeder)], exitpriority=-5
+                )
+
+
+def _feed(q, spill):
+    """The feeder thread: puts the buffered frames into the ring, oldest
+    first, until the buffer is empty."""
+    while True:
+        with spill.lock:
+            if not spill.frames:
+                q._set_spilling(False)
+                spill.feeder = None
+                spill.emptied.notify_all()
+                return
+            frame = spill.frames[0]
+        try:
+            q._feed(frame)
+        except BaseException as e:
+            # The consumers are gone (or the queue is broken): nobody will
+            # take the rest. Dropped, with a note, as multiprocessing's
+            # feeder reports the errors it meets.
+            with spill.lock:
+                lost = len(spill.frames)
+                spill.frames.clear()
+            if not util.is_exiting():
+                print(
+                    f"ipc_toolkit: {lost} buffered message(s) of {q.name} dropped: {e!r}",
+                    file=sys.stderr,
+                )
+            continue
+        with spill.lock:
+            spill.frames.popleft()
+
+
+def _join_feeder(feeder_ref):
+    feeder = feeder_ref()
+    if feeder is not None and feeder.is_alive():
+        feeder.join()
+
+
+def _rebuild_queue(cls, name, pid, unbounded=False):
+    q = cls(name=name, open=True, unbounded=unbounded)
     q._take_hand_off(pid)
     _live.add(q)
     return q
@@ -216,6 +370,10 @@ def _after_fork_in_child():
     _handoff.after_fork_in_child()
     for q in list(_live):
         q._take_hand_off(_fork_parent)
+        # The parent's buffered messages are the parent's to put (its
+        # feeder thread is not copied); the child starts with none.
+        q._spill_state = None
+        q._set_spilling(False)
 
 
 os.register_at_fork(before=_before_fork, after_in_child=_after_fork_in_child)

@@ -20,8 +20,9 @@ except ImportError:  # pragma: no cover - depends on the environment
 # In CI a missing numpy is a failure, not a skip.
 REQUIRE_NUMPY = os.environ.get("CI") == "true"
 
-# The start methods every cross-process test runs under.
-START_METHODS = ("fork", "spawn")
+# The start methods every cross-process test runs under (forkserver is
+# Linux's default from Python 3.14).
+START_METHODS = ("fork", "spawn", "forkserver")
 
 # How late a timed-out call may return: `timeout` <= elapsed < timeout + SLACK.
 SLACK = 2.0

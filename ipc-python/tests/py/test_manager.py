@@ -124,6 +124,56 @@ def _semaphore_worker(sem, d, rounds):
             d.increment("inside", -1)
 
 
+def _insert_absent(d, n, results):
+    """Inserts i into key k<i % 8> when that key is absent; reports the
+    values it inserted."""
+    inserted = []
+    for i in range(n):
+        if d.setdefault(f"k{i % 8}", i) == i:
+            inserted.append(i)
+    results.put(("inserted", inserted))
+
+
+def _pop_keys(d, n, results):
+    """Pops (and popitems, in turn) n times; reports the values it got."""
+    got = []
+    for j in range(n):
+        try:
+            if j % 2:
+                got.append(d.popitem()[1])
+            else:
+                got.append(d.pop(f"k{j % 8}"))
+        except KeyError:
+            pass
+    results.put(("popped", got))
+
+
+def _condition_consumer(cond, d, n, results):
+    """Takes n items, waiting on the condition for each."""
+    got = []
+    for _ in range(n):
+        with cond:
+            cond.wait_for(lambda: d.get("items", 0) > 0, timeout=20)
+            d.increment("items", -1)
+            got.append(1)
+    results.put(len(got))
+
+
+def _condition_waiter(cond, d, results):
+    with cond:
+        d.increment("waiting")
+        woke = cond.wait(timeout=20)
+    results.put(woke)
+
+
+def _release_bounded(sem, results):
+    try:
+        sem.release()
+        results.put("released")
+    except ValueError:
+        results.put("refused")
+
+
 def _barrier_worker(barrier, d, worker):
     d.increment("arrived")
     before = d["arrived"]
@@ -385,6 +435,28 @@ class DictTest(unittest.TestCase):
 
 
 class DictProcessesTest(ProcessTestCase):
+    def test_pop_and_popitem_are_atomic_across_processes(self):
+        # A writer inserts values into absent keys (setdefault) while two
+        # poppers pop them (pop and popitem in turn): every inserted value
+        # is popped (or left) exactly once. A pop made of a read and a
+        # delete hands one value to two poppers and loses the next.
+        for method in START_METHODS:
+            with self.subTest(method=method):
+                m = ipc_toolkit.Manager()
+                d = m.dict()
+                results = ipc_toolkit.Queue()
+                n = 15000
+                ps = [self.start(method, _insert_absent, d, n, results)]
+                ps += [self.start(method, _pop_keys, d, n, results) for _ in range(2)]
+                inserted, popped = [], []
+                for _ in ps:
+                    kind, values = results.get(timeout=60)
+                    (inserted if kind == "inserted" else popped).extend(values)
+                for p in ps:
+                    self.join_ok(p, 60)
+                popped.extend(d.values())
+                self.assertEqual(sorted(popped), sorted(inserted))
+
     def test_child_writes_visible_to_parent(self):
         for method in START_METHODS:
             with self.subTest(method=method):
@@ -567,6 +639,16 @@ class LockTest(ProcessTestCase):
         self.assertTrue(lock.acquire(False))
         lock.release()
         with self.assertRaises((RuntimeError, ValueError)):
+            lock.release()
+
+    def test_threading_keywords(self):
+        # A multiprocessing manager's Lock is a threading.Lock proxy:
+        # acquire(blocking=..., timeout=-1) must work as there.
+        m = ipc_toolkit.Manager()
+        for lock in (m.Lock(), m.RLock()):
+            self.assertTrue(lock.acquire(blocking=True, timeout=-1))
+            lock.release()
+            self.assertTrue(lock.acquire(blocking=False))
             lock.release()
 
     def test_local_other_thread(self):
@@ -770,6 +852,130 @@ class SemaphoreTest(ProcessTestCase):
         self.assertLessEqual(d["max_inside"], 2)
         self.assertGreaterEqual(d["max_inside"], 1)
         self.assertEqual(sem.get_value(), 2)
+
+
+    def test_release_n_and_blocking_keyword(self):
+        m = ipc_toolkit.Manager()
+        sem = m.Semaphore(0)
+        sem.release(3)
+        self.assertEqual(sem.get_value(), 3)
+        self.assertTrue(sem.acquire(blocking=False))
+        self.assertTrue(sem.acquire(blocking=True, timeout=-1))
+        self.assertTrue(sem.acquire(blocking=True, timeout=1))
+        self.assertFalse(sem.acquire(blocking=False))
+        with self.assertRaises(ValueError):
+            sem.release(0)
+
+    def test_bounded_semaphore_refuses_extra_releases(self):
+        m = ipc_toolkit.Manager()
+        sem = m.BoundedSemaphore(2)
+        with self.assertRaises(ValueError):
+            sem.release()
+        self.assertEqual(sem.get_value(), 2)
+        sem.acquire()
+        sem.acquire()
+        with self.assertRaises(ValueError):
+            sem.release(3)
+        self.assertEqual(sem.get_value(), 0)
+        sem.release(2)
+        self.assertEqual(sem.get_value(), 2)
+        # Across processes (the bound travels with it): one acquire, two
+        # releases racing in two children: exactly one is refused.
+        for method in START_METHODS:
+            with self.subTest(method=method):
+                sem.acquire()
+                results = ipc_toolkit.Queue()
+                ps = [self.start(method, _release_bounded, sem, results) for _ in range(2)]
+                outcomes = sorted(results.get(timeout=20) for _ in ps)
+                for p in ps:
+                    self.join_ok(p)
+                self.assertEqual(outcomes, ["refused", "released"])
+                self.assertEqual(sem.get_value(), 2)
+
+
+class ConditionTest(ProcessTestCase):
+    def test_local(self):
+        m = ipc_toolkit.Manager()
+        cond = m.Condition()
+        with self.assertRaises(RuntimeError):
+            cond.wait(0.1)
+        with self.assertRaises(RuntimeError):
+            cond.notify()
+        with cond:
+            with Timer() as t:
+                self.assertFalse(cond.wait(0.2))
+            self.assertGreaterEqual(t.elapsed, 0.19)
+            cond.notify()  # nobody waits: nothing happens
+            # The default lock is re-entrant: wait releases every level.
+            with cond:
+                self.assertFalse(cond.wait(0.05))
+        self.assertTrue(cond.acquire(False))
+        cond.release()
+
+    def test_wait_for_timeout(self):
+        m = ipc_toolkit.Manager()
+        cond = m.Condition(m.Lock())
+        with cond:
+            with Timer() as t:
+                self.assertFalse(cond.wait_for(lambda: False, timeout=0.3))
+            self.assertGreaterEqual(t.elapsed, 0.29)
+            self.assertEqual(cond.wait_for(lambda: 7), 7)
+
+    def test_producer_consumer_across_processes(self):
+        for method in START_METHODS:
+            with self.subTest(method=method):
+                m = ipc_toolkit.Manager()
+                cond, d = m.Condition(), m.dict()
+                results = ipc_toolkit.Queue()
+                n = 20
+                ps = [
+                    self.start(method, _condition_consumer, cond, d, n, results)
+                    for _ in range(2)
+                ]
+                for _ in range(2 * n):
+                    with cond:
+                        d.increment("items")
+                        cond.notify()
+                    time.sleep(0.002)
+                self.assertEqual(sorted(results.get(timeout=30) for _ in ps), [n, n])
+                for p in ps:
+                    self.join_ok(p)
+                self.assertEqual(d["items"], 0)
+
+    def test_notify_all_wakes_every_waiter(self):
+        for method in START_METHODS:
+            with self.subTest(method=method):
+                m = ipc_toolkit.Manager()
+                cond, d = m.Condition(), m.dict()
+                results = ipc_toolkit.Queue()
+                ps = [self.start(method, _condition_waiter, cond, d, results) for _ in range(3)]
+                deadline = time.monotonic() + 20
+                while d.get("waiting", 0) < 3 and time.monotonic() < deadline:
+                    time.sleep(0.01)
+                with cond:  # every waiter is inside wait() once we hold it
+                    cond.notify_all()
+                self.assertEqual([results.get(timeout=20) for _ in ps], [True] * 3)
+                for p in ps:
+                    self.join_ok(p)
+
+    def test_notify_one_wakes_one(self):
+        m = ipc_toolkit.Manager()
+        cond, d = m.Condition(), m.dict()
+        results = ipc_toolkit.Queue()
+        ps = [self.start("fork", _condition_waiter, cond, d, results) for _ in range(2)]
+        deadline = time.monotonic() + 20
+        while d.get("waiting", 0) < 2 and time.monotonic() < deadline:
+            time.sleep(0.01)
+        with cond:
+            cond.notify()
+        self.assertTrue(results.get(timeout=20))
+        with self.assertRaises(queue.Empty):
+            results.get(timeout=0.5)
+        with cond:
+            cond.notify()
+        self.assertTrue(results.get(timeout=20))
+        for p in ps:
+            self.join_ok(p)
 
 
 class BarrierTest(ProcessTestCase):

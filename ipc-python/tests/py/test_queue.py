@@ -67,6 +67,15 @@ def _sleep_then_put(q, delay, item):
     q.put(item)
 
 
+def _put_range(q, n, cancel_join=False, said=None):
+    if cancel_join:
+        q.cancel_join_thread()
+    for i in range(n):
+        q.put(i)
+    if said is not None:
+        said.put("put them all")
+
+
 def _slept(seconds):
     time.sleep(seconds)
     return seconds
@@ -231,12 +240,45 @@ class FifoAndSizeTest(unittest.TestCase):
         self.assertEqual([q.get_nowait() for _ in range(5)], [1, 2, 3, 4, 5])
 
     def test_unbounded_holds_many(self):
-        # maxsize=0 is "unbounded" in multiprocessing; here up to 8192.
+        # maxsize=0 is unbounded, as in multiprocessing: past the ring's
+        # 8192 slots a put still returns at once (the rest waits in this
+        # process's buffer), and the order holds.
         q = ipc_toolkit.Queue()
-        for i in range(5000):
+        n = 3 * 8192 + 5
+        with Timer() as t:
+            for i in range(n):
+                q.put_nowait(i)
+        self.assertLess(t.elapsed, 10.0)
+        self.assertEqual(q.qsize(), n)
+        self.assertFalse(q.full())
+        self.assertEqual([q.get(timeout=5) for _ in range(n)], list(range(n)))
+        with self.assertRaises(queue.Empty):
+            q.get(timeout=0.1)
+        self.assertEqual(q.qsize(), 0)
+
+    def test_unbounded_bytes_and_raw_frames_keep_order(self):
+        # Messages by bytes (few slots of a small ring), raw frames and
+        # pickled objects share the buffer in order.
+        q = ipc_toolkit.Queue(ring_bytes=64 << 10)
+        items = []
+        for i in range(300):
+            items.append(bytes([i % 256]) * 1000)
+            items.append(("obj", i))
+        for item in items:
+            q.put(item)
+        q.put_bytes(b"raw frame")
+        self.assertEqual([q.get(timeout=5) for _ in items], items)
+        self.assertEqual(q.get_bytes(timeout=5), b"raw frame")
+
+    def test_bounded_put_waits_and_raises_full(self):
+        q = ipc_toolkit.Queue(maxsize=8192)
+        for i in range(8192):
             q.put_nowait(i)
-        self.assertEqual(q.qsize(), 5000)
-        self.assertEqual(q.get_nowait(), 0)
+        with self.assertRaises(queue.Full):
+            q.put_nowait(0)
+        with Timer() as t, self.assertRaises(queue.Full):
+            q.put(0, timeout=0.2)
+        self.assertGreaterEqual(t.elapsed, 0.2)
 
     def test_nowait(self):
         q = ipc_toolkit.Queue()
@@ -316,7 +358,7 @@ class TimeoutTest(unittest.TestCase):
 
     def test_full_by_bytes_times_out(self):
         # The byte ring, not only the slot count, bounds what is in flight.
-        q = ipc_toolkit.Queue(ring_bytes=64 * 1024)
+        q = ipc_toolkit.Queue(maxsize=100, ring_bytes=64 * 1024)
         q.put(b"x" * 40_000)
         with Timer() as t, self.assertRaises(queue.Full):
             q.put(b"y" * 40_000, timeout=0.3)
@@ -425,6 +467,34 @@ class JoinableQueueTest(ProcessTestCase):
                 self.assertTrue(done.wait(20), "join() did not return")
                 self.join_ok(p)
                 t.join(5)
+
+    def test_join_waits_for_the_buffered_puts(self):
+        # A ring with room for one such message: the second waits in this
+        # process's buffer. Once the first is done, join must still wait
+        # for the second (it has not reached the queue's count yet).
+        big = b"x" * 40_000
+        q = ipc_toolkit.JoinableQueue(ring_bytes=64 << 10)
+        q.put(big)
+        q.put(big)
+        self.assertEqual(q.get(timeout=5), big)
+        q.task_done()
+        with self.assertRaises(TimeoutError):
+            q.join(timeout=0.5)
+        self.assertEqual(q.get(timeout=5), big)
+        q.task_done()
+        q.join(timeout=5)
+
+    def test_join_across_processes_past_the_ring(self):
+        n = 2 * 8192 + 100
+        q = ipc_toolkit.JoinableQueue()
+        for i in range(n):
+            q.put(i)
+        p = self.start("fork", _get_task_done, q, n, 0)
+        t, done = self._join_in_thread(q)
+        self.assertTrue(done.wait(30), "join() did not return")
+        self.assertEqual(q.qsize(), 0)
+        self.join_ok(p)
+        t.join(5)
 
     def test_joinable_is_a_queue(self):
         q = ipc_toolkit.JoinableQueue(maxsize=2)
@@ -664,12 +734,17 @@ class ProcessesTest(ProcessTestCase):
                 self.assertEqual(got, sorted((k, i) for k in range(2) for i in range(5)))
                 for p in ps:
                     self.join_ok(p)
-                with Timer() as t, self.assertRaises(EOFError):
+                with Timer() as t, self.assertRaises(EOFError) as raised:
                     q.get(timeout=10)
                 self.assertLess(t.elapsed, 5.0, "EOFError took too long")
+                # Also a queue.Empty, so multiprocessing's loops end.
+                self.assertIsInstance(raised.exception, ipc_toolkit.ProducersGone)
+                self.assertIsInstance(raised.exception, queue.Empty)
                 # And again: EOF is a state, not an event.
                 with self.assertRaises(EOFError):
                     q.get(timeout=10)
+                with self.assertRaises(queue.Empty):
+                    q.get_nowait()
 
     def test_eof_wakes_blocked_get(self):
         for method in START_METHODS:
@@ -696,10 +771,79 @@ class ProcessesTest(ProcessTestCase):
                 q.put(1)
                 q.put(2)
                 # ... but a put into the full queue cannot wait for anyone.
-                with Timer() as t, self.assertRaises(BrokenPipeError):
+                with Timer() as t, self.assertRaises(BrokenPipeError) as raised:
                     q.put(3, timeout=10)
                 self.assertLess(t.elapsed, 5.0)
+                self.assertIsInstance(raised.exception, ipc_toolkit.ConsumersGone)
+                self.assertIsInstance(raised.exception, queue.Full)
                 self.assertEqual(q.qsize(), 2)
+
+    def test_mp_style_empty_loop_ends_when_producers_are_gone(self):
+        # The loop multiprocessing's users write: it would spin forever
+        # once the producers are gone if the end were only an EOFError.
+        q = ipc_toolkit.Queue()
+        p = self.start("fork", _producer, q, "p", 3)
+        got = []
+        with Timer() as t:
+            while True:
+                try:
+                    got.append(q.get(timeout=20))
+                except queue.Empty:
+                    break
+        self.assertLess(t.elapsed, 15.0)
+        self.assertEqual(got, [("p", i) for i in range(3)])
+        self.join_ok(p)
+
+    def test_unbounded_child_puts_past_the_ring_and_exits(self):
+        # The child puts everything (most of it into its buffer), says so,
+        # and exits; the parent starts taking only then. The buffered
+        # messages reach the queue before the child is gone (as
+        # multiprocessing joins its feeder thread at exit): none lost, in
+        # order, then the producers are gone.
+        n = 3 * 8192
+        for method in START_METHODS:
+            with self.subTest(method=method):
+                q = ipc_toolkit.Queue()
+                said = ipc_toolkit.Queue()
+                p = self.start(method, _put_range, q, n, False, said)
+                self.assertEqual(said.get(timeout=20), "put them all")
+                got = [q.get(timeout=20) for _ in range(n)]
+                self.assertEqual(got, list(range(n)))
+                self.join_ok(p)
+                with self.assertRaises(EOFError):
+                    q.get(timeout=10)
+
+    def test_unbounded_cancel_join_thread_lets_a_child_exit(self):
+        # cancel_join_thread: the child exits without waiting for its
+        # buffer, whose messages are lost (as with multiprocessing).
+        n = 3 * 8192
+        q = ipc_toolkit.Queue()
+        p = self.start("fork", _put_range, q, n, True)
+        self.join_ok(p)
+        got = []
+        with self.assertRaises(EOFError):
+            while True:
+                got.append(q.get(timeout=10))
+        self.assertLess(len(got), n)
+        self.assertEqual(got, list(range(len(got))))
+
+    def test_forked_child_does_not_put_its_parents_buffer(self):
+        # The parent's buffered messages are the parent's: a child forked
+        # while they wait starts with an empty buffer (it would otherwise
+        # put copies of them).
+        n = 3 * 8192
+        q = ipc_toolkit.Queue()
+        for i in range(n):
+            q.put(i)
+        p = self.start("fork", _put_range, q, 3)
+        got = []
+        while True:
+            try:
+                got.append(q.get(timeout=1))
+            except queue.Empty:
+                break
+        self.join_ok(p)
+        self.assertEqual(sorted(got), sorted(list(range(n)) + [0, 1, 2]))
 
     def test_no_eof_before_any_producer(self):
         q = ipc_toolkit.Queue()
@@ -811,6 +955,39 @@ def _pool_task(i):
     _pool_queue.put(("done", i))
     _pool_dict.increment("tasks")
     return i * i
+
+
+class ModuleTest(ProcessTestCase):
+    def test_import_as_mp(self):
+        # `import ipc_toolkit as mp` in place of multiprocessing: what the
+        # package does not define is multiprocessing's own.
+        import ipc_toolkit as mp
+
+        self.assertIs(mp.Process, multiprocessing.Process)
+        self.assertIs(mp.Pool, multiprocessing.Pool)
+        self.assertEqual(mp.cpu_count(), multiprocessing.cpu_count())
+        self.assertIn("Process", dir(mp))
+        self.assertIsInstance(mp.Queue(), ipc_toolkit.Queue)
+        with self.assertRaises(AttributeError):
+            mp.no_such_thing
+
+    def test_get_context(self):
+        for method in START_METHODS:
+            with self.subTest(method=method):
+                ctx = ipc_toolkit.get_context(method)
+                self.assertEqual(ctx.get_start_method(), method)
+                q = ctx.Queue()
+                self.assertIsInstance(q, ipc_toolkit.Queue)
+                self.assertIsInstance(ctx.JoinableQueue(), ipc_toolkit.JoinableQueue)
+                self.assertIsInstance(ctx.SimpleQueue(), ipc_toolkit.SimpleQueue)
+                a, b = ctx.Pipe()
+                self.assertIsInstance(a, ipc_toolkit.Connection)
+                self.assertIsInstance(ctx.Manager(), ipc_toolkit.Manager)
+                p = ctx.Process(target=_put_all, args=(q, ["from", method]))
+                self._procs.append(p)
+                p.start()
+                self.assertEqual([q.get(timeout=20), q.get(timeout=20)], ["from", method])
+                self.join_ok(p)
 
 
 class ExecutorTest(unittest.TestCase):

@@ -262,6 +262,31 @@ impl Dict {
         })
     }
 
+    /// Removes `key` and returns its value's type tag and bytes, in one
+    /// write (the encoded form of [`pop`](Self::pop), for a binding that
+    /// decodes by tag, as [`get_encoded_with`](Self::get_encoded_with)
+    /// reads).
+    ///
+    /// ```
+    /// use ipc_manager::Manager;
+    ///
+    /// let m = Manager::new()?;
+    /// let d = m.dict("jobs")?;
+    /// d.insert("next", b"job-7")?;
+    /// let (_tag, bytes) = d.pop_encoded("next")?.expect("present");
+    /// assert_eq!(bytes, b"job-7");
+    /// assert!(d.pop_encoded("next")?.is_none());
+    /// # Ok::<(), ipc_manager::Error>(())
+    /// ```
+    pub fn pop_encoded<K>(&self, key: &K) -> Result<Option<(u64, Vec<u8>)>>
+    where
+        K: IntoBytes + Immutable + ?Sized,
+    {
+        self.pop_entry(key.as_bytes(), |e, meta| {
+            Ok((meta.tag, table::read_value(&self.inner.arena, e, meta)?))
+        })
+    }
+
     /// Removes `key`, reading the entry with `read` first (the entry stays
     /// allocated until the write ends).
     fn pop_entry<R>(
