@@ -855,7 +855,7 @@ impl SyncProxy {
         Ok(())
     }
 
-    /// Barrier: the number of parties; semaphore: its current value.
+    /// Barrier: the number of parties.
     #[getter]
     fn parties(&self) -> PyResult<u32> {
         Ok(self.barrier("parties")?.parties())

@@ -50,7 +50,8 @@ pub struct BarrierWaitResult {
 }
 
 impl BarrierWaitResult {
-    /// Whether this party was the last to arrive (Python's `wait()` returning 0).
+    /// Whether this party was the last to arrive (the one whose arrival
+    /// released the others; Python's `wait()` returns it `parties - 1`).
     pub fn is_leader(&self) -> bool {
         self.leader
     }

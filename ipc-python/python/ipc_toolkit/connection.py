@@ -84,12 +84,51 @@ def _rebuild_connection(name, kind, side):
     return Connection(_native.PipeEnds.open(name, kind, side), 0)
 
 
+# The longest a mixed wait (see `wait`) leaves either side unlooked at.
+_MIXED_SLICE = 0.01
+
+
 def wait(object_list, timeout=None):
-    """Waits until one of ``object_list`` (connections and queues of this
-    module) is ready, or ``timeout`` seconds pass; returns those ready, as
-    ``multiprocessing.connection.wait`` does. A connection is ready when a
-    ``recv`` would not block (a message, or a gone peer), a queue when a
-    ``get`` would not."""
+    """Waits until one of ``object_list`` is ready, or ``timeout`` seconds
+    pass; returns those ready, as ``multiprocessing.connection.wait`` does.
+
+    The objects are this module's connections and queues (a connection is
+    ready when a ``recv`` would not block: a message, or a gone peer; a
+    queue when a ``get`` would not), and anything
+    ``multiprocessing.connection.wait`` takes: a process's ``sentinel``, a
+    file descriptor, a socket, a ``multiprocessing`` connection. Ours wait
+    on shared memory, the others on file descriptors; a list with both
+    waits on each side in turn, in slices of at most 10 ms, so a file
+    descriptor's readiness may be seen up to that late."""
     objects = list(object_list)
-    ready = _native.wait_ready(objects, timeout)
-    return [objects[i] for i in ready]
+    ours = [o for o in objects if isinstance(o, (_native.Connection, _native.Queue))]
+    if len(ours) == len(objects):
+        ready = _native.wait_ready(objects, timeout)
+        return [objects[i] for i in ready]
+    from multiprocessing import connection as mp_connection
+
+    others = [o for o in objects if not isinstance(o, (_native.Connection, _native.Queue))]
+    for o in others:
+        if not isinstance(o, int) and not hasattr(o, "fileno"):
+            raise TypeError(
+                "wait() takes ipc_toolkit connections and queues, and what "
+                f"multiprocessing.connection.wait takes (file descriptors, objects with fileno()), not {o!r}"
+            )
+    if not ours:
+        return mp_connection.wait(others, timeout)
+    deadline = None if timeout is None else time.monotonic() + max(timeout, 0.0)
+    step = 0.0005
+    while True:
+        ready_ours = [ours[i] for i in _native.wait_ready(ours, 0)]
+        ready_others = mp_connection.wait(others, 0)
+        if ready_ours or ready_others:
+            found = set(map(id, ready_ours)) | set(map(id, ready_others))
+            return [o for o in objects if id(o) in found]
+        left = None if deadline is None else deadline - time.monotonic()
+        if left is not None and left <= 0:
+            return []
+        half = step if left is None else min(step, left / 2)
+        ready_ours = [ours[i] for i in _native.wait_ready(ours, half)]
+        if not ready_ours:
+            mp_connection.wait(others, half)
+        step = min(step * 2, _MIXED_SLICE / 2)

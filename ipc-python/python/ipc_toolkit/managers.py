@@ -76,7 +76,9 @@ class Manager:
             initializer(*initargs)
 
     def shutdown(self):
-        """Lets go of the manager (proxies made from it keep working)."""
+        """Nothing to stop: there is no server process. The proxies made
+        from this manager keep working; its memory goes when this object
+        and every proxy are gone."""
 
     def join(self, timeout=None):
         """Nothing to join: there is no server process."""
@@ -201,6 +203,8 @@ class DictProxy(_native.DictProxy, MutableMapping):
     """
 
     def __iter__(self):
+        """Iterates over the keys at one moment (changes made meanwhile are
+        not seen)."""
         return iter(self.keys())
 
     def copy(self):
@@ -266,9 +270,14 @@ class ListProxy(MutableSequence):
         return self._store.update_with(self._key, fn, [])
 
     def __getitem__(self, index):
+        """The item at ``index`` (a list of the items, for a slice), read
+        from the list as it is now; ``IndexError`` if out of range."""
         return self._get()[index]
 
     def __setitem__(self, index, value):
+        """Replaces the item at ``index`` (or the items of a slice) in one
+        atomic change; ``IndexError`` if out of range."""
+
         def change(lst):
             lst[index] = value
             return lst
@@ -276,6 +285,9 @@ class ListProxy(MutableSequence):
         self._update(change)
 
     def __delitem__(self, index):
+        """Removes the item at ``index`` (or the items of a slice) in one
+        atomic change; ``IndexError`` if out of range."""
+
         def change(lst):
             del lst[index]
             return lst
@@ -283,9 +295,13 @@ class ListProxy(MutableSequence):
         self._update(change)
 
     def __len__(self):
+        """The number of items now."""
         return len(self._get())
 
     def insert(self, index, value):
+        """Inserts ``value`` before ``index`` in one atomic change, as
+        ``list.insert`` does."""
+
         def change(lst):
             lst.insert(index, value)
             return lst
@@ -293,13 +309,19 @@ class ListProxy(MutableSequence):
         self._update(change)
 
     def append(self, value):
+        """Adds ``value`` at the end in one atomic change."""
         self._update(lambda lst: lst + [value])
 
     def extend(self, values):
+        """Adds the items of the iterable ``values`` at the end in one
+        atomic change (they are read before the change starts)."""
         values = list(values)
         self._update(lambda lst: lst + values)
 
     def pop(self, index=-1):
+        """Removes and returns the item at ``index`` (the last by default)
+        in one atomic change, so two processes never get the same item;
+        ``IndexError`` if the list is empty or ``index`` out of range."""
         popped = []
 
         def change(lst):
@@ -309,11 +331,56 @@ class ListProxy(MutableSequence):
         self._update(change)
         return popped[0]
 
+    def sort(self, *, key=None, reverse=False):
+        """Sorts the list in place, in one atomic change (``key`` runs in
+        this process, as for a ``list``)."""
+
+        def change(lst):
+            lst.sort(key=key, reverse=reverse)
+            return lst
+
+        self._update(change)
+
+    def reverse(self):
+        """Reverses the list in place, in one atomic change."""
+        self._update(lambda lst: lst[::-1])
+
+    def remove(self, value):
+        """Removes the first item equal to ``value``, in one atomic change;
+        ``ValueError`` if there is none."""
+
+        def change(lst):
+            lst.remove(value)
+            return lst
+
+        self._update(change)
+
+    def __iadd__(self, values):
+        self.extend(values)
+        return self
+
+    def __imul__(self, n):
+        self._update(lambda lst: lst * n)
+        return self
+
+    def __add__(self, other):
+        return self.copy() + list(other)
+
+    def __radd__(self, other):
+        return list(other) + self.copy()
+
+    def __mul__(self, n):
+        return self.copy() * n
+
+    __rmul__ = __mul__
+
     def copy(self):
         """A plain ``list`` with the items at one moment."""
         return list(self._get())
 
     def __iter__(self):
+        """Iterates over the items at one moment (changes made meanwhile
+        are not seen)."""
         return iter(self._get())
 
     def __repr__(self):
@@ -338,15 +405,16 @@ class ValueProxy(_native.ValueProxy):
     """A shared value, as ``Manager().Value(typecode, value)``: read and set
     ``.value``; ``increment(delta)`` adds to an integer atomically."""
 
-    def __init__(self, manager, name, typecode, value):
+    def __init__(self, manager, name, typecode, initial):
         self._mname = manager.name
         self._name = name
 
-
     def get(self):
+        """The current value (as ``.value``)."""
         return self.value
 
     def set(self, value):
+        """Sets the value (as assigning ``.value``)."""
         self.value = value
 
     def __repr__(self):
@@ -455,6 +523,12 @@ class Namespace:
         self._store[self._prefix + attr] = value
 
     def __delattr__(self, attr):
+        if attr.startswith("_"):
+            try:
+                del self.__dict__[attr]
+            except KeyError:
+                raise AttributeError(attr) from None
+            return
         try:
             del self._store[self._prefix + attr]
         except KeyError:
@@ -485,9 +559,29 @@ class ArrayProxy(ListProxy):
         self.typecode = typecode
 
     def _fixed(self, *args, **kwargs):
+        """Refuses to change the array's length: always raises
+        ``TypeError`` (an array has the length it was created with)."""
         raise TypeError("an Array has a fixed length")
 
     insert = append = extend = pop = remove = __delitem__ = _fixed
+    __iadd__ = __imul__ = _fixed
+
+    def __setitem__(self, index, value):
+        """Replaces the item at ``index``, or a slice's items with as many
+        (``ValueError`` otherwise: the length is fixed), in one atomic
+        change."""
+        if isinstance(index, slice):
+            value = list(value)
+
+            def change(lst):
+                if len(range(*index.indices(len(lst)))) != len(value):
+                    raise ValueError("an Array has a fixed length: a slice takes as many items")
+                lst[index] = value
+                return lst
+
+            self._update(change)
+        else:
+            super().__setitem__(index, value)
 
     def __reduce__(self):
         return (_rebuild_array, (self._mname, self._key, self.typecode))
@@ -630,10 +724,17 @@ class Event(_SyncBase):
 
 
 class Barrier(_SyncBase):
-    """A shared barrier: ``wait(timeout)`` returns 0 in the last party to
-    arrive; ``abort``, ``reset``, ``parties``, ``broken``."""
+    """A shared barrier: ``wait(timeout)`` returns this party's place in
+    the order of arrival (as ``threading``'s); ``abort``, ``reset``,
+    ``parties``, ``broken``."""
 
     _timeout = None
 
     def wait(self, timeout=None):
+        """Waits until ``parties`` processes (or threads) have called
+        ``wait`` and returns this party's place in the order of arrival (0
+        for the first, ``parties - 1`` for the last), as ``threading``'s
+        does. ``timeout`` defaults to the one the barrier was made with;
+        ``threading.BrokenBarrierError`` if the barrier is broken, or
+        aborted, or the wait times out (which breaks it)."""
         return super().wait(self._timeout if timeout is None else timeout)

@@ -543,6 +543,43 @@ class ListTest(ProcessTestCase):
         self.assertEqual(m.list(), [])
         self.assertEqual(len(m.list()), 0)
 
+    def test_sort_reverse_and_arithmetic(self):
+        # What a multiprocessing ListProxy offers beyond MutableSequence.
+        m = ipc_toolkit.Manager()
+        lst = m.list([3, 1, 2])
+        lst.sort()
+        self.assertEqual(lst.copy(), [1, 2, 3])
+        lst.sort(key=lambda x: -x)
+        self.assertEqual(lst.copy(), [3, 2, 1])
+        lst.sort(reverse=True)
+        self.assertEqual(lst.copy(), [3, 2, 1])
+        lst.reverse()
+        self.assertEqual(lst.copy(), [1, 2, 3])
+        self.assertEqual(lst + [4], [1, 2, 3, 4])
+        self.assertEqual([0] + lst, [0, 1, 2, 3])
+        self.assertEqual(lst * 2, [1, 2, 3, 1, 2, 3])
+        self.assertEqual(2 * lst, [1, 2, 3, 1, 2, 3])
+        same = lst
+        lst += [4]
+        self.assertIs(lst, same)
+        lst *= 2
+        self.assertEqual(lst.copy(), [1, 2, 3, 4, 1, 2, 3, 4])
+        with self.assertRaises(ValueError):
+            lst.remove("absent")
+
+    def test_array_keeps_its_length(self):
+        m = ipc_toolkit.Manager()
+        arr = m.Array("i", [1, 2, 3])
+        arr[0:2] = [7, 8]
+        self.assertEqual(list(arr), [7, 8, 3])
+        with self.assertRaises(ValueError):
+            arr[0:2] = [1]
+        with self.assertRaises(TypeError):
+            arr.append(4)
+        with self.assertRaises(TypeError):
+            arr += [4]
+        self.assertEqual(list(arr), [7, 8, 3])
+
     def test_values_of_many_kinds(self):
         m = ipc_toolkit.Manager()
         items = [b"b", "s", 1, 2**100, 1.5, None, True, (1, 2), {"a": [1]}, Point(1, 2)]

@@ -494,6 +494,36 @@ class WaitTest(ProcessTestCase):
         pipes[2][1].send_bytes(b"x")
         self.assertEqual(connection.wait(objs, timeout=5), [readers[2]])
 
+    def test_mixed_with_a_process_sentinel(self):
+        # wait([conn, p.sentinel]): the idiom that notices a worker dying.
+        for method in START_METHODS:
+            with self.subTest(method=method):
+                a, b = ipc_toolkit.Pipe()
+                p = self.start(method, time.sleep, 0.3)
+                with Timer() as t:
+                    ready = connection.wait([a, p.sentinel], timeout=20)
+                self.assertEqual(ready, [p.sentinel])
+                self.assertLess(t.elapsed, 10)
+                self.join_ok(p)
+                b.send("now")
+                self.assertEqual(connection.wait([a, p.sentinel], timeout=5), [a, p.sentinel])
+
+    def test_mixed_with_multiprocessing_connections_and_timeout(self):
+        import multiprocessing
+
+        a, b = ipc_toolkit.Pipe()
+        r, w = multiprocessing.Pipe(duplex=False)
+        with Timer() as t:
+            self.assertEqual(connection.wait([a, r], timeout=0.3), [])
+        self.assertGreaterEqual(t.elapsed, 0.299)
+        self.assertLess(t.elapsed, 0.3 + SLACK)
+        threading.Timer(0.2, w.send, ("mp",)).start()
+        self.assertEqual(connection.wait([a, r], timeout=10), [r])
+        self.assertEqual(r.recv(), "mp")
+        threading.Timer(0.2, b.send, ("ours",)).start()
+        self.assertEqual(connection.wait([r, a], timeout=10), [a])
+        self.assertEqual(a.recv(), "ours")
+
     def test_closed_peer_counts_as_ready(self):
         a, b = ipc_toolkit.Pipe()
         c, d = ipc_toolkit.Pipe()
