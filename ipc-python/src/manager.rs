@@ -10,8 +10,9 @@
 //! `dict.insert("alice", ..)` and Python's `d["alice"]` name the same
 //! entry); any other key as a byte 0xFF (never found in UTF-8) and a kind
 //! byte: `b` and the bytes, `i` and 8 bytes of an `int`, `p` and a pickle.
-//! Keys are compared by that encoding, so `1` and `1.0`, equal in Python,
-//! are two keys here.
+//! Keys are compared by that encoding. A number equal to an `i64` (`True`,
+//! `2.0`, numpy's `int64(3)`) is encoded as that integer, so the keys a
+//! Python dict finds as one are one here too.
 //!
 //! **Values** carry an encoding tag (see `ipc_manager::Encoding`): `bytes`
 //! are plain bytes, an `int` within 64 bits an `i64` and a `float` an
@@ -217,6 +218,8 @@ fn encode_key(key: &Bound<'_, PyAny>) -> PyResult<Vec<u8>> {
         && let Ok(v) = key.extract::<i64>()
     {
         (b'i', v.to_le_bytes().to_vec())
+    } else if let Some(v) = integral_key(key) {
+        (b'i', v.to_le_bytes().to_vec())
     } else {
         // Only hashable objects are keys, as in a dict.
         key.hash()?;
@@ -226,6 +229,33 @@ fn encode_key(key: &Bound<'_, PyAny>) -> PyResult<Vec<u8>> {
     k.extend_from_slice(&[KEY_MARK, kind]);
     k.extend_from_slice(&body);
     Ok(k)
+}
+
+/// The integer a key equals, if it is a number Python's dict would find
+/// under that integer (`True` and `1`, `2.0` and `2`, numpy's `int64(3)`
+/// and `3`: equal, with equal hashes), within `i64`; such keys share the
+/// integer's encoding, so the shared dict finds them as a dict would.
+/// (An integral key then comes back from `keys()` as a plain `int`.)
+fn integral_key(key: &Bound<'_, PyAny>) -> Option<i64> {
+    if key.is_instance_of::<PyInt>() {
+        // int subclasses, bool among them.
+        return key.extract::<i64>().ok();
+    }
+    if let Ok(f) = key.cast::<PyFloat>() {
+        let v = f.value();
+        // -2^63 is exact as f64; 2^63 is not an i64.
+        let low = i64::MIN as f64;
+        let in_range = (low..-low).contains(&v);
+        return (v.fract() == 0.0 && in_range).then_some(v as i64);
+    }
+    // An integer type of another library (numpy's): `__index__` says it
+    // is one. Floats of other libraries that are not `float` subclasses
+    // are not looked at (they are pickled).
+    if key.hasattr("__index__").unwrap_or(false) {
+        let index = key.py().import("operator").ok()?.getattr("index").ok()?;
+        return index.call1((key,)).ok()?.extract::<i64>().ok();
+    }
+    None
 }
 
 fn decode_key<'py>(py: Python<'py>, k: &[u8]) -> PyResult<Bound<'py, PyAny>> {

@@ -197,9 +197,11 @@ class DictProxy(_native.DictProxy, MutableMapping):
     ``str`` keys are stored as their UTF-8, so a Rust program's
     ``dict.insert("k", ..)`` and ``d["k"]`` meet; ``bytes`` and ``int``
     values are stored as a Rust program stores them (plain bytes, an
-    ``i64``). Keys are compared by their encoding: ``1`` and ``1.0`` are two
-    keys. Atomic across processes: ``increment(key, delta)``,
-    ``update_with(key, fn, default)``, ``setdefault``.
+    ``i64``). Keys are compared by their encoding; numbers equal to an
+    integer (``1``, ``1.0``, ``True``, numpy's ``int64(1)``) share it, as
+    in a dict. Atomic across processes: ``increment(key, delta)``,
+    ``update_with(key, fn, default)``, ``setdefault``, ``pop``,
+    ``popitem``.
     """
 
     def __iter__(self):

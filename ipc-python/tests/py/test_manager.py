@@ -22,6 +22,7 @@ from collections.abc import MutableMapping, MutableSequence
 import ipc_toolkit
 
 from _support import (
+    numpy,
     SLACK,
     START_METHODS,
     Point,
@@ -376,6 +377,30 @@ class DictTest(unittest.TestCase):
         d["same"] = "str"
         d[b"same"] = "bytes"
         self.assertEqual((d["same"], d[b"same"]), ("str", "bytes"))
+
+    def test_equal_numbers_are_one_key(self):
+        # As in a dict: 1, 1.0 and True are one key; so are numpy's ints
+        # and the int they equal.
+        d = self.d
+        d[1] = "one"
+        self.assertEqual(d[1.0], "one")
+        self.assertEqual(d[True], "one")
+        d[2.0] = "two"
+        self.assertEqual(d[2], "two")
+        d[False] = "zero"
+        self.assertEqual(d[0], "zero")
+        self.assertEqual(d[-0.0], "zero")
+        self.assertEqual(len(d), 3)
+        self.assertEqual(sorted(d.keys()), [0, 1, 2])
+        d[2.5] = "not integral"
+        self.assertNotIn(2, [k for k in d.keys() if d[k] == "not integral"])
+        self.assertEqual(d.pop(1.0), "one")
+        self.assertNotIn(1, d)
+        if numpy is not None:
+            d[numpy.int64(7)] = "seven"
+            self.assertEqual(d[7], "seven")
+            self.assertEqual(d[numpy.float64(7.0)], "seven")
+            self.assertIn(numpy.int32(7), d)
 
     def test_unhashable_key(self):
         with self.assertRaises(TypeError):
