@@ -9,9 +9,9 @@
 //!
 //! Unbounded queues (`maxsize=0`): `multiprocessing`'s never makes a `put`
 //! wait, as its feeder thread buffers what the pipe cannot take. The ring
-//! here is bounded, so a `put` that finds it full (or finds earlier puts of
-//! this handle still buffered) hands the encoded frame to this process's
-//! spill buffer, and a feeder thread (`queues.py`) puts it when there is
+//! here is bounded, so a `put` that finds it full for `SPILL_GRACE` (or
+//! finds earlier puts of this handle still buffered) hands the encoded
+//! frame to this process's spill buffer, and a feeder thread (`queues.py`) puts it when there is
 //! room; the ring's order is kept per handle, and the process waits for its
 //! buffer at exit as `multiprocessing` waits for its feeder. A buffered
 //! message is not yet committed: a process killed then loses it (as it
@@ -39,6 +39,14 @@ use crate::errors::{self, Dir, Empty, Full};
 /// How many messages a queue holds at most when `maxsize` is 0 (Python's
 /// "unbounded": here a put waits once this many are in flight).
 pub(crate) const DEFAULT_CAPACITY: usize = 8192;
+/// How long a `put` to an unbounded queue waits for room in a full ring
+/// before it spills (see the module docs): a consumer that keeps up frees
+/// a slot well within it, so a producer faster than its consumers is paced
+/// by them, as with a bounded queue, and the spill buffer (a Python call, a
+/// lock and a feeder thread per message) serves only a ring nobody drains
+/// for a while. Once spilling, later puts join the buffer at once, so
+/// filling a queue before any consumer starts costs this wait once.
+pub(crate) const SPILL_GRACE: Duration = Duration::from_millis(1);
 /// The default size of a queue's byte ring, and so its largest message.
 pub(crate) const DEFAULT_RING_BYTES: usize = 8 << 20;
 
@@ -153,7 +161,24 @@ impl Queue {
                 loan.commit_bytes(len);
                 return Ok(());
             }
-            Err(QError::Full) if me.unbounded => return Self::spill(slf, frame),
+            Err(QError::Full) if me.unbounded => {
+                let (head, body) = frame.parts();
+                let q = &me.q;
+                let put = py.detach(|| match q.loan_bytes_timeout(len, SPILL_GRACE) {
+                    Ok(mut loan) => {
+                        codec::write_parts(loan.bytes_mut(), head, body);
+                        loan.commit_bytes(len);
+                        Ok(true)
+                    }
+                    Err(QError::Timeout | QError::Full) => Ok(false),
+                    Err(e) => Err(e),
+                });
+                return match put {
+                    Ok(true) => Ok(()),
+                    Ok(false) => Self::spill(slf, frame),
+                    Err(e) => Err(errors::for_queue(e, Dir::Send)),
+                };
+            }
             Err(QError::Full) if deadline.is_none_or(|d| d > Instant::now()) => {}
             Err(e) => return Err(errors::for_queue(e, Dir::Send)),
         }
@@ -404,7 +429,15 @@ impl Queue {
         }
         match me.q.try_put_bytes(bytes.as_bytes()) {
             Ok(()) => return Ok(()),
-            Err(QError::Full) if me.unbounded => return Self::spill_raw(slf, bytes),
+            Err(QError::Full) if me.unbounded => {
+                let raw = bytes.as_bytes();
+                let q = &me.q;
+                return match slf.py().detach(|| q.put_bytes_timeout(raw, SPILL_GRACE)) {
+                    Ok(()) => Ok(()),
+                    Err(QError::Timeout | QError::Full) => Self::spill_raw(slf, bytes),
+                    Err(e) => Err(errors::for_queue(e, Dir::Send)),
+                };
+            }
             Err(QError::Full) if block => {}
             Err(e) => return Err(errors::for_queue(e, Dir::Send)),
         }

@@ -34,8 +34,9 @@ class Queue(_native.Queue):
     With a ``maxsize``, a ``put`` that returns has committed its message to
     shared memory. ``maxsize=0`` is unbounded, as in ``multiprocessing``:
     the ring in shared memory holds up to 8192 messages, and a ``put`` that
-    finds it full (or finds earlier puts of this queue still waiting) never
-    waits: it leaves the message in this process's buffer, and a feeder
+    finds it full for a millisecond (or finds earlier puts of this queue
+    still waiting) does not wait longer: it leaves the message in this
+    process's buffer, and a feeder
     thread puts it when there is room, in order. Such a message is not yet
     committed (a process killed meanwhile loses it, as with
     ``multiprocessing``); the process waits for its buffer when it exits
@@ -232,7 +233,9 @@ def _put_out_of_band(q, main, buffers, block, timeout):
         loan = None
         if not q._spilling():
             try:
-                loan = q._loan(total, False)
+                # As a put of a frame built natively: a ring full for
+                # SPILL_GRACE (1 ms) spills.
+                loan = q._loan(total, True, 0.001)
             except queue.Full:
                 pass
         if loan is None:
