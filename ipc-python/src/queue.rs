@@ -11,9 +11,10 @@
 //! wait, as its feeder thread buffers what the pipe cannot take. The ring
 //! here is bounded, so a `put` that finds it full for `SPILL_GRACE` (or
 //! finds earlier puts of this handle still buffered) hands the encoded
-//! frame to this process's spill buffer, and a feeder thread (`queues.py`) puts it when there is
-//! room; the ring's order is kept per handle, and the process waits for its
-//! buffer at exit as `multiprocessing` waits for its feeder. A buffered
+//! frame to this process's spill buffer, and a feeder thread (`queues.py`)
+//! puts it when there is room; the ring's order is kept per handle, and
+//! the process waits for its buffer at exit as `multiprocessing` waits for
+//! its feeder. A buffered
 //! message is not yet committed: a process killed then loses it (as it
 //! would with `multiprocessing`). A queue created with a `maxsize` makes a
 //! `put` wait instead, and a `put` that returns has committed its message.
@@ -36,8 +37,8 @@ use crate::blocking::{self, Step};
 use crate::codec::{self, Frame};
 use crate::errors::{self, Dir, Empty, Full};
 
-/// How many messages a queue holds at most when `maxsize` is 0 (Python's
-/// "unbounded": here a put waits once this many are in flight).
+/// How many messages a queue's ring holds when `maxsize` is 0 (Python's
+/// "unbounded": past this many, puts spill; see the module docs).
 pub(crate) const DEFAULT_CAPACITY: usize = 8192;
 /// How long a `put` to an unbounded queue waits for room in a full ring
 /// before it spills (see the module docs): a consumer that keeps up frees
@@ -142,7 +143,8 @@ impl Queue {
     }
 
     /// Puts `frame`, waiting until `deadline` for room; an unbounded
-    /// queue's full ring spills it instead (see the module docs).
+    /// queue's ring full for `SPILL_GRACE` spills it instead (see the
+    /// module docs).
     fn put_frame(
         slf: &Bound<'_, Self>,
         frame: &Frame<'_>,
@@ -151,41 +153,28 @@ impl Queue {
         let me = slf.get();
         let py = slf.py();
         me.check_open()?;
-        let len = frame.len();
         if me.spilling.load(Ordering::Acquire) {
             return Self::spill(slf, frame);
         }
+        let len = frame.len();
         match me.q.try_loan_bytes(len) {
             Ok(mut loan) => {
                 frame.write_to(&mut loan.bytes_mut()[..len]);
                 loan.commit_bytes(len);
                 return Ok(());
             }
-            Err(QError::Full) if me.unbounded => {
-                let (head, body) = frame.parts();
-                let q = &me.q;
-                let put = py.detach(|| match q.loan_bytes_timeout(len, SPILL_GRACE) {
-                    Ok(mut loan) => {
-                        codec::write_parts(loan.bytes_mut(), head, body);
-                        loan.commit_bytes(len);
-                        Ok(true)
-                    }
-                    Err(QError::Timeout | QError::Full) => Ok(false),
-                    Err(e) => Err(e),
-                });
-                return match put {
-                    Ok(true) => Ok(()),
-                    Ok(false) => Self::spill(slf, frame),
-                    Err(e) => Err(errors::for_queue(e, Dir::Send)),
-                };
-            }
+            Err(QError::Full) if me.unbounded => {}
             Err(QError::Full) if deadline.is_none_or(|d| d > Instant::now()) => {}
             Err(e) => return Err(errors::for_queue(e, Dir::Send)),
         }
-        let me = slf.get();
+        let deadline = if me.unbounded {
+            Some(Instant::now() + SPILL_GRACE)
+        } else {
+            deadline
+        };
         let (head, body) = frame.parts();
         let q = &me.q;
-        blocking::wait_in_slices(
+        let put = blocking::wait_in_slices(
             py,
             deadline,
             |slice| match q.loan_bytes_timeout(len, slice) {
@@ -199,7 +188,11 @@ impl Queue {
             },
             || Full::new_err(()),
             |e| errors::for_queue(e, Dir::Send),
-        )
+        );
+        match put {
+            Err(e) if me.unbounded && e.is_instance_of::<Full>(py) => Self::spill(slf, frame),
+            put => put,
+        }
     }
 
     /// Hands `frame` to this process's spill buffer for the feeder thread
@@ -429,19 +422,19 @@ impl Queue {
         }
         match me.q.try_put_bytes(bytes.as_bytes()) {
             Ok(()) => return Ok(()),
-            Err(QError::Full) if me.unbounded => {
-                let raw = bytes.as_bytes();
-                let q = &me.q;
-                return match slf.py().detach(|| q.put_bytes_timeout(raw, SPILL_GRACE)) {
-                    Ok(()) => Ok(()),
-                    Err(QError::Timeout | QError::Full) => Self::spill_raw(slf, bytes),
-                    Err(e) => Err(errors::for_queue(e, Dir::Send)),
-                };
-            }
-            Err(QError::Full) if block => {}
+            Err(QError::Full) if me.unbounded || block => {}
             Err(e) => return Err(errors::for_queue(e, Dir::Send)),
         }
-        me.put_raw_waiting(slf.py(), bytes.as_bytes(), wait_deadline(block, timeout)?)
+        let deadline = if me.unbounded {
+            Some(Instant::now() + SPILL_GRACE)
+        } else {
+            wait_deadline(block, timeout)?
+        };
+        let py = slf.py();
+        match me.put_raw_waiting(py, bytes.as_bytes(), deadline) {
+            Err(e) if me.unbounded && e.is_instance_of::<Full>(py) => Self::spill_raw(slf, bytes),
+            put => put,
+        }
     }
 
     /// The feeder thread's put of a spilled frame (see `queues._spill`):

@@ -36,9 +36,8 @@ class Queue(_native.Queue):
     the ring in shared memory holds up to 8192 messages, and a ``put`` that
     finds it full for a millisecond (or finds earlier puts of this queue
     still waiting) does not wait longer: it leaves the message in this
-    process's buffer, and a feeder
-    thread puts it when there is room, in order. Such a message is not yet
-    committed (a process killed meanwhile loses it, as with
+    process's buffer, and a feeder thread puts it when there is room, in
+    order. Such a message is not yet committed (a process killed meanwhile loses it, as with
     ``multiprocessing``); the process waits for its buffer when it exits
     (``join_thread``, ``cancel_join_thread``).
 
