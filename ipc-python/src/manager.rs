@@ -855,12 +855,25 @@ impl SyncProxy {
                 Ok(set.into_pyobject(py)?.to_owned().into_any().unbind())
             }
             Sync::Barrier(b) => {
-                // A barrier wait cannot be split into slices (each wait is
-                // one arrival), so it runs whole with the GIL released.
-                let r = py.detach(|| match deadline {
-                    None => b.wait(),
-                    Some(d) => b.wait_until(d),
+                // One arrival, then sleeps of a slice with the GIL released;
+                // between them, signals are looked at (the GIL taken for
+                // that). Ctrl-C breaks the round, so the other parties hear
+                // it (BrokenBarrierError) instead of waiting for this one.
+                let mut interrupted: Option<PyErr> = None;
+                let r = py.detach(|| {
+                    b.wait_checking(deadline, blocking::SLICE, || {
+                        Python::attach(|py| match py.check_signals() {
+                            Ok(()) => false,
+                            Err(e) => {
+                                interrupted = Some(e);
+                                true
+                            }
+                        })
+                    })
                 });
+                if let Some(e) = interrupted {
+                    return Err(e);
+                }
                 match r {
                     Ok(w) => Ok(w.index().into_pyobject(py)?.into_any().unbind()),
                     Err(e) => {
@@ -889,6 +902,12 @@ impl SyncProxy {
     #[getter]
     fn parties(&self) -> PyResult<u32> {
         Ok(self.barrier("parties")?.parties())
+    }
+
+    /// Barrier: how many parties wait in the current round.
+    #[getter]
+    fn n_waiting(&self) -> PyResult<u32> {
+        Ok(self.barrier("n_waiting")?.waiting())
     }
 
     /// Barrier: whether it is broken.

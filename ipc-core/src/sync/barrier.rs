@@ -92,7 +92,49 @@ impl Barrier {
         self.wait_deadline(Deadline::At(deadline))
     }
 
+    /// As [`wait_until`](Self::wait_until) (`None`: no deadline), looking
+    /// up every `every` while it sleeps: when `give_up()` returns true, the
+    /// round breaks as on a timeout and [`Error::Timeout`] is returned. For
+    /// a caller that must not sleep unseen for long (a Python binding, which
+    /// checks for Ctrl-C between sleeps).
+    ///
+    /// ```
+    /// use std::time::Duration;
+    /// use ipc_core::sync::Barrier;
+    ///
+    /// let b = Barrier::new(2);
+    /// let mut looks = 0;
+    /// let r = b.wait_checking(None, Duration::from_millis(1), || {
+    ///     looks += 1;
+    ///     looks == 3
+    /// });
+    /// assert!(matches!(r, Err(ipc_core::Error::Timeout)));
+    /// assert!(b.is_broken());
+    /// ```
+    pub fn wait_checking(
+        &self,
+        deadline: Option<Instant>,
+        every: Duration,
+        mut give_up: impl FnMut() -> bool,
+    ) -> Result<BarrierWaitResult> {
+        let deadline = deadline.map_or(Deadline::Forever, Deadline::At);
+        self.wait_inner(deadline, Some((every, &mut give_up)))
+    }
+
+    /// How many parties wait in the current round (Python's `n_waiting`).
+    pub fn waiting(&self) -> u32 {
+        self.arrived.load(Ordering::Acquire).min(self.parties)
+    }
+
     fn wait_deadline(&self, deadline: Deadline) -> Result<BarrierWaitResult> {
+        self.wait_inner(deadline, None)
+    }
+
+    fn wait_inner(
+        &self,
+        deadline: Deadline,
+        mut looks: Option<(Duration, &mut dyn FnMut() -> bool)>,
+    ) -> Result<BarrierWaitResult> {
         let word = self.generation.word();
         let generation = word.load(Ordering::Acquire);
         if generation & BROKEN != 0 {
@@ -111,9 +153,25 @@ impl Barrier {
             });
         }
         let moved = |g| g != generation;
-        let outcome = Waiter::new().block(&self.generation.until(moved), deadline, |_| {
-            Ok::<_, Error>(Some(self.generation.load()).filter(|&g| moved(g)))
-        });
+        let outcome = loop {
+            // With looks, sleep a slice at a time and look in between.
+            let sleep = match &looks {
+                None => deadline,
+                Some((every, _)) => deadline
+                    .slice_end(*every)
+                    .map_or(Deadline::Now, Deadline::At),
+            };
+            let r = Waiter::new().block(&self.generation.until(moved), sleep, |_| {
+                Ok::<_, Error>(Some(self.generation.load()).filter(|&g| moved(g)))
+            });
+            if let (Ok(None), Some((_, give_up))) = (&r, looks.as_mut())
+                && !deadline.has_passed()
+                && !give_up()
+            {
+                continue;
+            }
+            break r;
+        };
         match outcome {
             Ok(Some(g)) if g & BROKEN != 0 => Err(Error::BrokenBarrier),
             Ok(Some(_)) => Ok(BarrierWaitResult {

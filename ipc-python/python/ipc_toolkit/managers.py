@@ -728,7 +728,9 @@ class Event(_SyncBase):
 class Barrier(_SyncBase):
     """A shared barrier: ``wait(timeout)`` returns this party's place in
     the order of arrival (as ``threading``'s); ``abort``, ``reset``,
-    ``parties``, ``broken``."""
+    ``parties``, ``n_waiting``, ``broken``. Ctrl-C (``KeyboardInterrupt``)
+    ends a ``wait`` and breaks the round, so the other parties hear
+    ``BrokenBarrierError`` instead of waiting for this one."""
 
     _timeout = None
 

@@ -10,6 +10,7 @@ Event, Semaphore, Barrier and Queue.
 import glob
 import os
 import pickle
+import signal
 import queue
 import subprocess
 import sys
@@ -181,6 +182,16 @@ def _barrier_worker(barrier, d, worker):
     index = barrier.wait(20)
     after = d["arrived"]
     d[("result", worker)] = (before, index, after)
+
+
+def _barrier_wait_report(barrier, results):
+    results.put("waiting")
+    try:
+        results.put(("passed", barrier.wait()))
+    except KeyboardInterrupt:
+        results.put("interrupted")
+    except threading.BrokenBarrierError:
+        results.put("broken")
 
 
 def _queue_child(q, results):
@@ -1077,6 +1088,44 @@ class BarrierTest(ProcessTestCase):
         self.assertTrue(barrier.broken)
         barrier.reset()
         self.assertFalse(barrier.broken)
+
+    def test_n_waiting(self):
+        m = ipc_toolkit.Manager()
+        barrier = m.Barrier(2)
+        self.assertEqual(barrier.n_waiting, 0)
+        results = ipc_toolkit.Queue()
+        p = self.start("fork", _barrier_wait_report, barrier, results)
+        self.assertEqual(results.get(timeout=20), "waiting")
+        deadline = time.monotonic() + 20
+        while barrier.n_waiting < 1 and time.monotonic() < deadline:
+            time.sleep(0.01)
+        self.assertEqual(barrier.n_waiting, 1)
+        barrier.wait(20)
+        self.assertEqual(results.get(timeout=20), ("passed", 0))
+        self.assertEqual(barrier.n_waiting, 0)
+        self.join_ok(p)
+
+    def test_ctrl_c_interrupts_a_wait_and_breaks_the_round(self):
+        # A wait with no timeout ends on SIGINT (KeyboardInterrupt), as a
+        # queue's get does; the round breaks, so nobody waits for the
+        # interrupted party.
+        for method in START_METHODS:
+            with self.subTest(method=method):
+                m = ipc_toolkit.Manager()
+                barrier = m.Barrier(3)
+                results = ipc_toolkit.Queue()
+                p = self.start(method, _barrier_wait_report, barrier, results)
+                self.assertEqual(results.get(timeout=20), "waiting")
+                deadline = time.monotonic() + 20
+                while barrier.n_waiting < 1 and time.monotonic() < deadline:
+                    time.sleep(0.01)
+                time.sleep(0.1)
+                os.kill(p.pid, signal.SIGINT)
+                self.assertEqual(results.get(timeout=10), "interrupted")
+                self.join_ok(p)
+                self.assertTrue(barrier.broken)
+                with self.assertRaises(threading.BrokenBarrierError):
+                    barrier.wait(5)
 
     def test_abort(self):
         m = ipc_toolkit.Manager()
