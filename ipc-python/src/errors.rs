@@ -43,50 +43,37 @@ pyo3::import_exception!(queue, Full);
 static PRODUCERS_GONE: PyOnceLock<Py<PyType>> = PyOnceLock::new();
 static CONSUMERS_GONE: PyOnceLock<Py<PyType>> = PyOnceLock::new();
 
-/// A new exception class `ipc_toolkit.<name>` with the two `bases`.
-fn two_base_exception<'py>(
-    py: Python<'py>,
-    name: &str,
-    bases: (Bound<'py, PyType>, Bound<'py, PyType>),
-    doc: &str,
-) -> PyResult<Py<PyType>> {
-    let namespace = PyDict::new(py);
-    namespace.set_item("__doc__", doc)?;
-    namespace.set_item("__module__", "ipc_toolkit")?;
-    let class =
-        py.get_type::<PyType>()
-            .call1((name, PyTuple::new(py, [bases.0, bases.1])?, namespace))?;
-    Ok(class.cast_into::<PyType>()?.unbind())
-}
-
-fn producers_gone(py: Python<'_>) -> PyResult<&Bound<'_, PyType>> {
-    PRODUCERS_GONE
-        .get_or_try_init(py, || {
-            two_base_exception(
-                py,
-                "ProducersGone",
-                (py.get_type::<PyEOFError>(), py.get_type::<Empty>()),
-                "A get from an empty queue whose producers are all gone \
-                 (closed, exited or killed): nothing more will come. Both an \
-                 EOFError and a queue.Empty.",
-            )
-        })
-        .map(|t| t.bind(py))
-}
-
-fn consumers_gone(py: Python<'_>) -> PyResult<&Bound<'_, PyType>> {
-    CONSUMERS_GONE
-        .get_or_try_init(py, || {
-            two_base_exception(
-                py,
-                "ConsumersGone",
-                (py.get_type::<PyBrokenPipeError>(), py.get_type::<Full>()),
-                "A put to a queue whose consumers are all gone (closed, \
-                 exited or killed): nobody would take the message. Both a \
-                 BrokenPipeError and a queue.Full.",
-            )
-        })
-        .map(|t| t.bind(py))
+/// The class of a queue's "gone" error for a call going `dir`:
+/// `ProducersGone` (an `EOFError` and a `queue.Empty`) for a get,
+/// `ConsumersGone` (a `BrokenPipeError` and a `queue.Full`) for a put.
+/// Made once per process by calling `type` with the two bases.
+fn queue_gone_class(py: Python<'_>, dir: Dir) -> PyResult<&Bound<'_, PyType>> {
+    let (cell, name, bases, doc) = match dir {
+        Dir::Recv => (
+            &PRODUCERS_GONE,
+            "ProducersGone",
+            [py.get_type::<PyEOFError>(), py.get_type::<Empty>()],
+            "A get from an empty queue whose producers are all gone (closed, exited or \
+             killed): nothing more will come. Both an EOFError and a queue.Empty.",
+        ),
+        Dir::Send => (
+            &CONSUMERS_GONE,
+            "ConsumersGone",
+            [py.get_type::<PyBrokenPipeError>(), py.get_type::<Full>()],
+            "A put to a queue whose consumers are all gone (closed, exited or killed): \
+             nobody would take the message. Both a BrokenPipeError and a queue.Full.",
+        ),
+    };
+    cell.get_or_try_init(py, || {
+        let namespace = PyDict::new(py);
+        namespace.set_item("__doc__", doc)?;
+        namespace.set_item("__module__", "ipc_toolkit")?;
+        let class = py
+            .get_type::<PyType>()
+            .call1((name, PyTuple::new(py, bases)?, namespace))?;
+        Ok(class.cast_into::<PyType>()?.unbind())
+    })
+    .map(|t| t.bind(py))
 }
 
 /// Adds the module's own exception types.
@@ -94,8 +81,8 @@ pub(crate) fn add_exceptions(m: &Bound<'_, PyModule>) -> PyResult<()> {
     let py = m.py();
     m.add("Error", py.get_type::<Error>())?;
     m.add("CorruptionError", py.get_type::<CorruptionError>())?;
-    m.add("ProducersGone", producers_gone(py)?)?;
-    m.add("ConsumersGone", consumers_gone(py)?)?;
+    m.add("ProducersGone", queue_gone_class(py, Dir::Recv)?)?;
+    m.add("ConsumersGone", queue_gone_class(py, Dir::Send)?)?;
     Ok(())
 }
 
@@ -153,15 +140,9 @@ pub(crate) fn for_queue(e: ipc_queue::Error, dir: Dir) -> PyErr {
 
 /// The exception for a queue whose other side is gone.
 pub(crate) fn queue_gone(dir: Dir) -> PyErr {
-    Python::attach(|py| {
-        let class = match dir {
-            Dir::Recv => producers_gone(py),
-            Dir::Send => consumers_gone(py),
-        };
-        match class {
-            Ok(class) => PyErr::from_type(class.clone(), disconnected_message(dir)),
-            Err(e) => e,
-        }
+    Python::attach(|py| match queue_gone_class(py, dir) {
+        Ok(class) => PyErr::from_type(class.clone(), disconnected_message(dir)),
+        Err(e) => e,
     })
 }
 
