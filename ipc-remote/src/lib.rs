@@ -21,6 +21,14 @@
 //! never lost (with the default file storage); a message whose getter died
 //! before it was handed over goes to another getter.
 //!
+//! A process that uses this crate runs threads (the runtime's keeper, and
+//! whatever else calls it), so it starts child processes with
+//! [`Process::entry`](ipc_core::process::Process::entry), not by forking:
+//! a child forked while another thread was inside a one-time
+//! initialization (async-nats builds its key regex on first use) waits for
+//! it forever. A client connected before a fork is not usable in the child
+//! either; each process connects on its own.
+//!
 //! ```no_run
 //! use ipc_remote::{Remote, RemoteOptions, RemoteQueue};
 //!

@@ -8,14 +8,18 @@
 //! before the acknowledgement, so a consumer killed at any instant either
 //! recorded a message (and then it may come again: at least once) or left
 //! it unacknowledged for another consumer.
+//!
+//! The children start fresh, not forked (see
+//! `ipc_test_support::spawn_entry`), and find the board by its name.
 
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::{Duration, Instant};
 
-use ipc_core::segment::Shared;
+use ipc_core::process::{Process, run_entry_point};
+use ipc_core::segment::{SegmentOptions, Shared};
 use ipc_remote::{Error, Remote, RemoteOptions, RemoteQueue};
 use ipc_test_support::nats::NatsServer;
-use ipc_test_support::{Rng, daemon, join_ok, sigkill, slots, unique_name};
+use ipc_test_support::{Rng, entry_arg, join_ok, sigkill, spawn_entry, unique_name};
 
 const WORDS: usize = 100_000 / 64 + 1;
 
@@ -26,7 +30,8 @@ const SLOTS: usize = WORDS + 3;
 type Slots = [AtomicU64; SLOTS];
 
 struct Board {
-    slots: &'static Slots,
+    slots: Shared<Slots>,
+    name: String,
 }
 
 impl Board {
@@ -41,21 +46,54 @@ impl Board {
     }
 }
 
-/// A board in anonymous shared memory, kept for the whole test (forked
-/// children inherit the mapping).
-fn board() -> &'static Board {
-    let shared: Shared<Slots> = slots::<SLOTS>();
-    let shared: &'static Shared<Slots> = Box::leak(Box::new(shared));
-    Box::leak(Box::new(Board { slots: shared }))
+/// A new board in named shared memory (removed when the test's handle
+/// drops).
+fn board() -> Board {
+    let name = unique_name("board");
+    let slots = Shared::create(
+        &SegmentOptions::named(&name),
+        std::array::from_fn(|_| AtomicU64::new(0)),
+    )
+    .unwrap();
+    Board { slots, name }
+}
+
+/// In a child, the board its parent named.
+fn opened_board() -> Board {
+    let name = entry_arg("board");
+    let slots = Shared::open(&SegmentOptions::named(&name)).unwrap();
+    Board { slots, name }
+}
+
+/// A child running `entry` (`"consumer"`, or `"producer"` of the sequence
+/// numbers `range`) on queue `name` of server `url`.
+fn start(entry: &str, url: &str, name: &str, b: &Board, range: std::ops::Range<u64>) -> Process {
+    let (start, end) = (range.start.to_string(), range.end.to_string());
+    spawn_entry(
+        entry,
+        &[
+            ("url", url),
+            ("queue", name),
+            ("board", &b.name),
+            ("start", &start),
+            ("end", &end),
+        ],
+    )
 }
 
 fn qname(tag: &str) -> String {
     unique_name(tag).replace(['/', '.'], "_")
 }
 
-fn consumer(url: String, name: String, b: &'static Board) -> ! {
-    let r = Remote::connect(&RemoteOptions::new(url)).unwrap();
-    let q = RemoteQueue::builder(&r, &name).prefetch(16).open().unwrap();
+/// A child: gets messages, marking each on the board, until the queue is
+/// closed and drained.
+fn consumer() {
+    let b = opened_board();
+    let r = Remote::connect(&RemoteOptions::new(entry_arg("url"))).unwrap();
+    let q = RemoteQueue::builder(&r, &entry_arg("queue"))
+        .prefetch(16)
+        .open()
+        .unwrap();
     loop {
         match q.get_bytes_with(|m| {
             let i = u64::from_le_bytes(m.try_into().unwrap()) as usize;
@@ -63,16 +101,25 @@ fn consumer(url: String, name: String, b: &'static Board) -> ! {
             b.taken().fetch_add(1, Ordering::SeqCst);
         }) {
             Ok(()) => {}
-            Err(Error::Disconnected) => std::process::exit(0),
+            Err(Error::Disconnected) => return,
             Err(e) => panic!("consumer: {e}"),
         }
     }
 }
 
-fn producer(url: String, name: String, b: &'static Board, id: usize, range: std::ops::Range<u64>) {
-    let r = Remote::connect(&RemoteOptions::new(url)).unwrap();
-    let q = RemoteQueue::builder(&r, &name).open().unwrap();
-    for i in range {
+/// A child: puts the sequence numbers `start..end`, counting the
+/// acknowledged puts on the board (producer 0 starts at 0, producer 1
+/// above it).
+fn producer() {
+    let b = opened_board();
+    let r = Remote::connect(&RemoteOptions::new(entry_arg("url"))).unwrap();
+    let q = RemoteQueue::builder(&r, &entry_arg("queue"))
+        .open()
+        .unwrap();
+    let start: u64 = entry_arg("start").parse().unwrap();
+    let end: u64 = entry_arg("end").parse().unwrap();
+    let id = usize::from(start > 0);
+    for i in start..end {
         q.put_bytes(&i.to_le_bytes()).unwrap();
         b.acked(id).fetch_add(1, Ordering::SeqCst);
     }
@@ -97,17 +144,13 @@ fn killed_consumers_lose_no_message() {
         .create()
         .unwrap();
     let b = board();
-    let producers: Vec<_> = (0..2)
-        .map(|id| {
-            let (url, name) = (s.url(), name.clone());
-            let half = TOTAL / 2;
-            daemon(move || producer(url, name, b, id, id as u64 * half..(id as u64 + 1) * half))
-        })
-        .collect();
-    let spawn = || {
-        let (url, name) = (s.url(), name.clone());
-        daemon(move || consumer(url, name, b))
-    };
+    let url = s.url();
+    let half = TOTAL / 2;
+    let producers = [
+        start("producer", &url, &name, &b, 0..half),
+        start("producer", &url, &name, &b, half..TOTAL),
+    ];
+    let spawn = || start("consumer", &url, &name, &b, 0..0);
     let mut consumers = vec![spawn(), spawn()];
     let mut rng = Rng(7);
     let started = Instant::now();
@@ -136,7 +179,7 @@ fn killed_consumers_lose_no_message() {
         let status = c.join_timeout(Duration::from_secs(120)).unwrap();
         assert!(status.success(), "consumer: {status:?}");
     }
-    let lost = missing(b, TOTAL);
+    let lost = missing(&b, TOTAL);
     assert!(
         lost.is_empty(),
         "{} of {TOTAL} lost, first {:?}",
@@ -164,10 +207,9 @@ fn a_server_restart_loses_no_acknowledged_message() {
             .unwrap();
     }
     let b = board();
-    let (url, n) = (s.url(), name.clone());
-    let prod = daemon(move || producer(url, n, b, 0, 0..TOTAL));
-    let (url, n) = (s.url(), name.clone());
-    let cons = daemon(move || consumer(url, n, b));
+    let url = s.url();
+    let prod = start("producer", &url, &name, &b, 0..TOTAL);
+    let cons = start("consumer", &url, &name, &b, 0..0);
     // Restart twice, mid-traffic.
     for _ in 0..2 {
         let before = b.acked(0).load(Ordering::SeqCst);
@@ -187,7 +229,7 @@ fn a_server_restart_loses_no_acknowledged_message() {
     let q = RemoteQueue::builder(&r, &name).open().unwrap();
     q.close().unwrap();
     join_ok(cons);
-    let lost = missing(b, TOTAL);
+    let lost = missing(&b, TOTAL);
     assert!(
         lost.is_empty(),
         "{} lost, first {:?}",
@@ -233,4 +275,10 @@ fn calls_honour_their_deadlines_while_the_server_is_down() {
         first = q.get_bytes_timeout(Duration::from_secs(20)).unwrap();
     }
     assert_eq!(first, b"back");
+}
+
+/// The children's entry points (see `ipc_test_support::spawn_entry`).
+#[test]
+fn entry_child() {
+    run_entry_point(&[("producer", producer), ("consumer", consumer)]);
 }

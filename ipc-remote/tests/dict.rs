@@ -1,11 +1,13 @@
 //! The remote dict against a real `nats-server -js`, with real processes
-//! for the concurrent updates.
+//! for the concurrent updates (started fresh, not forked: see
+//! `ipc_test_support::spawn_entry`).
 
 use std::time::Duration;
 
+use ipc_core::process::run_entry_point;
 use ipc_remote::{Error, Remote, RemoteDict, RemoteOptions};
 use ipc_test_support::nats::NatsServer;
-use ipc_test_support::{daemon, join_ok, unique_name};
+use ipc_test_support::{entry_arg, join_ok, spawn_entry, unique_name};
 
 fn name(tag: &str) -> String {
     unique_name(tag).replace(['/', '.'], "_")
@@ -107,36 +109,44 @@ fn watches_see_each_change_in_order() {
     assert!(seen.windows(2).all(|w| w[0].revision < w[1].revision));
 }
 
-/// Four processes each add 1 to one counter 150 times through the atomic
-/// update: no increment is lost.
+/// Four processes each add 1 to one counter [`EACH`] times through the
+/// atomic update: no increment is lost.
 #[test]
 fn atomic_increments_from_four_processes_lose_nothing() {
     const PROCS: u64 = 4;
-    const EACH: u64 = 150;
     let Some(s) = NatsServer::start() else { return };
     let r = Remote::connect(&RemoteOptions::new(s.url())).unwrap();
     let dict_name = name("incr");
     let d = RemoteDict::builder(&r, &dict_name).create().unwrap();
+    let url = s.url();
     let children: Vec<_> = (0..PROCS)
-        .map(|_| {
-            let url = s.url();
-            let dict_name = dict_name.clone();
-            daemon(move || {
-                let r = Remote::connect(&RemoteOptions::new(url)).unwrap();
-                let d = RemoteDict::builder(&r, &dict_name).open().unwrap();
-                for _ in 0..EACH {
-                    d.update_with("counter", |old| {
-                        let n = old.map_or(0, |b| u64::from_le_bytes(b.try_into().unwrap()));
-                        (n + 1).to_le_bytes().to_vec()
-                    })
-                    .unwrap();
-                }
-            })
-        })
+        .map(|_| spawn_entry("increment", &[("url", &url), ("dict", &dict_name)]))
         .collect();
     for c in children {
         join_ok(c);
     }
     let n = u64::from_le_bytes(d.get("counter").unwrap().unwrap().try_into().unwrap());
     assert_eq!(n, PROCS * EACH);
+}
+
+/// How many increments each child makes.
+const EACH: u64 = 150;
+
+/// A child: adds 1 to the counter [`EACH`] times.
+fn increment() {
+    let r = Remote::connect(&RemoteOptions::new(entry_arg("url"))).unwrap();
+    let d = RemoteDict::builder(&r, &entry_arg("dict")).open().unwrap();
+    for _ in 0..EACH {
+        d.update_with("counter", |old| {
+            let n = old.map_or(0, |b| u64::from_le_bytes(b.try_into().unwrap()));
+            (n + 1).to_le_bytes().to_vec()
+        })
+        .unwrap();
+    }
+}
+
+/// The children's entry points (see `ipc_test_support::spawn_entry`).
+#[test]
+fn entry_child() {
+    run_entry_point(&[("increment", increment)]);
 }

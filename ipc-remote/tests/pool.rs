@@ -1,37 +1,74 @@
 //! The remote pool with worker processes on a real `nats-server -js`:
 //! map, imap_unordered, apply_async, failing tasks, and a worker killed
-//! mid-task.
+//! mid-task. The workers start fresh, not forked (see
+//! `ipc_test_support::spawn_entry`).
 
 use std::time::{Duration, Instant};
 
+use ipc_core::process::{Process, run_entry_point};
 use ipc_remote::{Error, Remote, RemoteOptions, RemotePool, Worker};
 use ipc_test_support::nats::NatsServer;
-use ipc_test_support::{daemon, join_ok, sigkill, unique_name};
+use ipc_test_support::{entry_arg, join_ok, sigkill, spawn_entry, unique_name};
 
 fn pool_name(tag: &str) -> String {
     unique_name(tag).replace(['/', '.'], "_")
 }
 
 /// A worker process of pool `name` with the tasks the tests use.
-fn worker(url: String, name: String, redeliver: Duration) -> ipc_core::process::Process {
-    daemon(move || {
-        let r = Remote::connect(&RemoteOptions::new(url)).unwrap();
-        RemotePool::open_with(&r, &name, redeliver).unwrap();
-        Worker::new(&r, &name)
-            .unwrap()
-            .task("square", |x: u64| x * x)
-            .task("slow_square", |x: u64| {
-                std::thread::sleep(Duration::from_millis(30));
-                x * x
-            })
-            .task("pid", |_: ()| std::process::id())
-            .task("fail_on_3", |x: u64| {
-                assert_ne!(x, 3, "three is not allowed");
-                x
-            })
-            .run()
-            .unwrap();
-    })
+fn worker(url: String, name: String, redeliver: Duration) -> Process {
+    let redeliver = redeliver.as_millis().to_string();
+    spawn_entry(
+        "worker",
+        &[("url", &url), ("pool", &name), ("redeliver_ms", &redeliver)],
+    )
+}
+
+/// A child: the worker [`worker`] starts.
+fn run_worker() {
+    let r = Remote::connect(&RemoteOptions::new(entry_arg("url"))).unwrap();
+    let name = entry_arg("pool");
+    let redeliver = Duration::from_millis(entry_arg("redeliver_ms").parse().unwrap());
+    RemotePool::open_with(&r, &name, redeliver).unwrap();
+    Worker::new(&r, &name)
+        .unwrap()
+        .task("square", |x: u64| x * x)
+        .task("slow_square", |x: u64| {
+            std::thread::sleep(Duration::from_millis(30));
+            x * x
+        })
+        .task("pid", |_: ()| std::process::id())
+        .task("fail_on_3", |x: u64| {
+            assert_ne!(x, 3, "three is not allowed");
+            x
+        })
+        .run()
+        .unwrap();
+}
+
+/// A child: a worker of pool `pool` with one task, `long` (2.5 s), which
+/// counts its runs per argument in the dict `{pool}-runs`.
+fn run_long_worker() {
+    let r = Remote::connect(&RemoteOptions::new(entry_arg("url"))).unwrap();
+    let name = entry_arg("pool");
+    let runs = ipc_remote::RemoteDict::builder(&r, &format!("{name}-runs"))
+        .open()
+        .unwrap();
+    Worker::new(&r, &name)
+        .unwrap()
+        .task("long", move |x: u64| {
+            runs.update_with(&x.to_le_bytes(), |n| vec![n.map_or(0, |b| b[0]) + 1])
+                .unwrap();
+            std::thread::sleep(Duration::from_millis(2500));
+            x
+        })
+        .run()
+        .unwrap();
+}
+
+/// The children's entry points (see `ipc_test_support::spawn_entry`).
+#[test]
+fn entry_child() {
+    run_entry_point(&[("worker", run_worker), ("long_worker", run_long_worker)]);
 }
 
 #[test]
@@ -127,26 +164,9 @@ fn long_tasks_run_once_thanks_to_heartbeats() {
     let runs = ipc_remote::RemoteDict::builder(&r, &format!("{name}-runs"))
         .create()
         .unwrap();
+    let url = s.url();
     let workers: Vec<_> = (0..2)
-        .map(|_| {
-            let (url, name) = (s.url(), name.clone());
-            daemon(move || {
-                let r = Remote::connect(&RemoteOptions::new(url)).unwrap();
-                let runs = ipc_remote::RemoteDict::builder(&r, &format!("{name}-runs"))
-                    .open()
-                    .unwrap();
-                Worker::new(&r, &name)
-                    .unwrap()
-                    .task("long", move |x: u64| {
-                        runs.update_with(&x.to_le_bytes(), |n| vec![n.map_or(0, |b| b[0]) + 1])
-                            .unwrap();
-                        std::thread::sleep(Duration::from_millis(2500));
-                        x
-                    })
-                    .run()
-                    .unwrap();
-            })
-        })
+        .map(|_| spawn_entry("long_worker", &[("url", &url), ("pool", &name)]))
         .collect();
     let out: Vec<u64> = pool.map("long", 0..3u64).unwrap();
     assert_eq!(out, [0, 1, 2]);

@@ -1,10 +1,13 @@
-//! The remote queue's API against a real `nats-server -js` on loopback.
+//! The remote queue's API against a real `nats-server -js` on loopback
+//! (and the remote pipe's, with a peer process started fresh, not forked:
+//! see `ipc_test_support::spawn_entry`).
 
 use std::time::{Duration, Instant};
 
+use ipc_core::process::run_entry_point;
 use ipc_remote::{Error, Remote, RemoteOptions, RemoteQueue};
 use ipc_test_support::nats::{NatsServer, free_port};
-use ipc_test_support::unique_name;
+use ipc_test_support::{entry_arg, join_ok, spawn_entry, unique_name};
 
 fn server() -> Option<(NatsServer, Remote)> {
     let s = NatsServer::start()?;
@@ -226,25 +229,7 @@ fn a_remote_pipe_carries_frames_both_ways_between_processes() {
     let Some((s, r)) = server() else { return };
     let name = qname("pipe");
     let a = RemotePipeEnd::open(&r, &name, PipeSide::A).unwrap();
-    let peer = {
-        let (url, name) = (s.url(), name.clone());
-        ipc_test_support::daemon(move || {
-            let r = Remote::connect(&RemoteOptions::new(url)).unwrap();
-            let b = RemotePipeEnd::open(&r, &name, PipeSide::B).unwrap();
-            // An echo server: each frame back, reversed, until A closes.
-            loop {
-                match b.recv_bytes() {
-                    Ok(mut m) => {
-                        m.reverse();
-                        b.send_bytes(&m).unwrap();
-                    }
-                    Err(Error::Disconnected) => break,
-                    Err(e) => panic!("{e}"),
-                }
-            }
-            b.close().unwrap();
-        })
-    };
+    let peer = spawn_entry("echo", &[("url", &s.url()), ("pipe", &name)]);
     for i in 0..20u8 {
         a.send_bytes(&[i, 1, 2]).unwrap();
         assert_eq!(
@@ -257,5 +242,30 @@ fn a_remote_pipe_carries_frames_both_ways_between_processes() {
         a.recv_bytes_timeout(Duration::from_secs(10)),
         Err(Error::Disconnected)
     ));
-    ipc_test_support::join_ok(peer);
+    join_ok(peer);
+}
+
+/// A child: side B of pipe `pipe`, an echo server sending each frame back
+/// reversed until side A closes.
+fn echo() {
+    use ipc_remote::{PipeSide, RemotePipeEnd};
+    let r = Remote::connect(&RemoteOptions::new(entry_arg("url"))).unwrap();
+    let b = RemotePipeEnd::open(&r, &entry_arg("pipe"), PipeSide::B).unwrap();
+    loop {
+        match b.recv_bytes() {
+            Ok(mut m) => {
+                m.reverse();
+                b.send_bytes(&m).unwrap();
+            }
+            Err(Error::Disconnected) => break,
+            Err(e) => panic!("{e}"),
+        }
+    }
+    b.close().unwrap();
+}
+
+/// The children's entry points (see `ipc_test_support::spawn_entry`).
+#[test]
+fn entry_child() {
+    run_entry_point(&[("echo", echo)]);
 }

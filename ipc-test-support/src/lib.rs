@@ -104,6 +104,46 @@ pub fn daemon(f: impl FnOnce() + 'static) -> Process {
     Process::builder().daemon(true).spawn(f).unwrap()
 }
 
+/// A child that starts as a fresh run of this test binary (the *spawn*
+/// start method) and runs the entry point `entry`; `args` reach it as
+/// environment variables, read there with [`entry_arg`]. Killed if the test
+/// fails before joining it.
+///
+/// The binary dispatches entries in a test named `entry_child`:
+///
+/// ```ignore
+/// #[test]
+/// fn entry_child() {
+///     ipc_core::process::run_entry_point(&[("worker", worker)]);
+/// }
+/// ```
+///
+/// (`run_entry_point` returns at once in a normal run, which has no entry.)
+///
+/// Tests of a crate with process-wide one-time state (async-nats's lazily
+/// built regexes, a tokio runtime) start their children this way rather
+/// than with [`daemon`]: libtest runs tests on threads, and a fork while
+/// another test's thread is inside a one-time initialization leaves it
+/// unfinished forever in the child, which then waits for it (seen in CI: a
+/// child of the remote dict's test hung on async-nats's key regex).
+pub fn spawn_entry(entry: &str, args: &[(&str, &str)]) -> Process {
+    let exe = std::env::current_exe().unwrap();
+    let mut cmd = std::process::Command::new(exe);
+    cmd.args(["--exact", "entry_child", "--nocapture", "--quiet"])
+        .env(ipc_core::process::ENTRY_ENV, entry);
+    for (key, value) in args {
+        cmd.env(format!("IPCT_ARG_{key}"), value);
+    }
+    Process::builder().daemon(true).command(cmd).unwrap()
+}
+
+/// In a child started by [`spawn_entry`], the argument `key`; panics (the
+/// child then exits 101) if the parent did not pass it.
+pub fn entry_arg(key: &str) -> String {
+    std::env::var(format!("IPCT_ARG_{key}"))
+        .unwrap_or_else(|_| panic!("entry argument {key} was not passed"))
+}
+
 /// Joins a child within three [`PROMPT`]s and asserts it succeeded.
 pub fn join_ok(p: Process) {
     let status = p.join_timeout(PROMPT * 3).unwrap();
