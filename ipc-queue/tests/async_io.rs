@@ -4,15 +4,21 @@
 //! CPU; a producer that dies or leaves ends the wait with `Disconnected`.
 //!
 //! Every test forks its peers before it starts a runtime (a process with
-//! threads must not fork).
+//! threads must not fork). A peer that runs a runtime itself starts fresh
+//! instead ([`spawn_entry`]): other tests' threads of this binary may be
+//! building a runtime's process-wide parts (smol's reactor) at the moment of
+//! a fork, which the child would then wait for forever.
 
 use std::sync::Arc;
 use std::sync::atomic::Ordering;
 use std::time::{Duration, Instant};
 
+use ipc_core::process::run_entry_point;
 use ipc_queue::pipe::Side;
 use ipc_queue::{Error, Pipe, Queue};
-use ipc_test_support::{cpu_time, daemon, eventually, join_ok, park, slots, unique_name};
+use ipc_test_support::{
+    cpu_time, daemon, entry_arg, eventually, join_ok, park, slots, spawn_entry, unique_name,
+};
 
 fn tokio_multi() -> tokio::runtime::Runtime {
     tokio::runtime::Builder::new_multi_thread()
@@ -202,32 +208,30 @@ fn an_idle_wait_uses_no_cpu() {
     assert_eq!(q.get().unwrap(), 1);
     // Measured in a child of its own: this test process runs other tests'
     // threads meanwhile, whose CPU time would count.
-    let report = Arc::new(slots::<2>());
-    let waiter = daemon({
-        let (name, report) = (name.clone(), report.clone());
-        move || {
-            let q = Queue::<u64>::builder().named(&name).open().unwrap();
-            let (cpu, waited) = tokio_multi().block_on(async {
-                let before = cpu_time();
-                let t = Instant::now();
-                let r = tokio::time::timeout(Duration::from_millis(500), q.get_async()).await;
-                assert!(r.is_err(), "nothing was sent");
-                (cpu_time() - before, t.elapsed())
-            });
-            report[0].store(cpu.as_micros() as u64, Ordering::SeqCst);
-            report[1].store(waited.as_micros() as u64, Ordering::SeqCst);
-        }
+    join_ok(spawn_entry("idle_waiter", &[("queue", &name)]));
+    quiet.kill().unwrap();
+    let _ = quiet.join();
+}
+
+/// A child: waits half a second on tokio for a message of queue `queue`
+/// that does not come, and checks it used less than 5% of a core.
+fn idle_waiter() {
+    let q = Queue::<u64>::builder()
+        .named(&entry_arg("queue"))
+        .open()
+        .unwrap();
+    let (cpu, waited) = tokio_multi().block_on(async {
+        let before = cpu_time();
+        let t = Instant::now();
+        let r = tokio::time::timeout(Duration::from_millis(500), q.get_async()).await;
+        assert!(r.is_err(), "nothing was sent");
+        (cpu_time() - before, t.elapsed())
     });
-    join_ok(waiter);
-    let cpu = Duration::from_micros(report[0].load(Ordering::SeqCst));
-    let waited = Duration::from_micros(report[1].load(Ordering::SeqCst));
     assert!(waited >= Duration::from_millis(500));
     assert!(
         cpu < Duration::from_millis(25),
         "{cpu:?} of CPU in {waited:?} of waiting"
     );
-    quiet.kill().unwrap();
-    let _ = quiet.join();
 }
 
 /// A producer that drops its handle, or is SIGKILLed, ends the wait.
@@ -333,8 +337,8 @@ fn event_and_semaphore_async() {
 /// sink closes.
 #[test]
 fn stream_and_sink_across_processes() {
-    use futures_util::{SinkExt, StreamExt};
-    use ipc_queue::pipe::stream::{RecvStream, SendSink};
+    use futures_util::StreamExt;
+    use ipc_queue::pipe::stream::RecvStream;
 
     let name = unique_name("async-stream");
     // The creator's sender stays unused (a drop would close the end); the
@@ -344,18 +348,7 @@ fn stream_and_sink_across_processes() {
         .capacity(8)
         .channel()
         .unwrap();
-    let child = daemon({
-        let name = name.clone();
-        move || {
-            let tx = Pipe::<u64>::builder().named(&name).open_sender().unwrap();
-            smol::block_on(async {
-                let mut sink = SendSink::new(tx);
-                let mut items = futures_util::stream::iter((0..500u64).map(Ok));
-                sink.send_all(&mut items).await.unwrap();
-                sink.close().await.unwrap();
-            });
-        }
-    });
+    let child = spawn_entry("sink", &[("pipe", &name)]);
     let got: Vec<u64> = tokio_current().block_on(RecvStream::new(rx).map(|r| r.unwrap()).collect());
     assert_eq!(got, (0..500).collect::<Vec<_>>());
     join_ok(child);
@@ -462,4 +455,28 @@ fn queue_stream_and_sink_across_processes() {
     for p in producers {
         join_ok(p);
     }
+}
+
+/// A child: sends `0..500` through a `SendSink` on smol into the sending
+/// end of channel `pipe`, then closes it.
+fn sink() {
+    use futures_util::SinkExt;
+    use ipc_queue::pipe::stream::SendSink;
+
+    let tx = Pipe::<u64>::builder()
+        .named(&entry_arg("pipe"))
+        .open_sender()
+        .unwrap();
+    smol::block_on(async {
+        let mut sink = SendSink::new(tx);
+        let mut items = futures_util::stream::iter((0..500u64).map(Ok));
+        sink.send_all(&mut items).await.unwrap();
+        sink.close().await.unwrap();
+    });
+}
+
+/// The children's entry points (see `ipc_test_support::spawn_entry`).
+#[test]
+fn entry_child() {
+    run_entry_point(&[("idle_waiter", idle_waiter), ("sink", sink)]);
 }
