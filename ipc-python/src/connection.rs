@@ -10,6 +10,9 @@
 //! unless this process has forked since it last used the handle (the child
 //! may have it: see `ipc_queue::pipe`), or the handle was pickled for
 //! another process (`_hand_off`).
+//!
+//! `fileno()` is a descriptor of the connection's own, kept readable by a
+//! watcher thread while a receive would not block (`notifier.rs`).
 
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::{Mutex, MutexGuard, PoisonError};
@@ -26,6 +29,7 @@ use pyo3::types::{PyByteArray, PyBytes};
 use crate::blocking;
 use crate::codec;
 use crate::errors::{self, Dir};
+use crate::notifier::Notifier;
 use crate::queue::{Queue, as_bytes};
 
 /// The default size of each direction's byte ring, and so the largest
@@ -81,6 +85,11 @@ pub(crate) struct Connection {
     /// peer) until the receiving process takes it up, or `_give_back`
     /// closes it because that process died first.
     parked: Mutex<Option<End>>,
+    /// The descriptor `fileno()` returns and its watcher, made by the first
+    /// call (see `notifier.rs`). Never locked while `end` is held.
+    notifier: Mutex<Option<Notifier>>,
+    /// Whether `notifier` was ever set: receives skip its mutex until then.
+    has_notifier: AtomicBool,
 }
 
 fn not_readable() -> PyErr {
@@ -100,9 +109,32 @@ impl Connection {
         self.end.lock().unwrap_or_else(PoisonError::into_inner)
     }
 
+    /// After a receive or a poll: the descriptor, if `fileno()` made one,
+    /// is readable again only if there is more to receive.
+    fn resync(&self) {
+        if !self.has_notifier.load(Ordering::Acquire) {
+            return;
+        }
+        let notifier = self.notifier.lock().unwrap_or_else(PoisonError::into_inner);
+        if let Some(n) = notifier.as_ref().filter(|n| n.is_ours()) {
+            n.resync();
+        }
+    }
+
     /// Receives one frame and hands it to `f` in place, waiting until
     /// `deadline`.
     fn recv_with<R>(
+        &self,
+        py: Python<'_>,
+        deadline: Option<Instant>,
+        f: impl FnMut(&[u8]) -> PyResult<R>,
+    ) -> PyResult<R> {
+        let r = self.recv_frame_with(py, deadline, f);
+        self.resync();
+        r
+    }
+
+    fn recv_frame_with<R>(
         &self,
         py: Python<'_>,
         deadline: Option<Instant>,
@@ -120,6 +152,61 @@ impl Connection {
             let slice = slice_until(deadline)
                 .ok_or_else(|| pyo3::exceptions::PyTimeoutError::new_err("recv timed out"))?;
             wait_readable(py, &mut guard, slice);
+            drop(guard);
+            py.check_signals()?;
+            crate::handoff::prune_if_pending(py)?;
+        }
+    }
+
+    /// `_recv_bytes_into`'s receive.
+    fn recv_into(
+        &self,
+        py: Python<'_>,
+        buffer: &Bound<'_, PyByteArray>,
+        offset: usize,
+    ) -> PyResult<isize> {
+        loop {
+            let mut guard = self.lock();
+            let end = guard.as_ref().ok_or_else(closed)?;
+            if offset > buffer.len() {
+                return Err(PyValueError::new_err("offset is larger than the buffer"));
+            }
+            // SAFETY: a bytearray is resized only by Python code, and none
+            // runs while this borrow lives (the GIL is held; the receive
+            // only copies bytes into it).
+            #[allow(unsafe_code)]
+            let dst = unsafe { &mut buffer.as_bytes_mut()[offset..] };
+            let r = on_recv!(end, e => e.try_recv_bytes_into(dst), return Err(not_readable()));
+            match r {
+                Ok(n) => return Ok(n as isize),
+                Err(QError::BufferTooSmall { needed, .. }) => {
+                    return Ok(-(isize::try_from(needed).unwrap_or(isize::MAX)));
+                }
+                Err(QError::Empty) => {}
+                Err(e) => return Err(errors::queue(e, Dir::Recv)),
+            }
+            wait_readable(py, &mut guard, blocking::SLICE);
+            drop(guard);
+            py.check_signals()?;
+            crate::handoff::prune_if_pending(py)?;
+        }
+    }
+
+    /// `poll`'s wait.
+    fn poll_until(&self, py: Python<'_>, deadline: Option<Instant>) -> PyResult<bool> {
+        loop {
+            let mut guard = self.lock();
+            let end = guard.as_ref().ok_or_else(closed)?;
+            let ready = on_recv!(end, e => e.poll(), return Err(not_readable()));
+            if ready {
+                return Ok(true);
+            }
+            let Some(slice) = slice_until(deadline) else {
+                return Ok(false);
+            };
+            if wait_readable(py, &mut guard, slice) {
+                return Ok(true);
+            }
             drop(guard);
             py.check_signals()?;
             crate::handoff::prune_if_pending(py)?;
@@ -251,6 +338,8 @@ impl Connection {
             next_peer_check: AtomicU64::new(0),
             handed_off: AtomicBool::new(false),
             parked: Mutex::new(None),
+            notifier: Mutex::new(None),
+            has_notifier: AtomicBool::new(false),
         })
     }
 
@@ -329,60 +418,52 @@ impl Connection {
         buffer: &Bound<'_, PyByteArray>,
         offset: usize,
     ) -> PyResult<isize> {
-        loop {
-            let mut guard = self.lock();
-            let end = guard.as_ref().ok_or_else(closed)?;
-            if offset > buffer.len() {
-                return Err(PyValueError::new_err("offset is larger than the buffer"));
-            }
-            // SAFETY: a bytearray is resized only by Python code, and none
-            // runs while this borrow lives (the GIL is held; the receive
-            // only copies bytes into it).
-            #[allow(unsafe_code)]
-            let dst = unsafe { &mut buffer.as_bytes_mut()[offset..] };
-            let r = on_recv!(end, e => e.try_recv_bytes_into(dst), return Err(not_readable()));
-            match r {
-                Ok(n) => return Ok(n as isize),
-                Err(QError::BufferTooSmall { needed, .. }) => {
-                    return Ok(-(isize::try_from(needed).unwrap_or(isize::MAX)));
-                }
-                Err(QError::Empty) => {}
-                Err(e) => return Err(errors::queue(e, Dir::Recv)),
-            }
-            wait_readable(py, &mut guard, blocking::SLICE);
-            drop(guard);
-            py.check_signals()?;
-            crate::handoff::prune_if_pending(py)?;
-        }
+        let r = self.recv_into(py, buffer, offset);
+        self.resync();
+        r
     }
 
     /// Whether a message (or the news that the peer is gone) is waiting;
     /// waits up to `timeout` seconds for one (`None`: forever).
     #[pyo3(signature = (timeout=0.0))]
     fn poll(&self, py: Python<'_>, timeout: Option<f64>) -> PyResult<bool> {
-        let deadline = blocking::deadline(timeout)?;
-        loop {
-            let mut guard = self.lock();
-            let end = guard.as_ref().ok_or_else(closed)?;
-            let ready = on_recv!(end, e => e.poll(), return Err(not_readable()));
-            if ready {
-                return Ok(true);
-            }
-            let Some(slice) = slice_until(deadline) else {
-                return Ok(false);
-            };
-            if wait_readable(py, &mut guard, slice) {
-                return Ok(true);
-            }
-            drop(guard);
-            py.check_signals()?;
-            crate::handoff::prune_if_pending(py)?;
+        let r = self.poll_until(py, blocking::deadline(timeout)?);
+        self.resync();
+        r
+    }
+
+    /// A descriptor that is readable while a `recv` would not block (a
+    /// message, or a gone peer), for `selectors`, `asyncio` and the
+    /// standard library's `wait`; made on the first call, with a thread
+    /// that watches the pipe for it (see `notifier.rs`). `OSError` for a
+    /// write-only or closed connection.
+    fn _fileno(&self) -> PyResult<i32> {
+        let mut slot = self.notifier.lock().unwrap_or_else(PoisonError::into_inner);
+        if let Some(n) = slot.as_ref().filter(|n| n.is_ours()) {
+            return Ok(n.fd());
         }
+        let readiness = {
+            let guard = self.lock();
+            let end = guard.as_ref().ok_or_else(closed)?;
+            on_recv!(end, e => e.readiness(), return Err(not_readable()))
+        };
+        let n = Notifier::new(readiness)
+            .map_err(|e| PyOSError::new_err(format!("cannot make a descriptor: {e}")))?;
+        let fd = n.fd();
+        *slot = Some(n);
+        self.has_notifier.store(true, Ordering::Release);
+        Ok(fd)
     }
 
     /// Closes this handle (see the module docs for when the peer hears of
-    /// it).
+    /// it), and the descriptor `fileno()` returned.
     fn close(&self) {
+        drop(
+            self.notifier
+                .lock()
+                .unwrap_or_else(PoisonError::into_inner)
+                .take(),
+        );
         let end = self.lock().take();
         if self.handed_off.load(Ordering::Acquire) {
             *self.parked.lock().unwrap_or_else(PoisonError::into_inner) = end;

@@ -31,6 +31,7 @@ mod errors;
 mod handoff;
 mod manager;
 mod names;
+mod notifier;
 mod queue;
 
 use pyo3::prelude::*;

@@ -232,6 +232,39 @@ fn wait_on_several_pipe_ends() {
     assert_eq!(rx.try_recv(), Err(Error::Disconnected));
 }
 
+/// A receiver's `readiness()` waited on by another thread (what a notifier
+/// does): ready when the forked peer sends, without taking the frame or
+/// the end; ready again when the peer is SIGKILLed.
+#[test]
+fn readiness_is_waited_on_from_another_thread() {
+    let (tx, rx) = channel::<u64>().unwrap();
+    let peer = daemon(move || {
+        std::thread::sleep(Duration::from_millis(50));
+        tx.send(&9).unwrap();
+        std::thread::sleep(Duration::from_secs(30));
+    });
+    let ready = rx.readiness();
+    assert!(wait_timeout(&[&ready], Duration::from_millis(10)).is_empty());
+    let watcher = {
+        let ready = ready.clone();
+        std::thread::spawn(move || wait_timeout(&[&ready], PROMPT))
+    };
+    assert_eq!(watcher.join().unwrap(), vec![0]);
+    // Still there for the end's user, which still owns the end.
+    assert_eq!(rx.recv_timeout(PROMPT), Ok(9));
+    assert!(!rx.claimed_elsewhere());
+    assert!(wait_timeout(&[&ready], Duration::from_millis(30)).is_empty());
+    peer.kill().unwrap();
+    let _ = peer.join().unwrap();
+    let watcher = std::thread::spawn(move || wait_timeout(&[&ready], PROMPT));
+    assert_eq!(
+        watcher.join().unwrap(),
+        vec![0],
+        "a killed peer makes it ready"
+    );
+    assert_eq!(rx.try_recv(), Err(Error::Disconnected));
+}
+
 // ----- bad input ---------------------------------------------------------------
 
 #[test]

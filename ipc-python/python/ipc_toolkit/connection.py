@@ -21,8 +21,10 @@ class Connection(_native.Connection):
     An end is used by one process at a time. Closing (or dropping) it
     closes the end for the peer, unless this process forked since it last
     used it (the child may be using it) or it was pickled for another
-    process. There is no file descriptor: wait on several connections
-    with :func:`wait`.
+    process.
+
+    :meth:`fileno` gives a descriptor for ``selectors``, ``asyncio`` and the
+    standard library's ``multiprocessing.connection.wait``.
     """
 
     def __reduce__(self):
@@ -44,9 +46,20 @@ class Connection(_native.Connection):
         self.close()
 
     def fileno(self):
-        """Connections have no file descriptor (they signal through shared
-        memory); use :func:`ipc_toolkit.connection.wait`."""
-        raise OSError("ipc_toolkit connections have no file descriptor; use ipc_toolkit.connection.wait")
+        """A file descriptor that is readable while :meth:`recv` would not
+        block (a message, or a gone peer), for ``selectors``,
+        ``asyncio``'s ``add_reader`` and the standard library's
+        ``multiprocessing.connection.wait``.
+
+        The pipe itself signals through shared memory, so the first call
+        starts a thread that watches it and keeps the descriptor readable
+        while there is something to receive; each receive or ``poll`` makes
+        it unreadable again once there is not. The descriptor is this
+        connection's: do not read from it or close it yourself
+        (:meth:`close` does). A peer that was killed (rather than closed)
+        is seen within about 20 ms. ``OSError`` on a write-only or closed
+        connection."""
+        return self._fileno()
 
     def recv_bytes_into(self, buf, offset=0):
         """Receives a raw frame into the writable buffer ``buf`` at byte
@@ -96,10 +109,13 @@ def wait(object_list, timeout=None):
     ready when a ``recv`` would not block: a message, or a gone peer; a
     queue when a ``get`` would not), and anything
     ``multiprocessing.connection.wait`` takes: a process's ``sentinel``, a
-    file descriptor, a socket, a ``multiprocessing`` connection. Ours wait
-    on shared memory, the others on file descriptors; a list with both
-    waits on each side in turn, in slices of at most 10 ms, so a file
-    descriptor's readiness may be seen up to that late."""
+    file descriptor, a socket, a ``multiprocessing`` connection.
+
+    Ours alone wait on shared memory. A list that also holds file
+    descriptors waits on descriptors, our connections through their
+    :meth:`Connection.fileno`; if it holds one of our queues too (a queue
+    has no descriptor), it waits on each side in turn, in slices of at
+    most 10 ms, so a descriptor's readiness may be seen up to that late."""
     objects = list(object_list)
     ours = [o for o in objects if isinstance(o, (_native.Connection, _native.Queue))]
     if len(ours) == len(objects):
@@ -114,8 +130,17 @@ def wait(object_list, timeout=None):
                 "wait() takes ipc_toolkit connections and queues, and what "
                 f"multiprocessing.connection.wait takes (file descriptors, objects with fileno()), not {o!r}"
             )
-    if not ours:
-        return mp_connection.wait(others, timeout)
+    if not any(isinstance(o, _native.Queue) for o in ours):
+        # Every object has a descriptor (ours through fileno()). Ours are
+        # asked directly first and last: their descriptors follow the pipe
+        # through a watcher thread, a moment behind it.
+        found = {id(ours[i]) for i in _native.wait_ready(ours, 0)}
+        if found:
+            found.update(map(id, mp_connection.wait(others, 0)))
+        else:
+            found.update(map(id, mp_connection.wait(objects, timeout)))
+            found.update(id(ours[i]) for i in _native.wait_ready(ours, 0))
+        return [o for o in objects if id(o) in found]
     deadline = None if timeout is None else time.monotonic() + max(timeout, 0.0)
     step = 0.0005
     while True:

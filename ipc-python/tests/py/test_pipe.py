@@ -371,10 +371,13 @@ class PipeBasicsTest(unittest.TestCase):
         self.assertEqual(b.recv(), "small")
         self.assertFalse(b.poll())
 
-    def test_fileno_has_none(self):
-        a, b = ipc_toolkit.Pipe()
+    def test_fileno_of_a_write_only_or_closed_connection(self):
+        r, w = ipc_toolkit.Pipe(duplex=False)
         with self.assertRaises(OSError):
-            a.fileno()
+            w.fileno()
+        r.close()
+        with self.assertRaises(OSError):
+            r.fileno()
 
 
 # ----- across processes ----------------------------------------------------
@@ -559,6 +562,146 @@ class WaitTest(ProcessTestCase):
     def test_rejects_foreign_objects(self):
         with self.assertRaises(TypeError):
             connection.wait([object()], timeout=0)
+
+
+def _readable(fd, timeout=0.0):
+    """Whether `fd` is readable within `timeout` seconds."""
+    import select
+
+    return bool(select.select([fd], [], [], timeout)[0])
+
+
+def _send_n_slowly(conn, n, delay):
+    for i in range(n):
+        time.sleep(delay)
+        conn.send(i)
+
+
+def _send_then_park(conn, obj):
+    conn.send(obj)
+    time.sleep(60)
+
+
+class FilenoTest(ProcessTestCase):
+    """Connection.fileno(): a descriptor readable exactly while a recv would
+    not block, for selectors, asyncio and the standard library's wait."""
+
+    def test_readable_while_something_is_there(self):
+        a, b = ipc_toolkit.Pipe()
+        fd = a.fileno()
+        self.assertEqual(a.fileno(), fd, "one descriptor per connection")
+        self.assertFalse(_readable(fd, 0.1))
+        b.send("one")
+        b.send("two")
+        self.assertTrue(_readable(fd, 10))
+        self.assertEqual(a.recv(), "one")
+        self.assertTrue(_readable(fd), "one more message is there")
+        self.assertEqual(a.recv(), "two")
+        self.assertFalse(_readable(fd, 0.1), "nothing left: not readable")
+        b.send_bytes(b"raw")
+        self.assertTrue(_readable(fd, 10))
+        self.assertTrue(a.poll())
+        self.assertEqual(a.recv_bytes(), b"raw")
+        self.assertFalse(_readable(fd, 0.1))
+        a.close()
+        with self.assertRaises(OSError):
+            import os
+
+            os.fstat(fd)
+
+    def test_stdlib_wait_and_selectors_wake_for_another_process(self):
+        import multiprocessing.connection as mp_connection
+        import selectors
+
+        for method in START_METHODS:
+            with self.subTest(method=method):
+                a, b = ipc_toolkit.Pipe()
+                p = self.start(method, _send_n_slowly, b, 3, 0.2)
+                b.close()
+                with Timer() as t:
+                    self.assertEqual(mp_connection.wait([a], timeout=20), [a])
+                self.assertGreaterEqual(t.elapsed, 0.1)
+                self.assertEqual(a.recv(), 0)
+                got = [0]
+                with selectors.DefaultSelector() as sel:
+                    sel.register(a, selectors.EVENT_READ)
+                    while len(got) < 3:
+                        self.assertTrue(sel.select(timeout=20), f"{method}: woke for nothing")
+                        got.append(a.recv())
+                    # The child exits: EOF is something to receive too.
+                    self.assertTrue(sel.select(timeout=20))
+                with self.assertRaises(EOFError):
+                    a.recv()
+                self.assertEqual(got, [0, 1, 2])
+                self.join_ok(p)
+
+    def test_asyncio_add_reader(self):
+        import asyncio
+
+        a, b = ipc_toolkit.Pipe()
+        p = self.start("spawn", _send_n_slowly, b, 5, 0.05)
+        b.close()
+
+        async def receive():
+            loop = asyncio.get_running_loop()
+            got, done = [], loop.create_future()
+
+            def on_readable():
+                try:
+                    got.append(a.recv())
+                except EOFError:
+                    loop.remove_reader(a.fileno())
+                    done.set_result(None)
+
+            loop.add_reader(a.fileno(), on_readable)
+            await asyncio.wait_for(done, 20)
+            return got
+
+        self.assertEqual(asyncio.run(receive()), list(range(5)))
+        self.join_ok(p)
+
+    def test_a_killed_peer_makes_it_readable(self):
+        a, b = ipc_toolkit.Pipe()
+        p = self.start("fork", _send_then_park, b, "last words")
+        b.close()
+        fd = a.fileno()
+        self.assertTrue(_readable(fd, 20))
+        self.assertEqual(a.recv(), "last words")
+        self.assertFalse(_readable(fd, 0.1), "the peer still lives")
+        p.kill()
+        p.join(10)
+        self.assertTrue(_readable(fd, 10), "a SIGKILLed peer is something to receive")
+        with self.assertRaises(EOFError):
+            a.recv()
+
+    def test_mixed_wait_uses_descriptors(self):
+        # Ours and a multiprocessing connection: a wait on descriptors, so
+        # ours is seen as soon as it is ready, not a polling slice later.
+        import multiprocessing
+
+        a, b = ipc_toolkit.Pipe()
+        r, w = multiprocessing.Pipe(duplex=False)
+        threading.Timer(0.2, b.send, ("ours",)).start()
+        self.assertEqual(connection.wait([r, a], timeout=10), [a])
+        self.assertEqual(a.recv(), "ours")
+        self.assertEqual(connection.wait([r, a], timeout=0.1), [])
+
+    def test_a_forked_child_gets_its_own(self):
+        a, b = ipc_toolkit.Pipe()
+        a.fileno()  # made in the parent, before the fork
+        p = self.start("fork", _child_waits_on_its_fileno, a)
+        b.send("to the child")
+        self.join_ok(p)
+
+
+def _child_waits_on_its_fileno(conn):
+    fd = conn.fileno()
+    if not _readable(fd, 20):
+        raise SystemExit(3)
+    if conn.recv() != "to the child":
+        raise SystemExit(4)
+    if _readable(fd, 0.1):
+        raise SystemExit(5)
 
 
 def _put_after(q, delay, obj):

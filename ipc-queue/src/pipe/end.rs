@@ -49,14 +49,9 @@ use std::pin::Pin;
 use std::task::{Context, Poll};
 
 use super::layout::Region;
+use super::readiness::owner_is_dead;
 use super::ring::SpscRing;
 use crate::{Error, Result};
-
-/// Whether the process recorded in an owner word has exited (slow: reads
-/// `/proc`). An unclaimed end (0) counts as alive: nobody has used it yet.
-fn owner_is_dead(word: u64) -> bool {
-    word != 0 && !packed_is_alive(word)
-}
 
 /// A handle's view of one end: the mapping, which rings it produces into and
 /// consumes from, and process-local caches. Not `Sync` (the `Cell`s): each
@@ -412,6 +407,11 @@ impl Endpoint {
 
     pub fn rx_words(&self) -> (&AtomicU32, &AtomicU32) {
         self.rx().data_word()
+    }
+
+    /// This end's receiving direction as an owned, thread-safe view.
+    pub fn recv_readiness(&self) -> super::RecvReadiness {
+        super::RecvReadiness::new(Arc::clone(&self.region), self.side, self.rx.unwrap_or(0))
     }
 
     /// Python's `poll`: whether a receive would return at once (a message,

@@ -65,6 +65,7 @@
 
 mod end;
 mod layout;
+mod readiness;
 mod report;
 mod ring;
 #[cfg(feature = "futures")]
@@ -87,6 +88,7 @@ use layout::{CHANNEL_KIND, PIPE_KIND, PipeGeometry, Region};
 #[doc(hidden)]
 pub use layout::{HEAD_OFFSET, SLOTS_OFFSET, TAIL_OFFSET, ring_ctl_offset};
 pub use layout::{MAX_CAPACITY, MAX_FRAME};
+pub use readiness::RecvReadiness;
 pub use report::{DirectionReport, EndReport, PipeReport};
 
 /// The object-kind code in a duplex pipe segment's header (for tools that
@@ -1029,6 +1031,16 @@ macro_rules! waitable_receiver {
             }
             fn check_peer(&self) -> bool {
                 self.ep.peer_dead()
+            }
+        }
+
+        impl<T: Message> $handle<T> {
+            /// Whether a receive would not block, as an owned [`Waitable`]
+            /// another thread can wait on without using this end (a
+            /// notifier that makes a file descriptor readable, say); see
+            /// [`RecvReadiness`].
+            pub fn readiness(&self) -> RecvReadiness {
+                self.ep.recv_readiness()
             }
         }
     };
