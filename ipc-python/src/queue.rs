@@ -265,16 +265,19 @@ impl Queue {
     /// finds it full buffers the message in this process (see `put`).
     /// `name` and `open` are for re-opening a queue by name (what
     /// unpickling does); `unbounded` says whether the opened queue was
-    /// created with `maxsize=0`.
+    /// created with `maxsize=0`. `ctx` is taken and ignored, as
+    /// `multiprocessing.queues.Queue(maxsize, ctx=...)` is called with one.
     #[new]
-    #[pyo3(signature = (maxsize=0, *, ring_bytes=None, name=None, open=false, unbounded=false))]
+    #[pyo3(signature = (maxsize=0, *, ctx=None, ring_bytes=None, name=None, open=false, unbounded=false))]
     fn new(
         maxsize: isize,
+        ctx: Option<&Bound<'_, PyAny>>,
         ring_bytes: Option<usize>,
         name: Option<String>,
         open: bool,
         unbounded: bool,
     ) -> PyResult<Self> {
+        let _ = ctx;
         let maxsize = usize::try_from(maxsize).unwrap_or(0);
         let name = name.unwrap_or_else(|| crate::names::unique_name("q"));
         let q = open_queue(&name, !open, maxsize, ring_bytes)?;

@@ -59,14 +59,14 @@ class _Context:
         return f"<ipc_toolkit context over {self._context!r}>"
 
     @staticmethod
-    def Queue(maxsize=0):
+    def Queue(maxsize=0, *, ring_bytes=None):
         """An :class:`ipc_toolkit.Queue`."""
-        return Queue(maxsize)
+        return Queue(maxsize, ring_bytes=ring_bytes)
 
     @staticmethod
-    def JoinableQueue(maxsize=0):
+    def JoinableQueue(maxsize=0, *, ring_bytes=None):
         """An :class:`ipc_toolkit.JoinableQueue`."""
-        return JoinableQueue(maxsize)
+        return JoinableQueue(maxsize, ring_bytes=ring_bytes)
 
     @staticmethod
     def SimpleQueue():
@@ -74,9 +74,9 @@ class _Context:
         return SimpleQueue()
 
     @staticmethod
-    def Pipe(duplex=True):
+    def Pipe(duplex=True, *, ring_bytes=None):
         """:func:`ipc_toolkit.Pipe`."""
-        return Pipe(duplex)
+        return Pipe(duplex, ring_bytes=ring_bytes)
 
     @staticmethod
     def Manager():

@@ -56,6 +56,7 @@ class Queue:
         cls,
         maxsize: int = 0,
         *,
+        ctx: Any = None,
         ring_bytes: Optional[int] = None,
         name: Optional[str] = None,
         open: bool = False,

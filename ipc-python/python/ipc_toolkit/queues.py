@@ -49,10 +49,12 @@ class Queue(_native.Queue):
     writable buffer.
 
     ``ring_bytes`` (default 8 MiB) bounds the bytes in the ring and so the
-    largest message (a bigger one raises :class:`ValueError`).
+    largest message (a bigger one raises :class:`ValueError`). ``ctx`` is
+    accepted and ignored, as code written for
+    ``multiprocessing.queues.Queue(maxsize, ctx=...)`` passes one.
     """
 
-    def __init__(self, maxsize=0, *, ring_bytes=None, name=None, open=False, unbounded=False):
+    def __init__(self, maxsize=0, *, ctx=None, ring_bytes=None, name=None, open=False, unbounded=False):
         self._spill_state = None
         _live.add(self)
         _handoff.prune()

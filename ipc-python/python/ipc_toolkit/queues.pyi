@@ -11,6 +11,7 @@ class Queue(_native.Queue):
         self,
         maxsize: int = ...,
         *,
+        ctx: Any = ...,
         ring_bytes: Optional[int] = ...,
         name: Optional[str] = ...,
         open: bool = ...,

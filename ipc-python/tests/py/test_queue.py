@@ -983,6 +983,21 @@ class ModuleTest(ProcessTestCase):
                 a, b = ctx.Pipe()
                 self.assertIsInstance(a, ipc_toolkit.Connection)
                 self.assertIsInstance(ctx.Manager(), ipc_toolkit.Manager)
+                # ring_bytes goes through (64 KiB: a bigger message is refused).
+                small = ctx.Queue(4, ring_bytes=64 * 1024)
+                with self.assertRaises(ValueError):
+                    small.put(b"x" * (64 * 1024 + 1))
+                small_a, _ = ctx.Pipe(ring_bytes=64 * 1024)
+                with self.assertRaises(ValueError):
+                    small_a.send_bytes(b"x" * (64 * 1024 + 1))
+                # multiprocessing.queues.Queue's signature: ctx is taken.
+                self.assertIsInstance(
+                    ipc_toolkit.Queue(4, ctx=multiprocessing.get_context(method)), ipc_toolkit.Queue
+                )
+                self.assertIsInstance(
+                    ipc_toolkit.JoinableQueue(ctx=multiprocessing.get_context(method)),
+                    ipc_toolkit.JoinableQueue,
+                )
                 p = ctx.Process(target=_put_all, args=(q, ["from", method]))
                 self._procs.append(p)
                 p.start()
