@@ -7,6 +7,8 @@ output against the expected output of the tutorial's program (exact lines up
 to process ids, timings and the orders that the tutorial says may vary: the
 same rules as examples/tests/examples.rs), then runs the original with the same
 interpreter and checks that both outputs agree after the same normalisation.
+Two more (test_<name>_spawn, test_<name>_forkserver) run the port under those
+start methods and check it against the tutorial's output the same way.
 
 The interpreter is $IPC_TOOLKIT_PYTHON (default: sys.executable); the
 environment is inherited, so the caller sets PYTHONPATH to the directory
@@ -65,6 +67,23 @@ FORK_LAUNCHER = (
     "runpy.run_path(sys.argv[0], run_name='__main__')\n"
 )
 NO_GUARD_ORIGINALS = {"compute"}
+
+# The ports also run under the other start methods (spawn is the default on
+# macOS, forkserver on Linux from Python 3.14): their queues, pipes and
+# managers then reach the children pickled, by name.
+OTHER_START_METHODS = ("spawn", "forkserver")
+
+
+def start_method_launcher(method):
+    """A `-c` program that runs the program named by its first argument as
+    `__main__` under start method `method` (spawn's children find it by its
+    path, as they would the script itself)."""
+    return (
+        "import multiprocessing, runpy, sys\n"
+        f"multiprocessing.set_start_method({method!r})\n"
+        "sys.argv = sys.argv[1:]\n"
+        "runpy.run_path(sys.argv[0], run_name='__main__')\n"
+    )
 
 
 class Run:
@@ -370,6 +389,18 @@ class ExamplesTest(unittest.TestCase):
             f"=== port ===\n{port.report()}\n=== original ===\n{orig.report()}",
         )
 
+    def _check_under(self, name, method):
+        """The port alone, under start method `method`."""
+        _, expected = CASES[name]
+        port_path = EXAMPLES / f"{name}.py"
+        port = run_program(port_path, start_method_launcher(method))
+        what = f"examples/python/{name}.py (ipc_toolkit, {method})"
+        self._ok_run(what, port)
+        got = self._canonical(what, name, port)
+        self.assertEqual(
+            got, expected, f"{what}: output differs from the tutorial's\n{port.report()}"
+        )
+
     def test_every_example_has_a_case(self):
         ports = {p.stem for p in EXAMPLES.glob("*.py")}
         originals = {p.stem for p in ORIGINALS.glob("*.py")}
@@ -386,9 +417,20 @@ def _make_test(name):
     return test
 
 
+def _make_method_test(name, method):
+    def test(self):
+        self._check_under(name, method)
+
+    test.__name__ = f"test_{name}_{method}"
+    test.__doc__ = f"examples/python/{name}.py under the {method} start method"
+    return test
+
+
 for _name in CASES:
     setattr(ExamplesTest, f"test_{_name}", _make_test(_name))
-del _name
+    for _method in OTHER_START_METHODS:
+        setattr(ExamplesTest, f"test_{_name}_{_method}", _make_method_test(_name, _method))
+del _name, _method
 
 
 if __name__ == "__main__":
