@@ -21,6 +21,23 @@
 //! copies each buffer out into a `bytearray` (one copy: no pickle copy);
 //! `Queue.get_shared` hands out views of them where they lie.
 //!
+//! A `Connection` sends an object whose frame is bigger than the pipe's
+//! largest frame in parts, which only a `Connection` reads:
+//!
+//! | tag | body                     | meaning                 |
+//! |-----|--------------------------|-------------------------|
+//! | `M` | 8 bytes, little-endian: the whole frame's length | a multi-part frame follows |
+//! | `m` | the next piece of the frame | a part                |
+//! | `x` | none                     | the multi-part frame in progress is abandoned (its sender was interrupted) |
+//!
+//! A pipe direction has one sender, so the parts of one frame are never
+//! mixed with other frames: after an `M`, the receiver reads `m` parts
+//! until it has the whole frame, or an `x`. A sender interrupted between
+//! parts (Ctrl-C, a full pipe's timeout) sends the `x` before its next
+//! frame; a receiver interrupted keeps what it has and goes on at its next
+//! `recv`. A sender that dies between parts leaves a frame that is never
+//! completed: the receiver hears `EOFError`, never a torn object.
+//!
 //! Bytes go in as they are, without pickling; the scalars skip pickle's
 //! framing too (a pickled `int` is 14 bytes and a call to `pickle.dumps`
 //! and `pickle.loads`). Raw frames, without a tag, are what `put_bytes`,
@@ -47,6 +64,71 @@ const TAG_TRUE: u8 = b't';
 const TAG_FALSE: u8 = b'f';
 const TAG_PICKLE: u8 = b'P';
 const TAG_OUT_OF_BAND: u8 = b'O';
+/// A multi-part frame's header (see the module docs).
+const TAG_MULTI: u8 = b'M';
+/// A part of a multi-part frame.
+pub(crate) const TAG_PART: u8 = b'm';
+/// The multi-part frame in progress is abandoned.
+pub(crate) const TAG_ABORT: u8 = b'x';
+
+/// The header frame of a multi-part frame of `total` bytes.
+pub(crate) fn multi_header(total: usize) -> [u8; 9] {
+    let mut h = [0; 9];
+    h[0] = TAG_MULTI;
+    h[1..].copy_from_slice(&(total as u64).to_le_bytes());
+    h
+}
+
+/// The length a multi-part header announces, if `frame` is one.
+pub(crate) fn multi_total(frame: &[u8]) -> Option<usize> {
+    match frame.split_first() {
+        Some((&TAG_MULTI, len)) => usize::try_from(u64::from_le_bytes(len.try_into().ok()?)).ok(),
+        _ => None,
+    }
+}
+
+/// A multi-part frame being received: what came so far.
+pub(crate) struct Reassembly {
+    total: usize,
+    buf: Vec<u8>,
+}
+
+/// What a frame read during a [`Reassembly`] did to it.
+pub(crate) enum Step {
+    /// A part; more are to come.
+    More,
+    /// The last part: the whole frame.
+    Done(Vec<u8>),
+    /// The sender abandoned the frame.
+    Abandoned,
+}
+
+impl Reassembly {
+    /// The frame a header announced (the buffer grows as parts come, so a
+    /// damaged header cannot make it allocate its claim at once).
+    pub(crate) fn new(total: usize) -> Self {
+        Self {
+            total,
+            buf: Vec::new(),
+        }
+    }
+
+    /// Takes the next frame of the sequence.
+    pub(crate) fn add(&mut self, frame: &[u8]) -> PyResult<Step> {
+        match frame.split_first() {
+            Some((&TAG_PART, piece)) if self.buf.len() + piece.len() <= self.total => {
+                self.buf.extend_from_slice(piece);
+                if self.buf.len() == self.total {
+                    Ok(Step::Done(std::mem::take(&mut self.buf)))
+                } else {
+                    Ok(Step::More)
+                }
+            }
+            Some((&TAG_ABORT, [])) => Ok(Step::Abandoned),
+            _ => Err(not_ours("a multi-part frame whose parts do not add up")),
+        }
+    }
+}
 
 /// The pickle protocol used (5: out-of-band buffers exist, and it is
 /// what `multiprocessing` uses on Python 3.8+).

@@ -27,7 +27,7 @@ use pyo3::prelude::*;
 use pyo3::types::{PyByteArray, PyBytes};
 
 use crate::blocking;
-use crate::codec;
+use crate::codec::{self, Reassembly, Step};
 use crate::errors::{self, Dir};
 use crate::notifier::Notifier;
 use crate::queue::{Queue, as_bytes};
@@ -71,6 +71,8 @@ macro_rules! on_send {
 #[pyclass(module = "ipc_toolkit._native", subclass, frozen)]
 pub(crate) struct Connection {
     end: Mutex<Option<End>>,
+    /// The largest frame this end sends (0 for a receive-only end).
+    max_frame: usize,
     name: String,
     /// "duplex", "send" or "recv".
     kind: &'static str,
@@ -90,6 +92,12 @@ pub(crate) struct Connection {
     notifier: Mutex<Option<Notifier>>,
     /// Whether `notifier` was ever set: receives skip its mutex until then.
     has_notifier: AtomicBool,
+    /// A multi-part frame being received (see `codec.rs`). Locked inside
+    /// `end`'s lock, or alone.
+    partial: Mutex<Option<Reassembly>>,
+    /// Whether a multi-part send was cut off after its header: the
+    /// receiver is told before the next frame.
+    abandon_pending: AtomicBool,
 }
 
 fn not_readable() -> PyErr {
@@ -213,6 +221,78 @@ impl Connection {
         }
     }
 
+    /// Sends the frame `head` + `body` (over `max`) in parts (see
+    /// `codec.rs`). An error after the header leaves the receiver inside
+    /// the frame: the next send abandons it first.
+    fn send_parts(&self, py: Python<'_>, head: &[u8], body: &[u8], max: usize) -> PyResult<()> {
+        let total = head.len() + body.len();
+        self.send_frame(py, &codec::multi_header(total))?;
+        // A quarter of the ring per part, so that the receiver copies one
+        // out while the next ones go in.
+        let piece = (max / 4).clamp(1, max.saturating_sub(1).max(1));
+        let mut buf = Vec::with_capacity(piece + 1);
+        let mut pos = 0;
+        while pos < total {
+            let end = total.min(pos + piece);
+            buf.clear();
+            buf.push(codec::TAG_PART);
+            if pos < head.len() {
+                buf.extend_from_slice(&head[pos..end.min(head.len())]);
+            }
+            if end > head.len() {
+                buf.extend_from_slice(&body[pos.max(head.len()) - head.len()..end - head.len()]);
+            }
+            if let Err(e) = self.send_frame(py, &buf) {
+                self.abandon_pending.store(true, Ordering::Release);
+                return Err(e);
+            }
+            pos = end;
+        }
+        Ok(())
+    }
+
+    /// If a multi-part send was cut off, tells the receiver it is
+    /// abandoned, before anything else is sent.
+    fn finish_abandoned(&self, py: Python<'_>) -> PyResult<()> {
+        if self.abandon_pending.load(Ordering::Acquire) {
+            self.send_frame(py, &[codec::TAG_ABORT])?;
+            self.abandon_pending.store(false, Ordering::Release);
+        }
+        Ok(())
+    }
+
+    /// Whether a multi-part frame is being received (an interrupted `recv`
+    /// left it; the next one goes on with it).
+    fn reassembling(&self) -> bool {
+        self.partial
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner)
+            .is_some()
+    }
+
+    /// Receives the parts of the multi-part frame in progress: the whole
+    /// frame, or `None` if its sender abandoned it.
+    fn recv_parts(&self, py: Python<'_>) -> PyResult<Option<Vec<u8>>> {
+        loop {
+            let step = self.recv_with(py, None, |b| {
+                let mut partial = self.partial.lock().unwrap_or_else(PoisonError::into_inner);
+                let Some(r) = partial.as_mut() else {
+                    return Ok(Step::Abandoned);
+                };
+                let step = r.add(b);
+                if !matches!(step, Ok(Step::More)) {
+                    *partial = None;
+                }
+                step
+            })?;
+            match step {
+                Step::More => {}
+                Step::Done(frame) => return Ok(Some(frame)),
+                Step::Abandoned => return Ok(None),
+            }
+        }
+    }
+
     fn send_frame(&self, py: Python<'_>, frame: &[u8]) -> PyResult<()> {
         let mut guard = self.lock();
         let end = guard.as_ref().ok_or_else(closed)?;
@@ -330,7 +410,9 @@ impl Connection {
             .get_mut(index)
             .and_then(Option::take)
             .ok_or_else(|| PyValueError::new_err("that end was taken already"))?;
+        let max_frame = on_send!(&end, e => e.max_frame(), 0);
         Ok(Self {
+            max_frame,
             end: Mutex::new(Some(end)),
             name: ends.name.clone(),
             kind,
@@ -340,16 +422,24 @@ impl Connection {
             parked: Mutex::new(None),
             notifier: Mutex::new(None),
             has_notifier: AtomicBool::new(false),
+            partial: Mutex::new(None),
+            abandon_pending: AtomicBool::new(false),
         })
     }
 
-    /// Sends `obj` (pickled unless it is bytes or a plain scalar).
+    /// Sends `obj` (pickled unless it is bytes or a plain scalar), in
+    /// parts if it is bigger than the pipe's largest frame.
     /// `BrokenPipeError` if the peer is gone.
     fn send(&self, py: Python<'_>, obj: &Bound<'_, PyAny>) -> PyResult<()> {
+        self.finish_abandoned(py)?;
         let frame = codec::encode(obj)?;
         let (head, body) = frame.parts();
         if body.is_empty() {
             return self.send_frame(py, head);
+        }
+        let max = self.max_frame;
+        if head.len() + body.len() > max && self.writable() {
+            return self.send_parts(py, head, body, max);
         }
         let mut buf = Vec::with_capacity(head.len() + body.len());
         buf.extend_from_slice(head);
@@ -360,7 +450,30 @@ impl Connection {
     /// Receives an object. `EOFError` once the peer is gone and everything
     /// it sent has been received.
     fn recv(&self, py: Python<'_>) -> PyResult<Py<PyAny>> {
-        self.recv_with(py, None, |b| codec::decode(py, b).map(Bound::unbind))
+        /// The first frame of a message: an object, or a multi-part header.
+        enum First {
+            Object(Py<PyAny>),
+            Parts(usize),
+        }
+        loop {
+            if self.reassembling() {
+                match self.recv_parts(py)? {
+                    Some(frame) => return codec::decode(py, &frame).map(Bound::unbind),
+                    None => continue,
+                }
+            }
+            let first = self.recv_with(py, None, |b| match codec::multi_total(b) {
+                Some(total) => Ok(First::Parts(total)),
+                None => codec::decode(py, b).map(|o| First::Object(o.unbind())),
+            })?;
+            match first {
+                First::Object(o) => return Ok(o),
+                First::Parts(total) => {
+                    *self.partial.lock().unwrap_or_else(PoisonError::into_inner) =
+                        Some(Reassembly::new(total));
+                }
+            }
+        }
     }
 
     /// Sends `buf[offset:offset+size]` of a bytes-like object as a raw
@@ -388,6 +501,7 @@ impl Connection {
             .checked_add(size)
             .filter(|&e| e <= all.len())
             .ok_or_else(|| PyValueError::new_err("buffer length < offset + size"))?;
+        self.finish_abandoned(py)?;
         self.send_frame(py, &all[offset..end])
     }
 

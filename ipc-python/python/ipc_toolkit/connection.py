@@ -87,7 +87,9 @@ def Pipe(duplex=True, *, ring_bytes=None):
     """Returns two connected :class:`Connection` objects, as
     ``multiprocessing.Pipe(duplex)``: with ``duplex=False`` the first can
     only receive and the second only send. ``ring_bytes`` (default 4 MiB)
-    is each direction's buffer, and so the largest message."""
+    is each direction's buffer, and so the largest raw frame
+    (``send_bytes``); ``send`` sends a bigger object in parts, which
+    ``recv`` puts back together."""
     _handoff.prune()
     ends = _native.PipeEnds(duplex, ring_bytes=ring_bytes)
     return Connection(ends, 0), Connection(ends, 1)

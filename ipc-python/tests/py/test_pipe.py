@@ -9,6 +9,8 @@ spawn, and wait() over connections and queues.
 """
 
 import array
+import os
+import signal
 import threading
 import time
 import unittest
@@ -22,6 +24,8 @@ from _support import (
     START_METHODS,
     ProcessTestCase,
     Timer,
+    numpy_test,
+    require_numpy,
     same_object,
     sample_objects,
     short,
@@ -702,6 +706,120 @@ def _child_waits_on_its_fileno(conn):
         raise SystemExit(4)
     if _readable(fd, 0.1):
         raise SystemExit(5)
+
+
+def _send_all(conn, objs):
+    for obj in objs:
+        conn.send(obj)
+
+
+def _send_big_then_after_ctrl_c(conn, big):
+    """Sends `big` into a pipe nobody reads until Ctrl-C interrupts the
+    send, then sends "after"; exits 0 only if the send was interrupted."""
+    # Python leaves SIGINT ignored if it started so (a background job).
+    signal.signal(signal.SIGINT, signal.default_int_handler)
+    try:
+        conn.send(big)
+    except KeyboardInterrupt:
+        conn.send("after")
+        return
+    raise SystemExit(3)
+
+
+def _big(n):
+    """An object that pickles to more than `n` bytes, easy to check."""
+    return {"tag": "big", "data": bytes(range(256)) * (n // 256 + 1), "n": n}
+
+
+class LargeMessageTest(ProcessTestCase):
+    """Objects bigger than the pipe's ring go in parts, which a receiver
+    puts back together: whole, in order, never torn."""
+
+    RING = 64 * 1024
+
+    def test_big_objects_between_small_ones_in_order(self):
+        for method in START_METHODS:
+            with self.subTest(method=method):
+                a, b = ipc_toolkit.Pipe(ring_bytes=self.RING)
+                objs = ["first", _big(1 << 20), 7, _big(3 * self.RING + 5), b"x" * (self.RING * 2), "last"]
+                p = self.start(method, _send_all, b, objs)
+                b.close()
+                for want in objs:
+                    self.assertEqual(a.recv(), want)
+                with self.assertRaises(EOFError):
+                    a.recv()
+                self.join_ok(p)
+
+    def test_raw_frames_stay_limited(self):
+        a, b = ipc_toolkit.Pipe(ring_bytes=self.RING)
+        with self.assertRaises(ValueError):
+            a.send_bytes(b"x" * (self.RING + 1))
+
+    def test_an_interrupted_sender_abandons_the_object(self):
+        a, b = ipc_toolkit.Pipe(ring_bytes=self.RING)
+        p = self.start("fork", _send_big_then_after_ctrl_c, b, _big(1 << 20))
+        b.close()
+        # The child fills the ring and waits for room; interrupt it there.
+        time.sleep(0.5)
+        os.kill(p.pid, signal.SIGINT)
+        # Reading now would let the send go on (a signal is handled when a
+        # wait slice ends without progress). The abandon mark and "after"
+        # fit in what the parts left free: the child finishes on its own.
+        self.join_ok(p)
+        self.assertEqual(a.recv(), "after", "the cut-off object was skipped")
+
+    def test_a_killed_sender_leaves_eof_not_a_torn_object(self):
+        a, b = ipc_toolkit.Pipe(ring_bytes=self.RING)
+        p = self.start("fork", _send_all, b, ["whole", _big(1 << 20)])
+        b.close()
+        self.assertEqual(a.recv(), "whole")
+        time.sleep(0.3)
+        p.kill()
+        p.join(10)
+        with self.assertRaises(EOFError):
+            a.recv()
+
+    def test_an_interrupted_receiver_goes_on_where_it_stopped(self):
+        a, b = ipc_toolkit.Pipe(ring_bytes=self.RING)
+        big = _big(1 << 20)
+        p = self.start("fork", _send_all, b, [big, "next"])
+        b.close()
+        time.sleep(0.3)
+        os.kill(p.pid, signal.SIGSTOP)  # stopped mid-object
+
+        class Alarm(Exception):
+            pass
+
+        def on_alarm(signum, frame):
+            raise Alarm()
+
+        old = signal.signal(signal.SIGALRM, on_alarm)
+        try:
+            signal.setitimer(signal.ITIMER_REAL, 0.5)
+            with self.assertRaises(Alarm):
+                a.recv()  # takes the parts there are, then waits
+        finally:
+            signal.setitimer(signal.ITIMER_REAL, 0)
+            signal.signal(signal.SIGALRM, old)
+        os.kill(p.pid, signal.SIGCONT)
+        self.assertEqual(a.recv(), big)
+        self.assertEqual(a.recv(), "next")
+        self.join_ok(p)
+
+    @numpy_test
+    def test_a_numpy_array_over_the_default_ring(self):
+        require_numpy(self)
+        import numpy
+
+        arr = numpy.arange(3 << 20, dtype=numpy.float64)  # 24 MiB, ring 4 MiB
+        for method in START_METHODS:
+            with self.subTest(method=method):
+                a, b = ipc_toolkit.Pipe()
+                p = self.start(method, _send_all, b, [arr])
+                b.close()
+                got = a.recv()
+                self.assertTrue(numpy.array_equal(got, arr))
+                self.join_ok(p)
 
 
 def _put_after(q, delay, obj):
