@@ -168,12 +168,14 @@ class Manager:
         return cond
 
     def Barrier(self, parties, action=None, timeout=None):
-        """A shared barrier for ``parties`` processes (``action`` is not
-        supported across processes and must be None)."""
-        if action is not None:
-            raise ValueError("a shared Barrier takes no action callable")
+        """A shared barrier for ``parties`` processes. ``action``, if given,
+        is called by the last party to arrive, before any is released (as
+        ``threading.Barrier``'s); it goes to other processes with the
+        barrier, so under ``spawn`` it must be picklable (a module-level
+        function), as ``multiprocessing``'s manager requires too."""
         b = self._sync(Barrier, "Barrier", parties)
         b._timeout = timeout
+        b._action = action
         return b
 
     def Queue(self, maxsize=0):
@@ -733,6 +735,13 @@ class Barrier(_SyncBase):
     ``BrokenBarrierError`` instead of waiting for this one."""
 
     _timeout = None
+    _action = None
+
+    def __reduce__(self):
+        return (
+            _rebuild_barrier,
+            (self.manager, self.name, self.arg, self._timeout, self._action),
+        )
 
     def wait(self, timeout=None):
         """Waits until ``parties`` processes (or threads) have called
@@ -740,5 +749,30 @@ class Barrier(_SyncBase):
         for the first, ``parties - 1`` for the last), as ``threading``'s
         does. ``timeout`` defaults to the one the barrier was made with;
         ``threading.BrokenBarrierError`` if the barrier is broken, or
-        aborted, or the wait times out (which breaks it)."""
-        return super().wait(self._timeout if timeout is None else timeout)
+        aborted, or the wait times out (which breaks it).
+
+        With an ``action``, the last party calls it before anyone leaves:
+        the parties then meet a second time, once it has returned. If it
+        raises, the barrier is broken (the others hear
+        ``BrokenBarrierError``) and the exception goes to its caller."""
+        timeout = self._timeout if timeout is None else timeout
+        if self._action is None:
+            return super().wait(timeout)
+        deadline = None if timeout is None else time.monotonic() + timeout
+        index = super().wait(timeout)
+        if index == self.parties - 1:
+            try:
+                self._action()
+            except BaseException:
+                self.abort()
+                raise
+        left = None if deadline is None else max(deadline - time.monotonic(), 0.0)
+        super().wait(left)
+        return index
+
+
+def _rebuild_barrier(manager, name, parties, timeout, action):
+    b = Barrier(_open_manager(manager), "Barrier", name, parties)
+    b._timeout = timeout
+    b._action = action
+    return b

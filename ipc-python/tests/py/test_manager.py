@@ -184,6 +184,36 @@ def _barrier_worker(barrier, d, worker):
     d[("result", worker)] = (before, index, after)
 
 
+def _bump_actions(d):
+    """A barrier action: counts its calls (and who made them)."""
+    d.increment("actions")
+    d[("action_by", d["actions"])] = os.getpid()
+
+
+def _barrier_rounds_with_action(barrier, d, worker, rounds):
+    """Each round: what the action count is right after the wait (the
+    action must have run, exactly once per round, before anyone left)."""
+    seen = []
+    for _ in range(rounds):
+        barrier.wait(20)
+        seen.append(d["actions"])
+    d[("seen", worker)] = seen
+
+
+def _failing_action():
+    raise RuntimeError("action failed on purpose")
+
+
+def _barrier_wait_outcome(barrier, results):
+    try:
+        barrier.wait()
+        results.put("passed")
+    except threading.BrokenBarrierError:
+        results.put("broken")
+    except RuntimeError as e:
+        results.put(("raised", str(e)))
+
+
 def _barrier_wait_report(barrier, results):
     results.put("waiting")
     try:
@@ -1126,6 +1156,51 @@ class BarrierTest(ProcessTestCase):
                 self.assertTrue(barrier.broken)
                 with self.assertRaises(threading.BrokenBarrierError):
                     barrier.wait(5)
+
+    def test_action_runs_once_per_round_before_anyone_leaves(self):
+        import functools
+
+        for method in START_METHODS:
+            with self.subTest(method=method):
+                m = ipc_toolkit.Manager()
+                d = m.dict()
+                d["actions"] = 0
+                barrier = m.Barrier(3, action=functools.partial(_bump_actions, d))
+                ps = [
+                    self.start(method, _barrier_rounds_with_action, barrier, d, w, 4)
+                    for w in range(3)
+                ]
+                for p in ps:
+                    self.join_ok(p, 60)
+                for w in range(3):
+                    self.assertEqual(d[("seen", w)], [1, 2, 3, 4], f"worker {w}")
+                self.assertEqual(d["actions"], 4)
+                callers = {d[("action_by", n)] for n in range(1, 5)}
+                self.assertTrue(callers <= {p.pid for p in ps}, "run by a party")
+
+    def test_a_failing_action_breaks_the_barrier(self):
+        for method in ("fork", "spawn"):
+            with self.subTest(method=method):
+                m = ipc_toolkit.Manager()
+                barrier = m.Barrier(2, action=_failing_action)
+                results = ipc_toolkit.Queue()
+                p = self.start(method, _barrier_wait_outcome, barrier, results)
+                _barrier_wait_outcome(barrier, results)
+                got = sorted(map(repr, [results.get(timeout=20), results.get(timeout=20)]))
+                self.assertEqual(
+                    got, sorted(map(repr, ["broken", ("raised", "action failed on purpose")]))
+                )
+                self.assertTrue(barrier.broken)
+                self.join_ok(p)
+
+    def test_the_default_timeout_goes_with_the_barrier(self):
+        # Barrier(timeout=) is the default of every wait, in every process.
+        m = ipc_toolkit.Manager()
+        barrier = m.Barrier(2, timeout=0.3)
+        results = ipc_toolkit.Queue()
+        p = self.start("spawn", _barrier_wait_outcome, barrier, results)
+        self.assertEqual(results.get(timeout=20), "broken")
+        self.join_ok(p)
 
     def test_abort(self):
         m = ipc_toolkit.Manager()
