@@ -49,7 +49,7 @@ use std::pin::Pin;
 use std::task::{Context, Poll};
 
 use super::layout::Region;
-use super::readiness::owner_is_dead;
+use super::readiness::{owner_is_dead, peer_closed};
 use super::ring::SpscRing;
 use crate::{Error, Result};
 
@@ -193,11 +193,7 @@ impl Endpoint {
     /// Whether the peer end was closed (cheap: one load).
     #[inline]
     fn peer_closed(&self) -> bool {
-        self.region
-            .end(self.side ^ 1)
-            .closed
-            .load(Ordering::Acquire)
-            != 0
+        peer_closed(&self.region, self.side)
     }
 
     /// Whether the peer is gone: its end closed, or its owner exited

@@ -56,14 +56,6 @@ impl RecvReadiness {
     fn ring(&self) -> SpscRing<'_> {
         SpscRing::new(&self.region, self.rx)
     }
-
-    fn peer_closed(&self) -> bool {
-        self.region
-            .end(self.side ^ 1)
-            .closed
-            .load(Ordering::Acquire)
-            != 0
-    }
 }
 
 impl Waitable for RecvReadiness {
@@ -74,7 +66,7 @@ impl Waitable for RecvReadiness {
         self.ring().data_word().1
     }
     fn is_ready(&self) -> bool {
-        self.ring().data_ready() || self.peer_closed()
+        self.ring().data_ready() || peer_closed(&self.region, self.side)
     }
     fn check_peer(&self) -> bool {
         owner_is_dead(self.region.end(self.side ^ 1).owner.load(Ordering::Acquire))
@@ -85,4 +77,10 @@ impl Waitable for RecvReadiness {
 /// `/proc`). An unclaimed end (0) counts as alive: nobody has used it yet.
 pub(super) fn owner_is_dead(word: u64) -> bool {
     word != 0 && !packed_is_alive(word)
+}
+
+/// Whether the peer of end `side` has closed its end (cheap: one load).
+#[inline]
+pub(super) fn peer_closed(region: &Region, side: usize) -> bool {
+    region.end(side ^ 1).closed.load(Ordering::Acquire) != 0
 }
