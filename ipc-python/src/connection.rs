@@ -665,11 +665,15 @@ impl Connection {
         }
     }
 
-    /// Whether a `recv` would not wait now (for `connection.wait`).
+    /// Whether `connection.wait` reports this connection: a `recv` would
+    /// not wait (a frame, a gone peer, a closed handle); for a write-only
+    /// end, whether its reader is gone (as a `multiprocessing` write end's
+    /// descriptor turns readable then).
     fn _ready(&self) -> bool {
         let guard = self.lock();
         match guard.as_ref() {
             None => true,
+            Some(End::Send(e)) => e.peer_gone(),
             Some(end) => on_recv!(end, e => e.is_ready(), true),
         }
     }

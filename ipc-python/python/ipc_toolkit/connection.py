@@ -116,8 +116,9 @@ def wait(object_list, timeout=None):
     Ours alone wait on shared memory. A list that also holds file
     descriptors waits on descriptors, our connections through their
     :meth:`Connection.fileno`; if it holds one of our queues too (a queue
-    has no descriptor), it waits on each side in turn, in slices of at
-    most 10 ms, so a descriptor's readiness may be seen up to that late."""
+    has no descriptor), or a write-only or closed connection, it waits on
+    each side in turn, in slices of at most 10 ms, so a descriptor's
+    readiness may be seen up to that late."""
     objects = list(object_list)
     ours = [o for o in objects if isinstance(o, (_native.Connection, _native.Queue))]
     if len(ours) == len(objects):
@@ -132,7 +133,7 @@ def wait(object_list, timeout=None):
                 "wait() takes ipc_toolkit connections and queues, and what "
                 f"multiprocessing.connection.wait takes (file descriptors, objects with fileno()), not {o!r}"
             )
-    if not any(isinstance(o, _native.Queue) for o in ours):
+    if all(isinstance(o, _native.Connection) and o.readable and not o.closed for o in ours):
         # Every object has a descriptor (ours through fileno()). Ours are
         # asked directly first and last: their descriptors follow the pipe
         # through a watcher thread, a moment behind it.

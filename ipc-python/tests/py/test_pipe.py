@@ -690,6 +690,21 @@ class FilenoTest(ProcessTestCase):
         self.assertEqual(a.recv(), "ours")
         self.assertEqual(connection.wait([r, a], timeout=0.1), [])
 
+    def test_mixed_wait_with_a_write_only_connection(self):
+        # A write-only end has no descriptor: the mixed wait polls instead.
+        import multiprocessing
+
+        r, w = multiprocessing.Pipe(duplex=False)
+        ours_r, ours_w = ipc_toolkit.Pipe(duplex=False)
+        self.assertEqual(connection.wait([r, ours_w], timeout=0.1), [])
+        self.assertEqual(connection.wait([ours_w], timeout=0.1), [])
+        w.send("mp")
+        self.assertEqual(connection.wait([r, ours_w], timeout=10), [r])
+        # Its reader gone, a write-only end is reported (a multiprocessing
+        # write end's descriptor turns readable then).
+        ours_r.close()
+        self.assertEqual(connection.wait([ours_w], timeout=10), [ours_w])
+
     def test_a_forked_child_gets_its_own(self):
         a, b = ipc_toolkit.Pipe()
         a.fileno()  # made in the parent, before the fork
