@@ -229,7 +229,7 @@ impl Connection {
         self.send_frame(py, &codec::multi_header(total))?;
         // A quarter of the ring per part, so that the receiver copies one
         // out while the next ones go in.
-        let piece = (max / 4).clamp(1, max.saturating_sub(1).max(1));
+        let piece = (max / 4).max(1);
         let mut buf = Vec::with_capacity(piece + 1);
         let mut pos = 0;
         while pos < total {

@@ -131,18 +131,15 @@ impl Notifier {
         let ready = shared.readiness.is_ready();
         if *signalled && !ready {
             let mut byte = [0u8; 1];
-            match (&self.reader).read(&mut byte) {
-                Ok(1) => {
-                    *signalled = false;
-                    shared.taken.notify_one();
-                }
-                // The byte is not there (someone else read the descriptor):
-                // the state says what the socket holds.
-                Err(e) if e.kind() == ErrorKind::WouldBlock => {
-                    *signalled = false;
-                    shared.taken.notify_one();
-                }
-                _ => {}
+            // The byte, or none (someone else read the descriptor): either
+            // way the socket is empty now.
+            let emptied = match (&self.reader).read(&mut byte) {
+                Ok(n) => n == 1,
+                Err(e) => e.kind() == ErrorKind::WouldBlock,
+            };
+            if emptied {
+                *signalled = false;
+                shared.taken.notify_one();
             }
         } else if !*signalled && ready {
             shared.signal(&mut signalled);
